@@ -1,0 +1,205 @@
+"""Fast decoding and encoding of readings on the wire.
+
+The daemon decodes every message on its hot path, so this module uses msgspec (about 5x faster
+than pydantic's ``model_validate_json`` here) and applies the limits of :data:`messages.METRICS`.
+:class:`messages.models.ReadingMessage` is the documented schema; a property test keeps the two
+in agreement.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from datetime import UTC, datetime
+
+import msgspec
+
+from messages.metrics import METRICS, SLEEP_STAGES, Metric
+
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+_DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
+_METRIC_BY_NAME = {m.value: m for m in Metric}
+# epoch-ms outside these years is a unit mix-up (seconds, microseconds), not a clock
+_MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01
+_MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
+
+
+class InvalidReading(ValueError):  # noqa: N818 - it names the condition, like ValueError
+    """A message that cannot become a reading. ``code`` is stable and short (a metric label);
+    ``detail`` says what was wrong in words, without echoing the reading's value."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class _Wire(msgspec.Struct, omit_defaults=True):
+    """What a device sends; field names and types mirror ``ReadingMessage``."""
+
+    device_id: str
+    ts: int | str
+    metric: str
+    value: float | str
+    unit: str | None = None
+    interval_s: float | None = None
+    seq: int | None = None
+
+
+class Reading(msgspec.Struct, frozen=True, gc=False):
+    """A validated reading. ``value`` is numeric; sleep stages carry their :class:`SleepStage`
+    code. ``ts_ms`` is device event time in epoch milliseconds, the point identity in InfluxDB."""
+
+    device_id: str
+    ts_ms: int
+    metric: Metric
+    value: float
+    interval_s: float | None = None
+    seq: int | None = None
+
+
+def parse_ts(ts: int | str, *, assume_utc: bool = False) -> int:
+    """Return epoch milliseconds for an epoch-ms integer or an RFC 3339 string.
+
+    >>> parse_ts("2026-01-01T00:00:00Z")
+    1767225600000
+    >>> parse_ts(1767225600000)
+    1767225600000
+    """
+    if isinstance(ts, int):
+        ms = ts
+    else:
+        try:
+            dt = datetime.fromisoformat(ts)
+        except ValueError:
+            raise InvalidReading("bad_timestamp", "ts is not RFC 3339 or epoch milliseconds") from None
+        if dt.tzinfo is None:
+            if not assume_utc:
+                raise InvalidReading("bad_timestamp", "ts has no UTC offset")
+            dt = dt.replace(tzinfo=UTC)
+        ms = int(dt.timestamp() * 1000)
+    if not _MIN_EPOCH_MS <= ms < _MAX_EPOCH_MS:
+        raise InvalidReading("bad_timestamp", "ts outside 2000-2100 (seconds instead of ms?)")
+    return ms
+
+
+def check_value(metric: Metric, value: float | str) -> float:
+    """Validate a value against the metric table and return its numeric form."""
+    spec = METRICS[metric]
+    if spec.categorical:
+        if not isinstance(value, str) or value not in SLEEP_STAGES:
+            raise InvalidReading("bad_value", f"{metric.value} must be one of {sorted(SLEEP_STAGES)}")
+        return float(SLEEP_STAGES[value])
+    if isinstance(value, str):
+        raise InvalidReading("wrong_type", f"{metric.value} value must be a number")
+    if not math.isfinite(value):
+        raise InvalidReading("not_finite", f"{metric.value} value is NaN or infinite")
+    if not spec.minimum <= value <= spec.maximum:
+        raise InvalidReading(
+            "out_of_range",
+            f"{metric.value} outside plausible range {spec.minimum:g}-{spec.maximum:g} {spec.unit}",
+        )
+    return float(value)
+
+
+def check_device_id(device_id: str) -> str:
+    if not _DEVICE_ID_RE.match(device_id):
+        raise InvalidReading("bad_device_id", "device_id must be 1-128 chars of [A-Za-z0-9._:-]")
+    return device_id
+
+
+def parse_metric(name: str) -> Metric:
+    metric = _METRIC_BY_NAME.get(name)
+    if metric is None:
+        raise InvalidReading("unknown_metric", f"metric must be one of {sorted(_METRIC_BY_NAME)}")
+    return metric
+
+
+class ReadingDecoder:
+    """Decode raw message bytes into :class:`Reading` or raise :class:`InvalidReading`.
+
+    Parameters
+    ----------
+    max_bytes
+        Larger messages are rejected before parsing.
+    max_future_ms, max_age_ms
+        Accepted clock window around ``now`` (device clocks drift; absurd times are bugs).
+
+    Examples
+    --------
+    >>> dec = ReadingDecoder()
+    >>> now = 1767225600000
+    >>> r = dec.decode(b'{"device_id":"d1","ts":1767225600000,"metric":"heart_rate","value":61}',
+    ...                now_ms=now)
+    >>> (r.device_id, r.metric.value, r.value)
+    ('d1', 'heart_rate', 61.0)
+    >>> dec.decode(b'{"device_id":"d1","ts":1767225600000,"metric":"spo2","value":140}',
+    ...            now_ms=now)
+    Traceback (most recent call last):
+    ...
+    messages.codec.InvalidReading: out_of_range: spo2 outside plausible range 50-100 %
+    """
+
+    def __init__(
+        self,
+        *,
+        max_bytes: int = 4096,
+        max_future_ms: int = 5 * 60_000,
+        max_age_ms: int = 30 * 86_400_000,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.max_future_ms = max_future_ms
+        self.max_age_ms = max_age_ms
+        self._decoder = msgspec.json.Decoder(_Wire)
+
+    def decode(self, raw: bytes | None, *, now_ms: int | None = None) -> Reading:
+        if raw is None:
+            raise InvalidReading("empty", "message has no value")
+        if len(raw) > self.max_bytes:
+            raise InvalidReading("oversize", f"message larger than {self.max_bytes} bytes")
+        try:
+            wire = self._decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise InvalidReading("schema", str(exc)) from None
+        except msgspec.DecodeError:
+            raise InvalidReading("malformed_json", "message is not valid JSON") from None
+        return self.validate(wire, now_ms=now_ms)
+
+    def validate(self, wire: _Wire, *, now_ms: int | None = None) -> Reading:
+        metric = parse_metric(wire.metric)
+        value = check_value(metric, wire.value)
+        device_id = check_device_id(wire.device_id)
+        if wire.unit is not None and wire.unit != METRICS[metric].unit:
+            raise InvalidReading("wrong_unit", f"{metric.value} must be in {METRICS[metric].unit}")
+        if wire.interval_s is not None and not (
+            math.isfinite(wire.interval_s) and 0 < wire.interval_s <= 86_400
+        ):
+            raise InvalidReading("bad_interval", "interval_s must be in (0, 86400]")
+        ts_ms = parse_ts(wire.ts)
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        if ts_ms > now + self.max_future_ms:
+            raise InvalidReading("ts_in_future", "ts is ahead of the ingest clock")
+        if ts_ms < now - self.max_age_ms:
+            raise InvalidReading("ts_too_old", "ts is older than the accepted age")
+        return Reading(device_id, ts_ms, metric, value, wire.interval_s, wire.seq)
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_reading(
+    device_id: str,
+    ts_ms: int,
+    metric: Metric | str,
+    value: float | str,
+    *,
+    interval_s: float | None = None,
+    seq: int | None = None,
+) -> bytes:
+    """Encode one reading as a device would send it (used by simulators and tests).
+
+    >>> encode_reading("d1", 1767225600000, "sleep_stage", "rem")
+    b'{"device_id":"d1","ts":1767225600000,"metric":"sleep_stage","value":"rem"}'
+    """
+    return _encoder.encode(_Wire(device_id, ts_ms, str(metric), value, None, interval_s, seq))
