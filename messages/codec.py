@@ -73,7 +73,9 @@ def parse_ts(ts: int | str, *, assume_utc: bool = False) -> int:
         try:
             dt = datetime.fromisoformat(ts)
         except ValueError:
-            raise InvalidReading("bad_timestamp", "ts is not RFC 3339 or epoch milliseconds") from None
+            raise InvalidReading(
+                "bad_timestamp", "ts is not RFC 3339 or epoch milliseconds"
+            ) from None
         if dt.tzinfo is None:
             if not assume_utc:
                 raise InvalidReading("bad_timestamp", "ts has no UTC offset")
@@ -89,7 +91,9 @@ def check_value(metric: Metric, value: float | str) -> float:
     spec = METRICS[metric]
     if spec.categorical:
         if not isinstance(value, str) or value not in SLEEP_STAGES:
-            raise InvalidReading("bad_value", f"{metric.value} must be one of {sorted(SLEEP_STAGES)}")
+            raise InvalidReading(
+                "bad_value", f"{metric.value} must be one of {sorted(SLEEP_STAGES)}"
+            )
         return float(SLEEP_STAGES[value])
     if isinstance(value, str):
         raise InvalidReading("wrong_type", f"{metric.value} value must be a number")
@@ -161,6 +165,8 @@ class ReadingDecoder:
         try:
             wire = self._decoder.decode(raw)
         except msgspec.ValidationError as exc:
+            if str(exc).startswith("Number out of range"):
+                raise InvalidReading("not_finite", "a number overflows a 64-bit float") from None
             raise InvalidReading("schema", str(exc)) from None
         except msgspec.DecodeError:
             raise InvalidReading("malformed_json", "message is not valid JSON") from None
@@ -190,7 +196,7 @@ _encoder = msgspec.json.Encoder()
 
 def encode_reading(
     device_id: str,
-    ts_ms: int,
+    ts: int | str,
     metric: Metric | str,
     value: float | str,
     *,
@@ -202,4 +208,4 @@ def encode_reading(
     >>> encode_reading("d1", 1767225600000, "sleep_stage", "rem")
     b'{"device_id":"d1","ts":1767225600000,"metric":"sleep_stage","value":"rem"}'
     """
-    return _encoder.encode(_Wire(device_id, ts_ms, str(metric), value, None, interval_s, seq))
+    return _encoder.encode(_Wire(device_id, ts, str(metric), value, None, interval_s, seq))

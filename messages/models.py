@@ -27,12 +27,25 @@ class ReadingMessage(BaseModel):
         extra="ignore",
         json_schema_extra={
             "examples": [
-                {"device_id": "watch-0001", "ts": 1767225600000, "metric": "heart_rate",
-                 "value": 61},
-                {"device_id": "ring-0002", "ts": "2026-01-01T02:00:30+01:00",
-                 "metric": "sleep_stage", "value": "deep"},
-                {"device_id": "watch-0001", "ts": 1767225660000, "metric": "steps",
-                 "value": 84, "interval_s": 60},
+                {
+                    "device_id": "watch-0001",
+                    "ts": 1767225600000,
+                    "metric": "heart_rate",
+                    "value": 61,
+                },
+                {
+                    "device_id": "ring-0002",
+                    "ts": "2026-01-01T02:00:30+01:00",
+                    "metric": "sleep_stage",
+                    "value": "deep",
+                },
+                {
+                    "device_id": "watch-0001",
+                    "ts": 1767225660000,
+                    "metric": "steps",
+                    "value": 84,
+                    "interval_s": 60,
+                },
             ]
         },
     )
@@ -54,7 +67,9 @@ class ReadingMessage(BaseModel):
         float | None,
         Field(default=None, gt=0, le=86_400, description="Steps: seconds the count covers"),
     ] = None
-    seq: Annotated[int | None, Field(default=None, description="Optional device sequence no.")] = None
+    seq: Annotated[int | None, Field(default=None, description="Optional device sequence no.")] = (
+        None
+    )
 
     @model_validator(mode="after")
     def _check_against_metric_table(self) -> Self:
@@ -67,7 +82,9 @@ class ReadingMessage(BaseModel):
         except InvalidReading as exc:
             raise ValueError(str(exc)) from None
         if self.unit is not None and self.unit != METRICS[self.metric].unit:
-            raise ValueError(f"wrong_unit: {self.metric.value} must be in {METRICS[self.metric].unit}")
+            raise ValueError(
+                f"wrong_unit: {self.metric.value} must be in {METRICS[self.metric].unit}"
+            )
         return self
 
 

@@ -23,8 +23,10 @@ export PKG_CONFIG="$GOBIN/pkg-config"
 export PKG_CONFIG_LOG="$OUT/pkg-config.log"
 # flux pins an old toolchain in rust-toolchain.toml; rustup would try to download it.
 export RUSTUP_TOOLCHAIN="${RUSTUP_TOOLCHAIN:-$(cd / && rustup default | awk '{print $1}')}"
-# libflux denies warnings; newer rustc adds lints that would fail the build.
-export RUSTFLAGS="${RUSTFLAGS:-} --cap-lints=warn"
+# libflux denies warnings; newer rustc adds lints that would fail the build. RUSTFLAGS does
+# not reach host crates when cargo is given --target (flux-core is one), so use a rustc wrapper.
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export RUSTC_WRAPPER="$HERE/rustc-cap-lints.sh"
 
 # influxdb v2's go.mod has replace directives, so `go install pkg@version` refuses:
 # build the main package from a throw-away wrapper module instead.

@@ -1,0 +1,57 @@
+# vitalstream: `make help` lists the targets. Everything installs itself on first use.
+SHELL := bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VS := $(VENV)/bin/vitalstream
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: help venv stack-up stack-down stack-status demo test test-unit lint typecheck check bench schemas clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## create .venv and install vitalstream with its dev tools
+
+stack-up: venv ## install (first run builds InfluxDB: 15-30 min) and start Kafka + InfluxDB on 127.0.0.1
+	$(VS) stack up
+
+stack-down: ## stop the local Kafka + InfluxDB that stack-up started
+	@if [ -x $(VS) ]; then $(VS) stack down; else echo "nothing to stop (no venv)"; fi
+
+stack-status: venv ## state, version, address and PID of each local service
+	$(VS) stack status
+
+demo: stack-up ## the main job: simulated devices -> Kafka -> daemon -> InfluxDB, then a summary
+	$(VS) demo
+
+test: stack-up ## the whole test suite (unit + integration against the real local stack)
+	$(PY) -m pytest
+
+test-unit: venv ## unit tests and doctests only (no services)
+	$(PY) -m pytest -m "not integration"
+
+lint: venv ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv ## mypy, strict on our packages
+	$(VENV)/bin/mypy
+
+check: lint typecheck test ## everything CI runs
+
+bench: stack-up ## run the benchmarks under bench/ (figures to stdout, JSON to bench/results/)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+schemas: venv ## export the wire format's JSON Schema to docs/schemas/
+	$(VS) schema --out docs/schemas
+
+clean: stack-down ## stop the stack and remove var/ (data, logs) and the venv
+	rm -rf var $(VENV)

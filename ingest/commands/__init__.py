@@ -1,0 +1,1 @@
+"""One module per ``vitalstream`` subcommand (discovered by :mod:`ingest.cli`)."""

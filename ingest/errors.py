@@ -1,0 +1,73 @@
+"""vitalstream's exception tree.
+
+::
+
+    VitalstreamError
+    ├── ConfigError                 settings are missing or inconsistent (not retriable)
+    ├── StackError                  the local stack could not be installed or started
+    │   ├── InstallError            a download or build failed (retriable: registries flake)
+    │   └── ServiceStartError       a service did not become ready; names the log to read
+    └── SinkError                   writing to InfluxDB or Kafka failed
+        ├── RetriableSinkError      transient (timeouts, 429, 5xx): back off and retry
+        └── PermanentSinkError      the request itself is wrong (4xx): do not retry as is
+
+Every error says whether retrying can help (:attr:`VitalstreamError.retriable`), like aiokafka's.
+Validation failures of single messages are not exceptions of this tree: they become
+dead-letter records (:class:`messages.InvalidReading`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class VitalstreamError(Exception):
+    """Base of all vitalstream errors."""
+
+    retriable: bool = False
+
+
+class ConfigError(VitalstreamError):
+    """Settings are missing or inconsistent."""
+
+
+class StackError(VitalstreamError):
+    """The local stack could not be installed or started."""
+
+
+class InstallError(StackError):
+    """A download or build step failed."""
+
+    retriable = True
+
+
+class ServiceStartError(StackError):
+    """A service did not become ready in time."""
+
+    def __init__(self, service: str, reason: str, log_file: Path | None = None) -> None:
+        hint = f"; read {log_file}" if log_file is not None else ""
+        super().__init__(f"{service} did not start: {reason}{hint}")
+        self.service = service
+        self.log_file = log_file
+
+
+class SinkError(VitalstreamError):
+    """Writing to a sink failed."""
+
+
+class RetriableSinkError(SinkError):
+    """Transient failure; retry after ``retry_after_s`` (if the server said so)."""
+
+    retriable = True
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentSinkError(SinkError):
+    """The request cannot succeed as it is (e.g. HTTP 400 or 413)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,185 @@
+"""The one typed settings object. Built at the entry point only (:func:`load_settings`).
+
+Sources, highest priority first: environment (``VITALSTREAM_`` prefix, ``__`` between nested
+names, e.g. ``VITALSTREAM_KAFKA__BOOTSTRAP_SERVERS``), then an optional TOML file
+(``--config`` or ``VITALSTREAM_CONFIG``), then defaults. Secrets are ``SecretStr`` and come from
+the environment or from files (``*_file`` fields); there is no command-line flag for any secret.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_cache_dir
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+KAFKA_VERSION = "3.9.1"
+INFLUXDB_VERSION = "v2.7.12"
+
+
+def _project_var_dir() -> Path:
+    """The project's git-ignored ``var/`` (data and logs of the local stack).
+
+    For a source checkout (editable install) that is beside ``pyproject.toml``, wherever the
+    command runs from; otherwise ``./var``.
+    """
+    root = Path(__file__).resolve().parents[1]
+    return (root if (root / "pyproject.toml").is_file() else Path.cwd()) / "var"
+
+
+class KafkaSettings(BaseModel):
+    """Where Kafka is. ``bootstrap_servers`` unset means: the local stack's broker."""
+
+    bootstrap_servers: str | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    client_id: str = "vitalstream"
+    request_timeout_ms: int = Field(default=30_000, gt=0)
+
+
+class InfluxSettings(BaseModel):
+    """Where InfluxDB is. ``url`` unset means: the local stack's server."""
+
+    url: str | None = None
+    org: str = "vitalstream"
+    bucket: str = "vitals"
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    timeout_ms: int = Field(default=10_000, gt=0)
+    verify_ssl: bool = True
+    ssl_ca_cert: Path | None = None
+
+
+class TopicSettings(BaseModel):
+    """Topic names. One readings topic keyed by device keeps a device's signals in order."""
+
+    readings: str = "vitals.readings"
+    dead_letter: str = "vitals.dead-letter"
+    alerts: str = "vitals.alerts"
+    device_state: str = "vitals.device-state"
+    partitions: int = Field(default=6, ge=1)
+
+
+class StackSettings(BaseModel):
+    """The local development stack (``vitalstream stack``)."""
+
+    home: Path = Field(default_factory=lambda: _project_var_dir() / "stack")
+    cache_dir: Path = Field(default_factory=lambda: Path(user_cache_dir("vitalstream")))
+    kafka_version: str = KAFKA_VERSION
+    influxdb_version: str = INFLUXDB_VERSION
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    influxdb_port: int = 18086
+    kafka_heap: str = "-Xms256m -Xmx1g"
+    start_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class IngestSettings(BaseModel):
+    """The ingest daemon."""
+
+    group_id: str = "vitalstream-ingest"
+    max_batch_records: int = Field(default=5000, gt=0)
+    fetch_timeout_ms: int = Field(default=200, gt=0)
+    flush_interval_ms: int = Field(default=1000, gt=0)
+    max_pending_points: int = Field(default=50_000, gt=0)
+    write_batch_points: int = Field(default=5000, gt=0)
+    max_message_bytes: int = Field(default=4096, gt=0)
+    max_future_ms: int = Field(default=5 * 60_000, ge=0)
+    max_age_ms: int = Field(default=30 * 86_400_000, gt=0)
+    session_timeout_ms: int = Field(default=30_000, gt=0)
+    max_poll_interval_ms: int = Field(default=300_000, gt=0)
+    shutdown_timeout_s: float = Field(default=25.0, gt=0)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=18900, ge=0)
+    metrics_interval_s: float = Field(default=10.0, gt=0)
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["kv", "json"] = "kv"
+
+
+class Settings(BaseSettings):
+    """All of vitalstream's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VITALSTREAM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    influxdb: InfluxSettings = Field(default_factory=InfluxSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    stack: StackSettings = Field(default_factory=StackSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get("VITALSTREAM_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
+        return tuple(sources)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The Kafka to use: configured, or the local stack's."""
+        return self.kafka.bootstrap_servers or f"127.0.0.1:{self.stack.kafka_port}"
+
+    @property
+    def influx_url(self) -> str:
+        """The InfluxDB to use: configured, or the local stack's."""
+        return self.influxdb.url or f"http://127.0.0.1:{self.stack.influxdb_port}"
+
+    @property
+    def local_token_file(self) -> Path:
+        """Where the local stack keeps the admin token it generated at onboarding."""
+        return self.stack.home / "influxdb" / "admin-token"
+
+    def influx_token(self) -> str:
+        """The InfluxDB token: from the environment, a token file, or the local stack."""
+        if self.influxdb.token is not None:
+            return self.influxdb.token.get_secret_value()
+        path = self.influxdb.token_file or (
+            self.local_token_file if self.influxdb.url is None else None
+        )
+        if path is None:
+            from ingest.errors import ConfigError
+
+            raise ConfigError(
+                "no InfluxDB token: set VITALSTREAM_INFLUXDB__TOKEN "
+                "or VITALSTREAM_INFLUXDB__TOKEN_FILE"
+            )
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            from ingest.errors import ConfigError
+
+            raise ConfigError(f"cannot read InfluxDB token file {path}: {exc.strerror}") from None
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Build the settings object (entry points only)."""
+    if config_file is not None:
+        os.environ["VITALSTREAM_CONFIG"] = str(config_file)
+    return Settings()

@@ -1,0 +1,105 @@
+"""The local stack serves real requests: Kafka via aiokafka, InfluxDB via influxdb-client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import SYNCHRONOUS
+
+from ingest.settings import Settings
+
+
+async def test_kafka_round_trip_with_consumer_group(live_stack: Settings, unique_name: str) -> None:
+    bootstrap = live_stack.bootstrap_servers
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(unique_name, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    sent = {f"dev-{i}".encode(): f"payload-{i}".encode() for i in range(30)}
+    try:
+        for key, value in sent.items():
+            await producer.send(unique_name, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        unique_name,
+        bootstrap_servers=bootstrap,
+        group_id=unique_name,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    got: dict[bytes, bytes] = {}
+    partitions: set[int] = set()
+    try:
+        deadline = time.monotonic() + 30
+        while len(got) < len(sent) and time.monotonic() < deadline:
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                partitions.add(tp.partition)
+                got.update({r.key: r.value for r in records if r.key and r.value})
+        await consumer.commit()
+        committed = {tp.partition: await consumer.committed(tp) for tp in consumer.assignment()}
+    finally:
+        await consumer.stop()
+    assert got == sent
+    assert len(partitions) > 1, "keys should spread over the topic's partitions"
+    assert sum(v or 0 for v in committed.values()) == len(sent)
+
+
+def test_influxdb_write_and_flux_query_on_fresh_bucket(live_stack: Settings) -> None:
+    s = live_stack
+    with InfluxDBClient(url=s.influx_url, token=s.influx_token(), org=s.influxdb.org) as client:
+        buckets = client.buckets_api()
+        bucket = buckets.create_bucket(
+            bucket_name=f"test-{uuid.uuid4().hex[:8]}", org=s.influxdb.org
+        )
+        try:
+            now = time.time_ns()
+            lines = [f"hr,device=d{i} value={60 + i} {now + i}" for i in range(5)]
+            client.write_api(write_options=SYNCHRONOUS).write(bucket=bucket.name, record=lines)
+            tables = client.query_api().query(
+                f'from(bucket: "{bucket.name}") |> range(start: -5m) '
+                '|> filter(fn: (r) => r._measurement == "hr") |> group()'
+                ' |> sort(columns: ["device"])'
+            )
+            values = [rec.get_value() for table in tables for rec in table.records]
+        finally:
+            buckets.delete_bucket(bucket)
+    assert values == [60.0, 61.0, 62.0, 63.0, 64.0]
+
+
+def test_stack_status_json_reports_both_services_running(live_stack: Settings) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "ingest.cli", "stack", "status", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    status = json.loads(out.stdout)
+    for name in ("kafka", "influxdb"):
+        assert status[name]["state"] in {"running", "external"}, status[name]
+    if status["kafka"]["state"] == "running":
+        assert status["kafka"]["version"] == live_stack.stack.kafka_version
+        assert status["kafka"]["pid"] > 0
+    if status["influxdb"]["state"] == "running":
+        assert status["influxdb"]["version"] == live_stack.stack.influxdb_version
+
+
+def test_stack_up_is_idempotent(live_stack: Settings) -> None:
+    from ingest import stack
+
+    before = {s.name: s.pid for s in stack.status(live_stack)}
+    after = {s.name: s.pid for s in stack.up(live_stack)}
+    assert before == after, "a second `up` must not restart running services"
