@@ -1,0 +1,262 @@
+"""Daily routines: sleep, walks, workouts, charging and gaps, planned per person and day.
+
+A plan is a set of time segments, drawn from a generator seeded by ``(seed, device, day)`` so
+that a day never depends on chunking or on other devices. Segments are kept column-wise in
+:class:`SegmentTable` and rasterised onto the minute (or 30-second) grid of a chunk with a
+difference array, which vectorises across devices.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from messages.metrics import SleepStage
+from simulators._noise import scalar_rng
+from simulators.artefacts import Artefacts
+from simulators.population import DAY_MS, HOUR_MS, MINUTE_MS, Person
+
+EPOCH_MS = 30_000
+
+
+class SegmentTable:
+    """Time segments ``[start, end)`` of devices, each with a few float values.
+
+    >>> t = SegmentTable(1)
+    >>> t.add(0, 60_000, 180_000, 5.0)
+    >>> t.raster(0, 4, 60_000, 2)[0].tolist()
+    [[0.0, 5.0, 5.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    """
+
+    def __init__(self, n_values: int) -> None:
+        self._n_values = n_values
+        self._pending: list[tuple[float, ...]] = []
+        self.dev = np.zeros(0, np.int64)
+        self.start = np.zeros(0, np.int64)
+        self.end = np.zeros(0, np.int64)
+        self.values = np.zeros((0, n_values), np.float64)
+
+    def add(self, dev: int, start: int, end: int, *values: float) -> None:
+        if end > start:
+            self._pending.append((dev, start, end, *values))
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        arr = np.asarray(self._pending, dtype=np.float64).reshape(-1, 3 + self._n_values)
+        self._pending.clear()
+        self.dev = np.concatenate([self.dev, arr[:, 0].astype(np.int64)])
+        self.start = np.concatenate([self.start, arr[:, 1].astype(np.int64)])
+        self.end = np.concatenate([self.end, arr[:, 2].astype(np.int64)])
+        self.values = np.concatenate([self.values, arr[:, 3:]])
+
+    def prune(self, before_ms: int) -> None:
+        """Forget segments that ended before ``before_ms``."""
+        self._flush()
+        keep = self.end > before_ms
+        self.dev, self.start, self.end = self.dev[keep], self.start[keep], self.end[keep]
+        self.values = self.values[keep]
+
+    def raster(
+        self, t0: int, n_slots: int, res_ms: int, n_dev: int
+    ) -> tuple[NDArray[np.float64], ...]:
+        """One ``(n_dev, n_slots)`` array per value column; 0 where no segment covers a slot.
+
+        Segments of one device and table must not overlap (plans guarantee it).
+        """
+        self._flush()
+        t1 = t0 + n_slots * res_ms
+        sel = (self.start < t1) & (self.end > t0)
+        dev = self.dev[sel]
+        s = np.clip((self.start[sel] - t0) // res_ms, 0, n_slots)
+        e = np.clip(-((t0 - self.end[sel]) // res_ms), 0, n_slots)  # ceil division
+        out = []
+        for col in range(self._n_values):
+            v = self.values[sel, col]
+            diff = np.zeros((n_dev, n_slots + 1), np.float64)
+            np.add.at(diff, (dev, s), v)
+            np.add.at(diff, (dev, e), -v)
+            acc = np.cumsum(diff[:, :n_slots], axis=1)
+            # cumsum of +v/-v leaves float dust where a segment ended
+            acc[np.abs(acc) < 1e-9] = 0.0
+            out.append(acc)
+        return tuple(out)
+
+    def mask(self, t0: int, n_slots: int, res_ms: int, n_dev: int) -> NDArray[np.bool_]:
+        """Where any segment covers a slot (segments may overlap here)."""
+        self._flush()
+        t1 = t0 + n_slots * res_ms
+        sel = (self.start < t1) & (self.end > t0)
+        s = np.clip((self.start[sel] - t0) // res_ms, 0, n_slots)
+        e = np.clip(-((t0 - self.end[sel]) // res_ms), 0, n_slots)
+        diff = np.zeros((n_dev, n_slots + 1), np.int64)
+        np.add.at(diff, (self.dev[sel], s), 1)
+        np.add.at(diff, (self.dev[sel], e), -1)
+        out: NDArray[np.bool_] = np.cumsum(diff[:, :n_slots], axis=1) > 0
+        return out
+
+
+@dataclass(slots=True)
+class Plans:
+    """Everything planned so far for the fleet.
+
+    ``activity`` values: steps per minute, exercise intensity (0-1 of heart-rate reserve).
+    ``sleep`` values: stage + 1 per 30 s epoch (so 0 means "not in a sleep episode").
+    ``charging`` and ``gaps`` carry no values (a placeholder 1.0).
+    """
+
+    activity: SegmentTable
+    sleep: SegmentTable
+    charging: SegmentTable
+    gaps: SegmentTable
+
+    @classmethod
+    def empty(cls) -> Plans:
+        return cls(SegmentTable(2), SegmentTable(1), SegmentTable(1), SegmentTable(1))
+
+    def prune(self, before_ms: int) -> None:
+        for table in (self.activity, self.sleep, self.charging, self.gaps):
+            table.prune(before_ms)
+
+
+# how strongly (0-1) sleep is disrupted for a device during [t0, t1)
+DisruptionFn = Callable[[int, int, int], float]
+# whether [t0, t1) of a device overlaps an injected event that a gap or charge would hide
+ConflictFn = Callable[[int, int, int], bool]
+
+
+def _floor(t: float, res: int) -> int:
+    return int(t // res) * res
+
+
+def plan_night(
+    r: random.Random, plans: Plans, dev: int, onset: int, wake: int, disruption: float
+) -> None:
+    """Fill ``[onset, wake)`` with a hypnogram of ~90-minute cycles.
+
+    Each cycle runs light -> deep -> light -> REM; deep sleep shrinks and REM grows across the
+    night; brief awakenings follow some cycles. ``disruption`` (0-1) adds long awakenings and
+    removes deep sleep.
+    """
+    t = onset
+    latency = r.randint(6, 30) + int(disruption * r.randint(20, 90))
+
+    def put(stage: SleepStage, epochs: int) -> None:
+        nonlocal t
+        end = min(wake, t + epochs * EPOCH_MS)
+        plans.sleep.add(dev, t, end, float(stage) + 1.0)
+        t = end
+
+    put(SleepStage.AWAKE, latency)
+    cycle = 0
+    while t < wake:
+        length = max(140, int(r.gauss(180, 20)))  # epochs: ~90 min
+        deep = max(0, int((90 - 30 * cycle + r.gauss(0, 10)) * (1.0 - 0.7 * disruption)))
+        rem = min(80, max(10, int(20 + 16 * cycle + r.gauss(0, 6))))
+        light = max(20, length - deep - rem)
+        put(SleepStage.LIGHT, light * 6 // 10)
+        put(SleepStage.DEEP, deep)
+        put(SleepStage.LIGHT, light - light * 6 // 10)
+        put(SleepStage.REM, rem)
+        if r.random() < 0.45 + 0.55 * disruption:
+            put(SleepStage.AWAKE, r.randint(1, 5) + int(disruption * r.randint(20, 80)))
+        cycle += 1
+
+
+_Seg = tuple[int, int, float, float]
+
+
+def _non_overlapping(segs: list[_Seg]) -> list[_Seg]:
+    out: list[_Seg] = []
+    for seg in segs:
+        if all(seg[1] <= o[0] or seg[0] >= o[1] for o in out):
+            out.append(seg)
+    return out
+
+
+def plan_day(
+    seed: int,
+    plans: Plans,
+    dev: int,
+    person: Person,
+    day: int,
+    utc_offset_ms: int,
+    wake_ms: int,
+    artefacts: Artefacts,
+    disruption: DisruptionFn,
+    conflicts: ConflictFn,
+) -> tuple[int, tuple[int, int] | None]:
+    """Plan local calendar day ``day`` of a device (epoch days).
+
+    ``wake_ms`` is when the previous night ended. The day holds commutes, a lunch walk, maybe a
+    workout, maybe a charge and a few gaps; the night starting this evening is planned too.
+    Charging and gaps that would hide an injected event (``conflicts``) are skipped.
+    Returns the next wake time and the charging span, if any.
+    """
+    r = scalar_rng(seed, "day", dev, day)
+    midnight = day * DAY_MS - utc_offset_ms
+    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
+    weekend = weekday >= 5
+    h = HOUR_MS
+
+    def at(hours: float) -> int:
+        return _floor(midnight + hours * h, MINUTE_MS)
+
+    segs: list[_Seg] = []
+    # workouts first so that they win over routine walks
+    if r.random() < person.workouts_per_week / 7.0:
+        kind = r.random()
+        if person.active_start_h < 7.5 or r.random() < 0.35:
+            start = at(person.active_start_h + r.uniform(0.2, 1.0))
+        else:
+            start = at(min(person.active_end_h - 1.5, r.uniform(17.5, 19.5)))
+        if kind < 0.55:  # run: HR 150-180
+            dur, cadence, intensity = r.uniform(25, 60), r.uniform(150, 175), r.uniform(0.72, 0.9)
+        elif kind < 0.85:  # brisk hike or walk
+            dur, cadence, intensity = r.uniform(40, 90), r.uniform(110, 128), r.uniform(0.45, 0.6)
+        else:  # cycling: the wrist moves a little, the heart works hard
+            dur, cadence, intensity = r.uniform(40, 90), r.uniform(15, 35), r.uniform(0.6, 0.8)
+        segs.append((start, start + _floor(dur * MINUTE_MS, MINUTE_MS), cadence, intensity))
+    if person.commuter and not weekend:
+        for hours in (person.active_start_h + r.uniform(0.5, 1.2), r.uniform(17.0, 18.5)):
+            start = at(hours)
+            dur = r.uniform(8, 25) * MINUTE_MS
+            segs.append((start, start + _floor(dur, MINUTE_MS), r.uniform(95, 115), 0.25))
+    if r.random() < (0.7 if weekend else 0.5):
+        start = at(r.uniform(11.5, 16.0) if weekend else r.uniform(12.0, 13.5))
+        dur = r.uniform(10, 60 if weekend else 25) * MINUTE_MS
+        segs.append((start, start + _floor(dur, MINUTE_MS), r.uniform(85, 112), 0.22))
+
+    bed = at(23.0 + person.chronotype_h + (0.6 if weekday >= 4 else 0.0) + r.gauss(0, 0.4))
+    for seg in _non_overlapping(segs):
+        if seg[0] > wake_ms + 10 * MINUTE_MS and seg[1] < bed:
+            plans.activity.add(dev, seg[0], seg[1], seg[2], seg[3])
+
+    charge: tuple[int, int] | None = None
+    if r.random() < artefacts.charging_per_day:
+        start = at(r.choice((person.active_start_h + 0.3, 19.5 + r.uniform(0, 1.5))))
+        start = max(start, wake_ms + 5 * MINUTE_MS)
+        end = start + _floor(r.uniform(30, 90) * MINUTE_MS, MINUTE_MS)
+        if not conflicts(dev, start, end):
+            plans.charging.add(dev, start, end, 1)
+            charge = (start, end)
+    n_gaps = int(artefacts.gaps_per_day) + (r.random() < artefacts.gaps_per_day % 1.0)
+    for _ in range(n_gaps):
+        start = _floor(midnight + r.uniform(0, DAY_MS), MINUTE_MS)
+        end = start + r.randint(1, 5) * MINUTE_MS
+        if not conflicts(dev, start, end):
+            plans.gaps.add(dev, start, end, 1)
+
+    sleep_h = person.sleep_need_h + r.gauss(0, 0.5) + (0.7 if weekday >= 5 else 0.0)
+    onset = _floor(bed, EPOCH_MS)
+    level = disruption(dev, onset, onset + int(sleep_h * h))
+    # disrupted nights start later and end earlier
+    onset += _floor(level * r.uniform(0.5, 1.5) * h, EPOCH_MS)
+    wake = _floor(bed + sleep_h * h * (1.0 - 0.15 * level), EPOCH_MS)
+    if wake - onset > h:
+        plan_night(r, plans, dev, onset, wake, level)
+    return wake, charge
