@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from detectors import EngineConfig
+
 KAFKA_VERSION = "3.9.1"
 INFLUXDB_VERSION = "v2.7.12"
 
@@ -124,6 +126,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    detection: EngineConfig = Field(default_factory=EngineConfig)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod

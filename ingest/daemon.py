@@ -1,0 +1,582 @@
+"""The ingest daemon: Kafka -> per-device detection -> InfluxDB, at least once, never losing data.
+
+One asyncio task polls Kafka (``getmany``) and scores what arrives into a *pending* buffer; a
+*checkpoint* then runs in the background, in this order:
+
+1. write every point of the buffer to InfluxDB (idempotent: a replay overwrites);
+2. produce dead-letter, alert and device-state records, and wait for their acks;
+3. commit the offsets the buffer covers.
+
+An offset is therefore committed only after everything derived from the records below it is
+durable. While InfluxDB is slow or down the checkpoint retries with back-off; the buffer fills
+and fetching pauses (``consumer.pause``), so memory stays bounded and nothing is committed.
+Polling goes on meanwhile, so the consumer keeps its group membership.
+
+On rebalance, revoked partitions are checkpointed and their devices dropped; assigned partitions
+get their devices' state back from the compacted changelog before their first record is scored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from detectors import AlertEvent, Engine
+from ingest.errors import PermanentSinkError, RetriableSinkError
+from ingest.http_server import HealthServer
+from ingest.influx.line_protocol import alert_line, scored_line
+from ingest.influx.writer import InfluxWriter, Rejected
+from ingest.kafka_io.changelog import decode_state, encode_state
+from ingest.kafka_io.deadletter import DeadLetter
+from ingest.kafka_io.topics import ensure_topics
+from ingest.kafka_security import kafka_client_kwargs
+from ingest.metrics import PipelineMetrics
+from ingest.settings import Settings
+from messages import InvalidReading, Reading, ReadingDecoder
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 30.0
+_alert_encoder = msgspec.json.Encoder()
+
+
+@dataclass(slots=True)
+class _Source:
+    """Where a point came from, to dead-letter the record if InfluxDB rejects the point."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class Checkpoint:
+    """Everything one checkpoint makes durable, then commits."""
+
+    lines: list[str] = field(default_factory=list)
+    sources: list[_Source | None] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    alerts: list[AlertEvent] = field(default_factory=list)
+    states: list[tuple[bytes, bytes, int]] = field(default_factory=list)  # key, value, partition
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)  # next offset to read
+    record_ts_ms: list[int] = field(default_factory=list)  # Kafka timestamps, for latency
+
+    def empty(self) -> bool:
+        return not (self.lines or self.dead_letters or self.offsets or self.states)
+
+
+class IngestDaemon:
+    """Consume readings, score them, write points/alerts, commit. See the module docstring."""
+
+    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine if engine is not None else Engine(settings.detection)
+        ing = settings.ingest
+        self.decoder = ReadingDecoder(
+            max_bytes=ing.max_message_bytes,
+            max_future_ms=ing.max_future_ms,
+            max_age_ms=ing.max_age_ms,
+        )
+        self.metrics = PipelineMetrics(f"{socket.gethostname()}-{os.getpid()}")
+        self._pending = Checkpoint()
+        self._inflight: asyncio.Task[None] | None = None
+        self._last_flush = time.monotonic()
+        self._last_metrics = time.monotonic()
+        self._applied: dict[str, int] = {}  # device -> last readings offset in its state
+        self._device_partition: dict[str, int] = {}
+        self._dirty: set[str] = set()
+        self._max_event_ms = 0
+        self._stopping = asyncio.Event()
+        self._influx_failing_since: float | None = None
+        self._started = False
+        self._paused = False
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.writer: InfluxWriter | None = None
+        self._restorer: AIOKafkaConsumer | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def request_stop(self) -> None:
+        """Stop fetching; :meth:`run` then flushes, commits and returns."""
+        self._stopping.set()
+
+    def ready(self) -> bool:
+        failing = self._influx_failing_since
+        return self._started and (failing is None or time.monotonic() - failing < 10.0)
+
+    async def run(self) -> None:
+        """Run until :meth:`request_stop` (or SIGTERM/SIGINT when installed by the caller)."""
+        s = self.settings
+        kafka_kwargs = kafka_client_kwargs(s)
+        admin = AIOKafkaAdminClient(**kafka_kwargs)
+        await admin.start()
+        try:
+            await ensure_topics(s, admin)
+        finally:
+            await admin.close()
+        self.writer = InfluxWriter(
+            url=s.influx_url,
+            org=s.influxdb.org,
+            bucket=s.influxdb.bucket,
+            token=s.influx_token(),
+            max_lines=s.ingest.write_batch_points,
+            timeout_s=s.influxdb.timeout_ms / 1000,
+            verify=str(s.influxdb.ssl_ca_cert) if s.influxdb.ssl_ca_cert else s.influxdb.verify_ssl,
+        )
+        self.producer = AIOKafkaProducer(
+            **kafka_kwargs,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            compression_type="gzip",
+        )
+        self._restorer = AIOKafkaConsumer(**kafka_kwargs, enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(
+            **kafka_kwargs,
+            group_id=s.ingest.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=s.ingest.session_timeout_ms,
+            max_poll_interval_ms=s.ingest.max_poll_interval_ms,
+            max_partition_fetch_bytes=1 << 20,
+        )
+        http = HealthServer(
+            s.ingest.http_host,
+            s.ingest.http_port,
+            ready=self.ready,
+            metrics=self.metrics.exposition,
+        )
+        await http.start()
+        await self.producer.start()
+        await self._restorer.start()
+        await self.consumer.start()
+        self.consumer.subscribe([s.topics.readings], listener=_Rebalance(self))
+        self._started = True
+        log.info(
+            "ingest started",
+            extra={"group": s.ingest.group_id, "topic": s.topics.readings, "http_port": http.port},
+        )
+        try:
+            await self._loop()
+        finally:
+            await self._shutdown(http)
+
+    async def _loop(self) -> None:
+        assert self.consumer is not None
+        ing = self.settings.ingest
+        while not self._stopping.is_set():
+            self._apply_backpressure()
+            batch = await self.consumer.getmany(
+                timeout_ms=ing.fetch_timeout_ms, max_records=ing.max_batch_records
+            )
+            if batch:
+                self._process(batch)
+            self._maybe_emit_metrics()
+            self._maybe_checkpoint()
+            self._update_lag()
+
+    async def _shutdown(self, http: HealthServer) -> None:
+        timeout = self.settings.ingest.shutdown_timeout_s
+        try:
+            await asyncio.wait_for(self.checkpoint_now(), timeout=timeout)
+            log.info("ingest stopped cleanly", extra={"commits": self._total_commits()})
+        except TimeoutError:
+            log.warning(
+                "shutdown: sinks not flushed in time; uncommitted records will be "
+                "reprocessed on restart",
+                extra={"timeout_s": timeout},
+            )
+        finally:
+            self._started = False
+            if self._inflight is not None and not self._inflight.done():
+                self._inflight.cancel()
+            for closer in (self.consumer, self._restorer, self.producer):
+                if closer is not None:
+                    with contextlib.suppress(KafkaError, asyncio.CancelledError):
+                        await closer.stop()
+            if self.writer is not None:
+                await self.writer.aclose()
+            await http.stop()
+
+    def _total_commits(self) -> int:
+        return int(self.metrics._total(self.metrics.commits))
+
+    # ---------------------------------------------------------------- processing
+
+    def _process(self, batch: dict[TopicPartition, list[object]]) -> None:
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        now_ms = int(time.time() * 1000)
+        pending = self._pending
+        readings: list[Reading] = []
+        sources: list[_Source] = []
+        n_records = 0
+        for tp, records in batch.items():
+            if tp not in assigned:
+                continue  # fetched before a revoke: the new owner reads these again
+            for rec in records:
+                n_records += 1
+                key, value, offset = rec.key, rec.value, rec.offset  # type: ignore[attr-defined]
+                pending.offsets[tp] = offset + 1
+                pending.record_ts_ms.append(rec.timestamp)  # type: ignore[attr-defined]
+                try:
+                    reading = self.decoder.decode(value, now_ms=now_ms)
+                except InvalidReading as exc:
+                    self._dead_letter(tp, offset, key, value, exc.code, exc.detail)
+                    continue
+                if key is None or key != reading.device_id.encode():
+                    # a mis-keyed reading would split one device's state over two partitions
+                    self._dead_letter(
+                        tp,
+                        offset,
+                        key,
+                        value,
+                        "key_mismatch",
+                        "record key must be the reading's device_id",
+                    )
+                    continue
+                covered = self._applied.get(reading.device_id)
+                if covered is not None and offset <= covered:
+                    self.metrics.skipped.inc()
+                    continue
+                readings.append(reading)
+                sources.append(_Source(tp.partition, offset, key, value))
+        self.metrics.records.inc(n_records)
+        if not readings:
+            return
+        out = self.engine.process(readings)
+        for scored, src in zip(out.scored, sources, strict=True):
+            pending.lines.append(scored_line(scored, scored.device_id))
+            pending.sources.append(src)
+            device = scored.device_id
+            self._applied[device] = src.offset
+            self._device_partition[device] = src.partition
+            self._dirty.add(device)
+            if scored.ts_ms > self._max_event_ms:
+                self._max_event_ms = scored.ts_ms
+        self.metrics.readings.inc(len(readings))
+        self._add_alerts(out.alerts)
+        self._add_alerts(
+            a for a in self.engine.tick(self._max_event_ms) if a.device_id in self._device_partition
+        )
+        self.metrics.pending.set(len(pending.lines))
+        self.metrics.devices.set(len(self._device_partition))
+
+    def _add_alerts(self, alerts: Iterable[AlertEvent]) -> None:
+        for a in alerts:
+            self._pending.lines.append(alert_line(a, a.device_id))
+            self._pending.sources.append(None)
+            self._pending.alerts.append(a)
+            self._dirty.add(a.device_id)
+            self.metrics.alerts.labels(a.state).inc()
+
+    def _dead_letter(
+        self,
+        tp: TopicPartition,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        code: str,
+        detail: str,
+    ) -> None:
+        self._pending.dead_letters.append(
+            DeadLetter(key, value, code, detail, tp.topic, tp.partition, offset)
+        )
+        self.metrics.dead_letters.labels(code).inc()
+
+    def _maybe_emit_metrics(self) -> None:
+        now = time.monotonic()
+        if now - self._last_metrics >= self.settings.ingest.metrics_interval_s:
+            self._last_metrics = now
+            self._pending.lines.append(self.metrics.influx_line(int(time.time() * 1000)))
+            self._pending.sources.append(None)
+
+    def _update_lag(self) -> None:
+        assert self.consumer is not None
+        lag = 0
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            pos = self._pending.offsets.get(tp)
+            if high is not None and pos is not None:
+                lag += max(0, high - pos)
+        self.metrics.lag.set(lag)
+
+    # ---------------------------------------------------------------- backpressure
+
+    def _apply_backpressure(self) -> None:
+        assert self.consumer is not None
+        full = len(self._pending.lines) >= self.settings.ingest.max_pending_points
+        if full and not self._paused:
+            self.consumer.pause(*self.consumer.assignment())
+            self._paused = True
+            self.metrics.paused.set(1)
+            log.warning(
+                "backpressure: fetching paused until InfluxDB catches up",
+                extra={"pending_points": len(self._pending.lines)},
+            )
+        elif not full and self._paused:
+            self.consumer.resume(*self.consumer.paused())
+            self._paused = False
+            self.metrics.paused.set(0)
+            log.info("backpressure released: fetching resumed")
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def _take_pending(self) -> Checkpoint:
+        """Swap the pending buffer out, with state snapshots consistent with its offsets."""
+        cp = self._pending
+        self._pending = Checkpoint()
+        for device in self._dirty:
+            part = self._device_partition.get(device)
+            if part is None:
+                continue
+            cp.states.append(
+                (
+                    device.encode(),
+                    encode_state(part, self._applied.get(device, -1), self.engine.snapshot(device)),
+                    part,
+                )
+            )
+        self._dirty.clear()
+        self._last_flush = time.monotonic()
+        self.metrics.pending.set(0)
+        return cp
+
+    def _maybe_checkpoint(self) -> None:
+        if self._inflight is not None:
+            if not self._inflight.done():
+                return
+            self._inflight.result()  # re-raise anything unexpected
+            self._inflight = None
+        ing = self.settings.ingest
+        due = (time.monotonic() - self._last_flush) * 1000 >= ing.flush_interval_ms
+        if self._pending.empty() or not (due or len(self._pending.lines) >= ing.write_batch_points):
+            return
+        self._inflight = asyncio.create_task(self._checkpoint(self._take_pending()))
+
+    async def checkpoint_now(self) -> None:
+        """Finish the in-flight checkpoint, then checkpoint everything pending."""
+        if self._inflight is not None:
+            await self._inflight
+            self._inflight = None
+        if not self._pending.empty() or self._dirty:
+            await self._checkpoint(self._take_pending())
+
+    async def _checkpoint(self, cp: Checkpoint) -> None:
+        rejected = await self._write_points(cp)
+        for r in rejected:
+            src = cp.sources[r.index]
+            if src is None:
+                log.error("InfluxDB rejected an internal point", extra={"status": r.status})
+                continue
+            cp.dead_letters.append(
+                DeadLetter(
+                    src.key,
+                    src.value,
+                    f"influx_{r.status}",
+                    r.reason,
+                    self.settings.topics.readings,
+                    src.partition,
+                    src.offset,
+                    stage="write",
+                )
+            )
+            self.metrics.dead_letters.labels(f"influx_{r.status}").inc()
+        await self._produce(cp)
+        await self._commit(cp.offsets)
+
+    async def _write_points(self, cp: Checkpoint) -> list[Rejected]:
+        assert self.writer is not None
+        if not cp.lines:
+            return []
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                rejected = await self.writer.write(cp.lines)
+            except (RetriableSinkError, PermanentSinkError) as exc:
+                attempt += 1
+                self.metrics.errors.labels("influx_write").inc()
+                if self._influx_failing_since is None:
+                    self._influx_failing_since = time.monotonic()
+                    log.warning(
+                        "InfluxDB write failing; retrying, nothing committed meanwhile",
+                        extra={"error": str(exc), "retriable": exc.retriable},
+                    )
+                retry_after = getattr(exc, "retry_after_s", None)
+                await asyncio.sleep(
+                    retry_after
+                    if retry_after is not None
+                    else min(_MAX_BACKOFF_S, 0.2 * 2 ** min(attempt, 8))
+                )
+                continue
+            break
+        if self._influx_failing_since is not None:
+            log.info(
+                "InfluxDB writes recovered",
+                extra={"down_s": round(time.monotonic() - self._influx_failing_since, 1)},
+            )
+            self._influx_failing_since = None
+        self.metrics.write_latency.observe(time.perf_counter() - started)
+        self.metrics.points.inc(len(cp.lines) - len(rejected))
+        now_ms = time.time() * 1000
+        step = max(1, len(cp.record_ts_ms) // 200)  # a sample keeps the histogram cheap
+        for ts in cp.record_ts_ms[::step]:
+            self.metrics.e2e_latency.observe(max(0.0, (now_ms - ts) / 1000))
+        return rejected
+
+    async def _produce(self, cp: Checkpoint) -> None:
+        assert self.producer is not None
+        t = self.settings.topics
+        attempt = 0
+        while True:
+            try:
+                futures = [
+                    await self.producer.send(
+                        t.dead_letter, dl.value, key=dl.key, headers=dl.headers()
+                    )
+                    for dl in cp.dead_letters
+                ]
+                futures += [
+                    await self.producer.send(
+                        t.alerts, _alert_encoder.encode(a), key=a.device_id.encode()
+                    )
+                    for a in cp.alerts
+                ]
+                futures += [
+                    await self.producer.send(t.device_state, value, key=key, partition=part)
+                    for key, value, part in cp.states
+                ]
+                if futures:
+                    await asyncio.gather(*futures)
+                return
+            except KafkaError as exc:
+                attempt += 1
+                self.metrics.errors.labels("kafka_produce").inc()
+                log.warning(
+                    "producing checkpoint records failed; retrying",
+                    extra={"error": type(exc).__name__, "retriable": exc.retriable},
+                )
+                await asyncio.sleep(min(_MAX_BACKOFF_S, 0.2 * 2 ** min(attempt, 8)))
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assert self.consumer is not None
+        owned = {tp: off for tp, off in offsets.items() if tp in self.consumer.assignment()}
+        if not owned:
+            return
+        try:
+            await self.consumer.commit(owned)
+            self.metrics.commits.inc()
+        except CommitFailedError:
+            # the group rebalanced under us: the new owner reprocesses from the last commit;
+            # the points are idempotent, so that costs time, not correctness
+            self.metrics.errors.labels("commit_failed").inc()
+            log.warning("commit failed after a rebalance; records will be reprocessed")
+        except KafkaError as exc:
+            self.metrics.errors.labels("commit").inc()
+            log.warning(
+                "commit failed; records will be reprocessed",
+                extra={"error": type(exc).__name__, "retriable": exc.retriable},
+            )
+
+    # ---------------------------------------------------------------- rebalances
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Flush and commit before the partitions go; then forget their devices."""
+        try:
+            await asyncio.wait_for(self.checkpoint_now(), timeout=20.0)
+        except TimeoutError:
+            log.warning("revoke: sinks not flushed in time; the new owner reprocesses")
+            self._pending = Checkpoint()
+            self._dirty.clear()
+        parts = {tp.partition for tp in revoked if tp.topic == self.settings.topics.readings}
+        gone = [d for d, p in self._device_partition.items() if p in parts]
+        for device in gone:
+            self.engine.drop(device)
+            del self._device_partition[device]
+            self._applied.pop(device, None)
+        log.info("partitions revoked", extra={"partitions": sorted(parts), "devices": len(gone)})
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Restore the devices of new partitions from the changelog before scoring."""
+        parts = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.readings)
+        started = time.perf_counter()
+        restored = await self._restore(parts)
+        log.info(
+            "partitions assigned",
+            extra={
+                "partitions": parts,
+                "devices_restored": restored,
+                "restore_s": round(time.perf_counter() - started, 3),
+            },
+        )
+
+    async def _restore(self, partitions: list[int]) -> int:
+        if not partitions:
+            return 0
+        assert self._restorer is not None
+        topic = self.settings.topics.device_state
+        known = self._restorer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions if not known or p in known]
+        if not tps:
+            return 0
+        self._restorer.assign(tps)
+        await self._restorer.seek_to_beginning(*tps)
+        end = await self._restorer.end_offsets(tps)
+        remaining = {tp for tp in tps if end[tp] > 0}
+        latest: dict[str, bytes | None] = {}
+        while remaining:
+            batch = await self._restorer.getmany(*remaining, timeout_ms=500, max_records=10_000)
+            for tp, records in batch.items():
+                for rec in records:
+                    latest[rec.key.decode()] = rec.value
+                if records and records[-1].offset + 1 >= end[tp]:
+                    remaining.discard(tp)
+            for tp in list(remaining):
+                if await self._restorer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        count = 0
+        for device, value in latest.items():
+            if value is None:
+                continue
+            state = decode_state(value)
+            self.engine.restore(device, state.engine)
+            self._applied[device] = state.offset
+            self._device_partition[device] = state.partition
+            count += 1
+        self._restorer.unsubscribe()
+        return count
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, daemon: IngestDaemon) -> None:
+        self._daemon = daemon
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._daemon.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._daemon.on_assigned(assigned)
+
+
+async def run_daemon(settings: Settings) -> None:
+    """Run the daemon until SIGTERM or SIGINT, then flush, commit and return."""
+    daemon = IngestDaemon(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.request_stop)
+    await daemon.run()

@@ -1,0 +1,1 @@
+"""InfluxDB output: our own line-protocol formatter and a batching, idempotent writer."""

@@ -1,0 +1,108 @@
+"""InfluxDB line protocol, formatted by hand (about 10x faster than ``Point.to_line_protocol``).
+
+A point's identity is measurement + tag set + timestamp, so writing the same reading twice
+overwrites it: every timestamp here is the device's event time, never the ingest time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from detectors import AlertEvent, Scored
+
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " "})
+_MEAS_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": " ", "\r": " "})
+_STR_ESCAPES = str.maketrans({'"': r"\"", "\\": "\\\\", "\n": " ", "\r": " "})
+
+FieldValue = float | int | bool | str | None
+
+
+def escape_tag(text: str) -> str:
+    r"""Escape a tag key, tag value or field key.
+
+    >>> escape_tag("a b,c=d")
+    'a\\ b\\,c\\=d'
+    """
+    return text.translate(_TAG_ESCAPES)
+
+
+def escape_measurement(text: str) -> str:
+    return text.translate(_MEAS_ESCAPES)
+
+
+def _field(value: FieldValue) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
+    return '"' + value.translate(_STR_ESCAPES) + '"'
+
+
+def line(
+    measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts: int
+) -> str:
+    """One point. Empty tag values and ``None``/non-finite fields are left out (InfluxDB
+    rejects them); a point needs at least one field.
+
+    >>> line("vitals", {"device": "d 1", "metric": "spo2"}, {"value": 97.0, "ok": True}, 5)
+    'vitals,device=d\\ 1,metric=spo2 value=97.0,ok=true 5'
+    >>> line("alerts", {"kind": "x"}, {"explanation": 'said "hi"'}, 1)
+    'alerts,kind=x explanation="said \\"hi\\"" 1'
+    """
+    tag_part = "".join(
+        f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v != ""
+    )
+    field_parts = []
+    for k, v in fields.items():
+        text = _field(v)
+        if text is not None:
+            field_parts.append(f"{escape_tag(k)}={text}")
+    if not field_parts:
+        raise ValueError("a point needs at least one field")
+    return f"{escape_measurement(measurement)}{tag_part} {','.join(field_parts)} {ts}"
+
+
+def scored_line(s: Scored, device_tag: str) -> str:
+    """The ``vitals`` point of one reading: value, score, baseline and flag (ms precision).
+
+    Hot path: built with one f-string; device tags are already safe ([A-Za-z0-9._:-]) and
+    metric names are fixed identifiers, so they need no escaping.
+    """
+    score = s.score if math.isfinite(s.score) else 0.0
+    base = (
+        f",baseline={s.baseline!r}" if s.baseline is not None and math.isfinite(s.baseline) else ""
+    )
+    flagged = "true" if s.flagged else "false"
+    return (
+        f"vitals,device={device_tag},metric={s.metric.value} "
+        f"value={s.value!r},score={score!r}{base},flagged={flagged} {s.ts_ms}"
+    )
+
+
+def alert_line(a: AlertEvent, device_tag: str) -> str:
+    """The ``alerts`` point of one lifecycle event; identity = alert id + state + event time."""
+    return line(
+        "alerts",
+        {
+            "device": device_tag,
+            "alert_id": a.alert_id,
+            "kind": a.kind.value,
+            "category": a.category.value,
+            "severity": a.severity,
+            "state": a.state,
+        },
+        {
+            "start_ms": a.start_ms,
+            "end_ms": a.end_ms,
+            "peak_value": a.peak_value,
+            "duration_s": ((a.end_ms or a.ts_ms) - a.start_ms) / 1000.0,
+            "explanation": a.explanation,
+            "open": a.state != "resolved",
+        },
+        a.ts_ms,
+    )

@@ -1,0 +1,158 @@
+"""Write line-protocol batches to InfluxDB's ``/api/v2/write``, and say what failed.
+
+We batch ourselves instead of using influxdb-client's batching WriteApi, which reports errors
+in callbacks and may drop data on close. The contract: :meth:`InfluxWriter.write` returns only
+when every line is either stored or identified as rejected by InfluxDB (returned, so the caller
+can dead-letter it); transient failures raise :class:`~ingest.errors.RetriableSinkError` and
+nothing of the batch counts as written. Writes are idempotent, so retrying a whole batch after a
+partial success is safe.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from ingest.errors import PermanentSinkError, RetriableSinkError
+
+_GZIP_MIN_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A line InfluxDB refused on its own (HTTP 400/422 for just this line)."""
+
+    index: int
+    status: int
+    reason: str
+
+
+class InfluxWriter:
+    """An async client for ``/api/v2/write`` (ms precision).
+
+    Parameters
+    ----------
+    url, org, bucket, token
+        Where to write.
+    max_lines
+        Lines per HTTP request; larger batches are split.
+    timeout_s
+        Per-request timeout.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        org: str,
+        bucket: str,
+        token: str,
+        max_lines: int = 5000,
+        timeout_s: float = 10.0,
+        verify: bool | str = True,
+    ) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=url,
+            timeout=timeout_s,
+            headers={"Authorization": f"Token {token}", "Content-Type": "text/plain"},
+            verify=verify,
+        )
+        self._params = {"org": org, "bucket": bucket, "precision": "ms"}
+        self.max_lines = max_lines
+        self.last_latency_s = 0.0
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def write(self, lines: Sequence[str]) -> list[Rejected]:
+        """Write all lines. Returns the lines InfluxDB rejected one by one (to dead-letter).
+
+        Raises
+        ------
+        RetriableSinkError
+            InfluxDB is down, slow, throttling (429/503, honouring Retry-After) or failing (5xx).
+        PermanentSinkError
+            Authentication or a missing bucket (401/403/404): retrying will not help until the
+            configuration is fixed.
+        """
+        rejected: list[Rejected] = []
+        for start in range(0, len(lines), self.max_lines):
+            chunk = list(range(start, min(start + self.max_lines, len(lines))))
+            await self._write_indices(lines, chunk, rejected)
+        return rejected
+
+    async def _write_indices(
+        self, lines: Sequence[str], indices: list[int], rejected: list[Rejected]
+    ) -> None:
+        status, reason = await self._post("\n".join(lines[i] for i in indices))
+        if status == 204:
+            return
+        if status == 413 and len(indices) > 1:
+            half = len(indices) // 2
+            await self._write_indices(lines, indices[:half], rejected)
+            await self._write_indices(lines, indices[half:], rejected)
+            return
+        if status in (400, 413, 422):
+            # some lines are bad: bisect until each bad line stands alone (good lines are
+            # rewritten on the way, which is harmless: point identity makes writes idempotent)
+            if len(indices) == 1:
+                rejected.append(Rejected(indices[0], status, reason))
+                return
+            half = len(indices) // 2
+            await self._write_indices(lines, indices[:half], rejected)
+            await self._write_indices(lines, indices[half:], rejected)
+            return
+        raise PermanentSinkError(f"InfluxDB answered {status}: {reason}", status=status)
+
+    async def _post(self, body: str) -> tuple[int, str]:
+        data = body.encode()
+        headers = {}
+        if len(data) >= _GZIP_MIN_BYTES:
+            data = gzip.compress(data, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        started = time.perf_counter()
+        try:
+            resp = await self._client.post(
+                "/api/v2/write", params=self._params, content=data, headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise RetriableSinkError(f"InfluxDB unreachable: {type(exc).__name__}") from None
+        self.last_latency_s = time.perf_counter() - started
+        status = resp.status_code
+        if status == 204:
+            return status, ""
+        reason = _reason(resp)
+        if status in (429, 503) or status >= 500:
+            raise RetriableSinkError(
+                f"InfluxDB answered {status}: {reason}", retry_after_s=_retry_after(resp)
+            )
+        return status, reason
+
+    async def ping(self) -> bool:
+        try:
+            resp = await self._client.get("/health")
+        except httpx.TransportError:
+            return False
+        return resp.status_code == 200
+
+
+def _reason(resp: httpx.Response) -> str:
+    try:
+        doc = resp.json()
+    except ValueError:
+        return resp.text[:300]
+    return str(doc.get("message", doc))[:300] if isinstance(doc, dict) else str(doc)[:300]
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

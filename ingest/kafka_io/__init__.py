@@ -1,0 +1,1 @@
+"""Kafka plumbing of the daemon: topics, dead-letter records, the device-state changelog."""

@@ -1,0 +1,102 @@
+"""The daemon's own metrics: Prometheus ``/metrics`` and the ``pipeline`` measurement in InfluxDB
+(so Grafana needs one datasource). Counts and timings only, never reading values."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ingest.influx.line_protocol import line
+
+
+class PipelineMetrics:
+    def __init__(self, instance: str) -> None:
+        self.instance = instance
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.records = Counter("vitalstream_records", "Kafka records consumed", registry=r)
+        self.readings = Counter("vitalstream_readings", "valid readings scored", registry=r)
+        self.points = Counter(
+            "vitalstream_points_written", "points acknowledged by InfluxDB", registry=r
+        )
+        self.dead_letters = Counter(
+            "vitalstream_dead_letters", "records dead-lettered", ["reason"], registry=r
+        )
+        self.alerts = Counter(
+            "vitalstream_alert_events", "alert lifecycle events", ["state"], registry=r
+        )
+        self.errors = Counter("vitalstream_errors", "sink and commit errors", ["kind"], registry=r)
+        self.skipped = Counter(
+            "vitalstream_records_skipped",
+            "records already covered by restored device state",
+            registry=r,
+        )
+        self.commits = Counter("vitalstream_commits", "offset commits", registry=r)
+        self.lag = Gauge("vitalstream_consumer_lag", "records behind the log end", registry=r)
+        self.pending = Gauge(
+            "vitalstream_pending_points", "points buffered, not yet written", registry=r
+        )
+        self.paused = Gauge(
+            "vitalstream_partitions_paused", "1 while backpressure pauses fetching", registry=r
+        )
+        self.devices = Gauge("vitalstream_devices", "devices with state in memory", registry=r)
+        self.write_latency = Histogram(
+            "vitalstream_write_latency_seconds",
+            "InfluxDB write request latency",
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.e2e_latency = Histogram(
+            "vitalstream_reading_to_influx_seconds",
+            "Kafka record timestamp to InfluxDB acknowledgement",
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+        )
+        self._last_sample = (time.monotonic(), 0.0)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def _total(self, counter: Counter) -> float:
+        return sum(
+            s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")
+        )
+
+    def influx_line(self, now_ms: int) -> str:
+        """A snapshot of the counters as one ``pipeline`` point (wall-clock time)."""
+        now = time.monotonic()
+        readings = self._total(self.readings)
+        last_t, last_n = self._last_sample
+        rate = (readings - last_n) / (now - last_t) if now > last_t else 0.0
+        self._last_sample = (now, readings)
+        return line(
+            "pipeline",
+            {"instance": self.instance},
+            {
+                "records_total": int(self._total(self.records)),
+                "readings_total": int(readings),
+                "readings_per_s": rate,
+                "points_written_total": int(self._total(self.points)),
+                "dead_letters_total": int(self._total(self.dead_letters)),
+                "alert_events_total": int(self._total(self.alerts)),
+                "errors_total": int(self._total(self.errors)),
+                "consumer_lag": int(self.lag._value.get()),
+                "pending_points": int(self.pending._value.get()),
+                "devices": int(self.devices._value.get()),
+                "write_latency_s": self._mean(self.write_latency),
+                "up": True,
+            },
+            now_ms,
+        )
+
+    @staticmethod
+    def _mean(hist: Histogram) -> float:
+        total = count = 0.0
+        for metric in hist.collect():
+            for s in metric.samples:
+                if s.name.endswith("_sum"):
+                    total = s.value
+                elif s.name.endswith("_count"):
+                    count = s.value
+        return total / count if count else 0.0
