@@ -1,0 +1,172 @@
+"""Configuration of the detection engine: every threshold, sustain time and lifecycle knob.
+
+All fields have clinically motivated defaults, so ``EngineConfig()`` is a working engine. The
+daemon nests :class:`EngineConfig` in its settings; times are milliseconds of event time.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_MIN = 60_000
+_HOUR = 60 * _MIN
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaselineConfig(_Cfg):
+    """Personal exponentially weighted baselines with a population prior for cold start.
+
+    Weights are time based, so a 1 s and a 60 s device learn at the same speed: a reading that
+    follows the previous one of its context by ``dt`` moves the baseline by
+    ``max(dt/tau_ms, dt/(learned_ms + prior_ms))`` (a running mean while young).
+    """
+
+    tau_ms: int = Field(12 * _HOUR, gt=0, description="EW time constant of context baselines")
+    prior_ms: int = Field(30 * _MIN, gt=0, description="How much context time the prior is worth")
+    warmup_ms: int = Field(60 * _MIN, ge=0, description="Context time before a baseline flags")
+    max_dt_ms: int = Field(5 * _MIN, gt=0, description="Longer gaps count as this much time")
+    flag_z: float = Field(4.0, gt=0, description="|z| at or above which a reading is flagged")
+    hr_sleep_prior: tuple[float, float] = (58.0, 8.0)
+    hr_rest_prior: tuple[float, float] = (68.0, 9.0)
+    hr_active_prior: tuple[float, float] = (100.0, 20.0)
+    spo2_prior: tuple[float, float] = (96.5, 1.5)
+    hr_sd_floor: float = Field(2.0, gt=0, description="Lower bound on a HR baseline's sd, bpm")
+    spo2_sd_floor: float = Field(0.7, gt=0)
+    circadian_tau_ms: int = Field(7 * 24 * _HOUR, gt=0, description="Of the 4-h rest offsets")
+
+
+class ActivityConfig(_Cfg):
+    """What counts as at rest, asleep and exercising."""
+
+    rest_max_steps_per_min: float = Field(5.0, ge=0, description="~0 steps: at most this cadence")
+    rest_min_ms: int = Field(10 * _MIN, ge=0, description="Inactive this long before 'at rest'")
+    active_min_steps_per_min: float = Field(60.0, gt=0, description="Cadence of exercise")
+    steps_valid_ms: int = Field(5 * _MIN, gt=0, description="A steps reading describes this long")
+    stage_valid_ms: int = Field(15 * _MIN, gt=0, description="A sleep stage reading stays valid")
+    assume_rest_without_steps: bool = Field(
+        False, description="Devices that never send steps: treat awake HR as resting"
+    )
+
+
+class RuleConfig(_Cfg):
+    """A threshold that must hold for ``sustain_ms`` (with ``grace_ms`` of tolerated noise)."""
+
+    threshold: float
+    sustain_ms: int = 10 * _MIN
+    hysteresis: float = Field(3.0, ge=0, description="Once open, the threshold relaxes by this")
+    grace_ms: int = Field(2 * _MIN, ge=0, description="A run survives gaps/noise this long")
+    enabled: bool = True
+
+
+class AbruptChangeConfig(_Cfg):
+    delta_bpm: float = Field(25.0, gt=0, description="Minimum deviation from personal baseline")
+    z: float = Field(5.0, gt=0, description="...and at least this many baseline sds")
+    sustain_ms: int = 3 * _MIN
+    grace_ms: int = 1 * _MIN
+    onset_ms: int = Field(3 * _MIN, gt=0, description="Abrupt: reached within this long")
+    defer_to_rules: bool = Field(
+        True, description="At rest, values beyond the tachy/brady thresholds are theirs"
+    )
+    enabled: bool = True
+
+
+class DesaturationConfig(_Cfg):
+    drop: float = Field(4.0, gt=0, description="Points below the personal SpO2 baseline")
+    min_episode_ms: int = Field(10_000, ge=0, description="Shortest desaturation episode")
+    min_episodes: int = Field(2, ge=1, description="Episodes within quiet_ms before alerting")
+    long_episode_ms: int = Field(2 * _MIN, gt=0, description="One episode this long alerts")
+    quiet_ms: int = Field(30 * _MIN, gt=0, description="No episode this long resolves the alert")
+    odi_warning: float = Field(15.0, gt=0, description="Episodes/hour asleep for 'warning'")
+    enabled: bool = True
+
+
+class MultiDayConfig(_Cfg):
+    """Nightly aggregates judged against a ~4-week personal baseline."""
+
+    baseline_nights: int = Field(28, ge=2, description="EW span of the nightly baseline")
+    min_nights: int = Field(7, ge=1, description="Nights before multi-day alerts can fire")
+    rhr_delta_bpm: float = Field(4.0, gt=0, description="Nightly resting HR above baseline")
+    rhr_consecutive_nights: int = Field(2, ge=1)
+    min_sleep_ms: int = Field(3 * _HOUR, gt=0, description="Shorter sessions are naps")
+    session_gap_ms: int = Field(60 * _MIN, gt=0, description="Stage silence that ends a night")
+    session_wake_ms: int = Field(45 * _MIN, gt=0, description="Awake this long ends a night")
+    sleep_z: float = Field(2.5, gt=0, description="|z| of duration/efficiency/awakenings")
+    sleep_consecutive_nights: int = Field(2, ge=1)
+    awakening_min_ms: int = Field(5 * _MIN, ge=0, description="Shorter awake bouts don't count")
+
+
+class InactivityConfig(_Cfg):
+    usual_active_steps_per_hour: float = Field(
+        300.0, gt=0, description="An hour is 'usually active' above this personal mean"
+    )
+    fraction: float = Field(0.1, gt=0, lt=1, description="Below this share of usual is unusual")
+    consecutive_hours: int = Field(3, ge=1)
+    min_days: int = Field(5, ge=1, description="Days of history before judging an hour")
+    enabled: bool = True
+
+
+class DecouplingConfig(_Cfg):
+    """HR that does not follow activity: no rise during exercise, or high at rest."""
+
+    exercise_min_ms: int = Field(8 * _MIN, gt=0, description="Sustained exercise to judge")
+    min_rise_bpm: float = Field(10.0, gt=0, description="Expected rise over the resting baseline")
+    rest_excess_bpm: float = Field(25.0, gt=0, description="'High at rest' above rest baseline")
+    rest_sustain_ms: int = Field(20 * _MIN, gt=0)
+    enabled: bool = True
+
+
+class QualityConfig(_Cfg):
+    flatline_ms: int = Field(10 * _MIN, gt=0, description="Identical HR values this long")
+    flatline_min_readings: int = Field(8, ge=2)
+    dropout_min_gap_ms: int = Field(10 * _MIN, gt=0, description="Shortest gap called a dropout")
+    dropout_factor: float = Field(10.0, gt=1, description="...and this many expected intervals")
+    off_wrist_gap_ms: int = Field(10 * _MIN, gt=0, description="No HR while other data flows")
+    late_ms: int = Field(5 * _MIN, gt=0, description="Behind the device's newest reading: late")
+    skew_ms: int = Field(5 * _MIN, gt=0, description="A backward clock jump of at least this")
+    skew_min_readings: int = Field(5, ge=2, description="Consecutive readings behind = skew")
+    impossible_clear_ms: int = Field(10 * _MIN, gt=0)
+
+
+class AlertConfig(_Cfg):
+    resolve_after_ms: int = Field(5 * _MIN, ge=0, description="Condition absent this long")
+    ongoing_every_ms: int = Field(30 * _MIN, gt=0, description="Heartbeat of an open alert")
+    cooldown_ms: int = Field(15 * _MIN, ge=0, description="No re-open of a kind this soon")
+    flap_window_ms: int = Field(6 * _HOUR, gt=0)
+    flap_count: int = Field(3, ge=2, description="Opens within the window that mean flapping")
+    flap_resolve_factor: float = Field(4.0, ge=1, description="Resolve slower while flapping")
+    stale_ms: int = Field(20 * _MIN, gt=0, description="tick(): unobservable this long resolves")
+    multiday_stale_ms: int = Field(48 * _HOUR, gt=0, description="Same, for nightly/daily kinds")
+
+
+class DeadmanConfig(_Cfg):
+    roster: dict[str, int] = Field(
+        default_factory=dict, description="device_id -> silent limit (ms) of expected devices"
+    )
+    silent_after_ms: int = Field(45 * _MIN, gt=0, description="Limit for seen, unlisted devices")
+    watch_seen_devices: bool = True
+
+
+class EngineConfig(_Cfg):
+    """Everything the engine needs; all defaults are usable.
+
+    >>> cfg = EngineConfig()
+    >>> cfg.tachycardia.threshold, cfg.tachycardia.sustain_ms // 60_000
+    (120.0, 10)
+    """
+
+    baseline: BaselineConfig = BaselineConfig()
+    activity: ActivityConfig = ActivityConfig()
+    tachycardia: RuleConfig = RuleConfig(threshold=120.0, hysteresis=5.0)
+    bradycardia: RuleConfig = RuleConfig(threshold=40.0, hysteresis=3.0)
+    low_spo2: RuleConfig = RuleConfig(threshold=90.0, sustain_ms=5 * _MIN, hysteresis=1.0)
+    abrupt: AbruptChangeConfig = AbruptChangeConfig()
+    desaturation: DesaturationConfig = DesaturationConfig()
+    multiday: MultiDayConfig = MultiDayConfig()
+    inactivity: InactivityConfig = InactivityConfig()
+    decoupling: DecouplingConfig = DecouplingConfig()
+    quality: QualityConfig = QualityConfig()
+    alerts: AlertConfig = AlertConfig()
+    deadman: DeadmanConfig = DeadmanConfig()

@@ -1,0 +1,1073 @@
+"""The detection engine: per-device state, context, rules, baselines and alert lifecycle.
+
+One :class:`Engine` serves any number of devices. Each device owns one flat ``array('d')`` of
+:data:`N_SLOTS` floats (laid out below from the detector modules' slot counts) plus a small dict
+of alert tracks that exist only while an alert is pending, open or cooling down. Every reading
+goes through the same pure, deterministic path:
+
+1. data quality first: impossible values, duplicates, out-of-order/late readings and clock
+   jumps are recognised and never reach a baseline or a rule;
+2. context: asleep (recent non-awake sleep stage), at rest (~0 steps for ``rest_min_ms``),
+   exercising (cadence above ``active_min_steps_per_min``) or lightly active;
+3. score against the personal baseline *of that context* (prequential: before learning);
+4. rules (sustained thresholds, episodes, multi-day and hourly aggregates) signal conditions
+   to the :class:`detectors.alerts.AlertBook`;
+5. learn, unless the reading was flagged.
+
+No wall clock and no randomness: output is a function of (restored state, input sequence).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Sequence
+
+import msgspec
+
+from detectors import desaturation, ewz, flatline, hourly, nightly, sustain
+from detectors.alerts import AlertBook, Track
+from detectors.config import EngineConfig
+from detectors.explain import Explainer
+from detectors.news2 import pulse_score
+from detectors.types import AlertEvent, ProcessResult, Scored, Severity
+from messages.codec import Reading
+from messages.kinds import AnomalyKind as K
+from messages.metrics import METRICS, Metric, SleepStage
+
+_MIN = 60_000
+_HOUR = 3_600_000
+
+# -- slot layout of a device's state array --------------------------------------------------
+_n = 0
+
+
+def _take(k: int) -> int:
+    global _n
+    o = _n
+    _n += k
+    return o
+
+
+# event-time bookkeeping (-1 = never)
+T_FIRST = _take(1)
+T_ANY = _take(1)  # newest in-order event time of any metric
+T_HR = _take(1)
+T_SPO2 = _take(1)
+T_STEPS = _take(1)
+T_STAGE = _take(1)
+T_WATCH = _take(1)  # roster: when the deadman started watching a never-seen device
+T_FIRST_STEPS = _take(1)
+T_LAST_MOVE = _take(1)  # newest steps reading above the rest cadence
+CADENCE = _take(1)
+STAGE = _take(1)
+HR_FAST = _take(1)  # fast EW of HR (~1 min), the level an abrupt change starts from
+HR_FAST_T = _take(1)
+INTERVAL = _take(1)  # EW of the interval between in-order readings (any metric)
+# personal baselines (ewz slots each)
+B_SLEEP = _take(ewz.SLOTS)
+B_REST = _take(ewz.SLOTS)
+B_ACTIVE = _take(ewz.SLOTS)
+CIRC = _take(6)  # rest-HR offset per 4-hour block of the day
+B_SPO2 = _take(ewz.SLOTS)
+# sustained rules
+R_TACHY = _take(sustain.SLOTS)
+R_BRADY = _take(sustain.SLOTS)
+R_LOWSPO2 = _take(sustain.SLOTS)
+R_ABRUPT = _take(sustain.SLOTS)
+ABRUPT_OK = _take(1)
+R_HIGHREST = _take(sustain.SLOTS)
+FL = _take(flatline.SLOTS)
+DS = _take(desaturation.SLOTS)
+DS_CLUSTER = _take(1)
+DS_LAST_EP = _take(1)
+DS_FIRST_EP = _take(1)
+# exercise bout
+ACT_START = _take(1)
+ACT_LAST = _take(1)
+ACT_HR_SUM = _take(1)
+ACT_HR_N = _take(1)
+ACT_CAD_SUM = _take(1)
+ACT_CAD_N = _take(1)
+# sleep session (one night)
+SS_START = _take(1)
+SS_LAST = _take(1)
+SS_ASLEEP = _take(1)
+SS_AWAKE = _take(1)
+SS_AWAKENINGS = _take(1)
+SS_AWAKE_SINCE = _take(1)
+SS_HR_SUM = _take(1)
+SS_HR_N = _take(1)
+SS_DESATS = _take(1)
+# nightly aggregates against ~4-week baselines
+N_RHR = _take(nightly.SLOTS)
+N_DUR = _take(nightly.SLOTS)
+N_EFF = _take(nightly.SLOTS)
+N_AWK = _take(nightly.SLOTS)
+SLEEP_CONSEC = _take(1)
+RHR_RUN_START = _take(1)
+SLEEP_RUN_START = _take(1)
+LAST_ODI = _take(1)
+# hour-of-day activity
+HP = _take(hourly.SLOTS)
+H_CUR = _take(1)
+H_STEPS = _take(1)
+H_STEPS_N = _take(1)
+H_HR_N = _take(1)
+H_ASLEEP_N = _take(1)
+H_RUN = _take(1)
+H_RUN_START = _take(1)
+H_RUN_STEPS = _take(1)
+H_RUN_USUAL = _take(1)
+# data quality
+BEHIND_RUN = _take(1)
+BEHIND_PREV = _take(1)
+BEHIND_FIRST = _take(1)
+SKEW_OFFSET = _take(1)  # > 0 while the device clock is believed to run behind
+N_READINGS = _take(1)
+N_DUP = _take(1)
+N_OOO = _take(1)
+N_LATE = _take(1)
+N_IMPOSSIBLE = _take(1)
+IMP_LAST = _take(1)
+
+N_SLOTS = _n
+STATE_BYTES = 8 * N_SLOTS
+
+ASLEEP, REST, ACTIVE, LIGHT = 0, 1, 2, 3
+CONTEXT_TEXT = ("asleep", "at rest", "exercising", "lightly active")
+
+_SNAPSHOT_VERSION = 1
+_HR, _SPO2, _STEPS, _STAGE = Metric.HEART_RATE, Metric.SPO2, Metric.STEPS, Metric.SLEEP_STAGE
+_LIMITS = {m: (spec.minimum, spec.maximum) for m, spec in METRICS.items()}
+_MULTIDAY = frozenset({K.ELEVATED_RESTING_HR, K.SLEEP_DISRUPTION, K.UNUSUAL_INACTIVITY})
+# kinds resolved by their own logic (gap ends, night closes), never by tick() staleness
+_NOT_STALE = frozenset({K.DEVICE_SILENT, K.CLOCK_SKEW, K.OFF_WRIST})
+_METRIC_SLOT = {_HR: T_HR, _SPO2: T_SPO2, _STEPS: T_STEPS, _STAGE: T_STAGE}
+_KIND_METRIC = {
+    K.TACHYCARDIA_AT_REST: T_HR,
+    K.BRADYCARDIA: T_HR,
+    K.ABRUPT_HR_CHANGE: T_HR,
+    K.HR_ACTIVITY_DECOUPLING: T_HR,
+    K.FLATLINE: T_HR,
+    K.LOW_SPO2: T_SPO2,
+    K.DESATURATION: T_SPO2,
+}
+
+
+class _Snapshot(msgspec.Struct, array_like=True):
+    version: int
+    device_id: str
+    slots: bytes
+    tracks: list[Track]
+
+
+class Device:
+    """State of one device: the slot array and the alert tracks."""
+
+    __slots__ = ("s", "tracks")
+
+    def __init__(self, s: array[float], tracks: dict[str, Track]) -> None:
+        self.s = s
+        self.tracks = tracks
+
+
+def _fresh_state(cfg: EngineConfig) -> array[float]:
+    s = array("d", bytes(STATE_BYTES))
+    for o in (
+        T_FIRST,
+        T_ANY,
+        T_HR,
+        T_SPO2,
+        T_STEPS,
+        T_STAGE,
+        T_WATCH,
+        T_FIRST_STEPS,
+        T_LAST_MOVE,
+        HR_FAST_T,
+        ACT_START,
+        ACT_LAST,
+        SS_START,
+        SS_LAST,
+        SS_AWAKE_SINCE,
+        DS_LAST_EP,
+        DS_FIRST_EP,
+        H_CUR,
+        IMP_LAST,
+        BEHIND_PREV,
+        BEHIND_FIRST,
+        RHR_RUN_START,
+        SLEEP_RUN_START,
+        H_RUN_START,
+        LAST_ODI,
+    ):
+        s[o] = -1.0
+    s[STAGE] = float(SleepStage.AWAKE)
+    b = cfg.baseline
+    ewz.reset(s, B_SLEEP, *b.hr_sleep_prior)
+    ewz.reset(s, B_REST, *b.hr_rest_prior)
+    ewz.reset(s, B_ACTIVE, *b.hr_active_prior)
+    ewz.reset(s, B_SPO2, *b.spo2_prior)
+    for o in (R_TACHY, R_BRADY, R_LOWSPO2, R_ABRUPT, R_HIGHREST):
+        sustain.reset(s, o)
+    flatline.reset(s, FL)
+    desaturation.reset(s, DS)
+    nightly.reset(s, N_RHR, b.hr_sleep_prior[0], 3.0)
+    nightly.reset(s, N_DUR, 7.0, 1.0)  # hours asleep
+    nightly.reset(s, N_EFF, 0.9, 0.05)
+    nightly.reset(s, N_AWK, 2.0, 1.5)
+    hourly.reset(s, HP)
+    s[INTERVAL] = 10_000.0
+    return s
+
+
+class Engine:
+    """Streaming anomaly detection over any number of devices.
+
+    Examples
+    --------
+    >>> from messages import Reading, Metric
+    >>> eng = Engine(EngineConfig())
+    >>> t0 = 1_767_225_600_000
+    >>> rs = []
+    >>> for i in range(40):  # at rest (0 steps/min), heart rate 131-135 bpm
+    ...     rs.append(Reading("d1", t0 + i * 60_000, Metric.STEPS, 0.0, 60.0))
+    ...     rs.append(Reading("d1", t0 + i * 60_000 + 1, Metric.HEART_RATE, 131.0 + i % 5))
+    >>> out = eng.process(rs)
+    >>> len(out.scored) == len(rs)
+    True
+    >>> [(a.kind.value, a.state, a.severity) for a in out.alerts]
+    [('tachycardia_at_rest', 'open', 'critical')]
+    >>> a = out.alerts[0]
+    >>> (a.ts_ms - a.start_ms) // 60_000
+    10
+    >>> eng2 = Engine(EngineConfig())
+    >>> eng2.restore("d1", eng.snapshot("d1"))
+    >>> eng2.snapshot("d1") == eng.snapshot("d1")
+    True
+    """
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.cfg = config if config is not None else EngineConfig()
+        self._devices: dict[str, Device] = {}
+        self._book = AlertBook(self.cfg.alerts, Explainer(self.cfg))
+        self._enc = msgspec.msgpack.Encoder()
+        self._dec = msgspec.msgpack.Decoder(_Snapshot)
+        self._prev_metric_ts = -1.0  # scratch: previous event time of the current metric
+        self._prev_any = -1.0  # scratch: previous event time of any metric
+
+    # -- device bookkeeping ------------------------------------------------------------------
+
+    def device_ids(self) -> Iterable[str]:
+        return list(self._devices)
+
+    def _device(self, device_id: str) -> Device:
+        d = self._devices.get(device_id)
+        if d is None:
+            d = self._devices[device_id] = Device(_fresh_state(self.cfg), {})
+        return d
+
+    def drop(self, device_id: str) -> None:
+        """Forget a device (its partition moved elsewhere)."""
+        self._devices.pop(device_id, None)
+
+    def snapshot(self, device_id: str) -> bytes:
+        """All state of one device as versioned msgpack (about 1.3 KB plus open alerts)."""
+        d = self._devices.get(device_id)
+        if d is None:
+            raise KeyError(device_id)
+        tracks = [d.tracks[k] for k in sorted(d.tracks)]
+        return self._enc.encode(_Snapshot(_SNAPSHOT_VERSION, device_id, d.s.tobytes(), tracks))
+
+    def restore(self, device_id: str, data: bytes) -> None:
+        """Replace the state of ``device_id`` with a snapshot taken by :meth:`snapshot`."""
+        snap = self._dec.decode(data)
+        if snap.version != _SNAPSHOT_VERSION or len(snap.slots) != STATE_BYTES:
+            raise ValueError(f"unsupported snapshot (version {snap.version}) for {device_id}")
+        s = array("d")
+        s.frombytes(snap.slots)
+        self._devices[device_id] = Device(s, {t.kind.value: t for t in snap.tracks})
+
+    def stats(self, device_id: str) -> dict[str, int]:
+        """Data-quality counters of a device (for the daemon's metrics)."""
+        s = self._devices[device_id].s
+        return {
+            "readings": int(s[N_READINGS]),
+            "duplicates": int(s[N_DUP]),
+            "out_of_order": int(s[N_OOO]),
+            "late": int(s[N_LATE]),
+            "impossible": int(s[N_IMPOSSIBLE]),
+        }
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def process(self, readings: Sequence[Reading]) -> ProcessResult:
+        """Score every reading (one :class:`Scored` each, same order) and run the lifecycle."""
+        scored: list[Scored] = []
+        alerts: list[AlertEvent] = []
+        devices = self._devices
+        one = self._one
+        append = scored.append
+        for r in readings:
+            d = devices.get(r.device_id)
+            if d is None:
+                d = self._device(r.device_id)
+            append(one(r, d, alerts))
+        return ProcessResult(scored, alerts)
+
+    def _one(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
+        s = d.s
+        ts = r.ts_ms
+        m = r.metric
+        if m.__class__ is not Metric:
+            m = Metric(m)
+        v = r.value
+        s[N_READINGS] += 1.0
+        if s[T_FIRST] < 0:
+            s[T_FIRST] = ts
+        lo, hi = _LIMITS[m]
+        if not (lo <= v <= hi) or (m is _STAGE and v != int(v)):
+            return self._impossible(r, d, out)
+        if d.tracks and K.IMPOSSIBLE_VALUE in d.tracks:
+            self._book.inactive(
+                r.device_id,
+                d.tracks,
+                K.IMPOSSIBLE_VALUE,
+                ts,
+                out,
+                self.cfg.quality.impossible_clear_ms,
+            )
+        last = s[_METRIC_SLOT[m]]
+        self._prev_metric_ts = last
+        if ts <= last or ts < s[T_ANY] - self.cfg.quality.skew_ms:
+            if not self._behind(r, d, out):
+                return self._score_only(r, d)
+        else:
+            s[BEHIND_RUN] = 0.0
+        self._advance(r, d, out)
+        if m is _HR:
+            return self._hr(r, d, out)
+        if m is _SPO2:
+            return self._spo2(r, d, out)
+        if m is _STEPS:
+            self._steps(r, d, out)
+        else:
+            self._stage(r, d, out)
+        return Scored(r.device_id, ts, m, v, 0.0, None, False)
+
+    # -- data quality ------------------------------------------------------------------------
+
+    def _impossible(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
+        s = d.s
+        s[N_IMPOSSIBLE] += 1.0
+        s[IMP_LAST] = r.ts_ms
+        self._book.active(
+            r.device_id,
+            d.tracks,
+            K.IMPOSSIBLE_VALUE,
+            r.ts_ms,
+            r.ts_ms,
+            "info",
+            None,
+            True,
+            out,
+            detail=f"{r.metric.value} readings outside the physically possible range "
+            f"(data quality, not a clinical finding).",
+        )
+        return Scored(r.device_id, r.ts_ms, r.metric, r.value, 0.0, None, True)
+
+    def _behind(self, r: Reading, d: Device, out: list[AlertEvent]) -> bool:
+        """A reading at or before the newest of its metric. Return True if it starts a new
+        clock (a backward clock jump confirmed by consecutive readings), else count it."""
+        s = d.s
+        ts = r.ts_ms
+        q = self.cfg.quality
+        if ts == s[_METRIC_SLOT[r.metric]]:
+            s[N_DUP] += 1.0
+            return False
+        s[N_OOO] += 1.0
+        behind = s[T_ANY] - ts
+        if behind > q.late_ms:
+            s[N_LATE] += 1.0
+        if behind < q.skew_ms:
+            return False
+        # a clock that jumped back sends a steady run of readings, each newer than the last
+        if s[BEHIND_RUN] > 0 and ts >= s[BEHIND_PREV]:
+            s[BEHIND_RUN] += 1.0
+        else:
+            s[BEHIND_RUN] = 1.0
+            s[BEHIND_FIRST] = ts
+        s[BEHIND_PREV] = ts
+        if s[BEHIND_RUN] < q.skew_min_readings:
+            return False
+        # re-base the device on its new clock; remember by how much it jumped
+        offset = s[T_ANY] - s[BEHIND_FIRST]
+        start = int(s[T_ANY])
+        s[SKEW_OFFSET] = offset
+        for o in (T_ANY, T_HR, T_SPO2, T_STEPS, T_STAGE, HR_FAST_T):
+            if s[o] >= 0:
+                s[o] = s[BEHIND_FIRST]
+        for o in (R_TACHY, R_BRADY, R_LOWSPO2, R_ABRUPT, R_HIGHREST):
+            sustain.reset(s, o)
+        flatline.reset(s, FL)
+        desaturation.reset(s, DS)
+        s[BEHIND_RUN] = 0.0
+        self._book.active(
+            r.device_id,
+            d.tracks,
+            K.CLOCK_SKEW,
+            start,
+            start,
+            "info",
+            None,
+            True,
+            out,
+            detail=f"The device clock jumped back by about {round(offset / 60_000)} min; its "
+            "readings are time-stamped in the past (data quality).",
+        )
+        return True
+
+    def _advance(self, r: Reading, d: Device, out: list[AlertEvent]) -> None:
+        """Device-level bookkeeping of an in-order reading: gaps, clock, session, hour."""
+        s = d.s
+        ts = r.ts_ms
+        prev = s[T_ANY]
+        did = r.device_id
+        if prev >= 0 and ts > prev:
+            gap = ts - prev
+            q = self.cfg.quality
+            tracks = d.tracks
+            if s[SKEW_OFFSET] > 0 and abs(gap - s[SKEW_OFFSET]) <= max(
+                0.25 * s[SKEW_OFFSET], 2 * _MIN
+            ):
+                # the clock jumped forward again by the amount it lost: corrected, not a gap
+                s[SKEW_OFFSET] = 0.0
+                self._book.resolve(did, tracks, K.CLOCK_SKEW, ts, out)
+            elif K.DEVICE_SILENT in tracks and tracks[K.DEVICE_SILENT].is_open:
+                self._book.resolve(did, tracks, K.DEVICE_SILENT, ts, out, end_ms=ts)
+            elif gap >= max(q.dropout_min_gap_ms, q.dropout_factor * s[INTERVAL]):
+                if gap >= self._silent_limit(did):
+                    kind = K.DEVICE_SILENT  # found after the fact (no tick() in between)
+                    sev: Severity = "warning"
+                else:
+                    kind, sev = K.DROPOUT, "info"
+                self._book.interval(
+                    did,
+                    tracks,
+                    kind,
+                    int(prev),
+                    ts,
+                    ts,
+                    sev,
+                    out,
+                    detail=f"No data at all for {round(gap / 60_000)} min (expected a reading "
+                    f"every ~{max(1, round(s[INTERVAL] / 1000))} s); data quality.",
+                )
+            else:
+                # learn the expected interval from ordinary gaps only
+                s[INTERVAL] += 0.05 * (min(gap, 10 * s[INTERVAL] + 1000.0) - s[INTERVAL])
+            if s[SS_START] >= 0 and ts - s[SS_LAST] > self.cfg.multiday.session_gap_ms:
+                self._close_night(did, d, ts, out)
+            hour = ts // _HOUR
+            if hour != s[H_CUR]:
+                self._close_hour(did, d, hour, ts, out)
+        elif prev < 0:
+            s[H_CUR] = ts // _HOUR
+        self._prev_any = prev
+        if ts > prev:
+            s[T_ANY] = ts
+        s[_METRIC_SLOT[r.metric]] = ts
+
+    def _silent_limit(self, device_id: str) -> int:
+        dm = self.cfg.deadman
+        return dm.roster.get(device_id, dm.silent_after_ms)
+
+    def _score_only(self, r: Reading, d: Device) -> Scored:
+        """Score a duplicate or out-of-order reading without touching any state."""
+        s = d.s
+        if r.metric is _HR:
+            o = (B_SLEEP, B_REST, B_ACTIVE, B_ACTIVE)[self._context(s, r.ts_ms)]
+            z = ewz.zscore(s, o, r.value, self.cfg.baseline.hr_sd_floor)
+            return Scored(r.device_id, r.ts_ms, r.metric, r.value, abs(z), s[o], False)
+        if r.metric is _SPO2:
+            z = ewz.zscore(s, B_SPO2, r.value, self.cfg.baseline.spo2_sd_floor)
+            return Scored(r.device_id, r.ts_ms, r.metric, r.value, max(-z, 0.0), s[B_SPO2], False)
+        return Scored(r.device_id, r.ts_ms, r.metric, r.value, 0.0, None, False)
+
+    # -- context -----------------------------------------------------------------------------
+
+    def _context(self, s: array[float], ts: float) -> int:
+        a = self.cfg.activity
+        if s[STAGE] != 0.0 and ts - s[T_STAGE] <= a.stage_valid_ms and s[T_STAGE] >= 0:
+            return ASLEEP
+        if s[T_FIRST_STEPS] < 0:
+            return REST if a.assume_rest_without_steps else LIGHT
+        if ts - s[T_STEPS] > a.steps_valid_ms:
+            return LIGHT  # steps stopped arriving: activity unknown
+        if s[CADENCE] >= a.active_min_steps_per_min:
+            return ACTIVE
+        still_since = s[T_LAST_MOVE] if s[T_LAST_MOVE] >= 0 else s[T_FIRST_STEPS]
+        if s[CADENCE] <= a.rest_max_steps_per_min and ts - still_since >= a.rest_min_ms:
+            return REST
+        return LIGHT
+
+    # -- heart rate --------------------------------------------------------------------------
+
+    def _hr(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
+        s = d.s
+        ts = r.ts_ms
+        v = r.value
+        did = r.device_id
+        cfg = self.cfg
+        b = cfg.baseline
+        book = self._book
+        tracks = d.tracks
+        ctx = self._context(s, ts)
+        block = (ts // (4 * _HOUR)) % 6
+        if ctx == ASLEEP:
+            o = B_SLEEP
+            expected = s[o]
+        elif ctx == REST:
+            o = B_REST
+            expected = s[o] + s[CIRC + block]
+        else:
+            o = B_ACTIVE
+            expected = s[o]
+        sd = math.sqrt(s[o + ewz.VAR])
+        if sd < b.hr_sd_floor:
+            sd = b.hr_sd_floor
+        z = (v - expected) / sd
+        warm = s[o + ewz.N] >= b.warmup_ms
+        flagged = warm and abs(z) >= b.flag_z
+        rest_like = ctx <= REST
+        rest_expected = s[B_REST] + s[CIRC + block]
+
+        # sustained tachycardia while inactive (asleep or at rest)
+        tc = cfg.tachycardia
+        if tc.enabled:
+            h = rest_like and sustain.hit(
+                s, R_TACHY, v, tc.threshold, tc.hysteresis, tc.sustain_ms, True
+            )
+            flagged = flagged or h
+            if sustain.update(s, R_TACHY, ts, h, v, tc.sustain_ms, tc.grace_ms, True):
+                peak = s[R_TACHY + sustain.PEAK]
+                sev: Severity = "critical" if pulse_score(peak) >= 3 else "warning"
+                book.active(
+                    did,
+                    tracks,
+                    K.TACHYCARDIA_AT_REST,
+                    ts,
+                    int(s[R_TACHY]),
+                    sev,
+                    v,
+                    True,
+                    out,
+                    baseline=_r1(rest_expected),
+                    context=CONTEXT_TEXT[ctx],
+                )
+            elif K.TACHYCARDIA_AT_REST in tracks:
+                book.inactive(did, tracks, K.TACHYCARDIA_AT_REST, ts, out)
+
+        # sustained bradycardia, any context
+        bc = cfg.bradycardia
+        if bc.enabled:
+            h = sustain.hit(s, R_BRADY, v, bc.threshold, bc.hysteresis, bc.sustain_ms, False)
+            flagged = flagged or h
+            if sustain.update(s, R_BRADY, ts, h, v, bc.sustain_ms, bc.grace_ms, False):
+                low = s[R_BRADY + sustain.PEAK]
+                # NEWS2 pulse <= 40 scores 3; asleep, a low rate is often physiological
+                sev = "critical" if (ctx != ASLEEP or low <= 35) else "warning"
+                book.active(
+                    did,
+                    tracks,
+                    K.BRADYCARDIA,
+                    ts,
+                    int(s[R_BRADY]),
+                    sev,
+                    v,
+                    False,
+                    out,
+                    baseline=_r1(expected),
+                    context=CONTEXT_TEXT[ctx],
+                )
+            elif K.BRADYCARDIA in tracks:
+                book.inactive(did, tracks, K.BRADYCARDIA, ts, out)
+
+        # abrupt change from the personal baseline of the context (asleep / at rest)
+        ab = cfg.abrupt
+        if ab.enabled:
+            h = False
+            if rest_like and warm:
+                thr = max(ab.delta_bpm, ab.z * sd)
+                h = abs(v - expected) >= thr
+                if h and ab.defer_to_rules and not (bc.threshold <= v <= tc.threshold):
+                    h = False
+                if h and (s[R_ABRUPT] < 0 or ts - s[R_ABRUPT + sustain.LAST_HIT] > ab.grace_ms):
+                    # a new run: abrupt only if the recent level was still near the baseline
+                    near = abs(s[HR_FAST] - expected) < thr / 2
+                    recent = ts - s[HR_FAST_T] <= ab.onset_ms
+                    s[ABRUPT_OK] = 1.0 if (near and recent) else 0.0
+            flagged = flagged or h
+            if (
+                sustain.update(s, R_ABRUPT, ts, h, v, ab.sustain_ms, ab.grace_ms, v > expected)
+                and s[ABRUPT_OK] == 1.0
+            ):
+                sev = "warning" if pulse_score(v) >= 2 else "info"
+                book.active(
+                    did,
+                    tracks,
+                    K.ABRUPT_HR_CHANGE,
+                    ts,
+                    int(s[R_ABRUPT]),
+                    sev,
+                    v,
+                    v > expected,
+                    out,
+                    baseline=_r1(expected),
+                    context=CONTEXT_TEXT[ctx],
+                )
+            elif K.ABRUPT_HR_CHANGE in tracks:
+                book.inactive(did, tracks, K.ABRUPT_HR_CHANGE, ts, out)
+
+        # HR decoupled from activity: high at rest, or no rise during exercise
+        dc = cfg.decoupling
+        if dc.enabled:
+            rest_warm = s[B_REST + ewz.N] >= b.warmup_ms
+            h = (
+                ctx == REST
+                and rest_warm
+                and v - rest_expected >= dc.rest_excess_bpm
+                and v <= tc.threshold
+            )
+            high = sustain.update(s, R_HIGHREST, ts, h, v, dc.rest_sustain_ms, 2 * _MIN, True)
+            norise = False
+            if ctx == ACTIVE and s[ACT_START] >= 0:
+                if ts - s[ACT_START] >= 3 * _MIN:
+                    s[ACT_HR_SUM] += v
+                    s[ACT_HR_N] += 1.0
+                if (
+                    ts - s[ACT_START] >= dc.exercise_min_ms
+                    and s[ACT_HR_N] >= 3
+                    and rest_warm
+                    and s[ACT_HR_SUM] / s[ACT_HR_N] < s[B_REST] + dc.min_rise_bpm
+                ):
+                    norise = True
+            if high or norise:
+                detail = (
+                    f"Heart rate stayed near the resting baseline ({_g1(s[B_REST])} bpm) during "
+                    f"exercise (mean {_g1(s[ACT_HR_SUM] / max(s[ACT_HR_N], 1))} bpm at about "
+                    f"{round(s[ACT_CAD_SUM] / max(s[ACT_CAD_N], 1))} steps/min)."
+                    if norise
+                    else f"Heart rate at least {round(dc.rest_excess_bpm)} bpm above the personal "
+                    f"resting baseline ({_g1(rest_expected)} bpm) while at rest."
+                )
+                start = int(s[ACT_START]) if norise else int(s[R_HIGHREST])
+                t = tracks.get(K.HR_ACTIVITY_DECOUPLING)
+                book.active(
+                    did,
+                    tracks,
+                    K.HR_ACTIVITY_DECOUPLING,
+                    ts,
+                    start,
+                    "info",
+                    v,
+                    not norise,
+                    out,
+                    baseline=_r1(rest_expected),
+                    context=CONTEXT_TEXT[ctx],
+                    detail=detail if t is None or not t.is_open else "",
+                )
+                flagged = True
+            elif K.HR_ACTIVITY_DECOUPLING in tracks:
+                book.inactive(did, tracks, K.HR_ACTIVITY_DECOUPLING, ts, out)
+
+        # stuck sensor (data quality)
+        q = cfg.quality
+        flatline.update(s, FL, ts, v)
+        if flatline.active(s, FL, q.flatline_ms, q.flatline_min_readings):
+            book.active(
+                did, tracks, K.FLATLINE, ts, int(s[FL + flatline.START]), "info", v, True, out
+            )
+            flagged = True
+        elif K.FLATLINE in tracks:
+            book.inactive(did, tracks, K.FLATLINE, ts, out, 0)
+        if K.OFF_WRIST in tracks:
+            book.resolve(did, tracks, K.OFF_WRIST, ts, out, end_ms=ts)
+
+        # aggregates: the night, the hour
+        if ctx == ASLEEP and s[SS_START] >= 0:
+            s[SS_HR_SUM] += v
+            s[SS_HR_N] += 1.0
+        s[H_HR_N] += 1.0
+        if ctx == ASLEEP:
+            s[H_ASLEEP_N] += 1.0
+
+        # learn (prequential: after scoring), never from a flagged reading
+        dt = ts - s[HR_FAST_T] if s[HR_FAST_T] >= 0 else b.max_dt_ms
+        if dt > b.max_dt_ms:
+            dt = b.max_dt_ms
+        if not flagged:
+            ewz.learn_timed(s, o, v, dt, b.tau_ms, b.prior_ms)
+            if ctx == REST:
+                c = CIRC + block
+                s[c] += min(1.0, dt / b.circadian_tau_ms) * ((v - s[B_REST]) - s[c])
+        # ~1 min EW of the raw level (learned even when flagged: it tracks "now")
+        af = dt / 60_000.0
+        s[HR_FAST] = v if s[HR_FAST_T] < 0 else s[HR_FAST] + min(af, 1.0) * (v - s[HR_FAST])
+        s[HR_FAST_T] = ts
+        return Scored(did, ts, r.metric, v, abs(z), expected, flagged)
+
+    # -- SpO2 --------------------------------------------------------------------------------
+
+    def _spo2(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
+        s = d.s
+        ts = r.ts_ms
+        v = r.value
+        did = r.device_id
+        cfg = self.cfg
+        b = cfg.baseline
+        book = self._book
+        tracks = d.tracks
+        ctx = self._context(s, ts)
+        base = s[B_SPO2]
+        z = ewz.zscore(s, B_SPO2, v, b.spo2_sd_floor)
+        score = -z if z < 0 else 0.0  # only low saturation is anomalous
+        warm = s[B_SPO2 + ewz.N] >= b.warmup_ms
+        flagged = warm and score >= b.flag_z
+
+        lc = cfg.low_spo2
+        if lc.enabled:
+            h = sustain.hit(s, R_LOWSPO2, v, lc.threshold, lc.hysteresis, lc.sustain_ms, False)
+            flagged = flagged or h
+            if sustain.update(s, R_LOWSPO2, ts, h, v, lc.sustain_ms, lc.grace_ms, False):
+                low = s[R_LOWSPO2 + sustain.PEAK]
+                sev: Severity = "critical" if low <= 85 else "warning"
+                book.active(
+                    did,
+                    tracks,
+                    K.LOW_SPO2,
+                    ts,
+                    int(s[R_LOWSPO2]),
+                    sev,
+                    v,
+                    False,
+                    out,
+                    baseline=_r1(base),
+                    context=CONTEXT_TEXT[ctx],
+                )
+            elif K.LOW_SPO2 in tracks:
+                book.inactive(did, tracks, K.LOW_SPO2, ts, out)
+
+        dc = cfg.desaturation
+        if dc.enabled:
+            counted = desaturation.update(s, DS, ts, v, base, dc.drop, dc.min_episode_ms)
+            if counted:
+                if s[DS_LAST_EP] < 0 or ts - s[DS_LAST_EP] > dc.quiet_ms:
+                    s[DS_CLUSTER] = 0.0
+                    s[DS_FIRST_EP] = s[DS + desaturation.START]
+                s[DS_CLUSTER] += 1.0
+                s[DS_LAST_EP] = ts
+                if ctx == ASLEEP and s[SS_START] >= 0:
+                    s[SS_DESATS] += 1.0
+            ongoing = desaturation.in_episode(s, DS)
+            if ongoing:
+                flagged = True
+            # one long drop counts only above the low-SpO2 threshold (below it is low_spo2's)
+            long_ep = (
+                ongoing
+                and ts - s[DS + desaturation.START] >= dc.long_episode_ms
+                and s[DS + desaturation.MIN] >= lc.threshold
+            )
+            low_open = K.LOW_SPO2 in tracks and tracks[K.LOW_SPO2].is_open
+            if (long_ep or (counted and s[DS_CLUSTER] >= dc.min_episodes)) and not low_open:
+                start = int(s[DS + desaturation.START]) if long_ep else int(s[DS_FIRST_EP])
+                n = int(s[DS_CLUSTER]) + (1 if long_ep and not counted else 0)
+                odi = s[LAST_ODI]
+                sev = "warning" if (odi >= dc.odi_warning or v <= 88) else "info"
+                book.active(
+                    did,
+                    tracks,
+                    K.DESATURATION,
+                    ts,
+                    start,
+                    sev,
+                    v,
+                    False,
+                    out,
+                    baseline=_r1(base),
+                    context=CONTEXT_TEXT[ctx],
+                    detail=f"{n} episode(s) in this cluster"
+                    + (f"; last night's desaturation index {odi:.1f}/h." if odi >= 0 else "."),
+                )
+            elif K.DESATURATION in tracks and not ongoing:
+                book.inactive(did, tracks, K.DESATURATION, ts, out, dc.quiet_ms)
+
+        if not flagged and not desaturation.in_episode(s, DS):
+            prev = self._prev_metric_ts
+            dt = ts - prev if 0 <= prev < ts else b.max_dt_ms
+            ewz.learn_timed(s, B_SPO2, v, min(dt, b.max_dt_ms), b.tau_ms, b.prior_ms)
+        return Scored(did, ts, r.metric, v, score, base, flagged)
+
+    # -- steps and sleep stages --------------------------------------------------------------
+
+    def _steps(self, r: Reading, d: Device, out: list[AlertEvent]) -> None:
+        s = d.s
+        ts = r.ts_ms
+        a = self.cfg.activity
+        interval = (r.interval_s or 60.0) * 1000.0
+        cadence = r.value * 60_000.0 / interval
+        s[CADENCE] = cadence
+        if s[T_FIRST_STEPS] < 0:
+            s[T_FIRST_STEPS] = ts - interval
+        if cadence > a.rest_max_steps_per_min:
+            s[T_LAST_MOVE] = ts
+        if cadence >= a.active_min_steps_per_min:
+            if s[ACT_START] < 0 or ts - s[ACT_LAST] > 2 * _MIN:
+                s[ACT_START] = ts - interval
+                s[ACT_HR_SUM] = s[ACT_HR_N] = s[ACT_CAD_SUM] = s[ACT_CAD_N] = 0.0
+            s[ACT_LAST] = ts
+            s[ACT_CAD_SUM] += cadence
+            s[ACT_CAD_N] += 1.0
+        elif s[ACT_START] >= 0 and ts - s[ACT_LAST] > 2 * _MIN:
+            s[ACT_START] = -1.0
+        s[H_STEPS] += r.value
+        s[H_STEPS_N] += 1.0
+        self._off_wrist_check(r, d, out)
+
+    def _off_wrist_check(self, r: Reading, d: Device, out: list[AlertEvent]) -> None:
+        """Other data flows but heart rate stopped: the device is off the wrist."""
+        s = d.s
+        last_hr = s[T_HR]
+        gap = self.cfg.quality.off_wrist_gap_ms
+        # only while data keeps flowing: after a gap of everything it is a dropout
+        if last_hr >= 0 and r.ts_ms - last_hr >= gap and r.ts_ms - self._prev_any < gap / 2:
+            self._book.active(
+                r.device_id,
+                d.tracks,
+                K.OFF_WRIST,
+                r.ts_ms,
+                int(last_hr),
+                "info",
+                None,
+                True,
+                out,
+                detail="No heart rate while the device keeps sending other data: likely "
+                "off the wrist or charging (data quality).",
+            )
+
+    def _stage(self, r: Reading, d: Device, out: list[AlertEvent]) -> None:
+        s = d.s
+        ts = r.ts_ms
+        md = self.cfg.multiday
+        stage = r.value
+        awake = stage == 0.0
+        if s[SS_START] >= 0:
+            dt = min(ts - s[SS_LAST], self.cfg.activity.stage_valid_ms)
+            if s[STAGE] == 0.0:
+                s[SS_AWAKE] += dt
+            else:
+                s[SS_ASLEEP] += dt
+            if awake:
+                if s[SS_AWAKE_SINCE] < 0:
+                    s[SS_AWAKE_SINCE] = ts
+                elif ts - s[SS_AWAKE_SINCE] >= md.session_wake_ms:
+                    s[SS_LAST] = s[SS_AWAKE_SINCE]
+                    self._close_night(r.device_id, d, ts, out)
+            else:
+                if s[SS_AWAKE_SINCE] >= 0 and ts - s[SS_AWAKE_SINCE] >= md.awakening_min_ms:
+                    s[SS_AWAKENINGS] += 1.0
+                s[SS_AWAKE_SINCE] = -1.0
+            if s[SS_START] >= 0:
+                s[SS_LAST] = ts
+        if s[SS_START] < 0 and not awake:
+            s[SS_START] = ts
+            s[SS_LAST] = ts
+            s[SS_ASLEEP] = s[SS_AWAKE] = s[SS_AWAKENINGS] = 0.0
+            s[SS_HR_SUM] = s[SS_HR_N] = s[SS_DESATS] = 0.0
+            s[SS_AWAKE_SINCE] = -1.0
+        s[STAGE] = stage
+        self._off_wrist_check(r, d, out)
+
+    # -- nights and hours --------------------------------------------------------------------
+
+    def _close_night(self, did: str, d: Device, ts: int, out: list[AlertEvent]) -> None:
+        s = d.s
+        md = self.cfg.multiday
+        start, end = s[SS_START], s[SS_LAST]
+        asleep = s[SS_ASLEEP]
+        s[SS_START] = -1.0
+        if asleep < md.min_sleep_ms:
+            return  # a nap or a fragment: not a night
+        book = self._book
+        tracks = d.tracks
+        hours = asleep / _HOUR
+        eff = asleep / max(end - start, 1.0)
+        awk = s[SS_AWAKENINGS]
+        s[LAST_ODI] = s[SS_DESATS] / hours
+        span, floor = md.baseline_nights, 0.5
+        if s[SS_HR_N] >= 10:
+            rhr = s[SS_HR_SUM] / s[SS_HR_N]
+            base = s[N_RHR]
+            consec = nightly.close_night(
+                s, N_RHR, rhr, 1, md.rhr_delta_bpm, None, floor, md.min_nights, span
+            )
+            if consec == 1:
+                s[RHR_RUN_START] = start
+            if consec >= md.rhr_consecutive_nights:
+                sev: Severity = (
+                    "warning"
+                    if consec > md.rhr_consecutive_nights or rhr - base >= 2 * md.rhr_delta_bpm
+                    else "info"
+                )
+                book.active(
+                    did,
+                    tracks,
+                    K.ELEVATED_RESTING_HR,
+                    ts,
+                    int(s[RHR_RUN_START]),
+                    sev,
+                    _r1(rhr),
+                    True,
+                    out,
+                    baseline=_r1(base),
+                    context="asleep",
+                    detail=f"Nightly resting heart rate {_g1(rhr)} bpm, at least "
+                    f"{_g1(md.rhr_delta_bpm)} bpm above the ~{span}-night personal baseline of "
+                    f"{_g1(base)} bpm, for {consec} consecutive nights (an early illness sign).",
+                )
+            elif consec == 0:
+                book.resolve(did, tracks, K.ELEVATED_RESTING_HR, ts, out, end_ms=int(start))
+        z = md.sleep_z
+        b_dur, b_eff, b_awk = s[N_DUR], s[N_EFF], s[N_AWK]
+        bad_dur = nightly.close_night(s, N_DUR, hours, -1, None, z, 0.5, md.min_nights, span)
+        bad_eff = nightly.close_night(s, N_EFF, eff, -1, None, z, 0.03, md.min_nights, span)
+        bad_awk = nightly.close_night(s, N_AWK, awk, 1, 2.0, z, 1.0, md.min_nights, span)
+        if bad_dur or bad_eff or bad_awk:
+            s[SLEEP_CONSEC] += 1.0
+            if s[SLEEP_CONSEC] == 1.0:
+                s[SLEEP_RUN_START] = start
+        else:
+            s[SLEEP_CONSEC] = 0.0
+        if s[SLEEP_CONSEC] >= md.sleep_consecutive_nights:
+            book.active(
+                did,
+                tracks,
+                K.SLEEP_DISRUPTION,
+                ts,
+                int(s[SLEEP_RUN_START]),
+                "info",
+                _r1(hours),
+                False,
+                out,
+                baseline=_r1(b_dur),
+                context="asleep",
+                detail=f"Sleep disrupted for {int(s[SLEEP_CONSEC])} consecutive nights: last "
+                f"night {hours:.1f} h asleep (personal baseline {b_dur:.1f} h), efficiency "
+                f"{eff:.0%} (baseline {b_eff:.0%}), {int(awk)} awakenings (baseline "
+                f"{b_awk:.1f}).",
+            )
+        elif s[SLEEP_CONSEC] == 0:
+            book.resolve(did, tracks, K.SLEEP_DISRUPTION, ts, out, end_ms=int(start))
+
+    def _close_hour(self, did: str, d: Device, hour: int, ts: int, out: list[AlertEvent]) -> None:
+        s = d.s
+        ic = self.cfg.inactivity
+        cur = int(s[H_CUR])
+        worn = s[H_HR_N] >= 5 and s[H_STEPS_N] >= 30 and s[H_ASLEEP_N] * 2 < s[H_HR_N]
+        if cur >= 0 and worn:
+            hod = cur % 24
+            total = s[H_STEPS]
+            usual = hourly.usual(s, HP, hod)
+            if ic.enabled and hourly.unusual(
+                s, HP, hod, total, ic.usual_active_steps_per_hour, ic.fraction, ic.min_days
+            ):
+                if s[H_RUN] == 0 or cur != s[H_RUN_START] // _HOUR + s[H_RUN]:
+                    s[H_RUN] = 0.0
+                    s[H_RUN_START] = cur * _HOUR
+                    s[H_RUN_STEPS] = s[H_RUN_USUAL] = 0.0
+                s[H_RUN] += 1.0
+                s[H_RUN_STEPS] += total
+                s[H_RUN_USUAL] += usual
+            else:
+                hourly.learn(s, HP, hod, total, 28)
+                if s[H_RUN] > 0:
+                    s[H_RUN] = 0.0
+                    self._book.resolve(
+                        did, d.tracks, K.UNUSUAL_INACTIVITY, ts, out, end_ms=cur * _HOUR
+                    )
+            if s[H_RUN] >= ic.consecutive_hours:
+                n = s[H_RUN]
+                self._book.active(
+                    did,
+                    d.tracks,
+                    K.UNUSUAL_INACTIVITY,
+                    ts,
+                    int(s[H_RUN_START]),
+                    "warning",
+                    _r1(s[H_RUN_STEPS] / n),
+                    False,
+                    out,
+                    baseline=_r1(s[H_RUN_USUAL] / n),
+                    context="awake and wearing the device",
+                    detail=f"About {round(s[H_RUN_STEPS] / n)} steps/hour over {int(n)} hours "
+                    f"that usually see about {round(s[H_RUN_USUAL] / n)} steps/hour.",
+                )
+        elif cur >= 0 and s[H_RUN] > 0 and hour - cur > 1:
+            s[H_RUN] = 0.0  # unknown hours break a run
+        s[H_CUR] = hour
+        s[H_STEPS] = s[H_STEPS_N] = s[H_HR_N] = s[H_ASLEEP_N] = 0.0
+
+    # -- time-driven events ------------------------------------------------------------------
+
+    def tick(self, now_ms: int) -> list[AlertEvent]:
+        """Deadman and staleness at event time ``now_ms`` (the newest event time seen).
+
+        Opens ``device_silent`` for roster devices and (if configured) every device seen before
+        that has sent nothing for longer than its limit; resolves open alerts whose condition
+        has not been observable for ``stale_ms``; closes nights whose sleep data stopped.
+        Devices are visited in sorted order, so the output is deterministic.
+        """
+        out: list[AlertEvent] = []
+        dm = self.cfg.deadman
+        ac = self.cfg.alerts
+        ids = set(self._devices) if dm.watch_seen_devices else set()
+        ids.update(dm.roster)
+        for did in sorted(ids):
+            d = self._device(did)
+            s = d.s
+            if s[T_ANY] < 0 and s[T_WATCH] < 0:
+                s[T_WATCH] = now_ms  # a roster device never seen: watch from now
+            last = s[T_ANY] if s[T_ANY] >= 0 else s[T_WATCH]
+            tracks = d.tracks
+            if now_ms - last >= self._silent_limit(did):
+                self._book.active(
+                    did, tracks, K.DEVICE_SILENT, now_ms, int(last), "warning", None, True, out
+                )
+            if s[SS_START] >= 0 and now_ms - s[SS_LAST] > self.cfg.multiday.session_gap_ms:
+                self._close_night(did, d, now_ms, out)
+            for kind in sorted(tracks):
+                t = tracks[kind]
+                if not t.is_open or t.kind in _NOT_STALE:
+                    continue
+                limit = ac.multiday_stale_ms if t.kind in _MULTIDAY else ac.stale_ms
+                slot = _KIND_METRIC.get(t.kind)
+                seen = s[slot] if slot is not None else s[T_ANY]
+                if now_ms - t.last_active >= limit and now_ms - seen >= limit // 2:
+                    self._book.resolve(
+                        did,
+                        tracks,
+                        t.kind,
+                        now_ms,
+                        out,
+                        end_ms=t.last_active,
+                        detail="No longer observable: its data stopped.",
+                    )
+        return out
+
+
+def _r1(x: float) -> float:
+    return round(x, 1)
+
+
+def _g1(x: float) -> str:
+    return f"{x:.1f}"

@@ -1,0 +1,320 @@
+"""Behaviour of the engine: the daemon's contract, rules, lifecycle, data quality, snapshots."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import msgspec
+import pytest
+
+from detectors import AlertEvent, Engine, EngineConfig, Scored
+from detectors.config import DeadmanConfig
+from detectors.engine import STATE_BYTES
+from messages.codec import Reading
+from messages.kinds import AnomalyKind as K
+from messages.kinds import Category
+from messages.metrics import Metric
+from tests.detectors.streams import DAY, HOUR, MIN, T0, minutes, normal_days
+
+_enc = msgspec.msgpack.Encoder()
+
+
+def run(
+    readings: list[Reading], engine: Engine | None = None, batch: int = 10_000
+) -> tuple[list[Scored], list[AlertEvent]]:
+    eng = engine or Engine()
+    scored: list[Scored] = []
+    alerts: list[AlertEvent] = []
+    for i in range(0, len(readings), batch):
+        out = eng.process(readings[i : i + batch])
+        scored += out.scored
+        alerts += out.alerts
+    return scored, alerts
+
+
+def kinds(alerts: list[AlertEvent], state: str = "open") -> list[str]:
+    return [a.kind.value for a in alerts if a.state == state]
+
+
+def rest_then(
+    hr_at: dict[range, float], n: int, base: float = 66.0, device: str = "d1", seed: int = 0
+) -> list[Reading]:
+    """At rest (0 steps) for ``n`` minutes; heart rate ``base`` except in the given ranges."""
+
+    def hr(i: int) -> float:
+        for rng, v in hr_at.items():
+            if i in rng:
+                return v
+        return base
+
+    return minutes(device, n, hr=hr, steps=lambda i: 0.0, seed=seed)
+
+
+# -- the daemon's contract ------------------------------------------------------------------
+
+
+def test_one_scored_per_reading_in_order_and_finite() -> None:
+    rs = normal_days("d1", 1) + normal_days("d2", 1, seed=1)
+    rs.sort(key=lambda r: r.ts_ms)
+    scored, _ = run(rs)
+    assert len(scored) == len(rs)
+    for r, s in zip(rs, scored, strict=True):
+        assert (s.device_id, s.ts_ms, s.metric, s.value) == (
+            r.device_id,
+            r.ts_ms,
+            r.metric,
+            r.value,
+        )
+        assert math.isfinite(s.score)
+
+
+def test_first_reading_scores_against_population_prior() -> None:
+    s = Engine().process([Reading("new", T0, Metric.HEART_RATE, 70.0)]).scored[0]
+    assert s.baseline is not None
+    assert math.isfinite(s.score)
+    assert not s.flagged
+
+
+def test_batching_does_not_change_output() -> None:
+    rs = normal_days("d1", 2) + rest_then({range(600, 640): 140.0}, 700, device="d2")
+    rs.sort(key=lambda r: r.ts_ms)
+    a = run(rs, batch=len(rs))
+    b = run(rs, batch=97)
+    assert _enc.encode(a) == _enc.encode(b)
+
+
+def test_snapshot_restore_replay_is_byte_identical() -> None:
+    rs = normal_days("d1", 3, rhr_delta=lambda d: 8.0 if d == 2 else 0.0)
+    cut = len(rs) // 2
+    eng = Engine()
+    run(rs[:cut], eng)
+    snap = eng.snapshot("d1")
+    expected = run(rs[cut:], eng)
+    again = Engine()
+    again.restore("d1", snap)
+    assert _enc.encode(run(rs[cut:], again)) == _enc.encode(expected)
+
+
+def test_snapshot_is_small_and_versioned() -> None:
+    eng = Engine()
+    run(normal_days("d1", 2), eng)
+    snap = eng.snapshot("d1")
+    assert STATE_BYTES <= 2048
+    assert len(snap) < 2048
+    with pytest.raises(ValueError, match="unsupported"):
+        eng.restore("d1", _enc.encode([99, "d1", b"", []]))
+
+
+def test_drop_and_device_ids() -> None:
+    eng = Engine()
+    eng.process([Reading("a", T0, Metric.HEART_RATE, 60.0), Reading("b", T0, Metric.SPO2, 97.0)])
+    assert sorted(eng.device_ids()) == ["a", "b"]
+    eng.drop("a")
+    assert list(eng.device_ids()) == ["b"]
+    with pytest.raises(KeyError):
+        eng.snapshot("a")
+
+
+# -- clinical rules -------------------------------------------------------------------------
+
+
+def test_tachycardia_at_rest_opens_after_sustain_and_resolves() -> None:
+    rs = rest_then({range(120, 150): 135.0}, 200)
+    _, alerts = run(rs)
+    tachy = [a for a in alerts if a.kind is K.TACHYCARDIA_AT_REST]
+    assert [a.state for a in tachy] == ["open", "resolved"]
+    opened, resolved = tachy
+    assert opened.start_ms == T0 + 120 * MIN + 2
+    assert 10 * MIN <= opened.ts_ms - opened.start_ms <= 11 * MIN
+    assert opened.category is Category.CLINICAL
+    assert opened.severity == "critical"  # NEWS2 pulse >= 131
+    assert "at rest" in opened.explanation
+    assert "baseline" in opened.explanation
+    assert resolved.alert_id == opened.alert_id
+    assert resolved.end_ms is not None
+    assert resolved.end_ms <= T0 + 151 * MIN
+    assert resolved.peak_value is not None
+    assert resolved.peak_value >= 130
+
+
+def test_no_tachycardia_alert_during_exercise() -> None:
+    rs = minutes(
+        "d1",
+        200,
+        hr=lambda i: 150.0 if 60 <= i < 120 else 70.0,
+        steps=lambda i: 160.0 if 60 <= i < 120 else 0.0,
+    )
+    _, alerts = run(rs)
+    assert not [a for a in alerts if a.category is Category.CLINICAL]
+
+
+def test_short_tachycardia_does_not_alert() -> None:
+    _, alerts = run(rest_then({range(120, 127): 135.0}, 200))
+    assert K.TACHYCARDIA_AT_REST.value not in kinds(alerts)
+
+
+def test_bradycardia() -> None:
+    _, alerts = run(rest_then({range(120, 145): 36.0}, 200))
+    assert kinds(alerts) == ["bradycardia"]
+
+
+def test_abrupt_change_from_personal_baseline() -> None:
+    _, alerts = run(rest_then({range(200, 215): 108.0}, 260, base=62.0))
+    assert "abrupt_hr_change" in kinds(alerts)
+    a = next(a for a in alerts if a.kind is K.ABRUPT_HR_CHANGE)
+    assert a.ts_ms - a.start_ms <= 5 * MIN
+
+
+def test_low_spo2_and_desaturation() -> None:
+    low = minutes(
+        "d1",
+        200,
+        spo2=lambda i: 87.0 if 100 <= i < 115 else 97.0,
+        hr=lambda i: 60.0,
+        steps=lambda i: 0.0,
+    )
+    _, alerts = run(low)
+    assert kinds(alerts) == ["low_spo2"]
+    desat = minutes(
+        "d2",
+        300,
+        spo2=lambda i: 92.0 if i > 120 and i % 15 in (0, 1) else 97.0,
+        hr=lambda i: 60.0,
+        steps=lambda i: 0.0,
+    )
+    _, alerts = run(desat)
+    assert kinds(alerts) == ["desaturation"]
+
+
+def test_ongoing_is_rate_limited() -> None:
+    _, alerts = run(rest_then({range(60, 60 + 180): 128.0}, 300))
+    tachy = [a for a in alerts if a.kind is K.TACHYCARDIA_AT_REST]
+    ongoing = [a for a in tachy if a.state == "ongoing"]
+    assert 4 <= len(ongoing) <= 6  # ~3 h at one heartbeat per 30 min
+    assert len({a.alert_id for a in tachy}) == 1
+
+
+def test_severity_escalation_emits_ongoing() -> None:
+    _, alerts = run(rest_then({range(60, 80): 124.0, range(80, 100): 140.0}, 150))
+    tachy = [(a.state, a.severity) for a in alerts if a.kind is K.TACHYCARDIA_AT_REST]
+    assert tachy[:2] == [("open", "warning"), ("ongoing", "critical")]
+
+
+def test_elevated_resting_hr_over_nights() -> None:
+    rs = normal_days("d1", 16, rhr_delta=lambda d: 7.0 if d >= 13 else 0.0)
+    _, alerts = run(rs)
+    rhr = [a for a in alerts if a.kind is K.ELEVATED_RESTING_HR]
+    assert rhr
+    assert rhr[0].state == "open"
+    assert "consecutive nights" in rhr[0].explanation
+    assert not [
+        a for a in alerts if a.kind is not K.ELEVATED_RESTING_HR and a.category is Category.CLINICAL
+    ]
+
+
+def test_normal_days_raise_nothing() -> None:
+    _, alerts = run(normal_days("d1", 10))
+    assert alerts == []
+
+
+# -- data quality ---------------------------------------------------------------------------
+
+
+def test_duplicates_and_late_readings_do_not_change_scores() -> None:
+    rs = normal_days("d1", 1)
+    clean, _ = run(rs)
+    rng = random.Random(1)
+    messy: list[Reading] = []
+    late: list[Reading] = []
+    for r in rs:
+        messy.append(r)
+        if rng.random() < 0.01:
+            messy.append(r)  # duplicate
+        if rng.random() < 0.01:
+            late.append(r)
+        if late and rng.random() < 0.05:
+            messy.append(late.pop())  # a few minutes late
+    got, alerts = run(messy)
+    first: dict[tuple[int, str], Scored] = {}
+    for s in got:
+        first.setdefault((s.ts_ms, s.metric.value), s)
+    assert [first[(s.ts_ms, s.metric.value)] for s in clean] == clean
+    assert [a.kind for a in alerts if a.category is Category.CLINICAL] == []
+
+
+def test_quality_counters() -> None:
+    eng = Engine()
+    r = Reading("d1", T0, Metric.HEART_RATE, 60.0)
+    eng.process([r, r, Reading("d1", T0 - 10 * MIN, Metric.HEART_RATE, 61.0)])
+    assert eng.stats("d1") == {
+        "readings": 3,
+        "duplicates": 1,
+        "out_of_order": 1,
+        "late": 1,
+        "impossible": 0,
+    }
+
+
+def test_impossible_values_are_data_quality() -> None:
+    rs = rest_then({}, 100)
+    rs.insert(50, Reading("d1", T0 + 25 * MIN + 5, Metric.HEART_RATE, 0.0))
+    rs.insert(60, Reading("d1", T0 + 30 * MIN + 5, Metric.HEART_RATE, float("nan")))
+    scored, alerts = run(rs)
+    assert kinds(alerts) == ["impossible_value"]
+    assert alerts[0].category is Category.DATA_QUALITY
+    assert all(math.isfinite(s.score) for s in scored)
+
+
+def test_flatline() -> None:
+    rs = minutes("d1", 120, hr=lambda i: 64.0, steps=lambda i: 0.0, hr_noise=0.0)
+    _, alerts = run(rs)
+    assert kinds(alerts) == ["flatline"]
+
+
+def test_off_wrist_versus_dropout() -> None:
+    rs = minutes("d1", 200, hr=lambda i: None if 60 <= i < 120 else 65.0, steps=lambda i: 0.0)
+    _, alerts = run(rs)
+    assert kinds(alerts) == ["off_wrist"]
+    gap = minutes(
+        "d2",
+        200,
+        hr=lambda i: None if 60 <= i < 90 else 65.0,
+        steps=lambda i: None if 60 <= i < 90 else 0.0,
+    )
+    _, alerts = run(gap)
+    assert kinds(alerts) == ["dropout"]
+
+
+def test_clock_skew() -> None:
+    rs = rest_then({}, 240)
+    skewed = [
+        r
+        if r.ts_ms < T0 + 100 * MIN or r.ts_ms >= T0 + 160 * MIN
+        else Reading(r.device_id, r.ts_ms - 20 * MIN, r.metric, r.value)
+        for r in rs
+    ]
+    _, alerts = run(skewed)
+    assert kinds(alerts) == ["clock_skew"]
+    assert kinds(alerts, "resolved") == ["clock_skew"]
+
+
+def test_deadman_tick() -> None:
+    cfg = EngineConfig(deadman=DeadmanConfig(roster={"expected": 30 * MIN}))
+    eng = Engine(cfg)
+    eng.process(rest_then({}, 10))
+    assert eng.tick(T0 + 20 * MIN) == []
+    events = eng.tick(T0 + 2 * HOUR)
+    assert sorted(e.device_id for e in events) == ["d1", "expected"]
+    assert {e.kind for e in events} == {K.DEVICE_SILENT}
+    assert eng.tick(T0 + 2 * HOUR + MIN) == []  # no repeat
+    out = eng.process([Reading("d1", T0 + 3 * HOUR, Metric.HEART_RATE, 64.0)])
+    assert [(a.kind.value, a.state) for a in out.alerts] == [("device_silent", "resolved")]
+
+
+def test_tick_resolves_unobservable_alerts() -> None:
+    eng = Engine()
+    _, alerts = run(rest_then({range(60, 100): 140.0}, 100), eng)
+    assert kinds(alerts) == ["tachycardia_at_rest"]
+    out = eng.tick(T0 + 100 * MIN + DAY // 48)
+    assert ("tachycardia_at_rest", "resolved") in [(a.kind.value, a.state) for a in out]
