@@ -125,7 +125,8 @@ class FleetSimulator:
             scenario.events, self.population, self.seed, self.start_ms, self.end_ms
         )
         self._event_labels = [e.label(self.device_ids[e.device]) for e in self.events]
-        self._routine_labels: list[Label] = []
+        # keyed so that iterating again (or partly) never duplicates or loses a label
+        self._routine_labels: dict[tuple[int, int], Label] = {}
         self._by_device: dict[int, list[Event]] = {}
         for e in self.events:
             self._by_device.setdefault(e.device, []).append(e)
@@ -142,7 +143,7 @@ class FleetSimulator:
         """Ground truth: injected events (known up front) plus routine off-wrist charging
         periods generated so far (complete once iteration has finished), by start time."""
         return sorted(
-            self._event_labels + self._routine_labels,
+            self._event_labels + list(self._routine_labels.values()),
             key=lambda lb: (lb.start_ms, lb.device_id, lb.kind.value),
         )
 
@@ -159,7 +160,6 @@ class FleetSimulator:
 
         The last chunk holds readings delivered after ``end_ms`` (late ones).
         """
-        self._routine_labels = []
         state = _State.initial(self)
         t0 = self.start_ms
         while t0 < self.end_ms:
@@ -209,15 +209,13 @@ class FleetSimulator:
                 state.wake[dev] = wake
                 state.next_day[dev] += 1
                 if charge and charge[1] > self.start_ms and charge[0] < self.end_ms:
-                    self._routine_labels.append(
-                        Label(
-                            kind=K.OFF_WRIST,
-                            device_id=self.device_ids[dev],
-                            start_ms=max(charge[0], self.start_ms),
-                            end_ms=min(charge[1], self.end_ms),
-                            severity="info",
-                            params={"cause": "charging"},
-                        )
+                    self._routine_labels[(dev, charge[0])] = Label(
+                        kind=K.OFF_WRIST,
+                        device_id=self.device_ids[dev],
+                        start_ms=max(charge[0], self.start_ms),
+                        end_ms=min(charge[1], self.end_ms),
+                        severity="info",
+                        params={"cause": "charging"},
                     )
 
     def _generate(self, state: _State, t0: int, t1: int) -> _Rows:
@@ -558,8 +556,9 @@ def _sample_steps(sim: FleetSimulator, lat: _Latent) -> tuple[NDArray[Any], ...]
     pop = sim.population
     want = ~(lat.gaps | lat.silent)
     dev, m = np.nonzero(want)
-    # the count of the device's minute that ends at ts
-    t = (lat.minute[m] + 1) * MINUTE_MS + pop.steps_phase_ms[dev]
+    # the count of the 60 s before ts; stamped inside minute m so that the minute's masks
+    # (gaps, off-wrist, silence) and its step rate apply to it
+    t = lat.minute[m] * MINUTE_MS + pop.steps_phase_ms[dev]
     v = np.rint(lat.steps[dev, m])
     v = _impossible(sim, lat, STEPS, dev, m, t, v)
     return dev.astype(np.int32), t, np.full(len(t), STEPS, np.int8), v

@@ -1,0 +1,81 @@
+"""The Kafka sink against the real local broker (integration)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+
+import pytest
+
+from simulators import FleetSimulator, Scenario
+from simulators.sinks import KafkaSink, produce
+
+pytestmark = pytest.mark.integration
+
+BOOTSTRAP = os.environ.get("VITALSTREAM_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+
+
+async def _create_topic(partitions: int) -> str:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topic = f"sim-test-{uuid.uuid4().hex[:12]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+    return topic
+
+
+async def _delete_topic(topic: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+    finally:
+        await admin.close()
+
+
+async def test_produce_keyed_by_device_in_order() -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    topic = await _create_topic(4)
+    try:
+        sim = FleetSimulator(Scenario(devices=12, duration_ms=3_600_000), seed=2)
+        chunks = list(sim)
+        sent = [(k, v) for c in chunks for k, v in c.messages()]
+        async with KafkaSink(BOOTSTRAP, topic, compression_type="gzip") as sink:
+            stats = await produce(chunks, sink)
+        assert stats.messages == stats.acked == len(sent)
+
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=BOOTSTRAP,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        got: list[tuple[bytes, bytes, int]] = []
+        try:
+            while len(got) < len(sent):
+                batch = await consumer.getmany(timeout_ms=5000)
+                if not batch:
+                    break
+                for tp, msgs in batch.items():
+                    got += [(m.key, m.value, tp.partition) for m in msgs]
+        finally:
+            await consumer.stop()
+        assert Counter((k, v) for k, v, _ in got) == Counter(sent)
+        # one device -> one partition, and per device the delivery order is kept
+        parts: dict[bytes, set[int]] = {}
+        for k, _, p in got:
+            parts.setdefault(k, set()).add(p)
+        assert all(len(p) == 1 for p in parts.values())
+        for key in parts:
+            assert [v for k, v, _ in got if k == key] == [v for k, v in sent if k == key]
+    finally:
+        await _delete_topic(topic)
