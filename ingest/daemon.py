@@ -19,6 +19,7 @@ get their devices' state back from the compacted changelog before their first re
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -98,7 +99,7 @@ class IngestDaemon:
         self._applied: dict[str, int] = {}  # device -> last readings offset in its state
         self._device_partition: dict[str, int] = {}
         self._dirty: set[str] = set()
-        self._max_event_ms = 0
+        self._partition_event_ms: dict[int, int] = {}  # max event time seen per partition
         self._stopping = asyncio.Event()
         self._influx_failing_since: float | None = None
         self._started = False
@@ -107,6 +108,7 @@ class IngestDaemon:
         self.producer: AIOKafkaProducer | None = None
         self.writer: InfluxWriter | None = None
         self._restorer: AIOKafkaConsumer | None = None
+        self.opened_alerts: collections.deque[AlertEvent] = collections.deque(maxlen=1000)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -266,13 +268,10 @@ class IngestDaemon:
             self._applied[device] = src.offset
             self._device_partition[device] = src.partition
             self._dirty.add(device)
-            if scored.ts_ms > self._max_event_ms:
-                self._max_event_ms = scored.ts_ms
+            if scored.ts_ms > self._partition_event_ms.get(src.partition, 0):
+                self._partition_event_ms[src.partition] = scored.ts_ms
         self.metrics.readings.inc(len(readings))
         self._add_alerts(out.alerts)
-        self._add_alerts(
-            a for a in self.engine.tick(self._max_event_ms) if a.device_id in self._device_partition
-        )
         self.metrics.pending.set(len(pending.lines))
         self.metrics.devices.set(len(self._device_partition))
 
@@ -283,6 +282,8 @@ class IngestDaemon:
             self._pending.alerts.append(a)
             self._dirty.add(a.device_id)
             self.metrics.alerts.labels(a.state).inc()
+            if a.state == "open":
+                self.opened_alerts.append(a)
 
     def _dead_letter(
         self,
@@ -332,12 +333,24 @@ class IngestDaemon:
             self.consumer.resume(*self.consumer.paused())
             self._paused = False
             self.metrics.paused.set(0)
-            log.info("backpressure released: fetching resumed")
+            log.debug("backpressure released: fetching resumed")
 
     # ---------------------------------------------------------------- checkpoints
 
+    def _tick(self) -> None:
+        """Time-driven alerts (silent devices, resolutions) up to the event-time low watermark:
+        the slowest assigned partition's progress, so a partition that is merely behind does
+        not make its devices look silent."""
+        if not self._partition_event_ms:
+            return
+        watermark = min(self._partition_event_ms.values())
+        self._add_alerts(
+            a for a in self.engine.tick(watermark) if a.device_id in self._device_partition
+        )
+
     def _take_pending(self) -> Checkpoint:
         """Swap the pending buffer out, with state snapshots consistent with its offsets."""
+        self._tick()
         cp = self._pending
         self._pending = Checkpoint()
         for device in self._dirty:
@@ -504,6 +517,8 @@ class IngestDaemon:
             self._pending = Checkpoint()
             self._dirty.clear()
         parts = {tp.partition for tp in revoked if tp.topic == self.settings.topics.readings}
+        for p in parts:
+            self._partition_event_ms.pop(p, None)
         gone = [d for d, p in self._device_partition.items() if p in parts]
         for device in gone:
             self.engine.drop(device)

@@ -32,6 +32,11 @@ class PipelineMetrics:
             "records already covered by restored device state",
             registry=r,
         )
+        self.pauses = Counter(
+            "vitalstream_backpressure_pauses",
+            "times fetching paused because the sinks were behind",
+            registry=r,
+        )
         self.commits = Counter("vitalstream_commits", "offset commits", registry=r)
         self.lag = Gauge("vitalstream_consumer_lag", "records behind the log end", registry=r)
         self.pending = Gauge(

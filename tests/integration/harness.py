@@ -13,6 +13,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from influxdb_client import InfluxDBClient
 
 from ingest.daemon import IngestDaemon
+from ingest.kafka_io import offsets
+from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings
 
 
@@ -95,33 +97,7 @@ async def ensure_topic(s: Settings) -> None:
 
 
 async def end_offsets(s: Settings, topic: str) -> dict[int, int]:
-    c = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers)
-    await c.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
-        if not tps:
-            await c._client.force_metadata_update()
-            tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
-        ends = await c.end_offsets(tps)
-    finally:
-        await c.stop()
-    return {tp.partition: off for tp, off in ends.items()}
-
-
-async def committed(s: Settings) -> dict[int, int]:
-    topic = s.topics.readings
-    c = AIOKafkaConsumer(
-        bootstrap_servers=s.bootstrap_servers, group_id=s.ingest.group_id, enable_auto_commit=False
-    )
-    await c.start()
-    try:
-        await c._client.force_metadata_update()
-        out = {}
-        for p in c.partitions_for_topic(topic) or ():
-            out[p] = await c.committed(TopicPartition(topic, p)) or 0
-    finally:
-        await c.stop()
-    return out
+    return await offsets.end_offsets(kafka_client_kwargs(s), topic)
 
 
 async def read_all(s: Settings, topic: str) -> list[object]:
@@ -149,14 +125,9 @@ async def read_all(s: Settings, topic: str) -> list[object]:
 
 
 async def wait_committed(s: Settings, timeout_s: float = 120.0) -> dict[int, int]:
-    ends = await end_offsets(s, s.topics.readings)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = await committed(s)
-        if all(got.get(p, 0) >= e for p, e in ends.items()):
-            return got
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"offsets not committed in time: {await committed(s)} vs {ends}")
+    return await offsets.wait_until_committed(
+        kafka_client_kwargs(s), s.topics.readings, s.ingest.group_id, timeout_s=timeout_s
+    )
 
 
 @dataclass

@@ -1,0 +1,299 @@
+"""``vitalstream simulate``: a simulated wearable fleet into Kafka or a file, with labels.
+
+Readings go to the readings topic (keyed by device) or to a ``.csv`` (replay format) or
+``.ndjson`` (wire messages) file; the ground-truth labels go to an NDJSON file beside them (and
+optionally to a topic). Speed: ``1`` is real time, ``3600`` an hour per second, ``max`` as fast
+as possible. Without ``--start`` the span is placed so that it ends near now, as the daemon
+only accepts readings up to 30 days old and 5 minutes ahead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ingest.settings import Settings
+    from simulators import Chunk, FleetSimulator
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="stream a simulated wearable fleet (with labelled anomalies) to Kafka or a file",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--scenario",
+        default="normal_week",
+        help="named scenario (normal_week, acute_events, illness_week) or a TOML file",
+    )
+    p.add_argument("--devices", type=int, default=None, help="fleet size (default: scenario's)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: scenario's)")
+    p.add_argument(
+        "--duration", default=None, help="event time to simulate, e.g. 6h, 2d (default: scenario's)"
+    )
+    p.add_argument(
+        "--start",
+        default=None,
+        help="first instant, RFC 3339 with offset (default: end the span near now)",
+    )
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=None,
+        metavar="X|max",
+        help="1 = real time, 60 = a minute per second, max = no pacing (default)",
+    )
+    p.add_argument(
+        "--out",
+        default="kafka",
+        help="'kafka' (the readings topic), FILE.csv, FILE.ndjson, or '-' (NDJSON to stdout)",
+    )
+    p.add_argument("--topic", default=None, help="topic for --out kafka (default: settings)")
+    p.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="labels NDJSON file (default: beside --out; for kafka ./<scenario>-labels.ndjson)",
+    )
+    p.add_argument("--labels-topic", default=None, help="also produce the labels to this topic")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(handler=run)
+
+
+def _speed(text: str) -> float | None:
+    if text.lower() in ("max", "inf", "fast"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("speed must be a positive number or 'max'") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError("speed must be a positive number or 'max'")
+    return value
+
+
+def _parse_start(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if text == "now":
+        return int(time.time() * 1000)
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        raise ValueError("--start needs a UTC offset, e.g. 2026-01-05T00:00:00Z")
+    return int(dt.timestamp() * 1000)
+
+
+def build_simulator(args: argparse.Namespace) -> FleetSimulator:
+    """The simulator the arguments describe (public so tests and ``loadtest`` can reuse it)."""
+    from simulators import FleetSimulator, load_scenario, parse_duration
+
+    return FleetSimulator(
+        load_scenario(args.scenario),
+        devices=args.devices,
+        seed=args.seed,
+        start_ms=_parse_start(args.start),
+        duration_ms=parse_duration(args.duration) if args.duration else None,
+        speed=args.speed,
+    )
+
+
+def labels_path(args: argparse.Namespace, sim: FleetSimulator) -> Path | None:
+    """Where labels go: ``--labels``, else beside the output file, else ``./<scenario>-labels``."""
+    if args.labels is not None:
+        return Path(args.labels)
+    if args.out == "-":
+        return None
+    if args.out == "kafka":
+        return Path(f"{sim.scenario.name}-labels.ndjson")
+    out = Path(args.out)
+    return out.with_name(out.stem + ".labels.ndjson")
+
+
+class Progress:
+    """A one-line progress display on stderr (rewritten in place on a terminal)."""
+
+    def __init__(
+        self, sim: FleetSimulator, *, enabled: bool, stream: IO[str] | None = None
+    ) -> None:
+        self.sim = sim
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = stream.isatty()
+        self.messages = 0
+        self.malformed = 0
+        self._t0 = time.perf_counter()
+        self._last = 0.0
+
+    def update(self, chunk: Chunk) -> None:
+        self.messages += len(chunk)
+        self.malformed += chunk.n_malformed
+        now = time.perf_counter()
+        if not self.enabled or now - self._last < (0.5 if self.tty else 5.0):
+            return
+        self._last = now
+        span = self.sim.end_ms - self.sim.start_ms
+        done = min(1.0, (chunk.end_ms - self.sim.start_ms) / span)
+        at = datetime.fromtimestamp(min(chunk.end_ms, self.sim.end_ms) / 1000, UTC)
+        rate = self.messages / max(now - self._t0, 1e-9)
+        line = (
+            f"simulate: {done:6.1%} event time {at:%Y-%m-%d %H:%M} | {self.messages:,} msgs "
+            f"({self.malformed:,} malformed) | {rate:,.0f} msg/s"
+        )
+        self.stream.write("\r" + line if self.tty else line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        """Print the final state (always, so logs show how the run ended)."""
+        if not self.enabled:
+            return
+        self._last = 0.0
+        end = self.sim.end_ms
+        rate = self.messages / max(time.perf_counter() - self._t0, 1e-9)
+        line = (
+            f"simulate: 100.0% event time {datetime.fromtimestamp(end / 1000, UTC):%Y-%m-%d %H:%M}"
+            f" | {self.messages:,} msgs ({self.malformed:,} malformed) | {rate:,.0f} msg/s"
+        )
+        self.stream.write(("\r" + line + "\n") if self.tty else line + "\n")
+        self.stream.flush()
+
+    def tracked(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        for chunk in chunks:
+            self.update(chunk)
+            yield chunk
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        sim = build_simulator(args)
+    except ValueError as exc:
+        print(f"vitalstream simulate: {exc}", file=sys.stderr)
+        return 2
+    _say(
+        f"simulate: {sim.scenario.name}, {sim.n_devices} devices, seed {sim.seed}, "
+        f"{_iso(sim.start_ms)} .. {_iso(sim.end_ms)}, {len(sim.event_labels)} injected events, "
+        f"speed {'max' if args.speed is None else f'{args.speed:g}x'} -> {args.out}",
+        args,
+    )
+    progress = Progress(sim, enabled=not args.quiet)
+    if args.out == "kafka":
+        code = asyncio.run(_to_kafka(args, settings, sim, progress))
+    else:
+        code = _to_file(args, sim, progress)
+    progress.done()
+    path = labels_path(args, sim)
+    if path is not None:
+        from simulators.sinks import write_labels
+
+        write_labels(sim.labels, path)
+        _say(f"simulate: {len(sim.labels)} labels -> {path}", args)
+    if args.labels_topic:
+        asyncio.run(_labels_to_kafka(args, settings, sim))
+    return code
+
+
+def _to_file(args: argparse.Namespace, sim: FleetSimulator, progress: Progress) -> int:
+    from simulators import paced
+    from simulators.sinks import write_csv, write_ndjson
+
+    chunks = progress.tracked(paced(sim, args.speed, origin_ms=sim.start_ms))
+    if args.out == "-":
+        write_ndjson(chunks, sys.stdout.buffer)
+        return 0
+    out = Path(args.out)
+    if out.suffix == ".csv":
+        with out.open("w", newline="") as f:
+            write_csv(chunks, f)
+    elif out.suffix in (".ndjson", ".jsonl"):
+        with out.open("wb") as fb:
+            write_ndjson(chunks, fb)
+    else:
+        print("vitalstream simulate: --out must be kafka, -, *.csv or *.ndjson", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _kafka_kwargs(settings: Settings) -> dict[str, Any]:
+    try:
+        from ingest.kafka_security import kafka_client_kwargs
+
+        kwargs: dict[str, Any] = kafka_client_kwargs(settings)
+    except ImportError:  # older trees: plaintext only
+        kwargs = {"bootstrap_servers": settings.kafka.bootstrap_servers}
+    return kwargs
+
+
+async def _to_kafka(
+    args: argparse.Namespace, settings: Settings, sim: FleetSimulator, progress: Progress
+) -> int:
+    from simulators import apaced
+    from simulators.sinks import KafkaSink
+
+    kwargs = _kafka_kwargs(settings)
+    topic = args.topic or settings.topics.readings
+    if args.topic is None:
+        await _ensure_topics(settings, kwargs)
+    bootstrap = kwargs.pop("bootstrap_servers")
+    async with KafkaSink(bootstrap, topic, producer_kwargs=kwargs) as sink:
+        async for chunk in apaced(sim, args.speed, origin_ms=sim.start_ms):
+            await sink.send(chunk)
+            progress.update(chunk)
+    stats = sink.stats
+    _say(
+        f"simulate: {stats.acked:,} acknowledged by Kafka topic {topic} in {stats.seconds:.1f} s "
+        f"({stats.rate:,.0f} msg/s)",
+        args,
+    )
+    return 0 if stats.acked == stats.messages else 1
+
+
+async def _ensure_topics(settings: Settings, kwargs: dict[str, Any]) -> None:
+    try:
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        from ingest.kafka_io.topics import ensure_topics
+    except ImportError:
+        return
+    admin = AIOKafkaAdminClient(**kwargs)
+    await admin.start()
+    try:
+        await ensure_topics(settings, admin)
+    finally:
+        await admin.close()
+
+
+async def _labels_to_kafka(
+    args: argparse.Namespace, settings: Settings, sim: FleetSimulator
+) -> None:
+    import msgspec
+    from aiokafka import AIOKafkaProducer
+
+    kwargs = _kafka_kwargs(settings)
+    producer = AIOKafkaProducer(**kwargs, linger_ms=20)
+    await producer.start()
+    enc = msgspec.json.Encoder()
+    try:
+        for label in sim.labels:
+            await producer.send(args.labels_topic, enc.encode(label), key=label.device_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    _say(f"simulate: {len(sim.labels)} labels -> topic {args.labels_topic}", args)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _say(msg: str, args: argparse.Namespace) -> None:
+    if not args.quiet:
+        print(msg, file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""Offline runs of the detection engine: replay of recorded exports and labelled evaluation."""

@@ -1,0 +1,231 @@
+"""Evaluate the engine on labelled simulator scenarios: recall, precision, time to detect, and
+false alerts per device-day.
+
+The readings go through :class:`detectors.Engine` exactly as the daemon feeds it: in delivery
+order (late, duplicate and out-of-order rows included), in batches, with ``tick()`` after each
+batch at the newest event time seen. Malformed messages are left out (the daemon dead-letters
+them); physically impossible values are kept, as a replayed CSV would carry them.
+
+Matching: an alert matches a label of the same kind and device when the alert's span
+``[start, end]`` overlaps the label's span extended by a tolerance after its end (multi-day
+kinds are decided the morning after a night, so they get more). Time to detect is the event
+time of the matching alert's ``open`` event minus the label start.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detectors import AlertEvent, Engine, EngineConfig
+from messages.codec import Reading
+from messages.kinds import AnomalyKind, Category
+from messages.labels import Label
+from messages.metrics import Metric
+
+MIN = 60_000
+HOUR = 60 * MIN
+DAY = 24 * HOUR
+EVAL_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: fixed so reports are reproducible
+BATCH = 10_000
+
+K = AnomalyKind
+ACUTE = (
+    K.TACHYCARDIA_AT_REST,
+    K.BRADYCARDIA,
+    K.ABRUPT_HR_CHANGE,
+    K.LOW_SPO2,
+    K.DESATURATION,
+)
+MULTIDAY = (K.ELEVATED_RESTING_HR, K.SLEEP_DISRUPTION, K.UNUSUAL_INACTIVITY)
+# how long after a label ends an alert may still start and count as detecting it
+_SLACK = {kind: (36 * HOUR if kind in MULTIDAY else 30 * MIN) for kind in K}
+
+
+@dataclass
+class Alert:
+    """The final state of one alert, plus when it was first raised."""
+
+    alert_id: str
+    device_id: str
+    kind: AnomalyKind
+    severity: str
+    start_ms: int
+    opened_ms: int
+    end_ms: int | None
+    peak_value: float | None
+    explanation: str
+
+
+def fold_events(events: Iterable[AlertEvent], into: dict[str, Alert] | None = None) -> dict[
+    str, Alert
+]:
+    """Fold lifecycle events into one :class:`Alert` per alert id (its final state)."""
+    alerts = {} if into is None else into
+    for e in events:
+        a = alerts.get(e.alert_id)
+        if a is None:
+            alerts[e.alert_id] = Alert(e.alert_id, e.device_id, e.kind, e.severity, e.start_ms,
+                                       e.ts_ms, e.end_ms, e.peak_value, e.explanation)
+            continue
+        a.severity = e.severity
+        a.end_ms = e.end_ms
+        a.peak_value = e.peak_value
+        a.explanation = e.explanation
+    return alerts
+
+
+@dataclass
+class KindStats:
+    labels: int = 0
+    detected: int = 0
+    alerts: int = 0
+    true_alerts: int = 0
+    ttd_ms: list[int] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float | None:
+        return self.detected / self.labels if self.labels else None
+
+    @property
+    def precision(self) -> float | None:
+        return self.true_alerts / self.alerts if self.alerts else None
+
+    @property
+    def median_ttd_min(self) -> float | None:
+        return statistics.median(self.ttd_ms) / MIN if self.ttd_ms else None
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    seed: int
+    devices: int
+    days: float
+    readings: int
+    seconds: float
+    labels: list[Label]
+    alerts: list[Alert]
+    per_kind: dict[AnomalyKind, KindStats]
+    unmatched: list[Alert]
+
+    @property
+    def device_days(self) -> float:
+        return self.devices * self.days
+
+
+def readings_of(chunk: object) -> Iterator[list[Reading]]:
+    """Readings of a simulator chunk in delivery order, in batches; malformed rows dropped."""
+    from simulators import MALFORMED, METRIC_ORDER
+
+    c = chunk  # simulators.Chunk
+    keep = (c.flags & MALFORMED) == 0  # type: ignore[attr-defined]
+    ids = c.device_ids  # type: ignore[attr-defined]
+    metrics = METRIC_ORDER
+    steps = Metric.STEPS
+    dev = c.device_idx[keep].tolist()  # type: ignore[attr-defined]
+    ts = c.ts_ms[keep].tolist()  # type: ignore[attr-defined]
+    met = c.metric[keep].tolist()  # type: ignore[attr-defined]
+    val = np.asarray(c.value[keep], dtype=np.float64).tolist()  # type: ignore[attr-defined]
+    for lo in range(0, len(ts), BATCH):
+        out = []
+        for d, t, m, v in zip(dev[lo : lo + BATCH], ts[lo : lo + BATCH], met[lo : lo + BATCH],
+                              val[lo : lo + BATCH], strict=True):
+            metric = metrics[m]
+            out.append(Reading(ids[d], t, metric, v, 60.0 if metric is steps else None))
+        yield out
+
+
+def run_scenario(
+    name: str,
+    seed: int,
+    *,
+    config: EngineConfig | None = None,
+    devices: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Simulate ``name`` with ``seed`` through a fresh engine and score the alerts."""
+    from simulators import FleetSimulator, load_scenario
+
+    sim = FleetSimulator(load_scenario(name), seed=seed, devices=devices,
+                         start_ms=EVAL_START_MS)
+    engine = Engine(config or EngineConfig())
+    alerts: dict[str, Alert] = {}
+    n = 0
+    newest = 0
+    t0 = time.perf_counter()
+    for chunk in sim:
+        for batch in readings_of(chunk):
+            out = engine.process(batch)
+            fold_events(out.alerts, alerts)
+            n += len(batch)
+            newest = max(newest, max(r.ts_ms for r in batch))
+            fold_events(engine.tick(newest), alerts)
+        if progress:
+            progress(f"{name} seed {seed}: {n:,} readings, {len(alerts)} alerts")
+    seconds = time.perf_counter() - t0
+    labels = sim.labels
+    days = (sim.end_ms - sim.start_ms) / DAY
+    per_kind, unmatched = match(labels, list(alerts.values()), sim.end_ms)
+    return RunResult(name, seed, sim.n_devices, days, n, seconds, labels,
+                     list(alerts.values()), per_kind, unmatched)
+
+
+def match(labels: list[Label], alerts: list[Alert], run_end_ms: int) -> tuple[
+    dict[AnomalyKind, KindStats], list[Alert]
+]:
+    """Per-kind recall/precision/time to detect; also the alerts that match no label."""
+    stats = {k: KindStats() for k in K}
+    by_key: dict[tuple[str, AnomalyKind], list[Alert]] = {}
+    for a in alerts:
+        by_key.setdefault((a.device_id, a.kind), []).append(a)
+        stats[a.kind].alerts += 1
+    matched: set[str] = set()
+    for lb in labels:
+        st = stats[lb.kind]
+        st.labels += 1
+        hits = [
+            a for a in by_key.get((lb.device_id, lb.kind), [])
+            if a.start_ms < lb.end_ms + _SLACK[lb.kind]
+            and (a.end_ms if a.end_ms is not None else run_end_ms) >= lb.start_ms
+        ]
+        if hits:
+            st.detected += 1
+            first = min(hits, key=lambda a: a.opened_ms)
+            st.ttd_ms.append(max(0, first.opened_ms - lb.start_ms))
+            matched.update(a.alert_id for a in hits)
+    unmatched = []
+    for a in alerts:
+        if a.alert_id in matched:
+            stats[a.kind].true_alerts += 1
+        else:
+            unmatched.append(a)
+    return stats, unmatched
+
+
+def false_alerts_per_device_day(result: RunResult, category: Category | None = None) -> float:
+    n = sum(1 for a in result.unmatched if category is None or a.kind.category is category)
+    return n / result.device_days
+
+
+def merge(results: list[RunResult]) -> dict[AnomalyKind, KindStats]:
+    """Per-kind statistics summed over runs (several seeds of one scenario)."""
+    total = {k: KindStats() for k in K}
+    for r in results:
+        for k, st in r.per_kind.items():
+            t = total[k]
+            t.labels += st.labels
+            t.detected += st.detected
+            t.alerts += st.alerts
+            t.true_alerts += st.true_alerts
+            t.ttd_ms += st.ttd_ms
+    return total
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
