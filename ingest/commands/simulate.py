@@ -128,7 +128,7 @@ class Progress:
         self.sim = sim
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self.messages = 0
         self.malformed = 0
         self._t0 = time.perf_counter()
