@@ -8,6 +8,7 @@ each kind are documented in ``docs/simulator.md`` and in :data:`KINDS`.
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,7 +98,8 @@ class EventSpec:
     at_ms
         Start as an offset from the run's start. Alternatively ``day`` + ``time_h`` (device local
         clock on the ``day``-th local day of the run, 0-based). If neither is given the start is
-        random, inside the kind's usual local hours (see :data:`KINDS`).
+        random, inside the kind's usual local hours (see :data:`KINDS`) when the run reaches
+        them, else anywhere in the run (short load-test runs).
     duration_ms
         Default from :data:`KINDS`; must not be shorter than the kind's minimum.
     severity
@@ -320,7 +322,7 @@ def resolve_events(
 
 
 def _random_start(
-    r: Any,
+    r: random.Random,
     info: KindInfo,
     offset: int,
     duration: int,
@@ -344,4 +346,12 @@ def _random_start(
             return s
     if candidates:
         return candidates[0]
-    raise ValueError("an event with a random start does not fit in the run; make it longer")
+    # a short run (a load test) may not reach the kind's usual hours: anywhere in the run then
+    latest = end_ms - duration
+    if latest < start_ms:
+        raise ValueError("an event with a random start does not fit in the run; make it longer")
+    for _ in range(100):
+        s = r.randint(start_ms // MINUTE_MS, latest // MINUTE_MS) * MINUTE_MS
+        if all(s + duration + HOUR_MS <= b0 or s >= b1 + HOUR_MS for b0, b1 in busy):
+            return s
+    return int(r.randint(start_ms // MINUTE_MS, latest // MINUTE_MS) * MINUTE_MS)
