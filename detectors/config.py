@@ -41,8 +41,13 @@ class BaselineConfig(_Cfg):
 class ActivityConfig(_Cfg):
     """What counts as at rest, asleep and exercising."""
 
-    rest_max_steps_per_min: float = Field(5.0, ge=0, description="~0 steps: at most this cadence")
-    rest_min_ms: int = Field(10 * _MIN, ge=0, description="Inactive this long before 'at rest'")
+    rest_max_steps_per_min: float = Field(
+        10.0, ge=0, description="~0 steps: mean cadence at most this over the window"
+    )
+    rest_min_ms: int = Field(10 * _MIN, ge=_MIN, le=10 * _MIN, description="At rest: window")
+    still_min_ms: int = Field(
+        3 * _MIN, ge=_MIN, le=10 * _MIN, description="Inactive enough for the acute HR rules"
+    )
     active_min_steps_per_min: float = Field(60.0, gt=0, description="Cadence of exercise")
     steps_valid_ms: int = Field(5 * _MIN, gt=0, description="A steps reading describes this long")
     stage_valid_ms: int = Field(15 * _MIN, gt=0, description="A sleep stage reading stays valid")

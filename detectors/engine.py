@@ -7,8 +7,10 @@ goes through the same pure, deterministic path:
 
 1. data quality first: impossible values, duplicates, out-of-order/late readings and clock
    jumps are recognised and never reach a baseline or a rule;
-2. context: asleep (recent non-awake sleep stage), at rest (~0 steps for ``rest_min_ms``),
-   exercising (cadence above ``active_min_steps_per_min``) or lightly active;
+2. context: asleep (recent non-awake sleep stage), at rest (mean cadence ~0 over the last
+   ``rest_min_ms``), inactive (the same over the last ``still_min_ms``: enough for the acute
+   HR rules, which must not wait 10 minutes after a walk), exercising (cadence above
+   ``active_min_steps_per_min``) or lightly active;
 3. score against the personal baseline *of that context* (prequential: before learning);
 4. rules (sustained thresholds, episodes, multi-day and hourly aggregates) signal conditions
    to the :class:`detectors.alerts.AlertBook`;
@@ -58,7 +60,10 @@ T_STEPS = _take(1)
 T_STAGE = _take(1)
 T_WATCH = _take(1)  # roster: when the deadman started watching a never-seen device
 T_FIRST_STEPS = _take(1)
-T_LAST_MOVE = _take(1)  # newest steps reading above the rest cadence
+STEPS_RING = _take(10)  # steps of the last 10 minutes, by minute number modulo 10
+RING_MIN = _take(10)  # the minute number each ring slot holds
+REST_FLAG = _take(1)  # set by the newest steps reading: 10 quiet minutes
+STILL_FLAG = _take(1)  # ... or at least the last few quiet minutes
 CADENCE = _take(1)
 STAGE = _take(1)
 HR_FAST = _take(1)  # fast EW of HR (~1 min), the level an abrupt change starts from
@@ -124,6 +129,9 @@ BEHIND_RUN = _take(1)
 BEHIND_PREV = _take(1)
 BEHIND_FIRST = _take(1)
 SKEW_OFFSET = _take(1)  # > 0 while the device clock is believed to run behind
+SINCE_HR_STEPS = _take(1)  # steps counted since the newest heart rate
+SINCE_HR_STAGES = _take(1)  # sleep stages received since the newest heart rate
+WORN_SINCE = _take(1)  # first sign of wear (steps, sleep) since the newest heart rate
 N_READINGS = _take(1)
 N_DUP = _take(1)
 N_OOO = _take(1)
@@ -134,15 +142,15 @@ IMP_LAST = _take(1)
 N_SLOTS = _n
 STATE_BYTES = 8 * N_SLOTS
 
-ASLEEP, REST, ACTIVE, LIGHT = 0, 1, 2, 3
-CONTEXT_TEXT = ("asleep", "at rest", "exercising", "lightly active")
+ASLEEP, REST, STILL, ACTIVE, LIGHT = 0, 1, 2, 3, 4
+CONTEXT_TEXT = ("asleep", "at rest", "inactive", "exercising", "lightly active")
 
 _SNAPSHOT_VERSION = 1
 _HR, _SPO2, _STEPS, _STAGE = Metric.HEART_RATE, Metric.SPO2, Metric.STEPS, Metric.SLEEP_STAGE
 _LIMITS = {m: (spec.minimum, spec.maximum) for m, spec in METRICS.items()}
 _MULTIDAY = frozenset({K.ELEVATED_RESTING_HR, K.SLEEP_DISRUPTION, K.UNUSUAL_INACTIVITY})
 # kinds resolved by their own logic (gap ends, night closes), never by tick() staleness
-_NOT_STALE = frozenset({K.DEVICE_SILENT, K.CLOCK_SKEW, K.OFF_WRIST})
+_NOT_STALE = frozenset({K.DEVICE_SILENT, K.CLOCK_SKEW, K.OFF_WRIST, K.DROPOUT})
 _METRIC_SLOT = {_HR: T_HR, _SPO2: T_SPO2, _STEPS: T_STEPS, _STAGE: T_STAGE}
 _KIND_METRIC = {
     K.TACHYCARDIA_AT_REST: T_HR,
@@ -183,7 +191,6 @@ def _fresh_state(cfg: EngineConfig) -> array[float]:
         T_STAGE,
         T_WATCH,
         T_FIRST_STEPS,
-        T_LAST_MOVE,
         HR_FAST_T,
         ACT_START,
         ACT_LAST,
@@ -486,7 +493,7 @@ class Engine:
         """Score a duplicate or out-of-order reading without touching any state."""
         s = d.s
         if r.metric is _HR:
-            o = (B_SLEEP, B_REST, B_ACTIVE, B_ACTIVE)[self._context(s, r.ts_ms)]
+            o = (B_SLEEP, B_REST, B_ACTIVE, B_ACTIVE, B_ACTIVE)[self._context(s, r.ts_ms)]
             z = ewz.zscore(s, o, r.value, self.cfg.baseline.hr_sd_floor)
             return Scored(r.device_id, r.ts_ms, r.metric, r.value, abs(z), s[o], False)
         if r.metric is _SPO2:
@@ -504,11 +511,12 @@ class Engine:
             return REST if a.assume_rest_without_steps else LIGHT
         if ts - s[T_STEPS] > a.steps_valid_ms:
             return LIGHT  # steps stopped arriving: activity unknown
+        if s[REST_FLAG]:
+            return REST
+        if s[STILL_FLAG]:
+            return STILL
         if s[CADENCE] >= a.active_min_steps_per_min:
             return ACTIVE
-        still_since = s[T_LAST_MOVE] if s[T_LAST_MOVE] >= 0 else s[T_FIRST_STEPS]
-        if s[CADENCE] <= a.rest_max_steps_per_min and ts - still_since >= a.rest_min_ms:
-            return REST
         return LIGHT
 
     # -- heart rate --------------------------------------------------------------------------
@@ -539,7 +547,7 @@ class Engine:
         z = (v - expected) / sd
         warm = s[o + ewz.N] >= b.warmup_ms
         flagged = warm and abs(z) >= b.flag_z
-        rest_like = ctx <= REST
+        rest_like = ctx <= STILL
         rest_expected = s[B_REST] + s[CIRC + block]
 
         # sustained tachycardia while inactive (asleep or at rest)
@@ -603,10 +611,11 @@ class Engine:
                 if h and ab.defer_to_rules and not (bc.threshold <= v <= tc.threshold):
                     h = False
                 if h and (s[R_ABRUPT] < 0 or ts - s[R_ABRUPT + sustain.LAST_HIT] > ab.grace_ms):
-                    # a new run: abrupt only if the recent level was still near the baseline
-                    near = abs(s[HR_FAST] - expected) < thr / 2
+                    # a new run is abrupt only if the level jumped faster than the ~1 min
+                    # average could follow (a drift or a slow recovery is not abrupt)
+                    jumped = abs(v - s[HR_FAST]) >= thr / 2
                     recent = ts - s[HR_FAST_T] <= ab.onset_ms
-                    s[ABRUPT_OK] = 1.0 if (near and recent) else 0.0
+                    s[ABRUPT_OK] = 1.0 if (jumped and recent) else 0.0
             flagged = flagged or h
             if (
                 sustain.update(s, R_ABRUPT, ts, h, v, ab.sustain_ms, ab.grace_ms, v > expected)
@@ -693,6 +702,9 @@ class Engine:
             book.inactive(did, tracks, K.FLATLINE, ts, out, 0)
         if K.OFF_WRIST in tracks:
             book.resolve(did, tracks, K.OFF_WRIST, ts, out, end_ms=ts)
+        if K.DROPOUT in tracks:
+            book.resolve(did, tracks, K.DROPOUT, ts, out, end_ms=ts)
+        s[SINCE_HR_STEPS] = s[SINCE_HR_STAGES] = s[WORN_SINCE] = 0.0
 
         # aggregates: the night, the hour
         if ctx == ASLEEP and s[SS_START] >= 0:
@@ -819,8 +831,26 @@ class Engine:
         s[CADENCE] = cadence
         if s[T_FIRST_STEPS] < 0:
             s[T_FIRST_STEPS] = ts - interval
-        if cadence > a.rest_max_steps_per_min:
-            s[T_LAST_MOVE] = ts
+        # quiet windows over the last minutes (pottering about is still "at rest")
+        minute = ts // _MIN
+        slot = minute % 10
+        s[STEPS_RING + slot] = cadence
+        s[RING_MIN + slot] = minute
+        rest_n = a.rest_min_ms // _MIN
+        still_n = a.still_min_ms // _MIN
+        sum_rest = sum_still = 0.0
+        n_rest = n_still = 0
+        for k in range(10):
+            age = minute - s[RING_MIN + k]
+            if 0 <= age < rest_n:
+                sum_rest += s[STEPS_RING + k]
+                n_rest += 1
+                if age < still_n:
+                    sum_still += s[STEPS_RING + k]
+                    n_still += 1
+        quiet = a.rest_max_steps_per_min
+        s[REST_FLAG] = float(n_rest >= rest_n - 1 and sum_rest <= quiet * n_rest)
+        s[STILL_FLAG] = float(n_still >= still_n - 1 and sum_still <= quiet * n_still)
         if cadence >= a.active_min_steps_per_min:
             if s[ACT_START] < 0 or ts - s[ACT_LAST] > 2 * _MIN:
                 s[ACT_START] = ts - interval
@@ -835,15 +865,47 @@ class Engine:
         self._off_wrist_check(r, d, out)
 
     def _off_wrist_check(self, r: Reading, d: Device, out: list[AlertEvent]) -> None:
-        """Other data flows but heart rate stopped: the device is off the wrist."""
+        """Other data flows but heart rate stopped: off the wrist (no motion, no sleep staging)
+        or an optical dropout (the wearer still moves or sleeps)."""
         s = d.s
+        if r.metric is _STEPS:
+            # a steps count covers the interval before its timestamp: only count intervals
+            # that began after the newest heart rate (the wrist may have moved before it)
+            if r.ts_ms - (r.interval_s or 60.0) * 1000.0 >= s[T_HR]:
+                s[SINCE_HR_STEPS] += r.value
+        else:
+            s[SINCE_HR_STAGES] += 1.0
         last_hr = s[T_HR]
         gap = self.cfg.quality.off_wrist_gap_ms
         # only while data keeps flowing: after a gap of everything it is a dropout
-        if last_hr >= 0 and r.ts_ms - last_hr >= gap and r.ts_ms - self._prev_any < gap / 2:
+        if last_hr < 0 or r.ts_ms - last_hr < gap or r.ts_ms - self._prev_any >= gap / 2:
+            return
+        tracks = d.tracks
+        worn = s[SINCE_HR_STEPS] >= 5 or s[SINCE_HR_STAGES] >= 2
+        if worn and s[WORN_SINCE] <= 0:
+            s[WORN_SINCE] = r.ts_ms
+        off = K.OFF_WRIST in tracks and tracks[K.OFF_WRIST].is_open
+        if off and worn and r.ts_ms - s[WORN_SINCE] < gap:
+            return  # put back on: heart rate should follow within minutes
+        if worn:
+            self._book.resolve(r.device_id, tracks, K.OFF_WRIST, r.ts_ms, out)
             self._book.active(
                 r.device_id,
-                d.tracks,
+                tracks,
+                K.DROPOUT,
+                r.ts_ms,
+                int(last_hr),
+                "info",
+                None,
+                True,
+                out,
+                detail="No heart rate or SpO2 while the device is worn (it still counts steps "
+                "or stages sleep): the optical sensor dropped out (data quality).",
+            )
+        elif not (K.DROPOUT in tracks and tracks[K.DROPOUT].is_open):
+            self._book.active(
+                r.device_id,
+                tracks,
                 K.OFF_WRIST,
                 r.ts_ms,
                 int(last_hr),
@@ -851,8 +913,8 @@ class Engine:
                 None,
                 True,
                 out,
-                detail="No heart rate while the device keeps sending other data: likely "
-                "off the wrist or charging (data quality).",
+                detail="No heart rate and no motion while the device keeps sending: off "
+                "the wrist or charging (data quality).",
             )
 
     def _stage(self, r: Reading, d: Device, out: list[AlertEvent]) -> None:

@@ -62,16 +62,25 @@ class Alert:
     explanation: str
 
 
-def fold_events(events: Iterable[AlertEvent], into: dict[str, Alert] | None = None) -> dict[
-    str, Alert
-]:
+def fold_events(
+    events: Iterable[AlertEvent], into: dict[str, Alert] | None = None
+) -> dict[str, Alert]:
     """Fold lifecycle events into one :class:`Alert` per alert id (its final state)."""
     alerts = {} if into is None else into
     for e in events:
         a = alerts.get(e.alert_id)
         if a is None:
-            alerts[e.alert_id] = Alert(e.alert_id, e.device_id, e.kind, e.severity, e.start_ms,
-                                       e.ts_ms, e.end_ms, e.peak_value, e.explanation)
+            alerts[e.alert_id] = Alert(
+                e.alert_id,
+                e.device_id,
+                e.kind,
+                e.severity,
+                e.start_ms,
+                e.ts_ms,
+                e.end_ms,
+                e.peak_value,
+                e.explanation,
+            )
             continue
         a.severity = e.severity
         a.end_ms = e.end_ms
@@ -134,8 +143,13 @@ def readings_of(chunk: object) -> Iterator[list[Reading]]:
     val = np.asarray(c.value[keep], dtype=np.float64).tolist()  # type: ignore[attr-defined]
     for lo in range(0, len(ts), BATCH):
         out = []
-        for d, t, m, v in zip(dev[lo : lo + BATCH], ts[lo : lo + BATCH], met[lo : lo + BATCH],
-                              val[lo : lo + BATCH], strict=True):
+        for d, t, m, v in zip(
+            dev[lo : lo + BATCH],
+            ts[lo : lo + BATCH],
+            met[lo : lo + BATCH],
+            val[lo : lo + BATCH],
+            strict=True,
+        ):
             metric = metrics[m]
             out.append(Reading(ids[d], t, metric, v, 60.0 if metric is steps else None))
         yield out
@@ -152,8 +166,7 @@ def run_scenario(
     """Simulate ``name`` with ``seed`` through a fresh engine and score the alerts."""
     from simulators import FleetSimulator, load_scenario
 
-    sim = FleetSimulator(load_scenario(name), seed=seed, devices=devices,
-                         start_ms=EVAL_START_MS)
+    sim = FleetSimulator(load_scenario(name), seed=seed, devices=devices, start_ms=EVAL_START_MS)
     engine = Engine(config or EngineConfig())
     alerts: dict[str, Alert] = {}
     n = 0
@@ -172,13 +185,23 @@ def run_scenario(
     labels = sim.labels
     days = (sim.end_ms - sim.start_ms) / DAY
     per_kind, unmatched = match(labels, list(alerts.values()), sim.end_ms)
-    return RunResult(name, seed, sim.n_devices, days, n, seconds, labels,
-                     list(alerts.values()), per_kind, unmatched)
+    return RunResult(
+        name,
+        seed,
+        sim.n_devices,
+        days,
+        n,
+        seconds,
+        labels,
+        list(alerts.values()),
+        per_kind,
+        unmatched,
+    )
 
 
-def match(labels: list[Label], alerts: list[Alert], run_end_ms: int) -> tuple[
-    dict[AnomalyKind, KindStats], list[Alert]
-]:
+def match(
+    labels: list[Label], alerts: list[Alert], run_end_ms: int
+) -> tuple[dict[AnomalyKind, KindStats], list[Alert]]:
     """Per-kind recall/precision/time to detect; also the alerts that match no label."""
     stats = {k: KindStats() for k in K}
     by_key: dict[tuple[str, AnomalyKind], list[Alert]] = {}
@@ -190,7 +213,8 @@ def match(labels: list[Label], alerts: list[Alert], run_end_ms: int) -> tuple[
         st = stats[lb.kind]
         st.labels += 1
         hits = [
-            a for a in by_key.get((lb.device_id, lb.kind), [])
+            a
+            for a in by_key.get((lb.device_id, lb.kind), [])
             if a.start_ms < lb.end_ms + _SLACK[lb.kind]
             and (a.end_ms if a.end_ms is not None else run_end_ms) >= lb.start_ms
         ]

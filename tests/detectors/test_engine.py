@@ -276,8 +276,19 @@ def test_off_wrist_versus_dropout() -> None:
     rs = minutes("d1", 200, hr=lambda i: None if 60 <= i < 120 else 65.0, steps=lambda i: 0.0)
     _, alerts = run(rs)
     assert kinds(alerts) == ["off_wrist"]
-    gap = minutes(
+    assert kinds(alerts, "resolved") == ["off_wrist"]
+    # the optical sensor stops but the wearer keeps walking about
+    worn = minutes(
         "d2",
+        200,
+        hr=lambda i: None if 60 <= i < 120 else 65.0,
+        steps=lambda i: 12.0 if i % 3 == 0 else 0.0,
+    )
+    _, alerts = run(worn)
+    assert kinds(alerts) == ["dropout"]
+    # every metric stops for 30 min: a dropout found when data resumes
+    gap = minutes(
+        "d3",
         200,
         hr=lambda i: None if 60 <= i < 90 else 65.0,
         steps=lambda i: None if 60 <= i < 90 else 0.0,
