@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from messages.metrics import Metric, SleepStage
+from messages.metrics import METRICS, Metric, SleepStage
 
 #: metric codes used in :attr:`Chunk.metric`
 METRIC_ORDER: tuple[Metric, ...] = (
@@ -39,6 +39,8 @@ _FORMATS: tuple[bytes, ...] = (
     b'%s%d,"metric":"sleep_stage","value":"%s"}',
 )
 _STAGE_BYTES = tuple(s.encode() for s in _STAGE_NAMES)
+_MIN = np.array([METRICS[m].minimum for m in METRIC_ORDER])
+_MAX = np.array([METRICS[m].maximum for m in METRIC_ORDER])
 
 
 @dataclass(slots=True)
@@ -78,6 +80,14 @@ class Chunk:
     @property
     def n_malformed(self) -> int:
         return int(np.count_nonzero(self.flags & MALFORMED))
+
+    @property
+    def out_of_range(self) -> NDArray[np.bool_]:
+        """Well-formed rows whose value is outside :data:`messages.METRICS` (``impossible_value``
+        events): the daemon dead-letters these as ``out_of_range``."""
+        code = self.metric.astype(np.intp)
+        bad: NDArray[np.bool_] = (self.value < _MIN[code]) | (self.value > _MAX[code])
+        return bad & ((self.flags & MALFORMED) == 0)
 
     def slice(self, lo: int, hi: int, start_ms: int, end_ms: int) -> Chunk:
         """Rows ``lo:hi`` as a chunk covering ``[start_ms, end_ms)`` (views, no copies)."""

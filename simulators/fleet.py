@@ -138,6 +138,27 @@ class FleetSimulator:
     def n_devices(self) -> int:
         return len(self.device_ids)
 
+    def nominal_rate(self) -> float:
+        """Average readings per second of event time for the whole fleet (a day's mean).
+
+        Use it to pick a speed for an offered load: ``speed = target_rate / nominal_rate()``.
+        Transport duplicates, gaps and events shift the real rate by a few percent.
+
+        >>> sim = FleetSimulator(Scenario(devices=100, duration_ms=DAY_MS), seed=1)
+        >>> 15 < sim.nominal_rate() < 25  # ~0.2 readings/s per device
+        True
+        """
+        pop = self.population
+        hr = np.where(pop.hr_interval_ms > 0, 1000.0 / np.maximum(pop.hr_interval_ms, 1), 0.0)
+        sleep_share = np.array([p.sleep_need_h for p in pop.people]) / 24.0
+        per_device = (
+            hr * (1.0 - 0.03)  # charging and gaps
+            + 1.0 / 60.0  # steps
+            + pop.has_sleep * sleep_share * 2.0 / 60.0  # 30 s sleep epochs
+            + pop.has_spo2 * (sleep_share / 60.0 + pop.spo2_spot_per_day / 86_400.0)
+        )
+        return float(per_device.sum())
+
     @property
     def labels(self) -> list[Label]:
         """Ground truth: injected events (known up front) plus routine off-wrist charging

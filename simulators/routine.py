@@ -163,7 +163,7 @@ def plan_night(
         put(SleepStage.LIGHT, light - light * 6 // 10)
         put(SleepStage.REM, rem)
         if r.random() < 0.45 + 0.55 * disruption:
-            put(SleepStage.AWAKE, r.randint(1, 5) + int(disruption * r.randint(20, 80)))
+            put(SleepStage.AWAKE, r.randint(2, 10) + int(disruption * r.randint(20, 80)))
         cycle += 1
 
 

@@ -286,3 +286,18 @@ def test_spo2_events_pick_devices_with_spo2() -> None:
     bad = EventSpec(kind=K.LOW_SPO2, devices=[no_spo2])
     with pytest.raises(ValueError, match="lack a sensor"):
         FleetSimulator(scenario.replace(events=(bad,)), start_ms=START_MS)
+
+
+def test_out_of_range_flags_exactly_the_impossible_values() -> None:
+    spec = EventSpec(kind=K.IMPOSSIBLE_VALUE, devices=[0], at_ms=30 * MIN, severity=1.0)
+    scenario = Scenario(devices=2, duration_ms=2 * 3_600_000, events=(spec,))
+    sim = FleetSimulator(scenario, seed=3, start_ms=START_MS)
+    (label,) = sim.event_labels
+    n = 0
+    for chunk in sim:
+        bad = chunk.out_of_range
+        assert not (bad & chunk.malformed).any()
+        ts = chunk.ts_ms[bad]
+        assert ((ts >= label.start_ms - 60_000) & (ts < label.end_ms + 60_000)).all()
+        n += int(bad.sum())
+    assert n > 0
