@@ -87,7 +87,8 @@ class Chunk:
         events): the daemon dead-letters these as ``out_of_range``."""
         code = self.metric.astype(np.intp)
         bad: NDArray[np.bool_] = (self.value < _MIN[code]) | (self.value > _MAX[code])
-        return bad & ((self.flags & MALFORMED) == 0)
+        bad &= (self.flags & MALFORMED) == 0
+        return bad
 
     def slice(self, lo: int, hi: int, start_ms: int, end_ms: int) -> Chunk:
         """Rows ``lo:hi`` as a chunk covering ``[start_ms, end_ms)`` (views, no copies)."""
