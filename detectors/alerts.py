@@ -57,9 +57,13 @@ Explainer = Callable[[str, Track, int, int | None], str]
 class AlertBook:
     """Applies the lifecycle rules; state lives in each device's ``dict[kind, Track]``."""
 
-    def __init__(self, cfg: AlertConfig, explain: Explainer) -> None:
+    def __init__(
+        self, cfg: AlertConfig, explain: Explainer, slow_kinds: frozenset[AnomalyKind] = frozenset()
+    ) -> None:
         self.cfg = cfg
         self._explain = explain
+        # kinds judged per hour or night: their heartbeat is rarer
+        self._every = {k: cfg.slow_ongoing_every_ms for k in slow_kinds}
 
     def _event(self, device_id: str, t: Track, state: str, ts: int) -> AlertEvent:
         end = t.end_ms if state == "resolved" else None
@@ -115,7 +119,7 @@ class AlertBook:
                 t.severity = severity
                 t.last_emit = ts
                 out.append(self._event(device_id, t, "ongoing", ts))
-            elif ts - t.last_emit >= self.cfg.ongoing_every_ms:
+            elif ts - t.last_emit >= self._every.get(kind, self.cfg.ongoing_every_ms):
                 t.severity = severity  # de-escalate only at a heartbeat, never flap
                 t.last_emit = ts
                 out.append(self._event(device_id, t, "ongoing", ts))

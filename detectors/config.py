@@ -89,16 +89,23 @@ class DesaturationConfig(_Cfg):
 
 
 class MultiDayConfig(_Cfg):
-    """Nightly aggregates judged against a ~4-week personal baseline."""
+    """Nightly aggregates judged against a ~4-week personal baseline (cold start: the first
+    nights, pulled towards population priors, so a new wearer is judged from night 3)."""
 
     baseline_nights: int = Field(28, ge=2, description="EW span of the nightly baseline")
-    min_nights: int = Field(7, ge=1, description="Nights before multi-day alerts can fire")
+    min_nights: int = Field(2, ge=1, description="Nights before multi-day alerts can fire")
     rhr_delta_bpm: float = Field(4.0, gt=0, description="Nightly resting HR above baseline")
     rhr_consecutive_nights: int = Field(2, ge=1)
     min_sleep_ms: int = Field(3 * _HOUR, gt=0, description="Shorter sessions are naps")
     session_gap_ms: int = Field(60 * _MIN, gt=0, description="Stage silence that ends a night")
-    session_wake_ms: int = Field(45 * _MIN, gt=0, description="Awake this long ends a night")
+    session_wake_ms: int = Field(90 * _MIN, gt=0, description="Awake this long ends a night")
     sleep_z: float = Field(2.5, gt=0, description="|z| of duration/efficiency/awakenings")
+    sleep_duration_delta_h: float = Field(1.0, gt=0, description="...and at least this short")
+    sleep_efficiency_delta: float = Field(0.08, gt=0, description="...and this much less efficient")
+    sleep_awakenings_delta: float = Field(2.0, gt=0, description="...and this many more")
+    sleep_loose_factor: float = Field(
+        0.6, gt=0, le=1, description="Two measures beyond this share of their limits also count"
+    )
     sleep_consecutive_nights: int = Field(2, ge=1)
     awakening_min_ms: int = Field(5 * _MIN, ge=0, description="Shorter awake bouts don't count")
 
@@ -109,7 +116,7 @@ class InactivityConfig(_Cfg):
     )
     fraction: float = Field(0.1, gt=0, lt=1, description="Below this share of usual is unusual")
     consecutive_hours: int = Field(3, ge=1)
-    min_days: int = Field(5, ge=1, description="Days of history before judging an hour")
+    min_days: int = Field(2, ge=1, description="Days of history before judging an hour")
     enabled: bool = True
 
 
@@ -138,6 +145,9 @@ class QualityConfig(_Cfg):
 class AlertConfig(_Cfg):
     resolve_after_ms: int = Field(5 * _MIN, ge=0, description="Condition absent this long")
     ongoing_every_ms: int = Field(30 * _MIN, gt=0, description="Heartbeat of an open alert")
+    slow_ongoing_every_ms: int = Field(
+        12 * _HOUR, gt=0, description="Heartbeat of hourly/nightly kinds (multi-day alerts)"
+    )
     cooldown_ms: int = Field(15 * _MIN, ge=0, description="No re-open of a kind this soon")
     flap_window_ms: int = Field(6 * _HOUR, gt=0)
     flap_count: int = Field(3, ge=2, description="Opens within the window that mean flapping")

@@ -122,6 +122,7 @@ H_HR_N = _take(1)
 H_ASLEEP_N = _take(1)
 H_RUN = _take(1)
 H_RUN_START = _take(1)
+H_RUN_LAST = _take(1)
 H_RUN_STEPS = _take(1)
 H_RUN_USUAL = _take(1)
 # data quality
@@ -220,9 +221,9 @@ def _fresh_state(cfg: EngineConfig) -> array[float]:
     flatline.reset(s, FL)
     desaturation.reset(s, DS)
     nightly.reset(s, N_RHR, b.hr_sleep_prior[0], 3.0)
-    nightly.reset(s, N_DUR, 7.0, 1.0)  # hours asleep
-    nightly.reset(s, N_EFF, 0.9, 0.05)
-    nightly.reset(s, N_AWK, 2.0, 1.5)
+    nightly.reset(s, N_DUR, 7.0, 0.6)  # hours asleep
+    nightly.reset(s, N_EFF, 0.92, 0.03)
+    nightly.reset(s, N_AWK, 0.5, 1.0)  # awake bouts of 5+ min
     hourly.reset(s, HP)
     s[INTERVAL] = 10_000.0
     return s
@@ -257,7 +258,7 @@ class Engine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.cfg = config if config is not None else EngineConfig()
         self._devices: dict[str, Device] = {}
-        self._book = AlertBook(self.cfg.alerts, Explainer(self.cfg))
+        self._book = AlertBook(self.cfg.alerts, Explainer(self.cfg), _MULTIDAY)
         self._enc = msgspec.msgpack.Encoder()
         self._dec = msgspec.msgpack.Decoder(_Snapshot)
         self._prev_metric_ts = -1.0  # scratch: previous event time of the current metric
@@ -958,8 +959,8 @@ class Engine:
         start, end = s[SS_START], s[SS_LAST]
         asleep = s[SS_ASLEEP]
         s[SS_START] = -1.0
-        if asleep < md.min_sleep_ms:
-            return  # a nap or a fragment: not a night
+        if asleep < md.min_sleep_ms or start - s[T_FIRST] < 10 * _MIN:
+            return  # a nap, a fragment, or a night we joined half-way: not a night
         book = self._book
         tracks = d.tracks
         hours = asleep / _HOUR
@@ -971,7 +972,7 @@ class Engine:
             rhr = s[SS_HR_SUM] / s[SS_HR_N]
             base = s[N_RHR]
             consec = nightly.close_night(
-                s, N_RHR, rhr, 1, md.rhr_delta_bpm, None, floor, md.min_nights, span
+                s, N_RHR, rhr, 1, md.rhr_delta_bpm, None, floor, md.min_nights, span, 0.05
             )
             if consec == 1:
                 s[RHR_RUN_START] = start
@@ -999,17 +1000,27 @@ class Engine:
                 )
             elif consec == 0:
                 book.resolve(did, tracks, K.ELEVATED_RESTING_HR, ts, out, end_ms=int(start))
+        # sleep disruption: one measure far off, or two of them clearly off
         z = md.sleep_z
         b_dur, b_eff, b_awk = s[N_DUR], s[N_EFF], s[N_AWK]
-        bad_dur = nightly.close_night(s, N_DUR, hours, -1, None, z, 0.5, md.min_nights, span)
-        bad_eff = nightly.close_night(s, N_EFF, eff, -1, None, z, 0.03, md.min_nights, span)
-        bad_awk = nightly.close_night(s, N_AWK, awk, 1, 2.0, z, 1.0, md.min_nights, span)
-        if bad_dur or bad_eff or bad_awk:
+        checks = (
+            (N_DUR, hours, -1, md.sleep_duration_delta_h, 0.5),
+            (N_EFF, eff, -1, md.sleep_efficiency_delta, 0.03),
+            (N_AWK, awk, 1, md.sleep_awakenings_delta, 1.0),
+        )
+        lf = md.sleep_loose_factor
+        strict = loose = 0
+        for o, x, sign, delta, floor_ in checks:
+            strict += nightly.abnormal(s, o, x, sign, delta, z, floor_, md.min_nights)
+            loose += nightly.abnormal(s, o, x, sign, delta * lf, z * lf, floor_, md.min_nights)
+        if strict or loose >= 2:
             s[SLEEP_CONSEC] += 1.0
             if s[SLEEP_CONSEC] == 1.0:
                 s[SLEEP_RUN_START] = start
         else:
             s[SLEEP_CONSEC] = 0.0
+            for o, x, _, _, _ in checks:
+                ewz.learn(s, o, x, 2.0 / (span + 1.0), 0.5)
         if s[SLEEP_CONSEC] >= md.sleep_consecutive_nights:
             book.active(
                 did,
@@ -1032,10 +1043,17 @@ class Engine:
             book.resolve(did, tracks, K.SLEEP_DISRUPTION, ts, out, end_ms=int(start))
 
     def _close_hour(self, did: str, d: Device, hour: int, ts: int, out: list[AlertEvent]) -> None:
+        """Judge the finished hour against the person's usual steps for that hour of day.
+
+        Only hours worn and awake are judged; usually quiet hours neither extend nor break a
+        run of unusual hours, a usually active hour back to a third of its usual ends it.
+        """
         s = d.s
         ic = self.cfg.inactivity
         cur = int(s[H_CUR])
         worn = s[H_HR_N] >= 5 and s[H_STEPS_N] >= 30 and s[H_ASLEEP_N] * 2 < s[H_HR_N]
+        if s[H_RUN] > 0 and cur - s[H_RUN_LAST] > 12:
+            s[H_RUN] = 0.0  # too long without evidence either way
         if cur >= 0 and worn:
             hod = cur % 24
             total = s[H_STEPS]
@@ -1043,39 +1061,41 @@ class Engine:
             if ic.enabled and hourly.unusual(
                 s, HP, hod, total, ic.usual_active_steps_per_hour, ic.fraction, ic.min_days
             ):
-                if s[H_RUN] == 0 or cur != s[H_RUN_START] // _HOUR + s[H_RUN]:
-                    s[H_RUN] = 0.0
+                if s[H_RUN] == 0:
                     s[H_RUN_START] = cur * _HOUR
                     s[H_RUN_STEPS] = s[H_RUN_USUAL] = 0.0
                 s[H_RUN] += 1.0
+                s[H_RUN_LAST] = cur
                 s[H_RUN_STEPS] += total
                 s[H_RUN_USUAL] += usual
+                if s[H_RUN] >= ic.consecutive_hours:
+                    n = s[H_RUN]
+                    self._book.active(
+                        did,
+                        d.tracks,
+                        K.UNUSUAL_INACTIVITY,
+                        ts,
+                        int(s[H_RUN_START]),
+                        "warning",
+                        _r1(s[H_RUN_STEPS] / n),
+                        False,
+                        out,
+                        baseline=_r1(s[H_RUN_USUAL] / n),
+                        context="awake and wearing the device",
+                        detail=f"About {round(s[H_RUN_STEPS] / n)} steps/hour over {int(n)} "
+                        f"hours that usually see about {round(s[H_RUN_USUAL] / n)} steps/hour.",
+                    )
             else:
                 hourly.learn(s, HP, hod, total, 28)
-                if s[H_RUN] > 0:
+                if (
+                    s[H_RUN] > 0
+                    and usual >= ic.usual_active_steps_per_hour
+                    and (total >= 3 * ic.fraction * usual)
+                ):
                     s[H_RUN] = 0.0
                     self._book.resolve(
                         did, d.tracks, K.UNUSUAL_INACTIVITY, ts, out, end_ms=cur * _HOUR
                     )
-            if s[H_RUN] >= ic.consecutive_hours:
-                n = s[H_RUN]
-                self._book.active(
-                    did,
-                    d.tracks,
-                    K.UNUSUAL_INACTIVITY,
-                    ts,
-                    int(s[H_RUN_START]),
-                    "warning",
-                    _r1(s[H_RUN_STEPS] / n),
-                    False,
-                    out,
-                    baseline=_r1(s[H_RUN_USUAL] / n),
-                    context="awake and wearing the device",
-                    detail=f"About {round(s[H_RUN_STEPS] / n)} steps/hour over {int(n)} hours "
-                    f"that usually see about {round(s[H_RUN_USUAL] / n)} steps/hour.",
-                )
-        elif cur >= 0 and s[H_RUN] > 0 and hour - cur > 1:
-            s[H_RUN] = 0.0  # unknown hours break a run
         s[H_CUR] = hour
         s[H_STEPS] = s[H_STEPS_N] = s[H_HR_N] = s[H_ASLEEP_N] = 0.0
 

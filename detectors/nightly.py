@@ -2,8 +2,8 @@
 
 Each night contributes one value. The baseline is an exponentially weighted mean/variance with a
 span of ``span`` nights (~4 weeks by default), learned only from nights that were not abnormal.
-A night is abnormal when it deviates in ``direction`` by at least ``delta`` (absolute units) or
-``z`` baseline sds; ``consecutive`` counts abnormal nights in a row, which is what multi-day
+A night is abnormal when it deviates in ``direction`` by at least ``delta`` (absolute units) and
+``z`` baseline sds (an absolute floor keeps a young baseline with a tiny sd from over-reacting); ``consecutive`` counts abnormal nights in a row, which is what multi-day
 rules (two nights >= 4 bpm above baseline: an early illness signal) act on.
 
 Slots: the :mod:`detectors.ewz` slots then ``CONSEC``.
@@ -11,6 +11,7 @@ Slots: the :mod:`detectors.ewz` slots then ``CONSEC``.
 
 from __future__ import annotations
 
+import math
 from array import array
 
 from detectors import ewz
@@ -40,15 +41,14 @@ def abnormal(
     sd_floor: float,
     min_nights: int,
 ) -> bool:
+    """Deviation in ``direction`` of at least ``delta`` *and* ``z`` baseline sds (either may be
+    ``None``), once ``min_nights`` nights are learned."""
     if s[o + ewz.N] < min_nights:
         return False
     dev = deviation(s, o, x, direction)
-    if delta is not None and dev >= delta:
-        return True
-    if z is None:
-        return False
-    zz = ewz.zscore(s, o, x, sd_floor)
-    return (zz if direction >= 0 else -zz) >= z
+    sd = math.sqrt(s[o + ewz.VAR])
+    threshold = max(delta or 0.0, (z or 0.0) * max(sd, sd_floor))
+    return dev >= threshold and dev > 0
 
 
 def close_night(
@@ -61,13 +61,14 @@ def close_night(
     sd_floor: float,
     min_nights: int,
     span: int,
+    prior_weight: float = 0.5,
 ) -> int:
     """Judge tonight's value, learn it if normal; return the count of abnormal nights in a row."""
     if abnormal(s, o, x, direction, delta, z, sd_floor, min_nights):
         s[o + CONSEC] += 1.0
     else:
         s[o + CONSEC] = 0.0
-        ewz.learn(s, o, x, 2.0 / (span + 1.0), 1.0)
+        ewz.learn(s, o, x, 2.0 / (span + 1.0), prior_weight)
     return int(s[o + CONSEC])
 
 
