@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -133,6 +133,8 @@ class KafkaSink:
         self._producer: Any = None
         self._partitions: list[int] = []
         self._device_partition: dict[str, int] = {}
+        # partition of every device index, per fleet (chunks share their fleet's id tuple)
+        self._tables: dict[int, tuple[Sequence[str], np.ndarray[Any, Any]]] = {}
         self._in_flight: list[asyncio.Future[Any]] = []
         self._in_flight_sizes: list[int] = []
         self._t0 = 0.0
@@ -165,7 +167,10 @@ class KafkaSink:
             self._producer = None
             self.stats.seconds = time.perf_counter() - self._t0
 
-    def _partition_table(self, device_ids: tuple[str, ...] | list[str]) -> np.ndarray[Any, Any]:
+    def _partition_table(self, device_ids: Sequence[str]) -> np.ndarray[Any, Any]:
+        cached = self._tables.get(id(device_ids))
+        if cached is not None and cached[0] is device_ids:
+            return cached[1]
         n = len(self._partitions)
         out = np.empty(len(device_ids), np.int64)
         for i, d in enumerate(device_ids):
@@ -174,6 +179,7 @@ class KafkaSink:
                 p = self._partitions[(_murmur2(d.encode()) & 0x7FFFFFFF) % n]
                 self._device_partition[d] = p
             out[i] = p
+        self._tables[id(device_ids)] = (device_ids, out)
         return out
 
     async def send(self, chunk: Chunk) -> int:
@@ -182,11 +188,7 @@ class KafkaSink:
             raise RuntimeError("KafkaSink is not started")
         if len(chunk) == 0:
             return 0
-        table = getattr(chunk, "_kafka_partitions", None)
-        ids = tuple(chunk.device_ids)
-        if table is None or len(table) != len(ids):
-            table = self._partition_table(ids)
-        part = table[chunk.device_idx]
+        part = self._partition_table(chunk.device_ids)[chunk.device_idx]
         order = np.argsort(part, kind="stable")
         part_sorted = part[order]
         bounds = np.flatnonzero(np.diff(part_sorted)) + 1
