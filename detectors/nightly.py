@@ -2,9 +2,10 @@
 
 Each night contributes one value. The baseline is an exponentially weighted mean/variance with a
 span of ``span`` nights (~4 weeks by default), learned only from nights that were not abnormal.
-A night is abnormal when it deviates in ``direction`` by at least ``delta`` (absolute units) and
-``z`` baseline sds (an absolute floor keeps a young baseline with a tiny sd from over-reacting); ``consecutive`` counts abnormal nights in a row, which is what multi-day
-rules (two nights >= 4 bpm above baseline: an early illness signal) act on.
+A night is abnormal when it deviates in ``direction`` by at least ``delta`` (absolute units)
+and ``z`` baseline sds (the absolute floor keeps a young baseline with a tiny sd from
+over-reacting). ``consecutive`` counts abnormal nights in a row, which is what multi-day rules
+(two nights >= 4 bpm above baseline: an early illness signal) act on.
 
 Slots: the :mod:`detectors.ewz` slots then ``CONSEC``.
 """
