@@ -391,9 +391,9 @@ def _apply_events(sim: FleetSimulator, lat: _Latent, t0: int, t1: int) -> None:
         k = e.kind
         wobble = 2.0 * _noise.normal(sim.seed, _S_EVT, d, lat.minute[s:x] // 3)
         if k in _NEEDS_AWAKE:
-            # these need the wearer awake; the episode replaces whatever the routine had
+            # these need the wearer awake (in bed, or up and walking for decoupling)
             ep = lat.stage2[d, 2 * s : 2 * x]
-            ep[ep > 0] = 1
+            ep[ep > 0] = 0 if k is K.HR_ACTIVITY_DECOUPLING else 1
         if k in (K.TACHYCARDIA_AT_REST, K.BRADYCARDIA):
             lat.steps[sl] = 0.0
             lat.intensity[sl] = 0.0

@@ -39,6 +39,7 @@ def write_ndjson(chunks: Iterable[Chunk], out: IO[bytes]) -> int:
         if values:
             # a malformed message must not break the line framing
             out.write(b"\n".join(v.replace(b"\n", b" ") for v in values) + b"\n")
+            out.flush()  # a paced feed (a pipe) must flow as it is released
         n += len(values)
     return n
 

@@ -12,7 +12,7 @@ from simulators import FleetSimulator, load_scenario, parse_duration, scenario_n
 from .conftest import DAY_MS, START_MS
 
 
-@pytest.mark.parametrize("name", ["normal_week", "acute_events", "illness_week"])
+@pytest.mark.parametrize("name", ["normal_week", "acute_events", "illness_week", "loadtest"])
 def test_named_scenarios_resolve(name: str) -> None:
     assert name in scenario_names()
     scenario = load_scenario(name)
