@@ -195,7 +195,15 @@ class IngestDaemon:
         timeout = self.settings.ingest.shutdown_timeout_s
         try:
             await asyncio.wait_for(self.checkpoint_now(), timeout=timeout)
-            log.info("ingest stopped cleanly", extra={"commits": self._total_commits()})
+            m = self.metrics
+            log.info(
+                "ingest stopped cleanly",
+                extra={
+                    "records": int(m._total(m.records)),
+                    "skipped": int(m._total(m.skipped)),
+                    "commits": int(m._total(m.commits)),
+                },
+            )
         except TimeoutError:
             log.warning(
                 "shutdown: sinks not flushed in time; uncommitted records will be "
@@ -213,9 +221,6 @@ class IngestDaemon:
             if self.writer is not None:
                 await self.writer.aclose()
             await http.stop()
-
-    def _total_commits(self) -> int:
-        return int(self.metrics._total(self.metrics.commits))
 
     # ---------------------------------------------------------------- processing
 
@@ -325,10 +330,9 @@ class IngestDaemon:
             self.consumer.pause(*self.consumer.assignment())
             self._paused = True
             self.metrics.paused.set(1)
-            log.warning(
-                "backpressure: fetching paused until InfluxDB catches up",
-                extra={"pending_points": len(self._pending.lines)},
-            )
+            self.metrics.pauses.inc()
+            # DEBUG: under sustained load this toggles every few seconds; the metrics show it
+            log.debug("backpressure: fetching paused", extra={"pending": len(self._pending.lines)})
         elif not full and self._paused:
             self.consumer.resume(*self.consumer.paused())
             self._paused = False

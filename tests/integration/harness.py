@@ -100,6 +100,12 @@ async def end_offsets(s: Settings, topic: str) -> dict[int, int]:
     return await offsets.end_offsets(kafka_client_kwargs(s), topic)
 
 
+async def committed(s: Settings) -> dict[int, int]:
+    return await offsets.committed_offsets(
+        kafka_client_kwargs(s), s.topics.readings, s.ingest.group_id
+    )
+
+
 async def read_all(s: Settings, topic: str) -> list[object]:
     """Every record of a topic, from the beginning to the current end."""
     ends = await end_offsets(s, topic)
@@ -151,3 +157,76 @@ async def running_daemon(s: Settings) -> AsyncIterator[RunningDaemon]:
     finally:
         daemon.request_stop()
         await asyncio.wait_for(task, timeout=60)
+
+
+def settings_env(s: Settings) -> dict[str, str]:
+    """Environment variables that make a ``vitalstream`` subprocess use these settings."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VITALSTREAM_")}
+    env.update(
+        {
+            "VITALSTREAM_KAFKA__BOOTSTRAP_SERVERS": s.bootstrap_servers,
+            "VITALSTREAM_INFLUXDB__URL": s.influx_url,
+            "VITALSTREAM_INFLUXDB__TOKEN": s.influx_token(),
+            "VITALSTREAM_INFLUXDB__BUCKET": s.influxdb.bucket,
+            "VITALSTREAM_TOPICS__READINGS": s.topics.readings,
+            "VITALSTREAM_TOPICS__DEAD_LETTER": s.topics.dead_letter,
+            "VITALSTREAM_TOPICS__ALERTS": s.topics.alerts,
+            "VITALSTREAM_TOPICS__DEVICE_STATE": s.topics.device_state,
+            "VITALSTREAM_TOPICS__PARTITIONS": str(s.topics.partitions),
+            "VITALSTREAM_INGEST__GROUP_ID": s.ingest.group_id,
+            "VITALSTREAM_INGEST__HTTP_PORT": "0",
+            "VITALSTREAM_INGEST__FLUSH_INTERVAL_MS": str(s.ingest.flush_interval_ms),
+            "VITALSTREAM_INGEST__MAX_BATCH_RECORDS": str(s.ingest.max_batch_records),
+        }
+    )
+    return env
+
+
+def simulated_messages(
+    devices: int, hours: float, seed: int, scenario: str = "acute_events"
+) -> list[tuple[bytes | None, bytes]]:
+    import time
+
+    from simulators import FleetSimulator, load_scenario
+
+    now = int(time.time() * 1000)
+    span = int(hours * 3_600_000)
+    sim = FleetSimulator(
+        load_scenario(scenario),
+        devices=devices,
+        seed=seed,
+        start_ms=now - span - 3_600_000,
+        duration_ms=span,
+    )
+    return [m for chunk in sim for m in chunk.messages()]
+
+
+def expected_identities(
+    messages: list[tuple[bytes | None, bytes]],
+) -> tuple[set[tuple[str, str, int]], int]:
+    """Identities of the valid readings, and how many messages are invalid."""
+    from messages import InvalidReading, ReadingDecoder
+
+    dec = ReadingDecoder()
+    valid: set[tuple[str, str, int]] = set()
+    invalid = 0
+    for key, value in messages:
+        try:
+            r = dec.decode(value)
+        except InvalidReading:
+            invalid += 1
+            continue
+        if key != r.device_id.encode():
+            invalid += 1
+            continue
+        valid.add((r.device_id, r.metric.value, r.ts_ms))
+    return valid, invalid
+
+
+async def alert_event_keys(s: Settings) -> list[tuple[str, str, int]]:
+    import msgspec
+
+    events = [msgspec.json.decode(r.value) for r in await read_all(s, s.topics.alerts)]  # type: ignore[attr-defined]
+    return [(e["alert_id"], e["state"], e["ts_ms"]) for e in events]

@@ -8,11 +8,11 @@ import msgspec
 
 from ingest.kafka_io.deadletter import parse_headers
 from ingest.settings import Settings
-from messages import InvalidReading, ReadingDecoder
 from simulators import FleetSimulator, load_scenario
 from tests.integration.harness import (
     create_bucket,
     ensure_topic,
+    expected_identities,
     flux,
     isolated_settings,
     produce,
@@ -35,24 +35,6 @@ POISON: list[tuple[bytes | None, bytes]] = [
 ]
 
 
-def _expected(messages: list[tuple[bytes | None, bytes]]) -> tuple[set[tuple[str, str, int]], int]:
-    """Identities of the valid readings, and how many messages are invalid."""
-    dec = ReadingDecoder()
-    valid: set[tuple[str, str, int]] = set()
-    invalid = 0
-    for key, value in messages:
-        try:
-            r = dec.decode(value)
-        except InvalidReading:
-            invalid += 1
-            continue
-        if key != r.device_id.encode():
-            invalid += 1
-            continue
-        valid.add((r.device_id, r.metric.value, r.ts_ms))
-    return valid, invalid
-
-
 async def test_readings_go_through_exactly_once_with_dead_letters_and_alerts(
     live_stack: Settings, unique_name: str
 ) -> None:
@@ -71,7 +53,7 @@ async def test_readings_go_through_exactly_once_with_dead_letters_and_alerts(
     ts = b"%d" % (now - HOUR)
     poison = [(k, v.replace(b"%d", ts)) for k, v in POISON]
     messages[len(messages) // 2 : len(messages) // 2] = poison
-    valid, n_invalid = _expected(messages)
+    valid, n_invalid = expected_identities(messages)
     assert n_invalid >= len(poison)
 
     await produce(s, s.topics.readings, messages)
