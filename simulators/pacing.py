@@ -41,6 +41,11 @@ def default_start_ms(duration_ms: int, speed: float | None, now_ms: int | None =
     return start // MINUTE_MS * MINUTE_MS
 
 
+def next_chunk(it: Iterator[Chunk]) -> Chunk | None:
+    """``next(it, None)``, typed for :func:`asyncio.to_thread`."""
+    return next(it, None)
+
+
 def _slices(chunk: Chunk, step_ms: int) -> Iterator[Chunk]:
     edges = [*range(chunk.start_ms + step_ms, chunk.end_ms, step_ms), chunk.end_ms]
     cuts = np.searchsorted(chunk.send_ms, edges, side="left").tolist()
@@ -70,6 +75,7 @@ def paced(
     """Yield chunks (or slices of them) no earlier than their delivery time allows.
 
     ``speed`` 1.0 is real time, 3600 replays an hour per second, ``None`` does not wait.
+    The wall clock starts when the first chunk is ready.
 
     >>> from simulators import Artefacts, FleetSimulator, Scenario
     >>> quiet = Scenario(devices=2, duration_ms=120_000, artefacts=Artefacts.none())
@@ -85,8 +91,10 @@ def paced(
         yield from chunks
         return
     assert speed is not None
-    wall0 = clock()
+    wall0: float | None = None
     for chunk in chunks:
+        if wall0 is None:
+            wall0 = clock()  # after the first chunk: planning a big fleet takes seconds
         for part in _slices(chunk, step):
             wait = wall0 + (part.end_ms - origin_ms) / speed / 1000.0 - clock()
             if wait > 0:
@@ -101,16 +109,21 @@ async def apaced(
     origin_ms: int,
     slice_s: float = 0.5,
 ) -> AsyncIterator[Chunk]:
-    """Async :func:`paced` for the Kafka sink (``asyncio.sleep``; yields control between
-    chunks even when not pacing, so the producer can flush)."""
+    """Async :func:`paced` for the Kafka sink.
+
+    Chunks are generated in a worker thread (numpy releases the GIL), so the event loop keeps
+    the producer's sockets busy meanwhile; the generator is only ever used by one thread.
+    """
     step = _plan(speed, slice_s)
     loop = asyncio.get_running_loop()
-    wall0 = loop.time()
-    for chunk in chunks:
+    wall0: float | None = None
+    it = iter(chunks)
+    while (chunk := await asyncio.to_thread(next_chunk, it)) is not None:
         if step is None or speed is None:
-            await asyncio.sleep(0)
             yield chunk
             continue
+        if wall0 is None:
+            wall0 = loop.time()
         for part in _slices(chunk, step):
             wait = wall0 + (part.end_ms - origin_ms) / speed / 1000.0 - loop.time()
             if wait > 0:

@@ -19,6 +19,7 @@ import numpy as np
 
 from messages.labels import Label, encode_labels
 from simulators.chunk import Chunk
+from simulators.pacing import next_chunk
 
 CSV_HEADER = ("device_id", "ts", "metric", "value")
 
@@ -249,8 +250,9 @@ async def produce(chunks: Iterable[Chunk] | AsyncIterable[Chunk], sink: KafkaSin
         async for chunk in chunks:
             await sink.send(chunk)
     else:
-        for chunk in chunks:
-            await sink.send(chunk)
-            await asyncio.sleep(0)
+        # generate the next chunk in a thread while the event loop ships the previous one
+        it = iter(chunks)
+        while (nxt := await asyncio.to_thread(next_chunk, it)) is not None:
+            await sink.send(nxt)
     await sink.flush()
     return sink.stats

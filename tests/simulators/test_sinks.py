@@ -111,3 +111,20 @@ def test_slices_partition_the_chunk() -> None:
         for p in paced(_sim(), 600.0, origin_ms=START_MS, clock=lambda: 0.0, sleep=lambda s: None)
     ]
     assert np.array_equal(np.concatenate(total), np.concatenate(parts))
+
+
+async def test_apaced_paces_and_keeps_every_row() -> None:
+    import time
+
+    from simulators import apaced
+
+    quiet = Scenario(devices=3, duration_ms=120_000, artefacts=Artefacts.none())
+    sim = FleetSimulator(quiet, start_ms=START_MS)
+    t0 = time.monotonic()
+    parts = [p async for p in apaced(sim, 600.0, origin_ms=START_MS, slice_s=0.05)]
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 0.19  # two minutes at 600x
+    assert len(parts) > 3
+    assert sum(len(p) for p in parts) == sum(len(c) for c in sim)
+    unpaced = [c async for c in apaced(sim, None, origin_ms=START_MS)]
+    assert sum(len(c) for c in unpaced) == sum(len(p) for p in parts)
