@@ -127,6 +127,8 @@ class FleetSimulator:
         self._event_labels = [e.label(self.device_ids[e.device]) for e in self.events]
         # keyed so that iterating again (or partly) never duplicates or loses a label
         self._routine_labels: dict[tuple[int, int], Label] = {}
+        self._event_start = np.array([e.start_ms for e in self.events], np.int64)
+        self._event_end = np.array([e.end_ms for e in self.events], np.int64)
         self._by_device: dict[int, list[Event]] = {}
         for e in self.events:
             self._by_device.setdefault(e.device, []).append(e)
@@ -380,9 +382,8 @@ class _Latent:
 
 def _apply_events(sim: FleetSimulator, lat: _Latent, t0: int, t1: int) -> None:
     """Write the events overlapping ``[t0, t1)`` into the latent state."""
-    for e in sim.events:
-        if e.start_ms >= t1 or e.end_ms <= t0:
-            continue
+    active = np.flatnonzero((sim._event_start < t1) & (sim._event_end > t0))
+    for e in (sim.events[i] for i in active.tolist()):
         d = e.device
         s = (max(e.start_ms, t0) - t0) // MINUTE_MS
         x = (min(e.end_ms, t1) - t0) // MINUTE_MS
