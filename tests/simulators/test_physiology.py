@@ -113,3 +113,15 @@ def test_day_night_rhythm(week: tuple[FleetSimulator, dict[str, np.ndarray]]) ->
     night = np.median(v[(hour >= 2) & (hour < 5)])
     day = np.median(v[(hour >= 10) & (hour < 18)])
     assert day - night > 8
+
+
+def test_sleep_follows_local_time() -> None:
+    scenario = load_scenario("normal_week").replace(devices=6, utc_offsets_h=(-5.0, 9.0))
+    sim = FleetSimulator(scenario, start_ms=START_MS, duration_ms=3 * DAY_MS)
+    offsets = sim.population.utc_offset_ms
+    assert set(offsets.tolist()) <= {-5 * 3_600_000, 9 * 3_600_000}
+    for c in sim:
+        sel = (c.metric == SLEEP) & (c.value > 0)
+        local_h = (c.ts_ms[sel] + offsets[c.device_idx[sel]]) % DAY_MS / 3_600_000
+        # asleep between 20:00 and 11:00 local, whatever the time zone
+        assert ((local_h >= 20) | (local_h < 11)).all()
