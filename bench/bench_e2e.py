@@ -1,0 +1,218 @@
+"""End-to-end throughput and latency of the daemon on the local stack, against a pass-through
+baseline measured in the same run.
+
+Baseline: the same daemon (same consumer, batching, line format, checkpoints) with an engine that
+does no detection: it scores every reading 0 and raises nothing. The difference is what detection
+costs. Target (issue 3): detection costs <= 20 % of pass-through throughput.
+
+Phases, per mode, alternating A/B/A/B to spread machine noise over both:
+1. sustained: a backlog of N readings is consumed; readings/s = N / (time to commit all);
+2. latency: a paced producer offers R readings/s for T s to a running daemon; reading-to-InfluxDB
+   latency = InfluxDB acknowledgement time - Kafka record timestamp (set when produced).
+
+    python bench/bench_e2e.py [--readings 400000] [--rate 5000] [--seconds 20] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from aiokafka.admin import AIOKafkaAdminClient
+from influxdb_client import InfluxDBClient
+
+from detectors import AlertEvent, ProcessResult, Scored
+from ingest import stack
+from ingest.daemon import IngestDaemon
+from ingest.kafka_io.offsets import wait_until_committed
+from ingest.kafka_io.topics import ensure_topics
+from ingest.kafka_security import kafka_client_kwargs
+from ingest.settings import Settings, load_settings
+from messages import Reading
+from simulators import FleetSimulator, load_scenario
+from simulators.sinks import KafkaSink, produce
+
+RESULTS = Path(__file__).parent / "results"
+HOUR_MS = 3_600_000
+
+
+class PassThroughEngine:
+    """No detection: score 0, no baseline, no alerts (the baseline's 'engine')."""
+
+    def process(self, readings: Sequence[Reading]) -> ProcessResult:
+        return ProcessResult(
+            scored=[Scored(r.device_id, r.ts_ms, r.metric, r.value, 0.0, None, False)
+                    for r in readings],
+            alerts=[],
+        )
+
+    def tick(self, now_ms: int) -> list[AlertEvent]:
+        return []
+
+    def snapshot(self, device_id: str) -> bytes:
+        return b""
+
+    def restore(self, device_id: str, data: bytes) -> None:
+        pass
+
+    def drop(self, device_id: str) -> None:
+        pass
+
+
+def _isolated(base: Settings, name: str) -> Settings:
+    topics = base.topics.model_copy(update={
+        "readings": f"{name}.readings", "dead_letter": f"{name}.dead-letter",
+        "alerts": f"{name}.alerts", "device_state": f"{name}.device-state"})
+    ingest = base.ingest.model_copy(update={"group_id": f"{name}-group", "http_port": 0})
+    influx = base.influxdb.model_copy(update={"bucket": name})
+    return base.model_copy(update={"topics": topics, "ingest": ingest, "influxdb": influx})
+
+
+def _bucket(s: Settings, create: bool) -> None:
+    with InfluxDBClient(url=s.influx_url, token=s.influx_token(), org=s.influxdb.org) as c:
+        api = c.buckets_api()
+        if create:
+            api.create_bucket(bucket_name=s.influxdb.bucket, org=s.influxdb.org)
+        else:
+            found = api.find_bucket_by_name(s.influxdb.bucket)
+            if found is not None:
+                api.delete_bucket(found)
+
+
+async def _topics(s: Settings) -> None:
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(s))
+    await admin.start()
+    try:
+        await ensure_topics(s, admin)
+    finally:
+        await admin.close()
+
+
+async def _produce(s: Settings, sim: FleetSimulator) -> int:
+    async with KafkaSink(s.bootstrap_servers, s.topics.readings) as sink:
+        stats = await produce(sim, sink)
+    return int(stats.messages)
+
+
+async def _start(s: Settings, mode: str) -> tuple[IngestDaemon, asyncio.Task[None]]:
+    daemon = IngestDaemon(s, engine=PassThroughEngine() if mode == "passthrough" else None)
+    task = asyncio.create_task(daemon.run())
+    while not daemon.ready():
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    return daemon, task
+
+
+async def sustained(base: Settings, mode: str, n_devices: int, hours: float) -> dict[str, float]:
+    s = _isolated(base, f"bench-{mode}-{uuid.uuid4().hex[:6]}")
+    _bucket(s, create=True)
+    await _topics(s)
+    now = int(time.time() * 1000)
+    sim = FleetSimulator(load_scenario("normal_week"), devices=n_devices, seed=1,
+                         start_ms=now - int(hours * HOUR_MS) - HOUR_MS,
+                         duration_ms=int(hours * HOUR_MS))
+    n = await _produce(s, sim)
+    daemon, task = await _start(s, mode)
+    t0 = time.perf_counter()
+    await wait_until_committed(kafka_client_kwargs(s), s.topics.readings, s.ingest.group_id,
+                               timeout_s=900)
+    elapsed = time.perf_counter() - t0
+    daemon.request_stop()
+    await task
+    readings = daemon.metrics._total(daemon.metrics.readings)
+    _bucket(s, create=False)
+    return {"records": n, "readings": readings, "seconds": elapsed, "readings_per_s": readings / elapsed}
+
+
+async def latency(base: Settings, mode: str, rate: float, seconds: float, n_devices: int
+                  ) -> dict[str, float]:
+    s = _isolated(base, f"bench-lat-{mode}-{uuid.uuid4().hex[:6]}")
+    _bucket(s, create=True)
+    await _topics(s)
+    daemon, task = await _start(s, mode)
+    # pace by message count: chunk i is sent when `rate` x elapsed reaches the messages before it
+    span_ms = int(seconds * 60_000)  # ~60x real time gives enough readings for n_devices
+    sim = FleetSimulator(load_scenario("normal_week"), devices=n_devices, seed=2,
+                         start_ms=int(time.time() * 1000) - span_ms - HOUR_MS,
+                         duration_ms=span_ms, chunk_ms=60_000)
+    chunks = [c for c in sim if len(c)]
+    daemon.latency_sample.clear()
+    t0 = time.perf_counter()
+    offered = 0
+    async with KafkaSink(s.bootstrap_servers, s.topics.readings, linger_ms=5) as sink:
+        for chunk in chunks:
+            for lo in range(0, len(chunk), 500):
+                part = chunk.slice(lo, min(lo + 500, len(chunk)), chunk.start_ms, chunk.end_ms)
+                await asyncio.sleep(max(0.0, t0 + offered / rate - time.perf_counter()))
+                offered += await sink.send(part)
+            if time.perf_counter() - t0 > seconds:
+                break
+        await sink.flush()
+    wall = time.perf_counter() - t0
+    await wait_until_committed(kafka_client_kwargs(s), s.topics.readings, s.ingest.group_id,
+                               timeout_s=300)
+    daemon.request_stop()
+    await task
+    lat = np.array(daemon.latency_sample or [float("nan")])
+    _bucket(s, create=False)
+    return {"offered_per_s": offered / wall, "p50_ms": float(np.percentile(lat, 50) * 1000),
+            "p99_ms": float(np.percentile(lat, 99) * 1000), "samples": float(len(lat))}
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    base = load_settings()
+    await asyncio.to_thread(stack.up, base)
+    modes = ["passthrough", "detection"]
+    sus: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    lat: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    hours = args.readings / (args.devices * 640)  # normal_week offers ~640 readings/device-hour
+    for rnd in range(args.rounds):
+        for mode in modes if rnd % 2 == 0 else modes[::-1]:
+            r = await sustained(base, mode, args.devices, hours)
+            sus[mode].append(r)
+            print(f"sustained {mode:<12} {r['readings']:>9,.0f} readings {r['seconds']:6.1f} s "
+                  f"{r['readings_per_s']:>9,.0f}/s", flush=True)
+            q = await latency(base, mode, args.rate, args.seconds, args.devices)
+            lat[mode].append(q)
+            print(f"latency   {mode:<12} offered {q['offered_per_s']:>7,.0f}/s  "
+                  f"p50 {q['p50_ms']:7.0f} ms  p99 {q['p99_ms']:7.0f} ms", flush=True)
+    thr = {m: statistics.median(r["readings_per_s"] for r in sus[m]) for m in modes}
+    cost = 1 - thr["detection"] / thr["passthrough"]
+    summary = {
+        "benchmark": "e2e",
+        "command": "python bench/bench_e2e.py " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "params": vars(args),
+        "sustained_readings_per_s": thr,
+        "detection_cost_fraction": cost,
+        "latency_ms": {m: {"p50": statistics.median(q["p50_ms"] for q in lat[m]),
+                           "p99": statistics.median(q["p99_ms"] for q in lat[m])} for m in modes},
+        "runs": {"sustained": sus, "latency": lat},
+    }
+    print(f"\ndetection costs {cost:.1%} of pass-through throughput "
+          f"({thr['detection']:,.0f} vs {thr['passthrough']:,.0f} readings/s; target <= 20 %)")
+    return summary
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--readings", type=int, default=400_000)
+    p.add_argument("--devices", type=int, default=200)
+    p.add_argument("--rate", type=float, default=5000.0, help="offered readings/s, latency phase")
+    p.add_argument("--seconds", type=float, default=20.0, help="latency phase duration")
+    p.add_argument("--rounds", type=int, default=2)
+    result = asyncio.run(main(p.parse_args()))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "e2e.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
