@@ -133,37 +133,36 @@ class Progress:
         self.malformed = 0
         self._t0 = time.perf_counter()
         self._last = 0.0
+        self._at = sim.start_ms
 
     def update(self, chunk: Chunk) -> None:
         self.messages += len(chunk)
         self.malformed += chunk.n_malformed
+        self._at = max(self._at, chunk.end_ms)
         now = time.perf_counter()
-        if not self.enabled or now - self._last < (0.5 if self.tty else 5.0):
-            return
-        self._last = now
-        span = self.sim.end_ms - self.sim.start_ms
-        done = min(1.0, (chunk.end_ms - self.sim.start_ms) / span)
-        at = datetime.fromtimestamp(min(chunk.end_ms, self.sim.end_ms) / 1000, UTC)
-        rate = self.messages / max(now - self._t0, 1e-9)
-        line = (
-            f"simulate: {done:6.1%} event time {at:%Y-%m-%d %H:%M} | {self.messages:,} msgs "
-            f"({self.malformed:,} malformed) | {rate:,.0f} msg/s"
-        )
-        self.stream.write("\r" + line if self.tty else line + "\n")
-        self.stream.flush()
+        if self.enabled and now - self._last >= (0.5 if self.tty else 5.0):
+            self._last = now
+            self._show(final=False)
 
     def done(self) -> None:
-        """Print the final state (always, so logs show how the run ended)."""
-        if not self.enabled:
-            return
-        self._last = 0.0
-        end = self.sim.end_ms
+        """Print the final state (always, so logs show how far the run got)."""
+        if self.enabled:
+            self._show(final=True)
+
+    def _show(self, *, final: bool) -> None:
+        span = self.sim.end_ms - self.sim.start_ms
+        at_ms = min(self._at, self.sim.end_ms)
+        done = (at_ms - self.sim.start_ms) / span
         rate = self.messages / max(time.perf_counter() - self._t0, 1e-9)
         line = (
-            f"simulate: 100.0% event time {datetime.fromtimestamp(end / 1000, UTC):%Y-%m-%d %H:%M}"
-            f" | {self.messages:,} msgs ({self.malformed:,} malformed) | {rate:,.0f} msg/s"
+            f"simulate: {done:6.1%} event time "
+            f"{datetime.fromtimestamp(at_ms / 1000, UTC):%Y-%m-%d %H:%M} | "
+            f"{self.messages:,} msgs ({self.malformed:,} malformed) | {rate:,.0f} msg/s"
         )
-        self.stream.write(("\r" + line + "\n") if self.tty else line + "\n")
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
         self.stream.flush()
 
     def tracked(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
@@ -184,18 +183,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"speed {'max' if args.speed is None else f'{args.speed:g}x'} -> {args.out}",
         args,
     )
+    from simulators.sinks import write_labels
+
     progress = Progress(sim, enabled=not args.quiet)
-    if args.out == "kafka":
-        code = asyncio.run(_to_kafka(args, settings, sim, progress))
-    else:
-        code = _to_file(args, sim, progress)
-    progress.done()
     path = labels_path(args, sim)
     if path is not None:
-        from simulators.sinks import write_labels
-
+        # the injected events are known now: an interrupted (real-time) run still has them
         write_labels(sim.labels, path)
-        _say(f"simulate: {len(sim.labels)} labels -> {path}", args)
+    try:
+        if args.out == "kafka":
+            code = asyncio.run(_to_kafka(args, settings, sim, progress))
+        else:
+            code = _to_file(args, sim, progress)
+    finally:
+        progress.done()
+        if path is not None:
+            # now with the routine charging periods of the part that ran
+            write_labels(sim.labels, path)
+            _say(f"simulate: {len(sim.labels)} labels -> {path}", args)
     if args.labels_topic:
         asyncio.run(_labels_to_kafka(args, settings, sim))
     return code
