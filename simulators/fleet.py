@@ -463,7 +463,9 @@ def _heart_rate(sim: FleetSimulator, state: _State, lat: _Latent) -> NDArray[np.
     knot, frac = np.divmod(lat.minute, 20)
     z0 = _noise.normal(sim.seed, _S_DRIFT_HR, dev, knot[None, :])
     z1 = _noise.normal(sim.seed, _S_DRIFT_HR, dev, knot[None, :] + 1)
-    target = target + 1.8 * (z0 + (z1 - z0) * (frac / 20.0)[None, :])
+    # heart rate is steadier asleep
+    wander = np.where(asleep, 0.8, 1.8)
+    target = target + wander * (z0 + (z1 - z0) * (frac / 20.0)[None, :])
     a_up = 1.0 - np.exp(-1.0 / pop.tau_up_min)
     a_down = 1.0 - np.exp(-1.0 / pop.tau_down_min)
     out = np.empty_like(target)
@@ -509,7 +511,9 @@ def _sample_hr(
     h = _noise.hash64(sim.seed, _S_ROW, dev, t, HR)
     z = _noise.normal(sim.seed, 0, h)
     moving = lat.intensity[dev, m] > 0.3
-    v = v + art.noise_scale * np.clip(z, -3, 3) * np.where(moving, 3.0, 1.2)
+    asleep = lat.stage2[dev, 2 * m] > 1
+    sd = np.where(moving, 3.0, np.where(asleep, 0.8, 1.2))
+    v = v + art.noise_scale * np.clip(z, -3, 3) * sd
     normal = ~lat.clinical[dev, m]
     if art.motion_artefact_rate > 0:
         u = _noise.uniform(sim.seed, 1, h)
