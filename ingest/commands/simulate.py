@@ -183,6 +183,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"speed {'max' if args.speed is None else f'{args.speed:g}x'} -> {args.out}",
         args,
     )
+    if args.out == "kafka":
+        _warn_outside_window(sim, args, settings)
     from simulators.sinks import write_labels
 
     progress = Progress(sim, enabled=not args.quiet)
@@ -293,6 +295,30 @@ async def _labels_to_kafka(
     finally:
         await producer.stop()
     _say(f"simulate: {len(sim.labels)} labels -> topic {args.labels_topic}", args)
+
+
+def _warn_outside_window(sim: FleetSimulator, args: argparse.Namespace, settings: Settings) -> None:
+    """Say so when the daemon will dead-letter readings for their timestamps."""
+    ingest = getattr(settings, "ingest", None)
+    max_age = getattr(ingest, "max_age_ms", 30 * 86_400_000)
+    max_future = getattr(ingest, "max_future_ms", 5 * 60_000)
+    now = int(time.time() * 1000)
+    if sim.start_ms < now - max_age:
+        print(
+            "vitalstream simulate: warning: the span starts more than "
+            f"{max_age // 86_400_000} days ago; the daemon will dead-letter those readings "
+            "(ts_too_old). Omit --start to end the span near now.",
+            file=sys.stderr,
+        )
+    speed = args.speed or math.inf
+    # event time at the end of the run versus the wall clock then
+    if sim.end_ms > now + (sim.end_ms - sim.start_ms) / speed + max_future:
+        print(
+            "vitalstream simulate: warning: event time will run ahead of the wall clock; the "
+            "daemon will dead-letter readings more than "
+            f"{max_future // 60_000} min ahead (ts_in_future). Omit --start or lower --speed.",
+            file=sys.stderr,
+        )
 
 
 def _iso(ms: int) -> str:
