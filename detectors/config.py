@@ -70,10 +70,14 @@ class AbruptChangeConfig(_Cfg):
     delta_bpm: float = Field(25.0, gt=0, description="Minimum deviation from personal baseline")
     z: float = Field(5.0, gt=0, description="...and at least this many baseline sds")
     sustain_ms: int = 3 * _MIN
-    grace_ms: int = 1 * _MIN
-    onset_ms: int = Field(3 * _MIN, gt=0, description="Abrupt: reached within this long")
-    defer_to_rules: bool = Field(
-        True, description="At rest, values beyond the tachy/brady thresholds are theirs"
+    grace_ms: int = 2 * _MIN
+    onset_ms: int = Field(
+        4 * _MIN, gt=0, description="The run must start this soon after a jump of delta/2"
+    )
+    defer_margin_bpm: float | None = Field(
+        10.0,
+        description="Values this far above the tachycardia threshold, or below the "
+        "bradycardia threshold, are left to those rules (None: never defer)",
     )
     enabled: bool = True
 
@@ -82,7 +86,7 @@ class DesaturationConfig(_Cfg):
     drop: float = Field(4.0, gt=0, description="Points below the personal SpO2 baseline")
     min_episode_ms: int = Field(10_000, ge=0, description="Shortest desaturation episode")
     min_episodes: int = Field(2, ge=1, description="Episodes within quiet_ms before alerting")
-    long_episode_ms: int = Field(2 * _MIN, gt=0, description="One episode this long alerts")
+    long_episode_ms: int = Field(90_000, gt=0, description="One episode this long alerts")
     quiet_ms: int = Field(30 * _MIN, gt=0, description="No episode this long resolves the alert")
     odi_warning: float = Field(15.0, gt=0, description="Episodes/hour asleep for 'warning'")
     enabled: bool = True

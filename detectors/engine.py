@@ -81,6 +81,7 @@ R_BRADY = _take(sustain.SLOTS)
 R_LOWSPO2 = _take(sustain.SLOTS)
 R_ABRUPT = _take(sustain.SLOTS)
 ABRUPT_OK = _take(1)
+JUMP_T = _take(1)  # newest fast jump of the HR level
 R_HIGHREST = _take(sustain.SLOTS)
 FL = _take(flatline.SLOTS)
 DS = _take(desaturation.SLOTS)
@@ -605,21 +606,30 @@ class Engine:
         # abrupt change from the personal baseline of the context (asleep / at rest)
         ab = cfg.abrupt
         if ab.enabled:
+            # the level jumped faster than the ~1 min average could follow (a drift, or the
+            # slow recovery after exercise, is not abrupt); remembered for onset_ms
+            if s[HR_FAST_T] >= 0 and abs(v - s[HR_FAST]) >= ab.delta_bpm / 2:
+                s[JUMP_T] = ts
             h = False
-            if rest_like and warm:
-                thr = max(ab.delta_bpm, ab.z * sd)
-                h = abs(v - expected) >= thr
-                if h and ab.defer_to_rules and not (bc.threshold <= v <= tc.threshold):
-                    h = False
+            if ctx == ASLEEP:
+                ref, ref_sd, ref_warm = expected, sd, warm
+            else:
+                ref = rest_expected
+                ref_sd = max(math.sqrt(s[B_REST + ewz.VAR]), b.hr_sd_floor)
+                ref_warm = s[B_REST + ewz.N] >= b.warmup_ms
+            if rest_like and ref_warm:
+                thr = max(ab.delta_bpm, ab.z * ref_sd)
+                h = abs(v - ref) >= thr
+                m = ab.defer_margin_bpm
+                if h and m is not None and not (bc.threshold <= v <= tc.threshold + m):
+                    h = False  # clearly tachycardic or bradycardic: those rules own it
                 if h and (s[R_ABRUPT] < 0 or ts - s[R_ABRUPT + sustain.LAST_HIT] > ab.grace_ms):
-                    # a new run is abrupt only if the level jumped faster than the ~1 min
-                    # average could follow (a drift or a slow recovery is not abrupt)
-                    jumped = abs(v - s[HR_FAST]) >= thr / 2
-                    recent = ts - s[HR_FAST_T] <= ab.onset_ms
-                    s[ABRUPT_OK] = 1.0 if (jumped and recent) else 0.0
+                    # a new run: abrupt only if it began with a jump
+                    s[ABRUPT_OK] = 1.0 if 0 <= ts - s[JUMP_T] <= ab.onset_ms else 0.0
+            expected_ab = ref
             flagged = flagged or h
             if (
-                sustain.update(s, R_ABRUPT, ts, h, v, ab.sustain_ms, ab.grace_ms, v > expected)
+                sustain.update(s, R_ABRUPT, ts, h, v, ab.sustain_ms, ab.grace_ms, v > expected_ab)
                 and s[ABRUPT_OK] == 1.0
             ):
                 sev = "warning" if pulse_score(v) >= 2 else "info"
@@ -631,9 +641,9 @@ class Engine:
                     int(s[R_ABRUPT]),
                     sev,
                     v,
-                    v > expected,
+                    v > expected_ab,
                     out,
-                    baseline=_r1(expected),
+                    baseline=_r1(expected_ab),
                     context=CONTEXT_TEXT[ctx],
                 )
             elif K.ABRUPT_HR_CHANGE in tracks:

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -128,30 +129,32 @@ class RunResult:
         return self.devices * self.days
 
 
-def readings_of(chunk: object) -> Iterator[list[Reading]]:
-    """Readings of a simulator chunk in delivery order, in batches; malformed rows dropped."""
+def readings_of(chunk: object, *, tick_ms: int = MIN) -> Iterator[list[Reading]]:
+    """Readings of a simulator chunk in delivery order, in batches of at most :data:`BATCH`
+    that span at most ``tick_ms`` of delivery time (so ``tick()`` runs about once a minute, as
+    in the daemon); malformed rows are dropped."""
     from simulators import MALFORMED, METRIC_ORDER
 
-    c = chunk  # simulators.Chunk
-    keep = (c.flags & MALFORMED) == 0  # type: ignore[attr-defined]
-    ids = c.device_ids  # type: ignore[attr-defined]
+    c: Any = chunk  # simulators.Chunk
+    keep = (c.flags & MALFORMED) == 0
+    ids = c.device_ids
     metrics = METRIC_ORDER
     steps = Metric.STEPS
-    dev = c.device_idx[keep].tolist()  # type: ignore[attr-defined]
-    ts = c.ts_ms[keep].tolist()  # type: ignore[attr-defined]
-    met = c.metric[keep].tolist()  # type: ignore[attr-defined]
-    val = np.asarray(c.value[keep], dtype=np.float64).tolist()  # type: ignore[attr-defined]
-    for lo in range(0, len(ts), BATCH):
-        out = []
-        for d, t, m, v in zip(
-            dev[lo : lo + BATCH],
-            ts[lo : lo + BATCH],
-            met[lo : lo + BATCH],
-            val[lo : lo + BATCH],
-            strict=True,
-        ):
-            metric = metrics[m]
-            out.append(Reading(ids[d], t, metric, v, 60.0 if metric is steps else None))
+    dev = c.device_idx[keep].tolist()
+    ts = c.ts_ms[keep].tolist()
+    met = c.metric[keep].tolist()
+    val = np.asarray(c.value[keep], dtype=np.float64).tolist()
+    sent = c.send_ms[keep].tolist()
+    out: list[Reading] = []
+    cut = sent[0] + tick_ms if sent else 0
+    for d, t, m, v, snd in zip(dev, ts, met, val, sent, strict=True):
+        if snd >= cut or len(out) >= BATCH:
+            yield out
+            out = []
+            cut = snd + tick_ms
+        metric = metrics[m]
+        out.append(Reading(ids[d], t, metric, v, 60.0 if metric is steps else None))
+    if out:
         yield out
 
 

@@ -1,0 +1,366 @@
+"""Offline replay of a recorded export through the same engine the daemon runs.
+
+Input: CSV (optionally gzip) with the header ``device_id,ts,metric,value``. ``ts`` is RFC 3339 /
+ISO 8601 (no offset means UTC) or epoch milliseconds; ``steps`` counts steps since the previous
+steps row of the device; ``sleep_stage`` is ``awake|light|deep|rem``.
+
+Order: exports are sorted by time or by device. Rows pass through a reorder buffer keyed on each
+device's newest event time: a row is released once the device has moved ``window_ms`` past it,
+so bounded disorder (up to the window) is put right and both orders work with memory bounded by
+the window, not the file. Rows later than the window reach the engine as late readings (it
+counts them and keeps them out of baselines). With ``order="time"`` the engine's ``tick()`` runs
+every simulated minute (deadman, staleness); with ``order="device"`` a device is finished and
+dropped from memory when the next one starts.
+
+Output: one NDJSON line per alert in its final state, written when it resolves (open alerts are
+written at the end), so memory does not grow with the number of alerts either.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import heapq
+import io
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Literal
+
+import msgspec
+
+from detectors import AlertEvent, Engine, EngineConfig, Scored
+from messages.codec import Reading
+from messages.metrics import SLEEP_STAGES, Metric
+
+MIN = 60_000
+_METRICS = {m.value: m for m in Metric}
+_HEADER = ["device_id", "ts", "metric", "value"]
+
+
+class ReplayError(ValueError):
+    """The input cannot be replayed (bad header, unreadable file)."""
+
+
+class AlertLine(msgspec.Struct):
+    """One line of ALERTS.ndjson: the final state of an alert."""
+
+    alert_id: str
+    device_id: str
+    kind: str
+    severity: str
+    start: str
+    end: str | None
+    peak_value: float | None
+    explanation: str
+
+
+@dataclass
+class ReplayStats:
+    rows: int = 0
+    readings: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    alerts: int = 0
+    seconds: float = 0.0
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+def rfc3339(ms: int) -> str:
+    """Epoch ms as RFC 3339 UTC with milliseconds.
+
+    >>> rfc3339(1767225600123)
+    '2026-01-01T00:00:00.123Z'
+    """
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_ts(text: str) -> int:
+    """Epoch ms from epoch-ms digits or ISO 8601 (no offset: UTC).
+
+    >>> parse_ts("1767225600000"), parse_ts("2026-01-01T01:00:00+01:00")
+    (1767225600000, 1767225600000)
+    >>> parse_ts("2026-01-01 00:00")
+    1767225600000
+    """
+    t = text.strip()
+    if t.isdigit():
+        return int(t)
+    dt = datetime.fromisoformat(t.replace("Z", "+00:00") if t.endswith("Z") else t)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def open_text(path: Path) -> IO[str]:
+    """Open plain or gzip text (by magic bytes, not by name); ``-`` is stdin."""
+    if str(path) == "-":
+        return sys.stdin
+    raw = path.open("rb")
+    magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", newline="")
+    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+
+
+def read_rows(stream: IO[str], stats: ReplayStats) -> Iterator[Reading]:
+    """Parse CSV rows into readings (in file order). Bad rows are counted and skipped; values
+    outside the physical range are kept (the engine reports them as ``impossible_value``)."""
+    reader = csv.reader(stream)
+    header = next(reader, None)
+    if header is None or [h.strip().lower() for h in header[:4]] != _HEADER:
+        raise ReplayError(f"the first line must be the header {','.join(_HEADER)}")
+    last_steps: dict[str, int] = {}
+    metrics = _METRICS
+    stages = SLEEP_STAGES
+    steps_metric = Metric.STEPS
+    stage_metric = Metric.SLEEP_STAGE
+    for row in reader:
+        stats.rows += 1
+        if len(row) < 4:
+            stats.skip("short_row")
+            continue
+        device_id, ts_text, metric_text, value_text = row[0], row[1], row[2], row[3]
+        metric = metrics.get(metric_text.strip())
+        if metric is None:
+            stats.skip("unknown_metric")
+            continue
+        try:
+            ts = parse_ts(ts_text)
+        except ValueError:
+            stats.skip("bad_ts")
+            continue
+        interval_s = None
+        if metric is stage_metric:
+            stage = stages.get(value_text.strip().lower())
+            if stage is None:
+                stats.skip("bad_sleep_stage")
+                continue
+            value = float(stage)
+        else:
+            try:
+                value = float(value_text)
+            except ValueError:
+                value = math.nan  # reported as an impossible value
+            if metric is steps_metric:
+                prev = last_steps.get(device_id)
+                last_steps[device_id] = ts
+                if prev is not None and 0 < ts - prev <= 15 * MIN:
+                    interval_s = (ts - prev) / 1000.0
+                else:
+                    interval_s = 60.0
+        yield Reading(device_id, ts, metric, value, interval_s)
+
+
+class ReorderBuffer:
+    """Release readings in event-time order per device, tolerating ``window_ms`` of disorder.
+
+    >>> buf = ReorderBuffer(window_ms=1000)
+    >>> out = []
+    >>> for t in (5000, 4500, 7000, 6500, 9000):
+    ...     out += [r.ts_ms for r in buf.push(Reading("d", t, Metric.HEART_RATE, 60.0))]
+    >>> out + [r.ts_ms for r in buf.flush()]
+    [4500, 5000, 6500, 7000, 9000]
+    """
+
+    def __init__(self, window_ms: int, *, per_device: bool = True) -> None:
+        self.window_ms = window_ms
+        self.per_device = per_device
+        self._heap: list[tuple[int, int, Reading]] = []
+        self._newest: dict[str, int] = {}
+        self._global = -(2**62)
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, r: Reading) -> list[Reading]:
+        if r.ts_ms > self._global:
+            self._global = r.ts_ms
+        if self.per_device:
+            newest = self._newest.get(r.device_id)
+            if newest is None or r.ts_ms > newest:
+                self._newest[r.device_id] = r.ts_ms
+        self._seq += 1
+        heapq.heappush(self._heap, (r.ts_ms, self._seq, r))
+        out = []
+        heap = self._heap
+        # release what its device (device order) or the whole file (time order) has moved
+        # past by the window
+        while heap:
+            ts, _, top = heap[0]
+            newest = self._newest[top.device_id] if self.per_device else self._global
+            if newest - ts < self.window_ms:
+                break
+            out.append(heapq.heappop(heap)[2])
+        return out
+
+    def flush(self) -> list[Reading]:
+        out = [item[2] for item in sorted(self._heap)]
+        self._heap.clear()
+        return out
+
+    def forget(self, device_id: str) -> None:
+        self._newest.pop(device_id, None)
+
+
+def alert_line(e: AlertEvent) -> AlertLine:
+    return AlertLine(
+        alert_id=e.alert_id,
+        device_id=e.device_id,
+        kind=e.kind.value,
+        severity=e.severity,
+        start=rfc3339(e.start_ms),
+        end=rfc3339(e.end_ms) if e.end_ms is not None else None,
+        peak_value=e.peak_value,
+        explanation=e.explanation,
+    )
+
+
+class _AlertWriter:
+    """Keeps the latest event of each open alert; writes an alert when it resolves."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._open: dict[str, AlertEvent] = {}
+        self._enc = msgspec.json.Encoder()
+        self.written = 0
+
+    def add(self, events: list[AlertEvent]) -> None:
+        for e in events:
+            if e.state == "resolved":
+                self._open.pop(e.alert_id, None)
+                self._write(e)
+            else:
+                self._open[e.alert_id] = e
+
+    def _write(self, e: AlertEvent) -> None:
+        self._out.write(self._enc.encode(alert_line(e)) + b"\n")
+        self.written += 1
+
+    def finish_device(self, device_id: str) -> None:
+        for aid in [a for a, e in self._open.items() if e.device_id == device_id]:
+            self._write(self._open.pop(aid))
+
+    def finish(self) -> None:
+        for e in sorted(self._open.values(), key=lambda e: (e.start_ms, e.alert_id)):
+            self._write(e)
+        self._open.clear()
+
+
+def _score_row(s: Scored) -> list[object]:
+    return [
+        s.device_id,
+        s.ts_ms,
+        s.metric.value,
+        s.value,
+        round(s.score, 4),
+        "" if s.baseline is None else round(s.baseline, 3),
+        int(s.flagged),
+    ]
+
+
+def replay(
+    rows: Iterator[Reading],
+    alerts_out: IO[bytes],
+    *,
+    config: EngineConfig | None = None,
+    scores_out: IO[str] | None = None,
+    window_ms: int = 10 * MIN,
+    order: Literal["time", "device"] = "time",
+    batch: int = 10_000,
+    stats: ReplayStats | None = None,
+    progress: Callable[[ReplayStats, int], None] | None = None,
+    progress_every_s: float = 2.0,
+) -> ReplayStats:
+    """Run ``rows`` through a fresh engine; write alerts (and optionally scores)."""
+    st = stats or ReplayStats()
+    engine = Engine(config or EngineConfig())
+    writer = _AlertWriter(alerts_out)
+    scores = csv.writer(scores_out) if scores_out is not None else None
+    if scores is not None:
+        scores.writerow(["device_id", "ts", "metric", "value", "score", "baseline", "flagged"])
+    buf = ReorderBuffer(window_ms, per_device=order == "device")
+    pending: list[Reading] = []
+    watermark = 0
+    next_tick = 0
+    current_device: str | None = None
+    t0 = time.perf_counter()
+    last_report = t0
+
+    def run(readings: list[Reading]) -> None:
+        nonlocal watermark, next_tick
+        if not readings:
+            return
+        out = engine.process(readings)
+        st.readings += len(readings)
+        writer.add(out.alerts)
+        if scores is not None:
+            scores.writerows(_score_row(s) for s in out.scored)
+        if order == "time":
+            watermark = max(watermark, max(r.ts_ms for r in readings))
+            if watermark >= next_tick:
+                writer.add(engine.tick(watermark))
+                next_tick = watermark + MIN
+
+    for r in rows:
+        if order == "device" and r.device_id != current_device:
+            if current_device is not None:
+                # the previous device is complete: run it out and forget it
+                run(pending + [x for x in buf.flush() if x.device_id == current_device])
+                pending = []
+                writer.finish_device(current_device)
+                engine.drop(current_device)
+                buf.forget(current_device)
+            current_device = r.device_id
+        pending.extend(buf.push(r))
+        if len(pending) >= batch:
+            run(pending)
+            pending = []
+        if progress is not None and st.rows % 10_000 == 0:
+            now = time.perf_counter()
+            if now - last_report >= progress_every_s:
+                last_report = now
+                progress(st, writer.written)
+    run(pending + buf.flush())
+    writer.finish()
+    st.alerts = writer.written
+    st.seconds = time.perf_counter() - t0
+    return st
+
+
+def replay_file(
+    input_path: Path,
+    alerts_path: Path,
+    *,
+    scores_path: Path | None = None,
+    config: EngineConfig | None = None,
+    window_ms: int = 10 * MIN,
+    order: Literal["time", "device"] = "time",
+    progress: Callable[[ReplayStats, int], None] | None = None,
+) -> ReplayStats:
+    """:func:`replay` from and to files."""
+    stats = ReplayStats()
+    with open_text(input_path) as src, alerts_path.open("wb") as alerts:
+        scores_file = scores_path.open("w", newline="") if scores_path is not None else None
+        try:
+            replay(
+                read_rows(src, stats),
+                alerts,
+                config=config,
+                scores_out=scores_file,
+                window_ms=window_ms,
+                order=order,
+                stats=stats,
+                progress=progress,
+            )
+        finally:
+            if scores_file is not None:
+                scores_file.close()
+    return stats
