@@ -125,3 +125,26 @@ def test_sleep_follows_local_time() -> None:
         local_h = (c.ts_ms[sel] + offsets[c.device_idx[sel]]) % DAY_MS / 3_600_000
         # asleep between 20:00 and 11:00 local, whatever the time zone
         assert ((local_h >= 20) | (local_h < 11)).all()
+
+
+@pytest.mark.parametrize("seed", [0, 17, 123456789])
+def test_ranges_hold_for_any_seed(seed: int) -> None:
+    from messages import ReadingDecoder
+
+    sim = FleetSimulator(
+        load_scenario("normal_week"),
+        devices=12,
+        seed=seed,
+        start_ms=START_MS,
+        duration_ms=2 * DAY_MS,
+    )
+    dec = ReadingDecoder()
+    now = sim.end_ms + DAY_MS
+    for c in sim:
+        ok = (c.flags & MALFORMED) == 0
+        for code, lo, hi in ((HR, 41, 215), (SPO2, 90, 100), (STEPS, 0, 200), (SLEEP, 0, 3)):
+            v = c.value[ok & (c.metric == code)]
+            assert ((v >= lo) & (v <= hi)).all()
+        for value, bad in zip(c.values()[::50], c.malformed[::50].tolist(), strict=True):
+            if not bad:
+                dec.decode(value, now_ms=now)
