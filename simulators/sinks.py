@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 
@@ -24,7 +24,15 @@ from simulators.pacing import next_chunk
 CSV_HEADER = ("device_id", "ts", "metric", "value")
 
 
-def write_ndjson(chunks: Iterable[Chunk], out: IO[bytes]) -> int:
+class ByteSink(Protocol):
+    """Anything bytes can be written to (a binary file, a ``GzipFile``, ``sys.stdout.buffer``)."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
+def write_ndjson(chunks: Iterable[Chunk], out: ByteSink) -> int:
     """Write wire messages, one per line (malformed ones included); return the count.
 
     >>> import io

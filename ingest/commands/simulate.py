@@ -1,16 +1,19 @@
 """``vitalstream simulate``: a simulated wearable fleet into Kafka or a file, with labels.
 
 Readings go to the readings topic (keyed by device) or to a ``.csv`` (replay format) or
-``.ndjson`` (wire messages) file; the ground-truth labels go to an NDJSON file beside them (and
-optionally to a topic). Speed: ``1`` is real time, ``3600`` an hour per second, ``max`` as fast
-as possible. Without ``--start`` the span is placed so that it ends near now, as the daemon
-only accepts readings up to 30 days old and 5 minutes ahead.
+``.ndjson`` (wire messages) file, gzipped if the name ends in ``.gz``; the ground-truth labels
+go to an NDJSON file beside them (and optionally to a topic). Speed: ``1`` is real time,
+``3600`` an hour per second, ``max`` as fast as possible. Without ``--start`` the span is placed
+so that it ends near now, as the daemon only accepts readings up to 30 days old and 5 minutes
+ahead.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
+import io
 import math
 import sys
 import time
@@ -116,7 +119,8 @@ def labels_path(args: argparse.Namespace, sim: FleetSimulator) -> Path | None:
     if args.out == "kafka":
         return Path(f"{sim.scenario.name}-labels.ndjson")
     out = Path(args.out)
-    return out.with_name(out.stem + ".labels.ndjson")
+    stem = Path(out.stem).stem if out.suffix == ".gz" else out.stem
+    return out.with_name(stem + ".labels.ndjson")
 
 
 class Progress:
@@ -217,15 +221,22 @@ def _to_file(args: argparse.Namespace, sim: FleetSimulator, progress: Progress) 
         write_ndjson(chunks, sys.stdout.buffer)
         return 0
     out = Path(args.out)
-    if out.suffix == ".csv":
-        with out.open("w", newline="") as f:
-            write_csv(chunks, f)
-    elif out.suffix in (".ndjson", ".jsonl"):
-        with out.open("wb") as fb:
-            write_ndjson(chunks, fb)
-    else:
-        print("vitalstream simulate: --out must be kafka, -, *.csv or *.ndjson", file=sys.stderr)
+    zipped = out.suffix == ".gz"
+    kind = Path(out.stem).suffix if zipped else out.suffix
+    if kind not in (".csv", ".ndjson", ".jsonl"):
+        print(
+            "vitalstream simulate: --out must be kafka, -, *.csv or *.ndjson (optionally .gz)",
+            file=sys.stderr,
+        )
         return 2
+    with gzip.open(out, "wb", compresslevel=3) if zipped else out.open("wb") as raw:
+        if kind == ".csv":
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            write_csv(chunks, text)
+            text.flush()
+            text.detach()
+        else:
+            write_ndjson(chunks, raw)
     return 0
 
 

@@ -125,3 +125,27 @@ def test_kafka_output(tmp_path: Path) -> None:
     )
     assert args.handler(args, _settings()) == 0
     assert (tmp_path / "l.ndjson").exists()
+
+
+def test_gzipped_csv(tmp_path: Path) -> None:
+    import gzip
+
+    out = tmp_path / "run.csv.gz"
+    args = _parse(
+        [
+            "--devices",
+            "2",
+            "--duration",
+            "1h",
+            "--quiet",
+            "--start",
+            "2026-01-01T00:00:00Z",
+            "--out",
+            str(out),
+        ]
+    )
+    assert args.handler(args, _settings()) == 0
+    text = gzip.decompress(out.read_bytes()).decode()
+    assert text.startswith("device_id,ts,metric,value\n")
+    assert text.count("\n") > 100
+    assert (tmp_path / "run.labels.ndjson").exists()
