@@ -119,6 +119,7 @@ class IngestDaemon:
         self.producer: AIOKafkaProducer | None = None
         self.writer: InfluxWriter | None = None
         self._restorer: AIOKafkaConsumer | None = None
+        self.http_port: int | None = None
         self.opened_alerts: collections.deque[AlertEvent] = collections.deque(maxlen=1000)
         # a bounded sample of reading-to-InfluxDB latencies (s), for benchmarks and load tests
         self.latency_sample: collections.deque[float] = collections.deque(maxlen=100_000)
@@ -176,6 +177,7 @@ class IngestDaemon:
             metrics=self.metrics.exposition,
         )
         await http.start()
+        self.http_port = http.port
         await self.producer.start()
         await self._restorer.start()
         await self.consumer.start()

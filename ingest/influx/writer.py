@@ -42,6 +42,8 @@ class InfluxWriter:
         Lines per HTTP request; larger batches are split.
     timeout_s
         Per-request timeout.
+    transport
+        An httpx transport (tests use an in-memory one).
     """
 
     def __init__(
@@ -54,12 +56,14 @@ class InfluxWriter:
         max_lines: int = 5000,
         timeout_s: float = 10.0,
         verify: bool | str = True,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._client = httpx.AsyncClient(
             base_url=url,
             timeout=timeout_s,
             headers={"Authorization": f"Token {token}", "Content-Type": "text/plain"},
             verify=verify,
+            transport=transport,
         )
         self._params = {"org": org, "bucket": bucket, "precision": "ms"}
         self.max_lines = max_lines

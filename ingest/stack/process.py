@@ -64,6 +64,11 @@ class ManagedProcess:
                 start_new_session=True,
             )
         self.pid_file.write_text(f"{proc.pid}\n")
+        # between fork and exec, /proc/PID/cmdline is still ours: wait until the exec shows,
+        # or pid() would call the new process someone else's
+        deadline = time.monotonic() + 10.0
+        while self.pid() is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         return proc.pid
 
     def stop(self, timeout_s: float = 30.0) -> bool:

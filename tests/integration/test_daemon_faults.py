@@ -80,6 +80,9 @@ async def test_sigterm_mid_stream_then_restart_loses_and_repeats_nothing(
     got = vitals_identities(s)
     assert len(got) == len(set(got)), "0 duplicate points"
     assert set(got) == valid, "0 readings missing"
+    device_ids = {k.decode() for k, _ in messages if k}
+    logs = out + out2
+    assert not [d for d in device_ids if d in logs], "no raw device id in INFO logs"
     keys = await alert_event_keys(s)
     assert keys, "alerts were raised"
     assert len(keys) == len(set(keys)), "0 duplicate alert events"

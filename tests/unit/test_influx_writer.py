@@ -1,0 +1,117 @@
+"""The InfluxDB writer's error handling, against an in-memory HTTP transport."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from ingest.errors import PermanentSinkError, RetriableSinkError
+from ingest.influx.writer import InfluxWriter
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def _writer(handler: Handler, max_lines: int = 5000) -> InfluxWriter:
+    return InfluxWriter(
+        url="http://influx.test",
+        org="o",
+        bucket="b",
+        token="t",
+        max_lines=max_lines,
+        transport=httpx.MockTransport(handler),
+    )
+
+
+def _lines(request: httpx.Request) -> list[str]:
+    body = request.content
+    if request.headers.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    return body.decode().split("\n")
+
+
+async def test_ok_and_batches_split_by_max_lines() -> None:
+    seen: list[int] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        assert req.url.params["precision"] == "ms"
+        assert req.headers["Authorization"] == "Token t"
+        seen.append(len(_lines(req)))
+        return httpx.Response(204)
+
+    assert await _writer(handler, max_lines=4).write([f"m v={i} {i}" for i in range(10)]) == []
+    assert seen == [4, 4, 2]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_throttling_is_retriable_and_honours_retry_after(status: int) -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers={"Retry-After": "7"}, json={"message": "slow"})
+
+    with pytest.raises(RetriableSinkError) as info:
+        await _writer(handler).write(["m v=1 1"])
+    assert info.value.retriable
+    assert info.value.retry_after_s == 7.0
+
+
+async def test_server_errors_and_connection_failures_are_retriable() -> None:
+    with pytest.raises(RetriableSinkError):
+        await _writer(lambda r: httpx.Response(500, text="boom")).write(["m v=1 1"])
+
+    def refuse(req: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=req)
+
+    with pytest.raises(RetriableSinkError):
+        await _writer(refuse).write(["m v=1 1"])
+
+
+async def test_413_splits_the_batch_until_it_fits() -> None:
+    sizes: list[int] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        n = len(_lines(req))
+        sizes.append(n)
+        return httpx.Response(413 if n > 3 else 204)
+
+    assert await _writer(handler).write([f"m v={i} {i}" for i in range(10)]) == []
+    assert max(s for s in sizes if s <= 3) <= 3
+    assert sum(s for s in sizes if s <= 3) == 10, "every line written exactly once in the end"
+
+
+async def test_400_isolates_exactly_the_bad_lines() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        bad = [ln for ln in _lines(req) if "BAD" in ln]
+        return (
+            httpx.Response(400, json={"message": "type conflict"}) if bad else httpx.Response(204)
+        )
+
+    lines = [f"m v={i} {i}" for i in range(20)]
+    lines[3] = "m BAD=1 3"
+    lines[17] = "m BAD=1 17"
+    rejected = await _writer(handler).write(lines)
+    assert [r.index for r in rejected] == [3, 17]
+    assert {r.status for r in rejected} == {400}
+    assert all("type conflict" in r.reason for r in rejected)
+
+
+async def test_auth_failure_is_permanent() -> None:
+    with pytest.raises(PermanentSinkError) as info:
+        await _writer(lambda r: httpx.Response(401, json={"message": "unauthorized"})).write(
+            ["m v=1 1"]
+        )
+    assert info.value.status == 401
+    assert not info.value.retriable
+
+
+async def test_large_bodies_are_gzipped() -> None:
+    encodings: list[str | None] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        encodings.append(req.headers.get("Content-Encoding"))
+        assert len(_lines(req)) == 2000
+        return httpx.Response(204)
+
+    await _writer(handler).write([f"measurement,tag=t value={i} {i}" for i in range(2000)])
+    assert encodings == ["gzip"]
