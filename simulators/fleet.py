@@ -512,7 +512,7 @@ def _sample_hr(
     z = _noise.normal(sim.seed, 0, h)
     moving = lat.intensity[dev, m] > 0.3
     asleep = lat.stage2[dev, 2 * m] > 1
-    sd = np.where(moving, 3.0, np.where(asleep, 0.8, 1.2))
+    sd = np.where(moving, 3.0, np.where(asleep, 1.0, 1.2))
     v = v + art.noise_scale * np.clip(z, -3, 3) * sd
     normal = ~lat.clinical[dev, m]
     if art.motion_artefact_rate > 0:
