@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import time
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -19,7 +19,7 @@ import numpy as np
 
 from messages.labels import Label, encode_labels
 from simulators.chunk import Chunk
-from simulators.pacing import next_chunk
+from simulators.pacing import apaced, next_chunk
 
 CSV_HEADER = ("device_id", "ts", "metric", "value")
 
@@ -252,15 +252,43 @@ class KafkaSink:
         await self._settle(len(self._in_flight))
 
 
-async def produce(chunks: Iterable[Chunk] | AsyncIterable[Chunk], sink: KafkaSink) -> ProduceStats:
-    """Send every chunk through a started sink, then flush; return the sink's stats."""
+async def produce(
+    chunks: Iterable[Chunk] | AsyncIterable[Chunk],
+    sink: KafkaSink,
+    *,
+    speed: float | None = None,
+    origin_ms: int | None = None,
+    on_chunk: Callable[[Chunk], object] | None = None,
+) -> ProduceStats:
+    """Send every chunk through a started sink, then flush; return the sink's stats.
+
+    Parameters
+    ----------
+    chunks
+        A :class:`simulators.FleetSimulator` (or any chunks), sync or async.
+    speed
+        Pace delivery (see :func:`simulators.pacing.apaced`): 1 = real time; ``None`` = as fast
+        as possible. ``origin_ms`` defaults to the simulator's ``start_ms``.
+    on_chunk
+        Called after each chunk (or paced slice) is handed to the producer: progress displays
+        and load tests count offered messages here.
+    """
+    if speed is not None and not isinstance(chunks, AsyncIterable):
+        origin = origin_ms if origin_ms is not None else getattr(chunks, "start_ms", None)
+        if origin is None:
+            raise ValueError("pacing needs origin_ms (the simulated start)")
+        chunks = apaced(chunks, speed, origin_ms=origin)
     if isinstance(chunks, AsyncIterable):
         async for chunk in chunks:
             await sink.send(chunk)
+            if on_chunk is not None:
+                on_chunk(chunk)
     else:
         # generate the next chunk in a thread while the event loop ships the previous one
         it = iter(chunks)
         while (nxt := await asyncio.to_thread(next_chunk, it)) is not None:
             await sink.send(nxt)
+            if on_chunk is not None:
+                on_chunk(nxt)
     await sink.flush()
     return sink.stats

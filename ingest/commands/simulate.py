@@ -253,8 +253,7 @@ def _kafka_kwargs(settings: Settings) -> dict[str, Any]:
 async def _to_kafka(
     args: argparse.Namespace, settings: Settings, sim: FleetSimulator, progress: Progress
 ) -> int:
-    from simulators import apaced
-    from simulators.sinks import KafkaSink
+    from simulators.sinks import KafkaSink, produce
 
     kwargs = _kafka_kwargs(settings)
     topic = args.topic or settings.topics.readings
@@ -262,9 +261,7 @@ async def _to_kafka(
         await _ensure_topics(settings, kwargs)
     bootstrap = kwargs.pop("bootstrap_servers")
     async with KafkaSink(bootstrap, topic, producer_kwargs=kwargs) as sink:
-        async for chunk in apaced(sim, args.speed, origin_ms=sim.start_ms):
-            await sink.send(chunk)
-            progress.update(chunk)
+        await produce(sim, sink, speed=args.speed, on_chunk=progress.update)
     stats = sink.stats
     _say(
         f"simulate: {stats.acked:,} acknowledged by Kafka topic {topic} in {stats.seconds:.1f} s "

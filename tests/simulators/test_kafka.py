@@ -79,3 +79,19 @@ async def test_produce_keyed_by_device_in_order() -> None:
             assert [v for k, v, _ in got if k == key] == [v for k, v in sent if k == key]
     finally:
         await _delete_topic(topic)
+
+
+async def test_paced_produce_counts_offered_messages() -> None:
+    import time
+
+    topic = await _create_topic(2)
+    try:
+        sim = FleetSimulator(Scenario(devices=5, duration_ms=10 * 60_000), seed=3)
+        offered: list[int] = []
+        t0 = time.monotonic()
+        async with KafkaSink(BOOTSTRAP, topic) as sink:
+            stats = await produce(sim, sink, speed=600.0, on_chunk=lambda c: offered.append(len(c)))
+        assert time.monotonic() - t0 >= 0.9  # ten simulated minutes at 600x
+        assert sum(offered) == stats.messages == stats.acked == sum(len(c) for c in sim)
+    finally:
+        await _delete_topic(topic)
