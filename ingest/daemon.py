@@ -45,6 +45,7 @@ from ingest.kafka_io.deadletter import DeadLetter
 from ingest.kafka_io.topics import ensure_topics
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.metrics import PipelineMetrics
+from ingest.privacy import Pseudonymizer
 from ingest.settings import Settings
 from messages import InvalidReading, Reading, ReadingDecoder
 
@@ -102,6 +103,7 @@ class IngestDaemon:
             max_future_ms=ing.max_future_ms,
             max_age_ms=ing.max_age_ms,
         )
+        self.pseudo = Pseudonymizer(settings.pseudonym_key())
         self.metrics = PipelineMetrics(f"{socket.gethostname()}-{os.getpid()}")
         self._pending = Checkpoint()
         self._inflight: asyncio.Task[None] | None = None
@@ -282,7 +284,7 @@ class IngestDaemon:
             return
         out = self.engine.process(readings)
         for scored, src in zip(out.scored, sources, strict=True):
-            pending.lines.append(scored_line(scored, scored.device_id))
+            pending.lines.append(scored_line(scored, self.pseudo(scored.device_id)))
             pending.sources.append(src)
             device = scored.device_id
             self._applied[device] = src.offset
@@ -297,13 +299,22 @@ class IngestDaemon:
 
     def _add_alerts(self, alerts: Iterable[AlertEvent]) -> None:
         for a in alerts:
-            self._pending.lines.append(alert_line(a, a.device_id))
+            public = self.public_alert(a)
+            self._pending.lines.append(alert_line(public, public.device_id))
             self._pending.sources.append(None)
-            self._pending.alerts.append(a)
+            self._pending.alerts.append(public)
             self._dirty.add(a.device_id)
             self.metrics.alerts.labels(a.state).inc()
             if a.state == "open":
                 self.opened_alerts.append(a)
+
+    def public_alert(self, a: AlertEvent) -> AlertEvent:
+        """The alert as the world sees it: device and alert ids pseudonymised."""
+        if not self.pseudo.enabled:
+            return a
+        return msgspec.structs.replace(
+            a, device_id=self.pseudo(a.device_id), alert_id=self.pseudo(a.alert_id)
+        )
 
     def _dead_letter(
         self,
@@ -543,6 +554,7 @@ class IngestDaemon:
         gone = [d for d, p in self._device_partition.items() if p in parts]
         for device in gone:
             self.engine.drop(device)
+            self.pseudo.forget(device)
             del self._device_partition[device]
             self._applied.pop(device, None)
         log.info("partitions revoked", extra={"partitions": sorted(parts), "devices": len(gone)})

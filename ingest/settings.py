@@ -107,6 +107,14 @@ class IngestSettings(BaseModel):
     metrics_interval_s: float = Field(default=10.0, gt=0)
 
 
+class PrivacySettings(BaseModel):
+    """Pseudonymisation of device and alert ids (see :mod:`ingest.privacy`). On by default."""
+
+    pseudonymize: bool = True
+    key: SecretStr | None = None
+    key_file: Path | None = None
+
+
 class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["kv", "json"] = "kv"
@@ -127,6 +135,7 @@ class Settings(BaseSettings):
     stack: StackSettings = Field(default_factory=StackSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     detection: EngineConfig = Field(default_factory=EngineConfig)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
@@ -179,6 +188,34 @@ class Settings(BaseSettings):
             from ingest.errors import ConfigError
 
             raise ConfigError(f"cannot read InfluxDB token file {path}: {exc.strerror}") from None
+
+    @property
+    def local_pseudonym_key_file(self) -> Path:
+        """Where the local stack keeps the pseudonymisation key it generated."""
+        return self.stack.home / "pseudonym-key"
+
+    def pseudonym_key(self) -> bytes | None:
+        """The HMAC key for pseudonyms (``None`` when pseudonymisation is off)."""
+        from ingest.errors import ConfigError
+
+        p = self.privacy
+        if not p.pseudonymize:
+            return None
+        if p.key is not None:
+            return p.key.get_secret_value().encode()
+        path = p.key_file or (self.local_pseudonym_key_file if self.influxdb.url is None else None)
+        if path is None:
+            raise ConfigError(
+                "pseudonymisation is on but has no key: set VITALSTREAM_PRIVACY__KEY or "
+                "VITALSTREAM_PRIVACY__KEY_FILE (or VITALSTREAM_PRIVACY__PSEUDONYMIZE=false)"
+            )
+        try:
+            key = path.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read pseudonym key file {path}: {exc.strerror}") from None
+        if len(key) < 16:
+            raise ConfigError(f"pseudonym key in {path} is shorter than 16 bytes")
+        return key
 
 
 def load_settings(config_file: Path | None = None) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ def up(settings: Settings) -> list[ServiceStatus]:
     Idempotent: running services are probed again, not restarted. Services the settings point
     elsewhere (``external``) are left alone. Installs run in parallel (the InfluxDB build is long).
     """
+    _ensure_pseudonym_key(settings)
     local = [svc for svc in services(settings) if not svc.external]
     missing = [svc for svc in local if not svc.installed()]
     if missing:
@@ -43,6 +45,15 @@ def up(settings: Settings) -> list[ServiceStatus]:
         svc.wait_ready(deadline)
         _say(f"{svc.name} ready")
     return status(settings)
+
+
+def _ensure_pseudonym_key(settings: Settings) -> None:
+    """The local stack's pseudonymisation key: made once, kept with the stack's data (0600)."""
+    path = settings.local_pseudonym_key_file
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
 
 
 def down(settings: Settings) -> list[str]:

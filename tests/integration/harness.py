@@ -179,6 +179,7 @@ def settings_env(s: Settings) -> dict[str, str]:
             "VITALSTREAM_INGEST__HTTP_PORT": "0",
             "VITALSTREAM_INGEST__FLUSH_INTERVAL_MS": str(s.ingest.flush_interval_ms),
             "VITALSTREAM_INGEST__MAX_BATCH_RECORDS": str(s.ingest.max_batch_records),
+            "VITALSTREAM_PRIVACY__KEY_FILE": str(s.local_pseudonym_key_file),
         }
     )
     return env
@@ -204,11 +205,14 @@ def simulated_messages(
 
 
 def expected_identities(
-    messages: list[tuple[bytes | None, bytes]],
+    messages: list[tuple[bytes | None, bytes]], s: Settings
 ) -> tuple[set[tuple[str, str, int]], int]:
-    """Identities of the valid readings, and how many messages are invalid."""
+    """Identities of the valid readings as stored (pseudonymised device), and how many
+    messages are invalid."""
+    from ingest.privacy import Pseudonymizer
     from messages import InvalidReading, ReadingDecoder
 
+    pseudo = Pseudonymizer(s.pseudonym_key())
     dec = ReadingDecoder()
     valid: set[tuple[str, str, int]] = set()
     invalid = 0
@@ -221,7 +225,7 @@ def expected_identities(
         if key != r.device_id.encode():
             invalid += 1
             continue
-        valid.add((r.device_id, r.metric.value, r.ts_ms))
+        valid.add((pseudo(r.device_id), r.metric.value, r.ts_ms))
     return valid, invalid
 
 

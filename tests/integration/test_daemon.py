@@ -53,7 +53,7 @@ async def test_readings_go_through_exactly_once_with_dead_letters_and_alerts(
     ts = b"%d" % (now - HOUR)
     poison = [(k, v.replace(b"%d", ts)) for k, v in POISON]
     messages[len(messages) // 2 : len(messages) // 2] = poison
-    valid, n_invalid = expected_identities(messages)
+    valid, n_invalid = expected_identities(messages, s)
     assert n_invalid >= len(poison)
 
     await produce(s, s.topics.readings, messages)
@@ -94,6 +94,10 @@ async def test_readings_go_through_exactly_once_with_dead_letters_and_alerts(
         '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "open")',
     )
     assert {r["alert_id"] for r in stored} >= opened
+    raw_ids = {k.decode() for k, _ in messages if k}
+    assert not raw_ids & {e["device_id"] for e in events}, "alerts carry pseudonyms only"
+    assert not any(d in e["explanation"] for e in events for d in raw_ids)
+    assert not raw_ids & {r["device"] for r in stored}
     pipeline = flux(
         s,
         f'from(bucket: "{s.influxdb.bucket}") |> range(start: -1h) '

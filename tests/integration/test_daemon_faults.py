@@ -46,7 +46,7 @@ async def test_sigterm_mid_stream_then_restart_loses_and_repeats_nothing(
     create_bucket(s)
     await ensure_topic(s)
     messages = simulated_messages(devices=10, hours=24, seed=3)
-    valid, _ = expected_identities(messages)
+    valid, _ = expected_identities(messages, s)
     await produce(s, s.topics.readings, messages)
     env = settings_env(s)
 
@@ -98,7 +98,7 @@ async def test_influxdb_outage_of_30s_loses_nothing_and_bounds_memory(
     create_bucket(s)
     await ensure_topic(s)
     messages = simulated_messages(devices=10, hours=24, seed=5)
-    valid, _ = expected_identities(messages)
+    valid, _ = expected_identities(messages, s)
     influx = InfluxService(live_stack)
     half = len(messages) // 2
     await produce(s, s.topics.readings, messages[:half])
