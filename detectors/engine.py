@@ -81,7 +81,11 @@ R_BRADY = _take(sustain.SLOTS)
 R_LOWSPO2 = _take(sustain.SLOTS)
 R_ABRUPT = _take(sustain.SLOTS)
 ABRUPT_OK = _take(1)
-JUMP_T = _take(1)  # newest fast jump of the HR level
+JUMP_T = _take(1)  # newest fast upward jump of the HR level
+JUMP_DOWN_T = _take(1)  # ... and downward
+HIGH_SINCE = _take(1)  # start of the current streak of HR above the tachycardia threshold
+HIGH_LAST = _take(1)
+QUIET_SINCE = _take(1)  # start of the current streak of quiet minutes (-1: moving)
 R_HIGHREST = _take(sustain.SLOTS)
 FL = _take(flatline.SLOTS)
 DS = _take(desaturation.SLOTS)
@@ -194,6 +198,9 @@ def _fresh_state(cfg: EngineConfig) -> array[float]:
         T_WATCH,
         T_FIRST_STEPS,
         HR_FAST_T,
+        HIGH_SINCE,
+        HIGH_LAST,
+        QUIET_SINCE,
         ACT_START,
         ACT_LAST,
         SS_START,
@@ -559,7 +566,14 @@ class Engine:
                 s, R_TACHY, v, tc.threshold, tc.hysteresis, tc.sustain_ms, True
             )
             flagged = flagged or h
-            if sustain.update(s, R_TACHY, ts, h, v, tc.sustain_ms, tc.grace_ms, True):
+            # a run counts from when the rate was high *and* the wearer still, whichever is
+            # later (not from when "still" was confirmed, minutes later)
+            if v > tc.threshold:
+                if s[HIGH_SINCE] < 0 or ts - s[HIGH_LAST] > tc.grace_ms:
+                    s[HIGH_SINCE] = ts
+                s[HIGH_LAST] = ts
+            since = max(s[HIGH_SINCE], s[QUIET_SINCE]) if ctx != ASLEEP else s[HIGH_SINCE]
+            if sustain.update(s, R_TACHY, ts, h, v, tc.sustain_ms, tc.grace_ms, True, since):
                 peak = s[R_TACHY + sustain.PEAK]
                 sev: Severity = "critical" if pulse_score(peak) >= 3 else "warning"
                 book.active(
@@ -608,8 +622,11 @@ class Engine:
         if ab.enabled:
             # the level jumped faster than the ~1 min average could follow (a drift, or the
             # slow recovery after exercise, is not abrupt); remembered for onset_ms
-            if s[HR_FAST_T] >= 0 and abs(v - s[HR_FAST]) >= ab.delta_bpm / 2:
-                s[JUMP_T] = ts
+            if s[HR_FAST_T] >= 0:
+                if v - s[HR_FAST] >= ab.delta_bpm / 2:
+                    s[JUMP_T] = ts
+                elif s[HR_FAST] - v >= ab.delta_bpm / 2:
+                    s[JUMP_DOWN_T] = ts
             h = False
             if ctx == ASLEEP:
                 ref, ref_sd, ref_warm = expected, sd, warm
@@ -625,7 +642,11 @@ class Engine:
                     h = False  # clearly tachycardic or bradycardic: those rules own it
                 if h and (s[R_ABRUPT] < 0 or ts - s[R_ABRUPT + sustain.LAST_HIT] > ab.grace_ms):
                     # a new run: abrupt only if it began with a jump
-                    s[ABRUPT_OK] = 1.0 if 0 <= ts - s[JUMP_T] <= ab.onset_ms else 0.0
+                    # abrupt only if it began with a jump after the last exercise (recovery
+                    # and motion artefacts of a workout are not abrupt changes)
+                    jump = s[JUMP_T] if v > ref else s[JUMP_DOWN_T]  # same direction only
+                    fresh = 0 <= ts - jump <= ab.onset_ms and jump > s[ACT_LAST]
+                    s[ABRUPT_OK] = 1.0 if fresh else 0.0
             expected_ab = ref
             flagged = flagged or h
             if (
@@ -842,6 +863,11 @@ class Engine:
         s[CADENCE] = cadence
         if s[T_FIRST_STEPS] < 0:
             s[T_FIRST_STEPS] = ts - interval
+        if cadence <= a.rest_max_steps_per_min:
+            if s[QUIET_SINCE] < 0:
+                s[QUIET_SINCE] = ts - interval
+        else:
+            s[QUIET_SINCE] = -1.0
         # quiet windows over the last minutes (pottering about is still "at rest")
         minute = ts // _MIN
         slot = minute % 10
@@ -860,8 +886,9 @@ class Engine:
                     sum_still += s[STEPS_RING + k]
                     n_still += 1
         quiet = a.rest_max_steps_per_min
-        s[REST_FLAG] = float(n_rest >= rest_n - 1 and sum_rest <= quiet * n_rest)
-        s[STILL_FLAG] = float(n_still >= still_n - 1 and sum_still <= quiet * n_still)
+        still = n_still >= still_n - 1 and sum_still <= quiet * n_still
+        s[STILL_FLAG] = float(still)
+        s[REST_FLAG] = float(still and n_rest >= rest_n - 1 and sum_rest <= quiet * n_rest)
         if cadence >= a.active_min_steps_per_min:
             if s[ACT_START] < 0 or ts - s[ACT_LAST] > 2 * _MIN:
                 s[ACT_START] = ts - interval

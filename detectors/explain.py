@@ -25,6 +25,18 @@ def duration_text(ms: int) -> str:
     return f"{round(minutes / 1440)} days"
 
 
+_TITLES = {
+    K.HR_ACTIVITY_DECOUPLING: "Heart rate decoupled from activity",
+    K.ELEVATED_RESTING_HR: "Resting heart rate elevated over several nights",
+    K.SLEEP_DISRUPTION: "Sleep disrupted",
+    K.UNUSUAL_INACTIVITY: "Unusually inactive in usually active hours",
+    K.DROPOUT: "Data dropout",
+    K.OFF_WRIST: "Device off the wrist",
+    K.CLOCK_SKEW: "Device clock skew",
+    K.IMPOSSIBLE_VALUE: "Physically impossible values",
+}
+
+
 def _g(x: float | None, unit: str = "") -> str:
     if x is None:
         return "n/a"
@@ -76,7 +88,7 @@ class Explainer:
         elif k is K.DEVICE_SILENT:
             text = f"No data from an expected device for {dur} (data quality)."
         else:
-            text = f"{k.value.replace('_', ' ').capitalize()} for {dur}{ctx}."
+            text = f"{_TITLES.get(k, k.value.replace('_', ' ').capitalize())} for {dur}{ctx}."
         if t.detail:
             text += " " + t.detail
         if len(t.opens) >= c.alerts.flap_count:

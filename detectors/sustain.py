@@ -37,11 +37,16 @@ def update(
     sustain_ms: float,
     grace_ms: float,
     above: bool,
+    since: float = -1.0,
 ) -> bool:
-    """Advance the run with one in-order reading; True if it is a hit of a sustained run."""
+    """Advance the run with one in-order reading; True if it is a hit of a sustained run.
+
+    ``since`` (if in ``[0, ts)``) backdates a new run: the caller knows the condition already
+    held from then on (e.g. the heart rate was high before the wearer was known to be still).
+    """
     if hit:
         if s[o] < 0.0 or ts - s[o + LAST_HIT] > grace_ms:
-            s[o] = ts
+            s[o] = since if 0.0 <= since < ts else ts
             s[o + PEAK] = x
         elif (x > s[o + PEAK]) if above else (x < s[o + PEAK]):
             s[o + PEAK] = x
