@@ -142,29 +142,35 @@ def plan_night(
     night; brief awakenings follow some cycles. ``disruption`` (0-1) adds long awakenings and
     removes deep sleep.
     """
-    t = onset
-    latency = r.randint(6, 30) + int(disruption * r.randint(20, 90))
-
-    def put(stage: SleepStage, epochs: int) -> None:
-        nonlocal t
-        end = min(wake, t + epochs * EPOCH_MS)
-        plans.sleep.add(dev, t, end, float(stage) + 1.0)
-        t = end
-
-    put(SleepStage.AWAKE, latency)
+    # (stage + 1, epochs) runs; a few thousand nights per second must be planned for big fleets
+    awake, light_, deep_, rem_ = (float(s) + 1.0 for s in SleepStage)
+    runs: list[tuple[float, int]] = [
+        (awake, r.randint(6, 30) + int(disruption * r.randint(20, 90)))
+    ]
+    need = (wake - onset) // EPOCH_MS + 1
+    total = runs[0][1]
     cycle = 0
-    while t < wake:
-        length = max(140, int(r.gauss(180, 20)))  # epochs: ~90 min
-        deep = max(0, int((90 - 30 * cycle + r.gauss(0, 10)) * (1.0 - 0.7 * disruption)))
-        rem = min(80, max(10, int(20 + 16 * cycle + r.gauss(0, 6))))
+    gauss, rand, randint = r.gauss, r.random, r.randint
+    while total < need:
+        length = max(140, int(gauss(180, 20)))  # epochs: ~90 min
+        deep = max(0, int((90 - 30 * cycle + gauss(0, 10)) * (1.0 - 0.7 * disruption)))
+        rem = min(80, max(10, int(20 + 16 * cycle + gauss(0, 6))))
         light = max(20, length - deep - rem)
-        put(SleepStage.LIGHT, light * 6 // 10)
-        put(SleepStage.DEEP, deep)
-        put(SleepStage.LIGHT, light - light * 6 // 10)
-        put(SleepStage.REM, rem)
-        if r.random() < 0.45 + 0.55 * disruption:
-            put(SleepStage.AWAKE, r.randint(2, 10) + int(disruption * r.randint(20, 80)))
+        first = light * 6 // 10
+        runs += ((light_, first), (deep_, deep), (light_, light - first), (rem_, rem))
+        total += light + deep + rem
+        if rand() < 0.45 + 0.55 * disruption:
+            extra = randint(2, 10) + int(disruption * randint(20, 80))
+            runs.append((awake, extra))
+            total += extra
         cycle += 1
+    t = onset
+    for stage, epochs in runs:
+        if t >= wake:
+            break
+        end = min(wake, t + epochs * EPOCH_MS)
+        plans.sleep.add(dev, t, end, stage)
+        t = end
 
 
 _Seg = tuple[int, int, float, float]
