@@ -27,11 +27,11 @@ STEPS_INTERVAL_S = 60
 
 #: row flags (bit mask in :attr:`Chunk.flags`)
 MALFORMED = 1  # the message bytes are deliberately broken; the row holds the intended reading
-DUPLICATE = 2  # a second delivery of the previous identical message
+DUPLICATE = 2  # a second delivery of a message (same bytes, a little later)
 LATE = 4  # delivered 10 s - 15 min after it was taken (out of order)
 
 _STAGE_NAMES = tuple(s.name.lower() for s in SleepStage)
-# one format per (metric, stage) so that building a message is a single %-format
+# one format per metric code, so that building a message is a single %-format
 _FORMATS: tuple[bytes, ...] = (
     b'%s%d,"metric":"heart_rate","value":%d}',
     b'%s%d,"metric":"spo2","value":%d}',

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,15 @@ from numpy.typing import NDArray
 from messages import METRICS
 from messages.kinds import AnomalyKind
 from messages.labels import Label
-from simulators import METRIC_ORDER, Artefacts, EventSpec, FleetSimulator, Scenario
+from simulators import (
+    MALFORMED,
+    METRIC_ORDER,
+    Artefacts,
+    Chunk,
+    EventSpec,
+    FleetSimulator,
+    Scenario,
+)
 from simulators.chunk import HR, SLEEP, SPO2, STEPS
 
 from .conftest import DAY_MS, START_MS
@@ -42,21 +51,15 @@ class Rows:
         return self.value[sel]
 
 
-def collect(chunks: Iterable[object]) -> Rows:
-    parts: dict[str, list[NDArray[np.generic]]] = {
-        k: [] for k in ("dev", "ts", "metric", "value", "send")
-    }
+def collect(chunks: Iterable[Chunk]) -> Rows:
+    """Well-formed rows of a run, concatenated."""
+    cols: list[list[NDArray[Any]]] = [[], [], [], [], []]
     for c in chunks:
-        ok = (c.flags & 1) == 0  # type: ignore[attr-defined]
-        for k, a in (
-            ("dev", c.device_idx),
-            ("ts", c.ts_ms),
-            ("metric", c.metric),  # type: ignore[attr-defined]
-            ("value", c.value),
-            ("send", c.send_ms),
-        ):  # type: ignore[attr-defined]
-            parts[k].append(a[ok])
-    return Rows(*(np.concatenate(parts[k]) for k in ("dev", "ts", "metric", "value", "send")))  # type: ignore[arg-type]
+        ok = (c.flags & MALFORMED) == 0
+        for col, a in zip(cols, (c.device_idx, c.ts_ms, c.metric, c.value, c.send_ms), strict=True):
+            col.append(a[ok])
+    dev, ts, metric, value, send = (np.concatenate(col) for col in cols)
+    return Rows(dev, ts, metric, value, send)
 
 
 # a clean clock and no transport faults so spans can be checked to the minute
