@@ -121,6 +121,16 @@ class EventSpec:
     count: int = 1
     params: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # built in code as often as from TOML: accept a kind's name, check the ranges
+        object.__setattr__(self, "kind", AnomalyKind(self.kind))
+        if not 0.0 <= self.severity <= 1.0:
+            raise ValueError("event severity must be in [0, 1]")
+        if self.count < 1:
+            raise ValueError("event count must be >= 1")
+        if self.fraction is not None and not 0.0 < self.fraction <= 1.0:
+            raise ValueError("event fraction must be in (0, 1]")
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EventSpec:
         """Build from a scenario's ``[[events]]`` table.
