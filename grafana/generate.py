@@ -285,8 +285,10 @@ def raised_by_kind_query(category: str) -> str:
 
 # join.inner/join.left fail on an empty side ("cannot join on an empty table"), e.g. before
 # the first acknowledgement: each side gets one row with alert_id "" (no alert has that id),
-# dropped again after the join.
-NO_MATCH = "  array.from(rows: [{{{}}}]),\n])\n"
+# dropped again after the join. Each side must be ONE table (group() after the union), or the
+# join pairs rows wrongly. Never sort() a join's output (Flux 0.196 then scrambles columns
+# against each other, seen on this stack): the table panels sort in Grafana (sortBy).
+NO_MATCH = "  array.from(rows: [{{{}}}]),\n])\n  |> group()\n"
 NOT_SENTINEL = '  |> filter(fn: (r) => r.alert_id != "")\n'
 RAISED = (
     "raised = union(tables: [\n"
@@ -565,18 +567,9 @@ def alerts_overview() -> dict[str, Any]:
             "table",
             "Time to acknowledge",
             "Acknowledged alerts raised in the time range, latest acknowledgement first.",
-            [
-                target(
-                    'import "array"\nimport "join"\n\n'
-                    + RAISED
-                    + "\n"
-                    + ACKS
-                    + "\n"
-                    + ACK_JOIN
-                    + '  |> sort(columns: ["acknowledged"], desc: true)\n'
-                )
-            ],
+            [target('import "array"\nimport "join"\n\n' + RAISED + "\n" + ACKS + "\n" + ACK_JOIN)],
             "short",
+            options={"sortBy": [{"displayName": "acknowledged", "desc": True}]},
             overrides=[by_name("tta_s", unit="s", displayName="time to acknowledge")],
         ),
         12,
@@ -789,10 +782,11 @@ def device_drilldown() -> dict[str, Any]:
                     "    explanation: l.explanation,\n"
                     '    acked_by: if exists r._value then r._value else "",\n'
                     "  }),\n"
-                    ")\n" + NOT_SENTINEL + '  |> sort(columns: ["started"], desc: true)\n'
+                    ")\n" + NOT_SENTINEL
                 )
             ],
             "short",
+            options={"sortBy": [{"displayName": "started", "desc": True}]},
             overrides=[
                 by_name("duration_s", unit="s", displayName="duration"),
                 by_name("started", unit="dateTimeAsLocal"),

@@ -1,0 +1,431 @@
+"""Every panel, annotation and variable query of every dashboard, run against the real InfluxDB.
+
+One simulator run (10 wearers, 20 h of event time, ~100k readings, with injected clinical and
+data-quality events and malformed messages) goes through Kafka and the real daemon into a bucket
+of its own. Each query is then interpolated as Grafana would (dashboard variables, then the Flux
+macros of ``macros.go``), with the datasource options read from the provisioning file, and run.
+
+Two things the daemon does not write yet are added to the bucket by this test, clearly apart:
+- acknowledgements (measurement ``alert_acks``, as ``vitalstream alerts ack`` will write them);
+- the per-reason dead-letter counters (measurement ``pipeline_dead_letters``) proposed in
+  docs/dashboards.md, computed from the dead-letter topic's real ``dl.reason`` headers.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import yaml
+from influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import SYNCHRONOUS
+
+from ingest.kafka_io.deadletter import parse_headers
+from ingest.settings import Settings
+from tests.grafana import grafana_sim as g
+from tests.grafana.checks import GRAFANA
+from tests.integration.harness import (
+    create_bucket,
+    ensure_topic,
+    flux,
+    isolated_settings,
+    produce,
+    read_all,
+    running_daemon,
+    simulated_messages,
+    wait_committed,
+)
+
+pytestmark = pytest.mark.integration
+
+DEVICES, HOURS, SEED = 10, 20.0, 5
+DASHBOARDS = {p.stem: json.loads(p.read_text()) for p in (GRAFANA / "dashboards").glob("*.json")}
+
+
+@dataclass
+class Scenario:
+    s: Settings
+    client: InfluxDBClient
+    ds: g.Datasource
+    now: dt.datetime
+    events: list[dict[str, Any]]  # every alert lifecycle event, field "open"
+    acks: dict[str, dt.datetime]  # alert_id -> ack time we wrote
+    reasons: dict[str, int]  # dl.reason -> records, from the dead-letter topic
+    devices: list[str]
+
+    def run(self, query: str) -> list[dict[str, Any]]:
+        tables = self.client.query_api().query(query, org=self.ds.organization)
+        return [
+            {k: v for k, v in rec.values.items() if k not in ("result", "table")}
+            for t in tables
+            for rec in t.records
+        ]
+
+
+def _datasource(s: Settings) -> tuple[InfluxDBClient, g.Datasource]:
+    """The provisioned datasource, with ${VAR} expanded as Grafana does from its environment."""
+    env = {
+        "VITALSTREAM_INFLUXDB__URL": s.influx_url,
+        "VITALSTREAM_INFLUXDB__ORG": s.influxdb.org,
+        "VITALSTREAM_INFLUXDB__BUCKET": s.influxdb.bucket,
+        "VITALSTREAM_INFLUXDB__TOKEN": s.influx_token(),
+    }
+    text = (GRAFANA / "provisioning" / "datasources" / "influxdb.yaml").read_text()
+    text = re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], text)
+    (ds,) = yaml.safe_load(text)["datasources"]
+    client = InfluxDBClient(
+        url=ds["url"], token=ds["secureJsonData"]["token"], org=ds["jsonData"]["organization"],
+        timeout=60_000,
+    )  # fmt: skip
+    return client, g.Datasource(ds["jsonData"]["organization"], ds["jsonData"]["defaultBucket"])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def scenario(live_stack: Settings) -> AsyncIterator[Scenario]:
+    import uuid
+
+    s = isolated_settings(live_stack, f"t-grafana-{uuid.uuid4().hex[:8]}")
+    create_bucket(s)
+    await ensure_topic(s)
+    messages = simulated_messages(DEVICES, HOURS, SEED)
+    assert 50_000 <= len(messages) <= 120_000
+    await produce(s, s.topics.readings, messages)
+    async with running_daemon(s):
+        await wait_committed(s)
+        await _wait_for_pipeline_points(s, 3)
+    client, ds = _datasource(s)
+    now = dt.datetime.now(dt.UTC)
+    events = flux(
+        s,
+        f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
+        '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "open") |> group()',
+    )
+    devices = sorted(
+        str(r["_value"])
+        for r in flux(
+            s,
+            'import "influxdata/influxdb/schema"\n'
+            f'schema.tagValues(bucket: "{s.influxdb.bucket}", tag: "device", start: -3d)',
+        )
+    )
+    acks = _write_acks(s, client, events, now)
+    reasons = collections.Counter(
+        parse_headers(r.headers)["dl.reason"]  # type: ignore[attr-defined]
+        for r in await read_all(s, s.topics.dead_letter)
+    )
+    _write_proposed_dead_letter_reasons(s, client, reasons)
+    try:
+        yield Scenario(s, client, ds, now, events, acks, dict(reasons), devices)
+    finally:
+        client.close()
+
+
+async def _wait_for_pipeline_points(s: Settings, n: int) -> None:
+    import asyncio
+
+    for _ in range(100):
+        rows = flux(
+            s,
+            f'from(bucket: "{s.influxdb.bucket}") |> range(start: -1h) '
+            '|> filter(fn: (r) => r._measurement == "pipeline" and r._field == "up")',
+        )
+        if len(rows) >= n:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("the daemon wrote too few pipeline points")
+
+
+def _write_acks(
+    s: Settings, client: InfluxDBClient, events: list[dict[str, Any]], now: dt.datetime
+) -> dict[str, dt.datetime]:
+    """Acknowledge every other alert, as ``vitalstream alerts ack`` would (design: alert_acks,
+    tags device + alert_id, fields acked_by + note, time = ack time)."""
+    opened = sorted(
+        (e for e in events if e["state"] == "open"), key=lambda e: (e["_time"], e["alert_id"])
+    )
+    assert len(opened) >= 6, "the scenario raises alerts"
+    acks: dict[str, dt.datetime] = {}
+    lines = []
+    for i, e in enumerate(opened[::2]):
+        at = now - dt.timedelta(minutes=30 - i)
+        acks[str(e["alert_id"])] = at
+        lines.append(
+            f"alert_acks,alert_id={e['alert_id']},device={e['device']} "
+            f'acked_by="nurse-{i % 2}",note="seen" {int(at.timestamp() * 1000)}'
+        )
+    with client.write_api(write_options=SYNCHRONOUS) as w:
+        w.write(bucket=s.influxdb.bucket, record=lines, write_precision="ms")
+    return acks
+
+
+def _write_proposed_dead_letter_reasons(
+    s: Settings, client: InfluxDBClient, reasons: Mapping[str, int]
+) -> None:
+    """The per-reason counters docs/dashboards.md proposes, from the real dead letters."""
+    assert reasons, "the simulator sends malformed messages"
+    rows = flux(
+        s,
+        f'from(bucket: "{s.influxdb.bucket}") |> range(start: -1h) '
+        '|> filter(fn: (r) => r._measurement == "pipeline" and r._field == "up") '
+        '|> group() |> sort(columns: ["_time"])',
+    )
+    instance, first, last = rows[0]["instance"], rows[0]["_time"], rows[-1]["_time"]
+    lines = []
+    for reason, n in reasons.items():
+        for t, value in ((first, 0), (last, n)):
+            lines.append(
+                f"pipeline_dead_letters,instance={instance},reason={reason} "
+                f"dead_letters_total={value}i {int(t.timestamp() * 1000)}"
+            )
+    with client.write_api(write_options=SYNCHRONOUS) as w:
+        w.write(bucket=s.influxdb.bucket, record=lines, write_precision="ms")
+
+
+# ----------------------------------------------------------------------------- expectations
+
+TIME_VALUE = {"_time", "_value"}
+ALWAYS, OPEN_CLINICAL, OPEN_DQ = "data", "open_clinical", "open_data_quality"
+# dashboard -> query (panel title + refId, annotation or variable) -> (columns every row has,
+# when the scenario guarantees rows: ALWAYS, or OPEN_* = while an alert of that category is open)
+EXPECT: dict[str, dict[str, tuple[set[str], str]]] = {
+    "alerts-overview": {
+        "Open clinical alerts by severity A": ({"severity", "_value"}, OPEN_CLINICAL),
+        "Open clinical alerts by kind and severity A": ({"kind"}, OPEN_CLINICAL),
+        "Clinical alerts raised in range, by kind and severity A": ({"kind"}, ALWAYS),
+        "Clinical alert timeline A": (TIME_VALUE | {"device", "kind"}, ALWAYS),
+        "Open data quality alerts by severity A": ({"severity", "_value"}, OPEN_DQ),
+        "Open data quality alerts by kind and severity A": ({"kind"}, OPEN_DQ),
+        "Data quality alerts raised in range, by kind and severity A": ({"kind"}, ALWAYS),
+        "Data quality alert timeline A": (TIME_VALUE | {"device", "kind"}, ALWAYS),
+        "Devices with the most alerts A": ({"device", "total"}, ALWAYS),
+        "Acknowledged vs unacknowledged A": ({"status", "_value"}, ALWAYS),
+        "Median time to acknowledge A": ({"tta_s"}, ALWAYS),
+        "Time to acknowledge A": (
+            {"alert_id", "raised", "acknowledged", "device", "kind", "severity", "acked_by"}
+            | {"tta_s"},
+            ALWAYS,
+        ),
+        "variable device": ({"_value"}, ALWAYS),
+        "variable kind": ({"_value"}, ALWAYS),
+    },
+    "device-drilldown": {
+        "Heart rate and personal baseline A": (TIME_VALUE, ALWAYS),
+        "Heart rate and personal baseline B": (TIME_VALUE, ALWAYS),
+        "Heart rate and personal baseline C": (TIME_VALUE, ALWAYS),
+        "Heart rate and personal baseline D": (TIME_VALUE, ALWAYS),
+        "SpO2 A": (TIME_VALUE, ALWAYS),
+        "SpO2 B": (TIME_VALUE, ALWAYS),
+        "Steps per hour A": (TIME_VALUE, ALWAYS),
+        "Sleep stages A": (TIME_VALUE, ALWAYS),
+        "Alerts of this device A": (
+            {"alert_id", "started", "kind", "category", "severity", "state", "duration_s"}
+            | {"explanation", "acked_by"},
+            ALWAYS,
+        ),
+        "annotation Alerts": ({"_time", "timeEnd", "text", "kind"}, ALWAYS),
+        "variable device": ({"_value"}, ALWAYS),
+        "variable kind": ({"_value"}, ALWAYS),
+    },
+    "pipeline-health": {
+        "Seconds since last heartbeat A": (TIME_VALUE | {"instance"}, ALWAYS),
+        "Daemon up / down A": (TIME_VALUE, ALWAYS),
+        "Readings per second A": (TIME_VALUE | {"instance"}, ALWAYS),
+        "Consumer lag A": (TIME_VALUE | {"instance"}, ALWAYS),
+        "Dead-letter rate A": (TIME_VALUE | {"instance"}, ALWAYS),
+        "Dead-letter rate by reason A": (TIME_VALUE | {"reason"}, ALWAYS),
+        "Dead letters by reason A": ({"reason", "_value"}, ALWAYS),
+        "Errors A": (TIME_VALUE | {"instance"}, ALWAYS),
+        "InfluxDB write latency A": (TIME_VALUE | {"instance"}, ALWAYS),
+        "variable instance": ({"_value"}, ALWAYS),
+    },
+}
+
+
+def _all(name: str) -> g.Variable:
+    return g.Variable(name, (g.ALL,), multi=True, include_all=True, all_value=".*")
+
+
+def _default_range(dashboard: Mapping[str, Any], now: dt.datetime) -> tuple[dt.datetime, ...]:
+    m = re.fullmatch(r"now-(\d+)h", dashboard["time"]["from"])
+    assert m, dashboard["time"]
+    return now - dt.timedelta(hours=int(m.group(1))), now
+
+
+def _run_dashboard(
+    sc: Scenario,
+    name: str,
+    variables: Mapping[str, g.Variable],
+    start: dt.datetime,
+    stop: dt.datetime,
+    max_data_points: int = 1000,
+) -> dict[str, list[dict[str, Any]]]:
+    d = DASHBOARDS[name]
+    out = {}
+    for where, owner, query in g.iter_queries(d):
+        interval = g.query_interval(start, stop, max_data_points, owner.get("interval") or "10s")
+        text = g.interpolate(
+            query, variables=variables, start=start, stop=stop, interval=interval, ds=sc.ds
+        )
+        assert not re.search(r"\bv\.[a-zA-Z]", text), text
+        try:
+            out[_key(where)] = sc.run(text)
+        except Exception as exc:  # the query text is the useful part of the failure
+            raise AssertionError(f"{name} {where} failed: {exc}\n{text}") from None
+    return out
+
+
+def _key(where: str) -> str:
+    """``panel 2 'Title' A`` -> ``Title A``; ``variable 'device'`` -> ``variable device``."""
+    where = re.sub(r"^panel \d+ '(.*)' (\w+)$", r"\1 \2", where)
+    return re.sub(r"^(annotation|variable) '(.*)'$", r"\1 \2", where)
+
+
+def _check(name: str, results: Mapping[str, list[dict[str, Any]]], when: set[str]) -> None:
+    assert results.keys() == EXPECT[name].keys(), "every query has an expectation"
+    for where, rows in results.items():
+        columns, guaranteed = EXPECT[name][where]
+        if guaranteed in when:
+            assert rows, f"{name} {where}: no rows where the scenario guarantees data"
+        for row in rows:
+            missing = columns - row.keys()
+            assert not missing, f"{name} {where}: row without {missing}: {sorted(row)}"
+
+
+def _open_at(sc: Scenario, stop: dt.datetime, category: str) -> collections.Counter[str]:
+    """Alerts of a category open at ``stop`` by severity, from the raw events."""
+    latest: dict[str, dict[str, Any]] = {}
+    for e in sorted(sc.events, key=lambda e: e["_time"]):
+        if e["_time"] <= stop and e["category"] == category:
+            latest[e["alert_id"]] = e
+    return collections.Counter(e["severity"] for e in latest.values() if e["_value"])
+
+
+# ---------------------------------------------------------------------------------- tests
+
+
+def test_alerts_overview(scenario: Scenario) -> None:
+    sc = scenario
+    variables = {n: _all(n) for n in ("device", "kind", "severity")}
+    start, stop = _default_range(DASHBOARDS["alerts-overview"], sc.now)
+    res = _run_dashboard(sc, "alerts-overview", variables, start, stop)
+    _check("alerts-overview", res, {ALWAYS})
+
+    raised = [e for e in sc.events if e["state"] == "open" and start <= e["_time"] < stop]
+    per_device = collections.Counter((e["device"], e["category"]) for e in raised)
+    top = res["Devices with the most alerts A"]
+    assert sum(r["total"] for r in top) == len(raised)
+    for r in top:  # row by row: sorting must keep each row's columns together
+        assert (r["clinical"] or 0) == per_device[(r["device"], "clinical")]
+        assert (r["data_quality"] or 0) == per_device[(r["device"], "data_quality")]
+    assert [r["total"] for r in top] == sorted((r["total"] for r in top), reverse=True)
+    per_kind = collections.Counter(
+        (e["kind"], e["severity"]) for e in raised if e["category"] == "clinical"
+    )
+    by_kind = res["Clinical alerts raised in range, by kind and severity A"]
+    assert {(r["kind"], k): v for r in by_kind for k, v in r.items() if k != "kind" and v} == (
+        dict(per_kind)
+    )
+
+    status = {r["status"]: r["_value"] for r in res["Acknowledged vs unacknowledged A"]}
+    assert status == {"acknowledged": len(sc.acks), "unacknowledged": len(raised) - len(sc.acks)}
+    tta = res["Time to acknowledge A"]
+    assert {r["alert_id"] for r in tta} == set(sc.acks)
+    opened_at = {e["alert_id"]: e["_time"] for e in raised}
+    for r in tta:
+        expected = (sc.acks[r["alert_id"]] - opened_at[r["alert_id"]]).total_seconds()
+        assert r["tta_s"] == pytest.approx(expected, abs=0.002)
+    (median,) = res["Median time to acknowledge A"]
+    assert min(r["tta_s"] for r in tta) <= median["tta_s"] <= max(r["tta_s"] for r in tta)
+    assert {r["_value"] for r in res["variable device"]} <= set(sc.devices)
+
+
+@pytest.mark.parametrize("category", ["clinical", "data_quality"])
+def test_open_alert_panels_while_alerts_are_open(scenario: Scenario, category: str) -> None:
+    """At the end of the run every alert has resolved; stop the range inside one instead."""
+    sc = scenario
+    first_open = min(
+        e["_time"] for e in sc.events if e["category"] == category and e["state"] == "open"
+    )
+    stop = first_open + dt.timedelta(seconds=1)
+    expected = _open_at(sc, stop, category)
+    assert expected, "an alert is open at the chosen instant"
+    variables = {n: _all(n) for n in ("device", "kind", "severity")}
+    res = _run_dashboard(sc, "alerts-overview", variables, stop - dt.timedelta(hours=24), stop)
+    _check("alerts-overview", res, {f"open_{category}"})
+    label = "clinical" if category == "clinical" else "data quality"
+    stat = res[f"Open {label} alerts by severity A"]
+    assert {r["severity"]: r["_value"] for r in stat} == dict(expected)
+
+
+def test_alerts_overview_with_selected_variables(scenario: Scenario) -> None:
+    """Multi-value selections reach the query as anchored regexes and filter exactly."""
+    sc = scenario
+    clinical = [e for e in sc.events if e["category"] == "clinical" and e["state"] == "open"]
+    pick = clinical[0]
+    devices = (str(pick["device"]), sc.devices[-1])
+    variables = {
+        "device": g.Variable("device", devices, multi=True, include_all=True, all_value=".*"),
+        "kind": g.Variable("kind", (str(pick["kind"]),), multi=True, include_all=True),
+        "severity": _all("severity"),
+    }
+    start, stop = _default_range(DASHBOARDS["alerts-overview"], sc.now)
+    res = _run_dashboard(sc, "alerts-overview", variables, start, stop)
+    timeline = res["Clinical alert timeline A"]
+    assert timeline
+    assert {r["device"] for r in timeline} <= set(devices)
+    assert {r["kind"] for r in timeline} == {pick["kind"]}
+
+
+def test_device_drilldown(scenario: Scenario) -> None:
+    sc = scenario
+    counts = collections.Counter(e["device"] for e in sc.events if e["state"] == "open")
+    device = str(counts.most_common(1)[0][0])
+    variables = {
+        "device": g.Variable("device", (device,)),
+        "kind": _all("kind"),
+        "severity": _all("severity"),
+    }
+    start, stop = _default_range(DASHBOARDS["device-drilldown"], sc.now)
+    res = _run_dashboard(sc, "device-drilldown", variables, start, stop)
+    _check("device-drilldown", res, {ALWAYS})
+
+    hr = "Heart rate and personal baseline "
+    assert all(20 <= r["_value"] <= 250 for r in res[hr + "A"])
+    low = {r["_time"]: r["_value"] for r in res[hr + "C"]}
+    high = {r["_time"]: r["_value"] for r in res[hr + "D"]}
+    base = {r["_time"]: r["_value"] for r in res[hr + "B"]}
+    common = low.keys() & high.keys() & base.keys()
+    assert common
+    assert all(low[t] < base[t] < high[t] for t in common), "the band surrounds the baseline"
+    assert {r["_value"] for r in res["Sleep stages A"]} <= {0, 1, 2, 3}
+    assert all(r["_value"] <= 100 for r in res["SpO2 B"])
+
+    table = res["Alerts of this device A"]
+    mine = {e["alert_id"] for e in sc.events if e["device"] == device}
+    assert {r["alert_id"] for r in table} == mine
+    assert all(r["explanation"] for r in table)
+    acked = {r["alert_id"] for r in table if r["acked_by"]}
+    assert acked == mine & set(sc.acks)
+    assert len(res["annotation Alerts"]) == len(mine)
+
+
+def test_pipeline_health(scenario: Scenario) -> None:
+    sc = scenario
+    variables = {"instance": _all("instance")}
+    start, stop = _default_range(DASHBOARDS["pipeline-health"], sc.now)
+    res = _run_dashboard(sc, "pipeline-health", variables, start, stop)
+    _check("pipeline-health", res, {ALWAYS})
+    (beat,) = res["Seconds since last heartbeat A"]
+    assert 0 <= beat["_value"] < 600
+    assert max(r["_value"] for r in res["Daemon up / down A"]) == 1
+    assert max(r["_value"] for r in res["Readings per second A"]) > 0
+    by_reason = {r["reason"]: r["_value"] for r in res["Dead letters by reason A"]}
+    assert by_reason == sc.reasons
+    assert max(r["_value"] for r in res["Dead-letter rate A"]) > 0
