@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--out",
         type=Path,
-        default=Path("loadtest-results"),
+        default=Path("var/loadtest"),
         help="directory for the JSON report, PNG plots and the daemon log",
     )
     p.add_argument("--no-plots", action="store_true")

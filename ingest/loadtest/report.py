@@ -327,7 +327,7 @@ def table(r: dict[str, Any]) -> str:
             lines.append(
                 f"  step {i:<2} target {s['target_rate']:>9,.0f}/s  offered "
                 f"{s['offered_rate']:>9,.0f}/s  achieved {s['achieved_rate']:>9,.0f}/s  "
-                f"lag trend {s['lag_slope_per_s']:>+9,.0f}/s  {s['reason']}"
+                f"lag floor {s['lag_growth_per_s']:>+9,.0f}/s  {s['reason']}"
             )
         lines.append(
             f"  highest sustainable    {_fmt(r['highest_sustainable_rate'])} readings/s"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import platform
 import signal
@@ -27,8 +26,10 @@ import msgspec
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from detectors import AlertEvent
+from ingest.errors import VitalstreamError
 from ingest.kafka_io.topics import ensure_topics
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.loadtest.analysis import (
@@ -39,6 +40,7 @@ from ingest.loadtest.analysis import (
     parse_metrics,
 )
 from ingest.loadtest.schedule import Schedule
+from ingest.privacy import pseudonym
 from ingest.settings import Settings
 
 MIN_MS = 60_000
@@ -65,7 +67,7 @@ class LoadTestConfig:
     drain_timeout_s: float = 120.0
     warmup_min: float = 60.0
     partitions: int | None = None
-    out_dir: Path = Path("loadtest-results")
+    out_dir: Path = Path("var/loadtest")
     keep: bool = False
     plots: bool = True
     name: str | None = None
@@ -156,16 +158,14 @@ def _bucket(s: Settings, *, create: bool) -> None:
 
 def _device_names(settings: Settings, device_ids: tuple[str, ...]) -> dict[str, int]:
     """Device index by every name the daemon may publish: the raw id and, when the daemon
-    pseudonymises ids (``ingest.privacy``), the pseudonym."""
+    pseudonymises ids (:mod:`ingest.privacy`), the pseudonym (same settings, same key)."""
     names = {d: i for i, d in enumerate(device_ids)}
-    key_of = getattr(settings, "pseudonym_key", None)
     try:
-        privacy: Any = importlib.import_module("ingest.privacy")
-        key = key_of() if callable(key_of) else None
-    except (ImportError, OSError, ValueError):
-        return names
+        key = settings.pseudonym_key()
+    except VitalstreamError:
+        return names  # no key: the daemon would not have started either
     if key:
-        names.update({privacy.pseudonym(key, d): i for i, d in enumerate(device_ids)})
+        names.update({pseudonym(key, d): i for i, d in enumerate(device_ids)})
     return names
 
 
@@ -353,28 +353,22 @@ class LoadTest:
                 self.t0_wall = time.time()
                 first = await self._sample(offsets)
                 self.samples.append(first)
-                sampler = asyncio.create_task(self._sampler(offsets))
-                reader = asyncio.create_task(self._read_alerts(alerts))
-                judge = asyncio.create_task(self._judge_steps()) if self.cfg.step else None
+                tasks = [
+                    asyncio.create_task(self._sampler(offsets)),
+                    asyncio.create_task(self._read_alerts(alerts)),
+                ]
+                if self.cfg.step:
+                    tasks.append(asyncio.create_task(self._judge_steps()))
                 try:
                     await self._produce(sim, sink)
                     self.load_end_t = time.monotonic() - self.t0
                     self.samples.append(await self._sample(offsets))
                     drained_s = await self._drain(offsets)
+                    await _cancel(tasks[0], *tasks[2:])
+                    self.samples.append(await self._sample(offsets))
+                    await self._catch_up_alerts(alerts, atps)
                 finally:
-                    sampler.cancel()
-                    if judge is not None:
-                        judge.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await sampler
-                    if judge is not None:
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await judge
-                self.samples.append(await self._sample(offsets))
-                await self._catch_up_alerts(alerts, atps)
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reader
+                    await _cancel(*tasks)
         finally:
             await offsets.stop()
             await alerts.stop()
@@ -450,7 +444,10 @@ class LoadTest:
         while True:
             await asyncio.sleep(max(0.0, nxt - time.monotonic()))
             nxt += interval
-            self.samples.append(await self._sample(offsets))
+            try:
+                self.samples.append(await self._sample(offsets))
+            except KafkaError as exc:  # a broker hiccup costs a sample, not the run
+                say(f"loadtest: sample failed: {exc!r}")
 
     async def _read_alerts(self, consumer: AIOKafkaConsumer) -> None:
         while True:
@@ -473,13 +470,10 @@ class LoadTest:
 
     async def _drain(self, offsets: AIOKafkaConsumer) -> float | None:
         """Wait until the daemon committed everything produced; seconds it took after the
-        load ended, or ``None`` on timeout (step mode stops at an unsustainable step and
-        gives the backlog at most a few seconds)."""
+        load ended, or ``None`` on timeout."""
         end = await offsets.end_offsets(self._tps)
         t_end = time.monotonic()
         timeout = self.cfg.drain_timeout_s
-        if self.cfg.step and self.stop_load.is_set():
-            timeout = min(timeout, 10.0)
         while time.monotonic() - t_end < timeout:
             got = 0
             done = True
@@ -509,9 +503,7 @@ class LoadTest:
             [x.t for x in xs],
             [float(x.produced) for x in xs],
             consumed,
-            # unconsumed records: smoother than the committed lag, whose sawtooth (a flush
-            # interval's worth of records) would blur the trend; backpressure shows in it too
-            [max(0.0, x.produced - c) for x, c in zip(xs, consumed, strict=True)],
+            [float(x.log_end - x.committed) for x in xs],
             tolerance=self.cfg.lag_tolerance,
         )
 
@@ -540,6 +532,14 @@ class LoadTest:
         from ingest.loadtest.report import build_report
 
         return build_report(self, drained_s)
+
+
+async def _cancel(*tasks: asyncio.Task[None]) -> None:
+    for t in tasks:
+        t.cancel()
+    for t in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await t
 
 
 def _own_process() -> Any:

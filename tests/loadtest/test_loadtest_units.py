@@ -8,6 +8,7 @@ import math
 import msgspec
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 from detectors import AlertEvent
 from ingest.loadtest.analysis import (
@@ -19,9 +20,11 @@ from ingest.loadtest.analysis import (
     percentiles,
     recall,
 )
-from ingest.loadtest.runner import decode_alerts
+from ingest.loadtest.runner import _device_names, decode_alerts
 from ingest.loadtest.schedule import Schedule
 from ingest.metrics import PipelineMetrics
+from ingest.privacy import pseudonym
+from ingest.settings import Settings
 from messages.kinds import AnomalyKind
 
 
@@ -53,7 +56,7 @@ def test_judge_step_sustainable_and_producer_bound() -> None:
     lag = [p - c for p, c in zip(produced, consumed, strict=True)]
     ok = judge_step(1000, t, produced, consumed, lag, tolerance=0.05)
     assert ok.sustainable, ok.reason
-    assert abs(ok.lag_slope_per_s) < 50
+    assert abs(ok.lag_growth_per_s) < 50
     assert ok.achieved_rate == pytest.approx(1000)
     slow = judge_step(2000, t, produced, consumed, lag, tolerance=0.05)
     assert not slow.sustainable
@@ -134,3 +137,13 @@ def test_recall_on_real_simulator_labels_with_deduplicated_alerts() -> None:
     assert table[lb.kind.value]["detected"] == 1
     assert sum(v["detected"] for v in table.values()) == 1
     assert unmatched == 1
+
+
+def test_alert_device_names_map_back_from_pseudonyms(settings: Settings) -> None:
+    key = "k" * 32
+    privacy = settings.privacy.model_copy(update={"pseudonymize": True, "key": SecretStr(key)})
+    s = settings.model_copy(update={"privacy": privacy})
+    names = _device_names(s, ("ring-000000", "watch-000001"))
+    assert names["watch-000001"] == 1
+    assert names[pseudonym(key.encode(), "watch-000001")] == 1
+    assert len(names) == 4
