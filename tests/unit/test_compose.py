@@ -67,3 +67,93 @@ def test_every_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
     for name, svc in compose["services"].items():
         if re.fullmatch(r"kafka|influxdb", name):
             assert "healthcheck" in svc, name
+        if svc.get("restart") != "no":  # long-running services; one-shot jobs are exempt
+            assert svc.get("healthcheck", {}).get("test"), name
+
+
+# ---------------------------------------------------------------- the whole system (issue 6)
+
+
+def test_the_whole_system_runs(compose: dict[str, Any]) -> None:
+    svc = compose["services"]
+    assert {"kafka", "influxdb", "vitalstream", "grafana", "simulator", "report"} <= set(svc)
+    daemon = svc["vitalstream"]
+    assert daemon["build"] == "."
+    assert daemon["command"] == ["ingest"]
+    assert daemon["depends_on"] == {
+        "kafka": {"condition": "service_healthy"},
+        "influxdb": {"condition": "service_healthy"},
+    }
+    for job in ("simulator", "report"):
+        assert svc[job]["image"] == daemon["image"], "jobs reuse the daemon's image"
+        assert svc[job]["profiles"], f"{job} only runs when asked for"
+    assert "profiles" not in daemon
+    assert "profiles" not in svc["grafana"]
+    assert svc["simulator"]["command"][0] == "simulate"
+
+
+def test_configuration_by_environment_and_no_literal_secrets(compose: dict[str, Any]) -> None:
+    secret = re.compile(r"TOKEN|PASSWORD|KEY")
+    for name, svc in compose["services"].items():
+        env = svc.get("environment") or {}
+        assert isinstance(env, dict), f"{name}: environment as a mapping"
+        for key, value in env.items():
+            if secret.search(key):
+                assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", str(value)), (name, key)
+    daemon_env = compose["services"]["vitalstream"]["environment"]
+    assert daemon_env["VITALSTREAM_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert daemon_env["VITALSTREAM_INFLUXDB__URL"] == "http://influxdb:8086"
+    influx_init = compose["services"]["influxdb"]["environment"]
+    assert daemon_env["VITALSTREAM_INFLUXDB__ORG"] == influx_init["DOCKER_INFLUXDB_INIT_ORG"]
+    assert daemon_env["VITALSTREAM_INFLUXDB__BUCKET"] == influx_init["DOCKER_INFLUXDB_INIT_BUCKET"]
+
+
+def test_ports_only_on_loopback(compose: dict[str, Any]) -> None:
+    for name, svc in compose["services"].items():
+        for port in svc.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+
+
+def test_named_volumes_are_declared_and_used(compose: dict[str, Any]) -> None:
+    used = set()
+    for svc in compose["services"].values():
+        for vol in svc.get("volumes", []):
+            source = vol.split(":", 1)[0]
+            if not source.startswith((".", "/")):
+                used.add(source)
+    assert used == set(compose["volumes"])
+    assert "grafana-data" in used
+
+
+def test_grafana_gets_the_provisioning_and_its_environment(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in grafana["volumes"]}
+    assert mounts["/etc/grafana/provisioning"] == "./grafana/provisioning"
+    provider = yaml.safe_load(
+        (ROOT / "grafana/provisioning/dashboards/vitalstream.yaml").read_text()
+    )["providers"][0]
+    assert mounts[provider["options"]["path"]] == "./grafana/dashboards"
+    for local in mounts.values():
+        if local.startswith("./"):
+            assert (ROOT / local).is_dir(), local
+    datasource = (ROOT / "grafana/provisioning/datasources/influxdb.yaml").read_text()
+    needed = set(re.findall(r"\$\{(\w+)\}", datasource))
+    assert needed
+    assert needed <= set(grafana["environment"]), "every ${VAR} of the datasource is set"
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(provider["options"]["path"] + "/")
+    assert (ROOT / "grafana/dashboards" / home.rsplit("/", 1)[1]).is_file()
+
+
+def test_dockerfile_builds_a_non_root_image_with_the_cli() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    froms = re.findall(r"^FROM python:(\d+)\.(\d+)", text, re.M)
+    assert froms
+    assert all((int(a), int(b)) >= (3, 11) for a, b in froms), "requires-python >= 3.11"
+    assert re.search(r"^USER vitalstream$", text, re.M)
+    assert 'ENTRYPOINT ["vitalstream"]' in text
+    assert "simulators/scenarios" in text, "the named scenarios are not in the wheel"
+    for package in ("messages", "detectors", "simulators", "ingest"):
+        assert re.search(rf"^COPY {package} {package}$", text, re.M), package
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "var", ".env"} <= set(ignored)
