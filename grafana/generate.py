@@ -620,6 +620,7 @@ def band_query(sign: str) -> str:
         f"  |> map(fn: (r) => ({{_time: r._time, _value: r.baseline {sign} "
         "2.0 * math.abs(x: r.value - r.baseline) / r.score}))\n"
         "  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)\n"
+        '  |> keep(columns: ["_time", "_value"])\n'
     )
 
 
