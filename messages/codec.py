@@ -166,7 +166,7 @@ class ReadingDecoder:
             wire = self._decoder.decode(raw)
         except msgspec.ValidationError as exc:
             if str(exc).startswith("Number out of range"):
-                raise InvalidReading("not_finite", "a number overflows a 64-bit float") from None
+                raise InvalidReading("not_finite", "a number is out of range") from None
             raise InvalidReading("schema", str(exc)) from None
         except msgspec.DecodeError:
             raise InvalidReading("malformed_json", "message is not valid JSON") from None

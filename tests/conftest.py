@@ -12,8 +12,11 @@ from ingest.settings import Settings, load_settings
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "tests/integration/" in str(item.path).replace(os.sep, "/"):
+        path = str(item.path).replace(os.sep, "/")
+        if "tests/integration/" in path or "tests/chaos/" in path:
             item.add_marker(pytest.mark.integration)
+        if "tests/chaos/" in path:
+            item.add_marker(pytest.mark.chaos)
 
 
 @pytest.fixture(scope="session")

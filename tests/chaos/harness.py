@@ -1,0 +1,124 @@
+"""Chaos-suite helpers: daemons as real processes, and comparison with a fault-free run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.settings import Settings
+from tests.integration.harness import (
+    alert_event_keys,
+    create_bucket,
+    ensure_topic,
+    flux,
+    isolated_settings,
+    produce,
+    settings_env,
+    wait_committed,
+)
+
+LONG = os.environ.get("VITALSTREAM_CHAOS", "short") == "long"
+
+
+def scale(short: int, long: int) -> int:
+    return long if LONG else short
+
+
+def chaos_settings(base: Settings, name: str, **ingest: object) -> Settings:
+    # a dead member is noticed after session.timeout.ms: use the broker's minimum (6 s)
+    return isolated_settings(base, name, session_timeout_ms=6000, flush_interval_ms=500, **ingest)
+
+
+async def prepare(s: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
+    create_bucket(s)
+    await ensure_topic(s)
+    await produce(s, s.topics.readings, messages)
+
+
+@dataclass
+class DaemonProcess:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    starts: int = 1  # how many start lines the (shared) log has once this one started
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    async def started(self, timeout_s: float = 60) -> None:
+        """Wait for this instance's start line (its signal handlers are installed by then)."""
+        deadline = time.monotonic() + timeout_s
+        while self.output().count("ingest started") < self.starts:
+            assert self.proc.poll() is None, self.output()[-3000:]
+            assert time.monotonic() < deadline, "daemon did not start"
+            await asyncio.sleep(0.1)
+
+
+def start_daemon(s: Settings, log: Path) -> DaemonProcess:
+    before = log.read_text(errors="replace").count("ingest started") if log.exists() else 0
+    out = log.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "ingest"],
+        env=settings_env(s),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    return DaemonProcess(proc, log, before + 1)
+
+
+async def run_clean(s: Settings, log: Path, timeout_s: float = 300) -> None:
+    """A fault-free run to completion (the reference)."""
+    d = start_daemon(s, log)
+    try:
+        await wait_committed(s, timeout_s=timeout_s)
+    finally:
+        assert d.terminate() == 0, d.output()[-3000:]
+
+
+def scores(s: Settings) -> dict[tuple[str, str, int], float]:
+    rows = flux(
+        s,
+        f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
+        '|> filter(fn: (r) => r._measurement == "vitals" and r._field == "score") '
+        '|> keep(columns: ["_time", "device", "metric", "_value"])',
+    )
+    return {
+        (str(r["device"]), str(r["metric"]), int(r["_time"].timestamp() * 1000)): float(r["_value"])  # type: ignore[attr-defined,arg-type]
+        for r in rows
+    }
+
+
+def stored_alerts(s: Settings) -> set[tuple[str, str, int]]:
+    rows = flux(
+        s,
+        f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
+        '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "open")',
+    )
+    return {(str(r["alert_id"]), str(r["state"]), int(r["_time"].timestamp() * 1000)) for r in rows}  # type: ignore[attr-defined]
+
+
+async def distinct_alert_events(s: Settings) -> tuple[set[tuple[str, str, int]], int]:
+    keys = await alert_event_keys(s)
+    return set(keys), len(keys) - len(set(keys))
+
+
+async def wait_progress(s: Settings, at_least: int, timeout_s: float = 60) -> None:
+    from tests.integration.harness import committed
+
+    deadline = time.monotonic() + timeout_s
+    while sum((await committed(s)).values()) < at_least:
+        assert time.monotonic() < deadline, "no progress"
+        await asyncio.sleep(0.2)
