@@ -111,9 +111,24 @@ def overview_figure(data: ReportData) -> Figure:
     return fig
 
 
-def _shade_alerts(ax: Axes, alerts: Sequence[Alert], data: ReportData) -> None:
+DQ_COLOR = "#7f7f7f"
+
+
+def _shade_alerts(ax: Axes, alerts: Sequence[Alert], data: ReportData, strip: bool) -> None:
+    """Clinical alerts shade the plot by severity; data-quality alerts are a grey strip along
+    the bottom of the first plot (``strip``), apart from the clinical ones."""
     for a in alerts:
         if a.category != "clinical":
+            if strip:
+                ax.axvspan(
+                    a.start,  # type: ignore[arg-type]
+                    _alert_end(a, data.stop),  # type: ignore[arg-type]
+                    ymin=0,
+                    ymax=0.05,
+                    color=DQ_COLOR,
+                    alpha=0.8,
+                    linewidth=0,
+                )
             continue
         ax.axvspan(
             a.start,  # type: ignore[arg-type]
@@ -150,8 +165,8 @@ def device_figure(v: DeviceVitals, alerts: Sequence[Alert], data: ReportData) ->
         gridspec_kw={"height_ratios": [3, 2, 1.2, 1.5]},
     )  # fmt: skip
     hr_ax, spo2_ax, sleep_ax, steps_ax = axes
-    for ax in axes:
-        _shade_alerts(ax, alerts, data)
+    for i, ax in enumerate(axes):
+        _shade_alerts(ax, alerts, data, strip=i == 0)
     if len(v.heart_rate):
         hr_ax.plot(*_gapped(v.heart_rate, data.window_min), color="#c0392b", lw=1,
                    label="heart rate (mean)")  # fmt: skip
@@ -165,6 +180,8 @@ def device_figure(v: DeviceVitals, alerts: Sequence[Alert], data: ReportData) ->
     sev_seen = sorted({a.severity for a in alerts if a.category == "clinical"},
                       key=SEVERITIES.index)  # fmt: skip
     handles += [Patch(color=SEVERITY_COLORS[s], alpha=0.25, label=f"{s} alert") for s in sev_seen]
+    if any(a.category != "clinical" for a in alerts):
+        handles.append(Patch(color=DQ_COLOR, alpha=0.8, label="data-quality alert"))
     hr_ax.legend(handles=handles, loc="upper right", fontsize=8, ncols=4, frameon=False)
 
     if len(v.spo2):
