@@ -248,9 +248,20 @@ def test_device_drilldown(scenario: Scenario) -> None:
     mine = {e["alert_id"] for e in sc.events if e["device"] == device}
     assert {r["alert_id"] for r in table} == mine
     assert all(r["explanation"] for r in table)
+    latest: dict[str, dict[str, Any]] = {}
+    for e in sorted(sc.events, key=lambda e: e["_time"]):
+        if e["device"] == device:
+            latest[e["alert_id"]] = e
+    for r in table:  # row by row: every column belongs to the row's alert
+        e = latest[r["alert_id"]]
+        assert (r["state"], r["kind"], r["severity"]) == (e["state"], e["kind"], e["severity"])
+        assert r["started"] <= e["_time"]
     acked = {r["alert_id"] for r in table if r["acked_by"]}
     assert acked == mine & set(sc.acks)
-    assert len(res["annotation Alerts"]) == len(mine)
+    annotations = res["annotation Alerts"]
+    assert len(annotations) == len(mine)
+    assert all(a["_time"] <= a["timeEnd"] for a in annotations)
+    assert {a["text"].split(" ")[0] for a in annotations} == {latest[i]["kind"] for i in mine}
 
 
 def test_pipeline_health(scenario: Scenario) -> None:
