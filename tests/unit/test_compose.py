@@ -90,6 +90,8 @@ def test_the_whole_system_runs(compose: dict[str, Any]) -> None:
     assert "profiles" not in daemon
     assert "profiles" not in svc["grafana"]
     assert svc["simulator"]["command"][0] == "simulate"
+    # the OSS image (grafana/grafana-oss is no longer updated from 12.4), pinned
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", svc["grafana"]["image"])
 
 
 def test_configuration_by_environment_and_no_literal_secrets(compose: dict[str, Any]) -> None:
