@@ -85,7 +85,8 @@ def _timeseries(lt: LoadTest) -> tuple[dict[str, list[Any]], float]:
         ts["t_s"].append(round(cur.t, 2))
         ts["target_rate"].append(cur.target_rate)
         ts["offered_rate"].append(round((cur.produced - prev.produced) / dt, 1))
-        ts["achieved_rate"].append(round((c1 - c0) / dt, 1) if cur.scrape else None)
+        sdt = cur.scrape_t - prev.scrape_t
+        ts["achieved_rate"].append(round((c1 - c0) / sdt, 1) if sdt > 0 else None)
         ts["produced"].append(cur.produced)
         ts["consumed"].append(int(c1))
         ts["committed_lag"].append(cur.log_end - cur.committed)

@@ -90,7 +90,8 @@ class Sample:
     acked: int
     log_end: int
     committed: int
-    scrape: Scrape | None
+    scrape: Scrape | None  # the daemon's /metrics (the previous one if a scrape failed)
+    scrape_t: float  # when that scrape was taken
     cpu_s: float | None  # daemon CPU seconds so far (user + system)
     rss: int | None
     gen_cpu_s: float
@@ -189,7 +190,7 @@ class _Daemon:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def get(self, path: str, timeout: float = 2.0) -> tuple[int, str]:
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
         try:
             with urllib.request.urlopen(self.url(path), timeout=timeout) as r:  # noqa: S310
                 return int(r.status), r.read().decode()
@@ -414,15 +415,22 @@ class LoadTest:
         nxt.cancel()
 
     async def _sample(self, offsets: AIOKafkaConsumer) -> Sample:
+        # order matters: consumed (scrape) before produced, committed before the log end, so
+        # that consumed <= produced and committed <= log end within a sample
+        status, text = await asyncio.to_thread(self.daemon.get, "/metrics")
         t = time.monotonic() - self.t0
+        scrape: Scrape | None
+        if status == 200:
+            scrape, scrape_t = parse_metrics(text), t
+        else:  # a slow or failed scrape: keep the last one, with its own time
+            last = self.samples[-1] if self.samples else None
+            scrape, scrape_t = (last.scrape, last.scrape_t) if last else (None, t)
         produced = int(self.sink.stats.messages)
         acked = int(self.sink.stats.acked)
-        ends = await offsets.end_offsets(self._tps)
         committed = 0
         for tp in self._tps:
             committed += await offsets.committed(tp) or 0
-        status, text = await asyncio.to_thread(self.daemon.get, "/metrics")
-        scrape = parse_metrics(text) if status == 200 else None
+        ends = await offsets.end_offsets(self._tps)
         cpu, rss = self.daemon.resources()
         gct = self.gen_proc.cpu_times()
         return Sample(
@@ -433,6 +441,7 @@ class LoadTest:
             int(sum(ends.values())),
             committed,
             scrape,
+            scrape_t,
             cpu,
             rss,
             float(gct.user + gct.system),

@@ -147,3 +147,35 @@ def test_alert_device_names_map_back_from_pseudonyms(settings: Settings) -> None
     assert names["watch-000001"] == 1
     assert names[pseudonym(key.encode(), "watch-000001")] == 1
     assert len(names) == 4
+
+
+def test_timeseries_survives_a_failed_scrape() -> None:
+    from types import SimpleNamespace
+
+    from ingest.loadtest.analysis import Scrape
+    from ingest.loadtest.report import _timeseries
+    from ingest.loadtest.runner import Sample
+
+    def scrape(n: float) -> Scrape:
+        return Scrape(counters={"vitalstream_records": n})
+
+    rows = [  # t, produced, consumed, scrape time (a failed scrape keeps the previous one)
+        (0.0, 0, scrape(0), 0.0),
+        (1.0, 1000, scrape(900), 1.0),
+        (2.0, 2000, scrape(900), 1.0),
+        (3.0, 3000, scrape(3000), 3.0),
+    ]
+    samples = [
+        Sample(t, 1000.0, p, p, p, p - 100, sc, st, 1.0 + t, 50 << 20, t) for t, p, sc, st in rows
+    ]
+    lt: object = SimpleNamespace(
+        samples=samples,
+        s=SimpleNamespace(ingest=SimpleNamespace(flush_interval_ms=1000)),
+        cfg=SimpleNamespace(sample_interval_s=1.0),
+    )
+    ts, _ = _timeseries(lt)  # type: ignore[arg-type]
+    assert ts["achieved_rate"] == [900.0, None, 1050.0]
+    assert ts["offered_rate"] == [1000.0, 1000.0, 1000.0]
+    assert ts["committed_lag"] == [100, 100, 100]
+    assert ts["consumed_lag"] == [100, 1100, 0]
+    assert ts["daemon_cpu_percent"] == [100.0, 100.0, 100.0]
