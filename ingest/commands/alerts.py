@@ -1,0 +1,115 @@
+"""``vitalstream alerts ack ALERT_ID --note TEXT``: record that a clinician read an alert.
+
+An acknowledgement is an InfluxDB point in the ``alert_acks`` measurement of the vitals bucket
+(tag ``alert_id``; fields ``note``, ``by``), time-stamped with the wall clock at acknowledgement
+(the only wall time in vitalstream's alert data: acknowledging is a human act, not an event of
+the device). Writing the same alert id twice at the same millisecond overwrites; a later ack
+adds a row, so the history of notes is kept. ``--to-file`` appends the same record as a JSON
+line instead (offline use, e.g. after ``vitalstream replay``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import re
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import msgspec
+
+from ingest.errors import ConfigError
+from ingest.influx.line_protocol import line
+from ingest.influx.writer import InfluxWriter
+from ingest.settings import Settings
+
+ALERT_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+MEASUREMENT = "alert_acks"
+
+
+class Ack(msgspec.Struct):
+    alert_id: str
+    note: str
+    by: str
+    ts_ms: int
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("alerts", help="work with raised alerts")
+    actions = parser.add_subparsers(dest="alerts_action", required=True, metavar="ACTION")
+    ack = actions.add_parser("ack", help="acknowledge an alert with a note")
+    ack.add_argument("alert_id", metavar="ALERT_ID", help="16 hex characters, as in the alert")
+    ack.add_argument("--note", required=True, help="what was done or decided")
+    ack.add_argument("--by", default=None, help="who acknowledges (default: the OS user)")
+    ack.add_argument(
+        "--to-file",
+        type=Path,
+        default=None,
+        metavar="ACKS.ndjson",
+        help="append to this file instead of writing to InfluxDB",
+    )
+    parser.set_defaults(handler=run)
+
+
+def make_ack(alert_id: str, note: str, by: str | None, ts_ms: int | None = None) -> Ack:
+    """Validate and build an acknowledgement.
+
+    >>> make_ack("761d8a0cafbcdd15", "called the wearer", "dr.a", 1767225600000).by
+    'dr.a'
+    >>> make_ack("not-an-id", "x", "dr.a")
+    Traceback (most recent call last):
+    ...
+    ingest.errors.ConfigError: ALERT_ID must be 16 lowercase hex characters
+    """
+    if not ALERT_ID_RE.match(alert_id):
+        raise ConfigError("ALERT_ID must be 16 lowercase hex characters")
+    if not note.strip():
+        raise ConfigError("--note must not be empty")
+    who = by if by is not None else getpass.getuser()
+    now = ts_ms if ts_ms is not None else int(time.time() * 1000)
+    return Ack(alert_id, note.strip(), who, now)
+
+
+def ack_line(a: Ack) -> str:
+    """The InfluxDB line of an acknowledgement.
+
+    >>> ack_line(Ack("761d8a0cafbcdd15", 'said "ok"', "dr.a", 5))
+    'alert_acks,alert_id=761d8a0cafbcdd15 note="said \\\\"ok\\\\"",by="dr.a" 5'
+    """
+    return line(MEASUREMENT, {"alert_id": a.alert_id}, {"note": a.note, "by": a.by}, a.ts_ms)
+
+
+async def write_ack(
+    settings: Settings, a: Ack, transport: httpx.AsyncBaseTransport | None = None
+) -> None:
+    writer = InfluxWriter(
+        url=settings.influx_url,
+        org=settings.influxdb.org,
+        bucket=settings.influxdb.bucket,
+        token=settings.influx_token(),
+        timeout_s=settings.influxdb.timeout_ms / 1000,
+        verify=settings.influx_verify,
+        transport=transport,
+    )
+    try:
+        rejected = await writer.write([ack_line(a)])
+    finally:
+        await writer.aclose()
+    if rejected:
+        raise ConfigError(f"InfluxDB rejected the acknowledgement: {rejected[0].reason}")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    a = make_ack(args.alert_id, args.note, args.by)
+    if args.to_file is not None:
+        with args.to_file.open("ab") as f:
+            f.write(msgspec.json.encode(a) + b"\n")
+        where = str(args.to_file)
+    else:
+        asyncio.run(write_ack(settings, a))
+        where = f"InfluxDB {settings.influxdb.bucket}/{MEASUREMENT}"
+    print(f"acknowledged {a.alert_id} by {a.by} -> {where}", file=sys.stderr)
+    return 0

@@ -1,0 +1,60 @@
+"""``vitalstream alerts ack``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest.commands import alerts
+from ingest.errors import ConfigError
+from ingest.settings import Settings
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    alerts.register(parser.add_subparsers())
+    return parser.parse_args(argv)
+
+
+def test_ack_to_file(tmp_path: Path) -> None:
+    out = tmp_path / "acks.ndjson"
+    args = _parse(
+        [
+            "alerts",
+            "ack",
+            "761d8a0cafbcdd15",
+            "--note",
+            "called",
+            "--by",
+            "dr.a",
+            "--to-file",
+            str(out),
+        ]
+    )
+    assert args.handler(args, Settings()) == 0
+    rec = json.loads(out.read_text())
+    assert (rec["alert_id"], rec["note"], rec["by"]) == ("761d8a0cafbcdd15", "called", "dr.a")
+
+
+def test_ack_rejects_bad_ids() -> None:
+    args = _parse(["alerts", "ack", "XYZ", "--note", "n"])
+    with pytest.raises(ConfigError):
+        args.handler(args, Settings())
+
+
+def test_ack_writes_influx_line() -> None:
+    seen: list[bytes] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        return httpx.Response(204)
+
+    settings = Settings.model_validate({"influxdb": {"url": "http://influx.test", "token": "t"}})
+    ack = alerts.make_ack("761d8a0cafbcdd15", "ok", "dr.a", 5)
+    asyncio.run(alerts.write_ack(settings, ack, transport=httpx.MockTransport(handle)))
+    assert seen == [b'alert_acks,alert_id=761d8a0cafbcdd15 note="ok",by="dr.a" 5']
