@@ -285,7 +285,9 @@ class LoadTest:
         cfg = self.cfg
         cfg.out_dir.mkdir(parents=True, exist_ok=True)
         scenario = load_scenario(cfg.scenario)
-        probe = FleetSimulator(scenario, devices=cfg.devices, seed=cfg.seed, duration_ms=HOUR_MS)
+        probe = FleetSimulator(
+            scenario.replace(events=()), devices=cfg.devices, seed=cfg.seed, duration_ms=HOUR_MS
+        )
         nominal = probe.nominal_rate()
         # event time needed to offer the whole schedule; it ends 10 min before now
         # (the fleet's real rate runs a few % under its nominal rate: gaps, charging)

@@ -15,6 +15,8 @@ from ingest.cli import main
 from ingest.settings import Settings
 
 pytestmark = pytest.mark.integration
+# events pinned 70-135 min into the run: always after the warm-up, whatever the time of day
+SCENARIO = Path(__file__).with_name("pinned_events.toml")
 
 
 def _run(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
@@ -22,7 +24,8 @@ def _run(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
 
 
 def _run_cli(tmp_path: Path, extra: list[str]) -> tuple[dict[str, Any], str]:
-    code = main(["loadtest", "--sample-interval", "0.5", "--out", str(tmp_path), *extra])
+    args = ["loadtest", "--sample-interval", "0.5", "--scenario", str(SCENARIO)]
+    code = main([*args, "--out", str(tmp_path), *extra])
     reports = sorted(tmp_path.glob("loadtest-*.json"))
     assert len(reports) == 1, list(tmp_path.iterdir())
     assert code == 0, "the daemon stopped cleanly"
@@ -70,6 +73,7 @@ def _check_common(r: dict[str, Any], tmp_path: Path, name: str, settings: Settin
     rc = r["recall"]
     assert rc["labels"] + rc["excluded_labels"] == r["simulation"]["injected_events"]
     assert rc["labels"] > 0, "some injected events were scored"
+    assert rc["per_kind"]["tachycardia_at_rest"]["labels"] == 1
     assert 0 <= rc["detected"] <= rc["labels"]
     assert rc["overall"] == round(rc["detected"] / rc["labels"], 3)
     assert sum(v["labels"] for v in rc["per_kind"].values()) == rc["labels"]
