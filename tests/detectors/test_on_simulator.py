@@ -6,8 +6,6 @@ injected (the simulator's public API); everything else is normal life with its a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from detectors import Desaturation, Detector, Engine, EWZScore, Flatline, SustainedThreshold
