@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors import AlertEvent, Engine, EngineConfig, Scored
 from detectors.config import DeadmanConfig
@@ -329,3 +332,50 @@ def test_tick_resolves_unobservable_alerts() -> None:
     assert kinds(alerts) == ["tachycardia_at_rest"]
     out = eng.tick(T0 + 100 * MIN + DAY // 48)
     assert ("tachycardia_at_rest", "resolved") in [(a.kind.value, a.state) for a in out]
+
+
+def test_restore_mid_alert_keeps_the_alert() -> None:
+    rs = rest_then({range(60, 100): 140.0}, 160)
+    cut = next(i for i, r in enumerate(rs) if r.ts_ms >= T0 + 80 * MIN)
+    eng = Engine()
+    _, first = run(rs[:cut], eng)
+    assert kinds(first) == ["tachycardia_at_rest"]
+    again = Engine()
+    again.restore("d1", eng.snapshot("d1"))
+    _, rest = run(rs[cut:], again)
+    assert [a.state for a in rest if a.kind is K.TACHYCARDIA_AT_REST] == ["resolved"]
+    assert rest[-1].alert_id == first[0].alert_id
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(min_value=-50, max_value=400) | st.just(float("nan")), min_size=1, max_size=300
+    ),
+    cuts=st.lists(st.integers(min_value=1, max_value=300), max_size=5),
+    jitter=st.lists(st.integers(min_value=-600_000, max_value=600_000), max_size=300),
+)
+def test_any_stream_any_batching(values: list[float], cuts: list[int], jitter: list[int]) -> None:
+    """Scores stay finite and output does not depend on batch boundaries, whatever arrives."""
+    metrics = list(Metric)
+    rs = [
+        Reading(
+            "p",
+            T0 + i * 30_000 + (jitter[i] if i < len(jitter) else 0),
+            metrics[i % 4],
+            v if metrics[i % 4] is not Metric.SLEEP_STAGE else float(i % 4),
+        )
+        for i, v in enumerate(values)
+    ]
+    whole = Engine().process(rs)
+    assert all(math.isfinite(s.score) for s in whole.scored)
+    eng = Engine()
+    scored: list[Scored] = []
+    alerts: list[AlertEvent] = []
+    bounds = sorted({0, len(rs), *[c for c in cuts if c < len(rs)]})
+    for lo, hi in itertools.pairwise(bounds):
+        out = eng.process(rs[lo:hi])
+        scored += out.scored
+        alerts += out.alerts
+    assert _enc.encode(scored) == _enc.encode(whole.scored)
+    assert _enc.encode(alerts) == _enc.encode(whole.alerts)
