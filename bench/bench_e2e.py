@@ -131,7 +131,8 @@ async def sustained(base: Settings, mode: str, n_devices: int, hours: float) -> 
     await task
     readings = daemon.metrics._total(daemon.metrics.readings)
     _bucket(s, create=False)
-    return {"records": n, "readings": readings, "seconds": elapsed, "readings_per_s": readings / elapsed}
+    return {"records": n, "readings": readings, "seconds": elapsed,
+            "readings_per_s": readings / elapsed}
 
 
 async def latency(base: Settings, mode: str, rate: float, seconds: float, n_devices: int

@@ -153,7 +153,7 @@ class IngestDaemon:
             token=s.influx_token(),
             max_lines=s.ingest.write_batch_points,
             timeout_s=s.influxdb.timeout_ms / 1000,
-            verify=str(s.influxdb.ssl_ca_cert) if s.influxdb.ssl_ca_cert else s.influxdb.verify_ssl,
+            verify=s.influx_verify,
         )
         self.producer = AIOKafkaProducer(
             **kafka_kwargs,
@@ -210,6 +210,7 @@ class IngestDaemon:
 
     async def _shutdown(self, http: HealthServer) -> None:
         timeout = self.settings.ingest.shutdown_timeout_s
+        self._maybe_emit_metrics(final=True)
         try:
             await asyncio.wait_for(self.checkpoint_now(), timeout=timeout)
             m = self.metrics
@@ -330,12 +331,18 @@ class IngestDaemon:
         )
         self.metrics.dead_letters.labels(code).inc()
 
-    def _maybe_emit_metrics(self) -> None:
+    def _maybe_emit_metrics(self, *, final: bool = False) -> None:
+        """Every ``metrics_interval_s``, and once more with ``up=false`` on a clean stop."""
         now = time.monotonic()
-        if now - self._last_metrics >= self.settings.ingest.metrics_interval_s:
+        if final or now - self._last_metrics >= self.settings.ingest.metrics_interval_s:
             self._last_metrics = now
-            self._pending.lines.append(self.metrics.influx_line(int(time.time() * 1000)))
-            self._pending.sources.append(None)
+            now_ms = int(time.time() * 1000)
+            lines = [
+                self.metrics.influx_line(now_ms, up=not final),
+                *self.metrics.dead_letter_lines(now_ms),
+            ]
+            self._pending.lines.extend(lines)
+            self._pending.sources.extend([None] * len(lines))
 
     def _update_lag(self) -> None:
         assert self.consumer is not None

@@ -68,7 +68,7 @@ class PipelineMetrics:
             s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")
         )
 
-    def influx_line(self, now_ms: int) -> str:
+    def influx_line(self, now_ms: int, *, up: bool = True) -> str:
         """A snapshot of the counters as one ``pipeline`` point (wall-clock time)."""
         now = time.monotonic()
         readings = self._total(self.readings)
@@ -90,10 +90,24 @@ class PipelineMetrics:
                 "pending_points": int(self.pending._value.get()),
                 "devices": int(self.devices._value.get()),
                 "write_latency_s": self._mean(self.write_latency),
-                "up": True,
+                "up": up,
             },
             now_ms,
         )
+
+    def dead_letter_lines(self, now_ms: int) -> list[str]:
+        """``pipeline_dead_letters`` points: the dead-letter counter per reason code."""
+        return [
+            line(
+                "pipeline_dead_letters",
+                {"instance": self.instance, "reason": s.labels["reason"]},
+                {"dead_letters_total": int(s.value)},
+                now_ms,
+            )
+            for metric in self.dead_letters.collect()
+            for s in metric.samples
+            if s.name.endswith("_total")
+        ]
 
     @staticmethod
     def _mean(hist: Histogram) -> float:

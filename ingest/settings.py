@@ -84,6 +84,9 @@ class StackSettings(BaseModel):
     kafka_controller_port: int = 19093
     influxdb_port: int = 18086
     kafka_heap: str = "-Xms256m -Xmx1g"
+    # secure mode: Kafka clients on SASL_SSL (SCRAM-SHA-512, user/password from the kafka
+    # settings), InfluxDB on HTTPS; certificates are generated under home/tls
+    secure: bool = False
     start_timeout_s: float = Field(default=120.0, gt=0)
 
 
@@ -161,7 +164,36 @@ class Settings(BaseSettings):
     @property
     def influx_url(self) -> str:
         """The InfluxDB to use: configured, or the local stack's."""
-        return self.influxdb.url or f"http://127.0.0.1:{self.stack.influxdb_port}"
+        scheme = "https" if self.stack.secure else "http"
+        return self.influxdb.url or f"{scheme}://127.0.0.1:{self.stack.influxdb_port}"
+
+    @property
+    def local_tls_dir(self) -> Path:
+        return self.stack.home / "tls"
+
+    @property
+    def kafka_ssl_cafile(self) -> Path | None:
+        """The CA clients trust for Kafka: configured, or the secure local stack's."""
+        if self.kafka.ssl_cafile is not None:
+            return self.kafka.ssl_cafile
+        if self.stack.secure and self.kafka.bootstrap_servers is None:
+            return self.local_tls_dir / "ca.pem"
+        return None
+
+    @property
+    def kafka_security_protocol(self) -> str:
+        if self.stack.secure and self.kafka.bootstrap_servers is None:
+            return "SASL_SSL"
+        return self.kafka.security_protocol
+
+    @property
+    def influx_verify(self) -> bool | str:
+        """httpx ``verify``: the CA file to trust, or whether to verify at all."""
+        if self.influxdb.ssl_ca_cert is not None:
+            return str(self.influxdb.ssl_ca_cert)
+        if self.stack.secure and self.influxdb.url is None:
+            return str(self.local_tls_dir / "ca.pem")
+        return self.influxdb.verify_ssl
 
     @property
     def local_token_file(self) -> Path:

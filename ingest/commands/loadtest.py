@@ -39,6 +39,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--step-factor", type=float, default=1.5, help="rate multiplier per step")
     p.add_argument("--max-rate", type=float, default=200_000.0, help="step mode: last rate")
     p.add_argument(
+        "--refine",
+        type=int,
+        default=2,
+        help="step mode: bisection steps between the last sustainable and the first "
+        "unsustainable rate",
+    )
+    p.add_argument(
         "--lag-tolerance",
         type=float,
         default=0.05,
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         step_factor=args.step_factor,
         max_rate=args.max_rate,
         lag_tolerance=args.lag_tolerance,
+        refine=args.refine,
         sample_interval_s=args.sample_interval,
         drain_timeout_s=args.drain_timeout,
         warmup_min=args.warmup_min,

@@ -46,13 +46,13 @@ def _field(value: FieldValue) -> str | None:
 def line(
     measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts: int
 ) -> str:
-    """One point. Empty tag values and ``None``/non-finite fields are left out (InfluxDB
+    r"""One point. Empty tag values and ``None``/non-finite fields are left out (InfluxDB
     rejects them); a point needs at least one field.
 
-    >>> line("vitals", {"device": "d 1", "metric": "spo2"}, {"value": 97.0, "ok": True}, 5)
-    'vitals,device=d\\ 1,metric=spo2 value=97.0,ok=true 5'
-    >>> line("alerts", {"kind": "x"}, {"explanation": 'said "hi"'}, 1)
-    'alerts,kind=x explanation="said \\"hi\\"" 1'
+    >>> print(line("vitals", {"device": "d 1", "metric": "spo2"}, {"value": 97.0, "ok": True}, 5))
+    vitals,device=d\ 1,metric=spo2 value=97.0,ok=true 5
+    >>> print(line("alerts", {"kind": "x"}, {"explanation": 'said "hi"'}, 1))
+    alerts,kind=x explanation="said \"hi\"" 1
     """
     tag_part = "".join(
         f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v != ""

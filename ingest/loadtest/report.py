@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -273,16 +274,16 @@ def build_report(lt: LoadTest, drained_s: float | None) -> dict[str, Any]:
         "alert_latencies": lat_points,
     }
     if cfg.step:
-        steps = [v.as_dict() for v in lt.verdicts]
-        ok = None
-        for v in lt.verdicts:
-            if not v.sustainable:
-                break
-            ok = v.target_rate
-        report["steps"] = steps
-        report["highest_sustainable_rate"] = ok
+        report["steps"] = [v.as_dict() for v in lt.verdicts]
         bad = [v for v in lt.verdicts if not v.sustainable]
-        report["limit_reason"] = bad[0].reason if bad else "max_rate reached, all steps sustained"
+        worst = min((v.target_rate for v in bad), default=math.inf)
+        good = [v.target_rate for v in lt.verdicts if v.sustainable and v.target_rate < worst]
+        report["highest_sustainable_rate"] = max(good) if good else None
+        report["lowest_unsustainable_rate"] = None if math.isinf(worst) else worst
+        first_bad = min(bad, key=lambda v: v.target_rate) if bad else None
+        report["limit_reason"] = (
+            first_bad.reason if first_bad else "max_rate reached, all steps sustained"
+        )
     return report
 
 
@@ -332,7 +333,8 @@ def table(r: dict[str, Any]) -> str:
             )
         lines.append(
             f"  highest sustainable    {_fmt(r['highest_sustainable_rate'])} readings/s"
-            f"  ({r['limit_reason']})"
+            f"  (lowest unsustainable {_fmt(r['lowest_unsustainable_rate'])}: "
+            f"{r['limit_reason']})"
         )
     return "\n".join(lines)
 

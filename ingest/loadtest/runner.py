@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import platform
 import signal
@@ -52,7 +53,8 @@ LATENCY_HIST = "vitalstream_reading_to_influx_seconds"
 class LoadTestConfig:
     """What to run. ``rate`` is the target offered load (readings/s) for ``duration_s``; in
     step mode it is the first step's rate, multiplied by ``step_factor`` every ``duration_s``
-    up to ``max_rate`` or until a step is not sustainable."""
+    up to ``max_rate`` or until a step is not sustainable; then ``refine`` more steps bisect
+    between the last sustainable rate and the first unsustainable one."""
 
     devices: int = 1000
     rate: float = 5000.0
@@ -63,6 +65,7 @@ class LoadTestConfig:
     step_factor: float = 1.5
     max_rate: float = 200_000.0
     lag_tolerance: float = 0.05
+    refine: int = 2
     sample_interval_s: float = 1.0
     drain_timeout_s: float = 120.0
     warmup_min: float = 60.0
@@ -240,7 +243,9 @@ class LoadTest:
         self.alert_records: list[tuple[float, int, bytes]] = []  # recv wall, kafka ts, value
         self.verdicts: list[StepVerdict] = []
         self.stop_load = asyncio.Event()
-        self.load_done = asyncio.Event()
+        self.bracket: tuple[float | None, float | None] = (None, None)  # sustainable, not
+        self._refines_left = cfg.refine
+        self.current_rate = 0.0  # target rate of what the producer is offering now
         self.t0_wall = 0.0
         self.t0 = 0.0
         self.load_end_t = 0.0
@@ -291,7 +296,10 @@ class LoadTest:
         nominal = probe.nominal_rate()
         # event time needed to offer the whole schedule; it ends 10 min before now
         # (the fleet's real rate runs a few % under its nominal rate: gaps, charging)
-        span_ms = int(self.schedule.total_count() / nominal * 1000 * 1.25) + 2 * MIN_MS
+        needed = self.schedule.total_count()
+        if cfg.step:  # refinement steps run below the first unsustainable rate
+            needed += cfg.refine * self.schedule.steps[-1].rate * cfg.duration_s
+        span_ms = int(needed / nominal * 1000 * 1.25) + 2 * MIN_MS
         span_ms = -(-span_ms // MIN_MS) * MIN_MS
         now = int(time.time() * 1000)
         sim = FleetSimulator(
@@ -335,6 +343,7 @@ class LoadTest:
             **self.kafka, group_id=self.s.ingest.group_id, enable_auto_commit=False
         )
         await offsets.start()
+        self._offsets = offsets
         alerts = AIOKafkaConsumer(**self.kafka, enable_auto_commit=False)
         await alerts.start()
         self.gen_proc = _own_process()
@@ -360,14 +369,12 @@ class LoadTest:
                     asyncio.create_task(self._sampler(offsets)),
                     asyncio.create_task(self._read_alerts(alerts)),
                 ]
-                if self.cfg.step:
-                    tasks.append(asyncio.create_task(self._judge_steps()))
                 try:
                     await self._produce(sim, sink)
                     self.load_end_t = time.monotonic() - self.t0
                     self.samples.append(await self._sample(offsets))
                     drained_s = await self._drain(offsets)
-                    await _cancel(tasks[0], *tasks[2:])
+                    await _cancel(tasks[0])
                     self.samples.append(await self._sample(offsets))
                     await self._catch_up_alerts(alerts, atps)
                 finally:
@@ -375,8 +382,6 @@ class LoadTest:
         finally:
             await offsets.stop()
             await alerts.stop()
-        if self.cfg.step and not self.stop_load.is_set():
-            self._judge_last()
         return self._report(drained_s)
 
     async def _produce(self, sim: Any, sink: Any) -> None:
@@ -387,6 +392,7 @@ class LoadTest:
         it = iter(sim)
         nxt = loop.run_in_executor(None, next_chunk, it)
         sent = 0
+        current: int | None = None  # index of the step being offered
         while not self.stop_load.is_set():
             chunk = await nxt
             if chunk is None:
@@ -395,9 +401,17 @@ class LoadTest:
             nxt = loop.run_in_executor(None, next_chunk, it)  # generate ahead, in a thread
             lo, n = 0, len(chunk)
             while lo < n and not self.stop_load.is_set():
-                due = sched.due_s(sent)
-                if due is None:
+                step = sched.index_for_count(sent)
+                if self.cfg.step and current is not None and step != current:
+                    await self._end_of_step(current)  # may stop, or re-plan what follows
+                    current = None
+                    step = sched.index_for_count(sent)
+                if step is None or self.stop_load.is_set():
                     break
+                current = step
+                self.current_rate = sched.steps[step].rate
+                due = sched.due_s(sent)
+                assert due is not None
                 step_n = max(20, int(sched.rate_at_count(sent) * 0.02))  # ~50 sends/s
                 hi = min(n, lo + step_n)
                 wait = self.t0 + due - time.monotonic()
@@ -411,8 +425,11 @@ class LoadTest:
                 sent += hi - lo
                 self.produced_until_ms = max(self.produced_until_ms, int(part.send_ms[-1]))
                 lo = hi
-            if sched.due_s(sent) is None:
-                break
+            if sched.due_s(sent) is None and not (self.cfg.step and current is not None):
+                break  # (in step mode, the last step's verdict may plan more steps)
+        self.current_rate = 0.0
+        if self.cfg.step and current is not None and not self.stop_load.is_set():
+            await self._end_of_step(current)
         await sink.flush()
         nxt.cancel()
 
@@ -437,7 +454,7 @@ class LoadTest:
         gct = self.gen_proc.cpu_times()
         return Sample(
             t,
-            self.schedule.rate_at(t),
+            self.current_rate,
             produced,
             acked,
             int(sum(ends.values())),
@@ -508,6 +525,8 @@ class LoadTest:
     def _verdict(self, step_no: int, end_s: float) -> StepVerdict:
         st = self.schedule.steps[step_no]
         xs = self._step_samples(st.start_s, end_s)
+        if len(xs) < 2:
+            xs = self.samples[-2:]
         consumed = [x.scrape.counter("vitalstream_records") if x.scrape else 0.0 for x in xs]
         return judge_step(
             st.rate,
@@ -518,24 +537,53 @@ class LoadTest:
             tolerance=self.cfg.lag_tolerance,
         )
 
-    async def _judge_steps(self) -> None:
-        for i, st in enumerate(self.schedule.steps):
-            await asyncio.sleep(max(0.0, self.t0 + st.end_s - time.monotonic()))
-            await asyncio.sleep(self.cfg.sample_interval_s * 0.6)  # the step's last sample
-            v = self._verdict(i, st.end_s)
-            self.verdicts.append(v)
-            say(
-                f"loadtest step {i + 1}: target {v.target_rate:,.0f}/s offered "
-                f"{v.offered_rate:,.0f}/s achieved {v.achieved_rate:,.0f}/s -> {v.reason}"
-            )
-            if not v.sustainable:
-                self.stop_load.set()
-                return
+    async def _end_of_step(self, i: int) -> None:
+        """Judge step ``i`` once its time is up, then plan what follows: the next step of the
+        staircase, a bisection step between the last sustainable and the first unsustainable
+        rate (after letting the backlog drain), or the end of the run."""
+        st = self.schedule.steps[i]
+        await asyncio.sleep(max(0.0, self.t0 + st.end_s - time.monotonic()))
+        self.current_rate = 0.0  # nothing is offered while judging (and draining)
+        self.samples.append(await self._sample(self._offsets))  # the step's last sample
+        v = self._verdict(i, st.end_s)
+        self.verdicts.append(v)
+        good, bad = self.bracket
+        if v.sustainable:
+            good = max(good or 0.0, v.target_rate)
+        else:
+            bad = min(bad or math.inf, v.target_rate)
+        self.bracket = (good, bad)
+        say(
+            f"loadtest step {len(self.verdicts)}: target {v.target_rate:,.0f}/s offered "
+            f"{v.offered_rate:,.0f}/s achieved {v.achieved_rate:,.0f}/s -> {v.reason}"
+        )
+        if v.sustainable and bad is None:
+            return  # climb on
+        if good is None or bad is None or self._refines_left <= 0 or bad / good < 1.05:
+            self.stop_load.set()
+            return
+        self._refines_left -= 1
+        mid = round(math.sqrt(good * bad), -2 if good >= 1000 else 0)
+        self.schedule.truncate(i + 1)
+        if not v.sustainable:
+            await self._wait_lag_below(good * 2.0, timeout_s=max(60.0, self.cfg.duration_s * 2))
+        pause = time.monotonic() - self.t0 - st.end_s
+        if pause > 0.05:
+            self.schedule.append(0.0, pause)
+        self.schedule.append(mid, self.cfg.duration_s)
+        say(f"loadtest: refining between {good:,.0f}/s and {bad:,.0f}/s: {mid:,.0f}/s next")
 
-    def _judge_last(self) -> None:
-        for i, st in enumerate(self.schedule.steps):
-            if i >= len(self.verdicts) and st.end_s <= self.load_end_t + 1e-3:
-                self.verdicts.append(self._verdict(i, st.end_s))
+    async def _wait_lag_below(self, records: float, *, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            committed = 0
+            for tp in self._tps:
+                committed += await self._offsets.committed(tp) or 0
+            ends = await self._offsets.end_offsets(self._tps)
+            if sum(ends.values()) - committed <= records:
+                return
+            await asyncio.sleep(0.5)
+        say("loadtest: the backlog did not drain before the next step")
 
     # ------------------------------------------------------------------ the report
 

@@ -40,15 +40,32 @@ class Schedule:
     def __init__(self, rates_seconds: list[tuple[float, float]]) -> None:
         if not rates_seconds:
             raise ValueError("a schedule needs at least one step")
-        steps: list[Step] = []
-        t = n = 0.0
+        self.steps: list[Step] = []
         for rate, seconds in rates_seconds:
-            if rate <= 0 or seconds <= 0:
+            if rate <= 0:
                 raise ValueError("rates and durations must be positive")
-            steps.append(Step(float(rate), float(seconds), t, n))
-            t += seconds
-            n += rate * seconds
-        self.steps = steps
+            self.append(rate, seconds)
+
+    def append(self, rate: float, seconds: float) -> Step:
+        """Add a step at the end; rate 0 is a pause (nothing is due during it).
+
+        >>> s = Schedule.constant(100, 1)
+        >>> _ = s.append(0, 5), s.append(200, 1)
+        >>> s.due_s(99), s.due_s(100), s.rate_at(3), s.index_for_count(100)
+        (0.99, 6.0, 0.0, 2)
+        """
+        if rate < 0 or seconds <= 0:
+            raise ValueError("rates and durations must be positive")
+        last = self.steps[-1] if self.steps else None
+        t = last.end_s if last else 0.0
+        n = last.start_count + last.count if last else 0.0
+        st = Step(float(rate), float(seconds), t, n)
+        self.steps.append(st)
+        return st
+
+    def truncate(self, keep: int) -> None:
+        """Drop every step after the first ``keep``."""
+        del self.steps[keep:]
 
     @classmethod
     def constant(cls, rate: float, seconds: float) -> Schedule:
@@ -74,11 +91,16 @@ class Schedule:
         last = self.steps[-1]
         return last.start_count + last.count
 
-    def _step_for_count(self, n: float) -> Step | None:
-        for st in self.steps:
+    def index_for_count(self, n: float) -> int | None:
+        """Index of the step reading number ``n`` is due in (pauses hold none)."""
+        for i, st in enumerate(self.steps):
             if n < st.start_count + st.count:
-                return st
+                return i
         return None
+
+    def _step_for_count(self, n: float) -> Step | None:
+        i = self.index_for_count(n)
+        return None if i is None else self.steps[i]
 
     def due_s(self, n: float) -> float | None:
         """Wall-clock offset at which reading number ``n`` (0-based) is due; ``None`` past the

@@ -92,14 +92,23 @@ class InfluxService:
                 "--ui-disabled",
                 "--log-level",
                 "warn",
+                *self._tls_args(),
             ],
             log_file=self.log_file,
         )
 
+    def _tls_args(self) -> list[str]:
+        if not self._s.stack.secure:
+            return []
+        from ingest.stack.tls import ensure_tls
+
+        tls = ensure_tls(self._s.local_tls_dir)
+        return ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+
     def wait_ready(self, deadline: float) -> None:
         """Ready means: /health passes, onboarding is done, and a write+query round trip works."""
         last = "no answer"
-        with httpx.Client(base_url=self.address, timeout=5.0) as http:
+        with httpx.Client(base_url=self.address, timeout=5.0, verify=self._s.influx_verify) as http:
             while time.monotonic() < deadline:
                 if not self.external and self._proc.pid() is None:
                     raise ServiceStartError(

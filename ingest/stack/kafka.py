@@ -10,8 +10,10 @@ import time
 import uuid
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ingest.errors import InstallError, ServiceStartError
+from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings
 from ingest.stack.process import ManagedProcess, tail
 from ingest.stack.service import ServiceStatus, local_status
@@ -127,8 +129,51 @@ class KafkaService:
             "log.segment.bytes": "67108864",
             "log.cleaner.dedupe.buffer.size": "16777216",
         }
+        if st.secure:
+            props.update(self._secure_props())
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+
+    def _secure_props(self) -> dict[str, str]:
+        """Clients on SASL_SSL (SCRAM-SHA-512) at the configured port; the broker talks to
+        itself on a plaintext loopback listener two ports up."""
+        from ingest.stack.tls import ensure_tls
+
+        st = self._s.stack
+        tls = ensure_tls(self._s.local_tls_dir)
+        internal = st.kafka_port + 2
+        return {
+            "listeners": f"SASL_SSL://127.0.0.1:{st.kafka_port},"
+            f"INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{st.kafka_controller_port}",
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{st.kafka_port},"
+            f"INTERNAL://127.0.0.1:{internal}",
+            "inter.broker.listener.name": "INTERNAL",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,"
+            "SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(tls.keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls.ca),
+        }
+
+    def _scram_args(self) -> list[str]:
+        """SCRAM credentials are stored when the storage is formatted (KRaft has no ZooKeeper
+        to add them to later); they come from the kafka settings, i.e. env or file."""
+        k = self._s.kafka
+        if not self._s.stack.secure:
+            return []
+        if not k.sasl_username or k.sasl_password is None:
+            raise ServiceStartError(
+                "kafka",
+                "secure mode needs VITALSTREAM_KAFKA__SASL_USERNAME and "
+                "VITALSTREAM_KAFKA__SASL_PASSWORD",
+            )
+        pw = k.sasl_password.get_secret_value()
+        return ["--add-scram", f"SCRAM-SHA-512=[name={k.sasl_username},password={pw}]"]
 
     def _format_storage(self) -> None:
         id_file = self.home / "cluster-id"
@@ -149,6 +194,7 @@ class KafkaService:
                 "-c",
                 str(self.config_file),
                 "--ignore-formatted",
+                *self._scram_args(),
             ],
             capture_output=True,
             text=True,
@@ -189,7 +235,7 @@ class KafkaService:
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                asyncio.run(kafka_round_trip(self.address, timeout_s=10.0))
+                asyncio.run(kafka_round_trip(kafka_client_kwargs(self._s), timeout_s=10.0))
                 return
             except Exception as exc:
                 last = exc
@@ -218,7 +264,7 @@ def _read(path: Path) -> str:
         return ""
 
 
-async def kafka_round_trip(bootstrap: str, *, timeout_s: float) -> None:
+async def kafka_round_trip(kafka: dict[str, Any], *, timeout_s: float) -> None:
     """Produce one record to the probe topic and read it back (no consumer group)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -227,7 +273,7 @@ async def kafka_round_trip(bootstrap: str, *, timeout_s: float) -> None:
     token = uuid.uuid4().bytes
     async with asyncio.timeout(timeout_s):
         # create the topic explicitly: auto-creation makes aiokafka log an error first
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(**kafka)
         await admin.start()
         try:
             await admin.create_topics([NewTopic(_PROBE_TOPIC, 1, 1)])
@@ -235,13 +281,13 @@ async def kafka_round_trip(bootstrap: str, *, timeout_s: float) -> None:
             pass
         finally:
             await admin.close()
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = AIOKafkaProducer(**kafka, acks="all")
         await producer.start()
         try:
             meta = await producer.send_and_wait(_PROBE_TOPIC, token)
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False)
         await consumer.start()
         try:
             tp = TopicPartition(_PROBE_TOPIC, meta.partition)

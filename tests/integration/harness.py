@@ -42,15 +42,24 @@ def isolated_settings(base: Settings, name: str, **ingest: object) -> Settings:
     return base.model_copy(update={"topics": topics, "ingest": ing, "influxdb": influx})
 
 
+def influx_client(s: Settings, **kwargs: object) -> InfluxDBClient:
+    verify = s.influx_verify
+    return InfluxDBClient(
+        url=s.influx_url,
+        token=s.influx_token(),
+        org=s.influxdb.org,
+        ssl_ca_cert=verify if isinstance(verify, str) else None,
+        **kwargs,
+    )
+
+
 def create_bucket(s: Settings) -> None:
-    with InfluxDBClient(url=s.influx_url, token=s.influx_token(), org=s.influxdb.org) as c:
+    with influx_client(s) as c:
         c.buckets_api().create_bucket(bucket_name=s.influxdb.bucket, org=s.influxdb.org)
 
 
 def flux(s: Settings, query: str) -> list[dict[str, object]]:
-    with InfluxDBClient(
-        url=s.influx_url, token=s.influx_token(), org=s.influxdb.org, timeout=60_000
-    ) as c:
+    with influx_client(s, timeout=60_000) as c:
         tables = c.query_api().query(query)
     return [rec.values for t in tables for rec in t.records]
 
@@ -70,7 +79,7 @@ def vitals_identities(s: Settings) -> list[tuple[str, str, int]]:
 
 async def produce(s: Settings, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
     producer = AIOKafkaProducer(
-        bootstrap_servers=s.bootstrap_servers, linger_ms=20, max_batch_size=256 * 1024, acks="all"
+        **kafka_client_kwargs(s), linger_ms=20, max_batch_size=256 * 1024, acks="all"
     )
     await producer.start()
     n = 0
@@ -88,7 +97,7 @@ async def produce(s: Settings, topic: str, messages: Iterable[tuple[bytes | None
 async def ensure_topic(s: Settings) -> None:
     from ingest.kafka_io.topics import ensure_topics
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(s))
     await admin.start()
     try:
         await ensure_topics(s, admin)
@@ -109,7 +118,7 @@ async def committed(s: Settings) -> dict[int, int]:
 async def read_all(s: Settings, topic: str) -> list[object]:
     """Every record of a topic, from the beginning to the current end."""
     ends = await end_offsets(s, topic)
-    c = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, enable_auto_commit=False)
+    c = AIOKafkaConsumer(**kafka_client_kwargs(s), enable_auto_commit=False)
     await c.start()
     records: list[object] = []
     try:
