@@ -239,3 +239,25 @@ def test_flagged_readings_do_not_teach_the_baseline() -> None:
     for _ in range(500):
         det.learn_one({"value": 140.0})
     assert det.mean == mean
+
+
+def test_ew_statistics_match_river() -> None:
+    """The per-device baselines are River's EWMean/EWVar, kept as plain floats."""
+    from array import array
+
+    from river import stats
+
+    from detectors import ewz
+
+    rng = random.Random(1)
+    xs = [rng.gauss(60, 5) for _ in range(500)]
+    mean, var = stats.EWMean(fading_factor=0.05), stats.EWVar(fading_factor=0.05)
+    s = array("d", [xs[0], 0.0, 0.0])
+    mean.update(xs[0])
+    var.update(xs[0])
+    for x in xs[1:]:
+        mean.update(x)
+        var.update(x)
+        ewz.update(s, 0, x, 0.05)
+    assert s[ewz.MEAN] == pytest.approx(mean.get(), rel=1e-12)
+    assert s[ewz.VAR] == pytest.approx(var.get(), rel=1e-9)
