@@ -7,7 +7,7 @@ and the alerts topic. Definitions of every figure: docs/loadtest.md.
 
     python bench/bench_loadtest.py [--devices 1000] [--rate 10000] [--duration 120]
                                    [--step-start 5000] [--step-factor 1.5] [--step-duration 40]
-                                   [--max-rate 150000] [--only constant|step]
+                                   [--max-rate 150000] [--refine 2] [--only constant|step]
 
 Prints the two reports' tables; writes bench/results/loadtest-<UTC time>.json (both reports)
 and the PNG plots to bench/results/loadtest-plots/.
@@ -50,6 +50,7 @@ def main() -> None:
     p.add_argument("--step-factor", type=float, default=1.5)
     p.add_argument("--step-duration", type=float, default=40.0)
     p.add_argument("--max-rate", type=float, default=150_000.0)
+    p.add_argument("--refine", type=int, default=2, help="bisection steps after the limit")
     p.add_argument("--only", choices=["constant", "step"], default=None)
     args = p.parse_args()
     plots = RESULTS / "loadtest-plots"
@@ -77,13 +78,15 @@ def main() -> None:
                 step=True,
                 step_factor=args.step_factor,
                 max_rate=args.max_rate,
+                refine=args.refine,
                 out_dir=plots,
                 drain_timeout_s=300.0,
             )
         )
+        st = out["step"]
         print(
-            f"highest sustainable rate: {out['step']['highest_sustainable_rate']} readings/s "
-            f"({out['step']['limit_reason']})"
+            f"highest sustainable rate: {st['highest_sustainable_rate']} readings/s; lowest "
+            f"unsustainable: {st['lowest_unsustainable_rate']} ({st['limit_reason']})"
         )
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"loadtest-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
