@@ -40,6 +40,22 @@ from messages.codec import Reading
 from messages.kinds import AnomalyKind as K
 from messages.metrics import METRICS, Metric, SleepStage
 
+# enum members as module constants: ``K.NAME`` costs ~100 ns per lookup on the hot path
+_K_ABRUPT_HR_CHANGE = K.ABRUPT_HR_CHANGE
+_K_BRADYCARDIA = K.BRADYCARDIA
+_K_CLOCK_SKEW = K.CLOCK_SKEW
+_K_DESATURATION = K.DESATURATION
+_K_DEVICE_SILENT = K.DEVICE_SILENT
+_K_DROPOUT = K.DROPOUT
+_K_ELEVATED_RESTING_HR = K.ELEVATED_RESTING_HR
+_K_FLATLINE = K.FLATLINE
+_K_HR_ACTIVITY_DECOUPLING = K.HR_ACTIVITY_DECOUPLING
+_K_IMPOSSIBLE_VALUE = K.IMPOSSIBLE_VALUE
+_K_OFF_WRIST = K.OFF_WRIST
+_K_SLEEP_DISRUPTION = K.SLEEP_DISRUPTION
+_K_TACHYCARDIA_AT_REST = K.TACHYCARDIA_AT_REST
+_K_UNUSUAL_INACTIVITY = K.UNUSUAL_INACTIVITY
+
 _MIN = 60_000
 _HOUR = 3_600_000
 
@@ -157,18 +173,18 @@ CONTEXT_TEXT = ("asleep", "at rest", "inactive", "exercising", "lightly active")
 _SNAPSHOT_VERSION = 1
 _HR, _SPO2, _STEPS, _STAGE = Metric.HEART_RATE, Metric.SPO2, Metric.STEPS, Metric.SLEEP_STAGE
 _LIMITS = {m: (spec.minimum, spec.maximum) for m, spec in METRICS.items()}
-_MULTIDAY = frozenset({K.ELEVATED_RESTING_HR, K.SLEEP_DISRUPTION, K.UNUSUAL_INACTIVITY})
+_MULTIDAY = frozenset({_K_ELEVATED_RESTING_HR, _K_SLEEP_DISRUPTION, _K_UNUSUAL_INACTIVITY})
 # kinds resolved by their own logic (gap ends, night closes), never by tick() staleness
-_NOT_STALE = frozenset({K.DEVICE_SILENT, K.CLOCK_SKEW, K.OFF_WRIST, K.DROPOUT})
+_NOT_STALE = frozenset({_K_DEVICE_SILENT, _K_CLOCK_SKEW, _K_OFF_WRIST, _K_DROPOUT})
 _METRIC_SLOT = {_HR: T_HR, _SPO2: T_SPO2, _STEPS: T_STEPS, _STAGE: T_STAGE}
 _KIND_METRIC = {
-    K.TACHYCARDIA_AT_REST: T_HR,
-    K.BRADYCARDIA: T_HR,
-    K.ABRUPT_HR_CHANGE: T_HR,
-    K.HR_ACTIVITY_DECOUPLING: T_HR,
-    K.FLATLINE: T_HR,
+    _K_TACHYCARDIA_AT_REST: T_HR,
+    _K_BRADYCARDIA: T_HR,
+    _K_ABRUPT_HR_CHANGE: T_HR,
+    _K_HR_ACTIVITY_DECOUPLING: T_HR,
+    _K_FLATLINE: T_HR,
     K.LOW_SPO2: T_SPO2,
-    K.DESATURATION: T_SPO2,
+    _K_DESATURATION: T_SPO2,
 }
 
 
@@ -350,11 +366,11 @@ class Engine:
         lo, hi = _LIMITS[m]
         if not (lo <= v <= hi) or (m is _STAGE and v != int(v)):
             return self._impossible(r, d, out)
-        if d.tracks and K.IMPOSSIBLE_VALUE in d.tracks:
+        if d.tracks and _K_IMPOSSIBLE_VALUE in d.tracks:
             self._book.inactive(
                 r.device_id,
                 d.tracks,
-                K.IMPOSSIBLE_VALUE,
+                _K_IMPOSSIBLE_VALUE,
                 ts,
                 out,
                 self._c.quality.impossible_clear_ms,
@@ -386,7 +402,7 @@ class Engine:
         self._book.active(
             r.device_id,
             d.tracks,
-            K.IMPOSSIBLE_VALUE,
+            _K_IMPOSSIBLE_VALUE,
             r.ts_ms,
             r.ts_ms,
             "info",
@@ -437,7 +453,7 @@ class Engine:
         self._book.active(
             r.device_id,
             d.tracks,
-            K.CLOCK_SKEW,
+            _K_CLOCK_SKEW,
             start,
             start,
             "info",
@@ -464,15 +480,15 @@ class Engine:
             ):
                 # the clock jumped forward again by the amount it lost: corrected, not a gap
                 s[SKEW_OFFSET] = 0.0
-                self._book.resolve(did, tracks, K.CLOCK_SKEW, ts, out)
-            elif K.DEVICE_SILENT in tracks and tracks[K.DEVICE_SILENT].is_open:
-                self._book.resolve(did, tracks, K.DEVICE_SILENT, ts, out, end_ms=ts)
+                self._book.resolve(did, tracks, _K_CLOCK_SKEW, ts, out)
+            elif _K_DEVICE_SILENT in tracks and tracks[_K_DEVICE_SILENT].is_open:
+                self._book.resolve(did, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
             elif gap >= max(q.dropout_min_gap_ms, q.dropout_factor * s[INTERVAL]):
                 if gap >= self._silent_limit(did):
-                    kind = K.DEVICE_SILENT  # found after the fact (no tick() in between)
+                    kind = _K_DEVICE_SILENT  # found after the fact (no tick() in between)
                     sev: Severity = "warning"
                 else:
-                    kind, sev = K.DROPOUT, "info"
+                    kind, sev = _K_DROPOUT, "info"
                 self._book.interval(
                     did,
                     tracks,
@@ -590,7 +606,7 @@ class Engine:
                 book.active(
                     did,
                     tracks,
-                    K.TACHYCARDIA_AT_REST,
+                    _K_TACHYCARDIA_AT_REST,
                     ts,
                     int(s[R_TACHY]),
                     sev,
@@ -600,8 +616,8 @@ class Engine:
                     baseline=_r1(rest_expected),
                     context=CONTEXT_TEXT[ctx],
                 )
-            elif K.TACHYCARDIA_AT_REST in tracks:
-                book.inactive(did, tracks, K.TACHYCARDIA_AT_REST, ts, out)
+            elif _K_TACHYCARDIA_AT_REST in tracks:
+                book.inactive(did, tracks, _K_TACHYCARDIA_AT_REST, ts, out)
 
         # sustained bradycardia, any context
         bc = cfg.bradycardia
@@ -619,7 +635,7 @@ class Engine:
                 book.active(
                     did,
                     tracks,
-                    K.BRADYCARDIA,
+                    _K_BRADYCARDIA,
                     ts,
                     int(s[R_BRADY]),
                     sev,
@@ -629,8 +645,8 @@ class Engine:
                     baseline=_r1(expected),
                     context=CONTEXT_TEXT[ctx],
                 )
-            elif K.BRADYCARDIA in tracks:
-                book.inactive(did, tracks, K.BRADYCARDIA, ts, out)
+            elif _K_BRADYCARDIA in tracks:
+                book.inactive(did, tracks, _K_BRADYCARDIA, ts, out)
 
         # abrupt change from the personal baseline of the context (asleep / at rest)
         ab = cfg.abrupt
@@ -675,7 +691,7 @@ class Engine:
                 book.active(
                     did,
                     tracks,
-                    K.ABRUPT_HR_CHANGE,
+                    _K_ABRUPT_HR_CHANGE,
                     ts,
                     int(s[R_ABRUPT]),
                     sev,
@@ -685,8 +701,8 @@ class Engine:
                     baseline=_r1(expected_ab),
                     context=CONTEXT_TEXT[ctx],
                 )
-            elif K.ABRUPT_HR_CHANGE in tracks:
-                book.inactive(did, tracks, K.ABRUPT_HR_CHANGE, ts, out)
+            elif _K_ABRUPT_HR_CHANGE in tracks:
+                book.inactive(did, tracks, _K_ABRUPT_HR_CHANGE, ts, out)
 
         # HR decoupled from activity: high at rest, or no rise during exercise
         dc = cfg.decoupling
@@ -723,11 +739,11 @@ class Engine:
                     f"resting baseline ({_g1(rest_expected)} bpm) while at rest."
                 )
                 start = int(s[ACT_START]) if norise else int(s[R_HIGHREST])
-                t = tracks.get(K.HR_ACTIVITY_DECOUPLING)
+                t = tracks.get(_K_HR_ACTIVITY_DECOUPLING)
                 book.active(
                     did,
                     tracks,
-                    K.HR_ACTIVITY_DECOUPLING,
+                    _K_HR_ACTIVITY_DECOUPLING,
                     ts,
                     start,
                     "info",
@@ -739,23 +755,23 @@ class Engine:
                     detail=detail if t is None or not t.is_open else "",
                 )
                 flagged = True
-            elif K.HR_ACTIVITY_DECOUPLING in tracks:
-                book.inactive(did, tracks, K.HR_ACTIVITY_DECOUPLING, ts, out)
+            elif _K_HR_ACTIVITY_DECOUPLING in tracks:
+                book.inactive(did, tracks, _K_HR_ACTIVITY_DECOUPLING, ts, out)
 
         # stuck sensor (data quality)
         q = cfg.quality
         flatline.update(s, FL, ts, v)
         if flatline.active(s, FL, q.flatline_ms, q.flatline_min_readings):
             book.active(
-                did, tracks, K.FLATLINE, ts, int(s[FL + flatline.START]), "info", v, True, out
+                did, tracks, _K_FLATLINE, ts, int(s[FL + flatline.START]), "info", v, True, out
             )
             flagged = True
-        elif K.FLATLINE in tracks:
-            book.inactive(did, tracks, K.FLATLINE, ts, out, 0)
-        if K.OFF_WRIST in tracks:
-            book.resolve(did, tracks, K.OFF_WRIST, ts, out, end_ms=ts)
-        if K.DROPOUT in tracks:
-            book.resolve(did, tracks, K.DROPOUT, ts, out, end_ms=ts)
+        elif _K_FLATLINE in tracks:
+            book.inactive(did, tracks, _K_FLATLINE, ts, out, 0)
+        if _K_OFF_WRIST in tracks:
+            book.resolve(did, tracks, _K_OFF_WRIST, ts, out, end_ms=ts)
+        if _K_DROPOUT in tracks:
+            book.resolve(did, tracks, _K_DROPOUT, ts, out, end_ms=ts)
         s[SINCE_HR_STEPS] = s[SINCE_HR_STAGES] = s[WORN_SINCE] = 0.0
 
         # aggregates: the night, the hour
@@ -855,7 +871,7 @@ class Engine:
                 book.active(
                     did,
                     tracks,
-                    K.DESATURATION,
+                    _K_DESATURATION,
                     ts,
                     start,
                     sev,
@@ -867,8 +883,8 @@ class Engine:
                     detail=f"{n} episode(s) in this cluster"
                     + (f"; last night's desaturation index {odi:.1f}/h." if odi >= 0 else "."),
                 )
-            elif K.DESATURATION in tracks and not ongoing:
-                book.inactive(did, tracks, K.DESATURATION, ts, out, dc.quiet_ms)
+            elif _K_DESATURATION in tracks and not ongoing:
+                book.inactive(did, tracks, _K_DESATURATION, ts, out, dc.quiet_ms)
 
         if not flagged and not desaturation.in_episode(s, DS):
             prev = self._prev_metric_ts
@@ -946,15 +962,15 @@ class Engine:
         worn = s[SINCE_HR_STEPS] >= 5 or s[SINCE_HR_STAGES] >= 2
         if worn and s[WORN_SINCE] <= 0:
             s[WORN_SINCE] = r.ts_ms
-        off = K.OFF_WRIST in tracks and tracks[K.OFF_WRIST].is_open
+        off = _K_OFF_WRIST in tracks and tracks[_K_OFF_WRIST].is_open
         if off and worn and r.ts_ms - s[WORN_SINCE] < gap:
             return  # put back on: heart rate should follow within minutes
         if worn:
-            self._book.resolve(r.device_id, tracks, K.OFF_WRIST, r.ts_ms, out)
+            self._book.resolve(r.device_id, tracks, _K_OFF_WRIST, r.ts_ms, out)
             self._book.active(
                 r.device_id,
                 tracks,
-                K.DROPOUT,
+                _K_DROPOUT,
                 r.ts_ms,
                 int(last_hr),
                 "info",
@@ -964,11 +980,11 @@ class Engine:
                 detail="No heart rate or SpO2 while the device is worn (it still counts steps "
                 "or stages sleep): the optical sensor dropped out (data quality).",
             )
-        elif not (K.DROPOUT in tracks and tracks[K.DROPOUT].is_open):
+        elif not (_K_DROPOUT in tracks and tracks[_K_DROPOUT].is_open):
             self._book.active(
                 r.device_id,
                 tracks,
-                K.OFF_WRIST,
+                _K_OFF_WRIST,
                 r.ts_ms,
                 int(last_hr),
                 "info",
@@ -1046,7 +1062,7 @@ class Engine:
                 book.active(
                     did,
                     tracks,
-                    K.ELEVATED_RESTING_HR,
+                    _K_ELEVATED_RESTING_HR,
                     ts,
                     int(s[RHR_RUN_START]),
                     sev,
@@ -1060,7 +1076,7 @@ class Engine:
                     f"{_g1(base)} bpm, for {consec} consecutive nights (an early illness sign).",
                 )
             elif consec == 0:
-                book.resolve(did, tracks, K.ELEVATED_RESTING_HR, ts, out, end_ms=int(start))
+                book.resolve(did, tracks, _K_ELEVATED_RESTING_HR, ts, out, end_ms=int(start))
         # sleep disruption: one measure far off, or two of them clearly off
         z = md.sleep_z
         b_dur, b_eff, b_awk = s[N_DUR], s[N_EFF], s[N_AWK]
@@ -1086,7 +1102,7 @@ class Engine:
             book.active(
                 did,
                 tracks,
-                K.SLEEP_DISRUPTION,
+                _K_SLEEP_DISRUPTION,
                 ts,
                 int(s[SLEEP_RUN_START]),
                 "info",
@@ -1101,7 +1117,7 @@ class Engine:
                 f"{b_awk:.1f}).",
             )
         elif s[SLEEP_CONSEC] == 0:
-            book.resolve(did, tracks, K.SLEEP_DISRUPTION, ts, out, end_ms=int(start))
+            book.resolve(did, tracks, _K_SLEEP_DISRUPTION, ts, out, end_ms=int(start))
 
     def _close_hour(self, did: str, d: Device, hour: int, ts: int, out: list[AlertEvent]) -> None:
         """Judge the finished hour against the person's usual steps for that hour of day.
@@ -1134,7 +1150,7 @@ class Engine:
                     self._book.active(
                         did,
                         d.tracks,
-                        K.UNUSUAL_INACTIVITY,
+                        _K_UNUSUAL_INACTIVITY,
                         ts,
                         int(s[H_RUN_START]),
                         "warning",
@@ -1155,7 +1171,7 @@ class Engine:
                 ):
                     s[H_RUN] = 0.0
                     self._book.resolve(
-                        did, d.tracks, K.UNUSUAL_INACTIVITY, ts, out, end_ms=cur * _HOUR
+                        did, d.tracks, _K_UNUSUAL_INACTIVITY, ts, out, end_ms=cur * _HOUR
                     )
         s[H_CUR] = hour
         s[H_STEPS] = s[H_STEPS_N] = s[H_HR_N] = s[H_ASLEEP_N] = 0.0
@@ -1184,7 +1200,7 @@ class Engine:
             tracks = d.tracks
             if now_ms - last >= self._silent_limit(did):
                 self._book.active(
-                    did, tracks, K.DEVICE_SILENT, now_ms, int(last), "warning", None, True, out
+                    did, tracks, _K_DEVICE_SILENT, now_ms, int(last), "warning", None, True, out
                 )
             if s[SS_START] >= 0 and now_ms - s[SS_LAST] > self._c.multiday.session_gap_ms:
                 self._close_night(did, d, now_ms, out)
