@@ -51,7 +51,7 @@ from messages import InvalidReading, Reading, ReadingDecoder
 
 log = logging.getLogger(__name__)
 
-_MAX_BACKOFF_S = 30.0
+_MAX_BACKOFF_S = 10.0  # caps how long a recovered InfluxDB waits for our next try
 _alert_encoder = msgspec.json.Encoder()
 
 
