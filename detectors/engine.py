@@ -34,7 +34,7 @@ from detectors import desaturation, ewz, flatline, hourly, nightly, sustain
 from detectors.alerts import AlertBook, Track
 from detectors.config import EngineConfig
 from detectors.explain import Explainer
-from detectors.news2 import pulse_score
+from detectors.news2 import pulse_score, spo2_score
 from detectors.types import AlertEvent, ProcessResult, Scored, Severity
 from messages.codec import Reading
 from messages.kinds import AnomalyKind as K
@@ -825,7 +825,11 @@ class Engine:
                 s, R_LOWSPO2, ts, h, v, lc.sustain_ms, lc.grace_ms, False
             ):
                 low = s[R_LOWSPO2 + sustain.PEAK]
-                sev: Severity = "critical" if low <= 85 else "warning"
+                # NEWS2 SpO2 scale 1 scores 3 at <= 91 %; a wrist sensor is noisier than a
+                # ward oximeter, so only a deep drop is critical
+                sev: Severity = (
+                    "critical" if low <= 85 else "warning" if spo2_score(low) >= 3 else "info"
+                )
                 book.active(
                     did,
                     tracks,

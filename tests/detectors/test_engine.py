@@ -379,3 +379,13 @@ def test_any_stream_any_batching(values: list[float], cuts: list[int], jitter: l
         alerts += out.alerts
     assert _enc.encode(scored) == _enc.encode(whole.scored)
     assert _enc.encode(alerts) == _enc.encode(whole.alerts)
+
+
+def test_flapping_is_reported_and_slows_resolution() -> None:
+    # tachycardia for 12 min, normal for 25 min, five times over
+    episodes = {range(60 + k * 37, 72 + k * 37): 130.0 for k in range(5)}
+    _, alerts = run(rest_then(episodes, 60 + 5 * 37 + 30))
+    opened = [a for a in alerts if a.kind is K.TACHYCARDIA_AT_REST and a.state == "open"]
+    assert len(opened) >= 3
+    assert "Flapping" in opened[-1].explanation
+    assert len({a.alert_id for a in opened}) == len(opened)  # each episode its own id
