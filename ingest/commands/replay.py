@@ -46,9 +46,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _progress(stats: ReplayStats, alerts: int) -> None:
+    # one updating line on a terminal, plain lines in a log
+    tty = sys.stderr.isatty()
     print(
-        f"\rreplay: {stats.rows:,} rows, {stats.readings:,} scored, {alerts:,} alerts",
-        end="",
+        f"{chr(13) if tty else ''}replay: {stats.rows:,} rows, {stats.readings:,} scored, "
+        f"{alerts:,} alerts",
+        end="" if tty else "\n",
         file=sys.stderr,
         flush=True,
     )
@@ -72,8 +75,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     rate = stats.readings / stats.seconds if stats.seconds else 0.0
     skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.skipped.items())) or "none"
+    lead = "\r" if sys.stderr.isatty() else ""
     print(
-        f"\rreplay: {stats.rows:,} rows, {stats.readings:,} scored in {stats.seconds:.1f} s "
+        f"{lead}replay: {stats.rows:,} rows, {stats.readings:,} scored in {stats.seconds:.1f} s "
         f"({rate:,.0f}/s), {stats.alerts:,} alerts -> {args.out}; skipped rows: {skipped}",
         file=sys.stderr,
     )
