@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 VS := $(VENV)/bin/vitalstream
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: help venv stack-up stack-down stack-status demo test test-unit lint typecheck check bench schemas clean
+.PHONY: help venv stack-up stack-down stack-status demo test test-unit chaos chaos-long lint typecheck check bench schemas clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -37,6 +37,12 @@ test: stack-up ## the whole test suite (unit + integration against the real loca
 
 test-unit: venv ## unit tests and doctests only (no services)
 	$(PY) -m pytest -m "not integration"
+
+chaos: stack-up ## the chaos suite, short version (also part of `make test`)
+	$(PY) -m pytest -m chaos -s
+
+chaos-long: stack-up ## the chaos suite at full scale (200k readings, 20 kills, 2 min outage); report to bench/results/chaos-long.txt
+	VITALSTREAM_CHAOS=long $(PY) -m pytest -m chaos -s -p no:randomly 2>&1 | tee bench/results/chaos-long.txt
 
 lint: venv ## ruff lint and format check
 	$(VENV)/bin/ruff check .
