@@ -9,6 +9,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,7 @@ def _assert_exactly_once(messages: list[tuple[bytes | None, bytes]], s: Settings
     assert set(got) == valid, "0 readings missing"
 
 
+@pytest.mark.timeout(900)
 async def test_kafka_broker_restart_mid_stream_loses_nothing(
     live_stack: Settings, unique_name: str, tmp_path: Path
 ) -> None:
@@ -127,6 +129,7 @@ async def test_one_percent_poison_is_all_dead_lettered_before_commit(
     _assert_exactly_once(mixed, s)
 
 
+@pytest.mark.timeout(900)
 async def test_three_daemons_with_instances_joining_and_leaving(
     live_stack: Settings, unique_name: str, tmp_path: Path
 ) -> None:

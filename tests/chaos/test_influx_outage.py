@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from ingest import stack
 from ingest.settings import Settings
@@ -26,6 +27,7 @@ from tests.integration.harness import (
 RSS_BOUND_MB = 400
 
 
+@pytest.mark.timeout(900)
 async def test_influxdb_down_then_back(
     live_stack: Settings, unique_name: str, tmp_path: Path
 ) -> None:
