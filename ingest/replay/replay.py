@@ -159,55 +159,85 @@ def read_rows(stream: IO[str], stats: ReplayStats) -> Iterator[Reading]:
 
 
 class ReorderBuffer:
-    """Release readings in event-time order per device, tolerating ``window_ms`` of disorder.
+    """Put each device's readings in event-time order, tolerating ``window_ms`` of disorder.
+
+    A reading is held until its device (``per_device``) or the whole file (time order) has moved
+    ``window_ms`` past it. A reading that arrives further behind than the window (a late reading,
+    or a device clock that jumped back) is not sorted in: the device's held readings are released
+    first and it follows them, as the daemon would see it, so the engine can tell a late reading
+    from a clock jump. Memory: at most a window of readings per device.
 
     >>> buf = ReorderBuffer(window_ms=1000)
     >>> out = []
-    >>> for t in (5000, 4500, 7000, 6500, 9000):
+    >>> for t in (5000, 4500, 7000, 6500, 9000, 2000):
     ...     out += [r.ts_ms for r in buf.push(Reading("d", t, Metric.HEART_RATE, 60.0))]
     >>> out + [r.ts_ms for r in buf.flush()]
-    [4500, 5000, 6500, 7000, 9000]
+    [4500, 5000, 6500, 7000, 9000, 2000]
     """
 
     def __init__(self, window_ms: int, *, per_device: bool = True) -> None:
         self.window_ms = window_ms
         self.per_device = per_device
-        self._heap: list[tuple[int, int, Reading]] = []
+        self._heaps: dict[str, list[tuple[int, int, Reading]]] = {}
         self._newest: dict[str, int] = {}
         self._global = -(2**62)
+        self._swept = -(2**62)
         self._seq = 0
+        self._held = 0
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return self._held
+
+    def _release(self, heap: list[tuple[int, int, Reading]], upto: int, out: list[Reading]) -> None:
+        while heap and heap[0][0] <= upto:
+            out.append(heapq.heappop(heap)[2])
+            self._held -= 1
 
     def push(self, r: Reading) -> list[Reading]:
+        dev = r.device_id
+        heap = self._heaps.get(dev)
+        if heap is None:
+            heap = self._heaps[dev] = []
+        newest = self._newest.get(dev)
+        out: list[Reading] = []
+        if newest is not None and r.ts_ms < newest - self.window_ms:
+            # far behind: release what the device holds, then pass this one through
+            self._release(heap, 2**62, out)
+            out.append(r)
+            return out
+        if newest is None or r.ts_ms > newest:
+            self._newest[dev] = newest = r.ts_ms
         if r.ts_ms > self._global:
             self._global = r.ts_ms
-        if self.per_device:
-            newest = self._newest.get(r.device_id)
-            if newest is None or r.ts_ms > newest:
-                self._newest[r.device_id] = r.ts_ms
         self._seq += 1
-        heapq.heappush(self._heap, (r.ts_ms, self._seq, r))
-        out = []
-        heap = self._heap
-        # release what its device (device order) or the whole file (time order) has moved
-        # past by the window
-        while heap:
-            ts, _, top = heap[0]
-            newest = self._newest[top.device_id] if self.per_device else self._global
-            if newest - ts < self.window_ms:
-                break
-            out.append(heapq.heappop(heap)[2])
+        heapq.heappush(heap, (r.ts_ms, self._seq, r))
+        self._held += 1
+        if self.per_device:
+            self._release(heap, newest - self.window_ms, out)
+        else:
+            upto = self._global - self.window_ms
+            self._release(heap, upto, out)
+            if self._global - self._swept >= self.window_ms // 4 + 1:
+                # the file moved on: release what other (quieter) devices hold
+                self._swept = self._global
+                for h in self._heaps.values():
+                    if h and h[0][0] <= upto:
+                        self._release(h, upto, out)
         return out
 
     def flush(self) -> list[Reading]:
-        out = [item[2] for item in sorted(self._heap)]
-        self._heap.clear()
-        return out
+        items = sorted(item for h in self._heaps.values() for item in h)
+        self._heaps.clear()
+        self._held = 0
+        return [item[2] for item in items]
 
-    def forget(self, device_id: str) -> None:
+    def flush_device(self, device_id: str) -> list[Reading]:
+        out: list[Reading] = []
+        heap = self._heaps.pop(device_id, None)
+        if heap:
+            self._release(heap, 2**62, out)
         self._newest.pop(device_id, None)
+        return out
 
 
 def alert_line(e: AlertEvent) -> AlertLine:
@@ -313,11 +343,10 @@ def replay(
         if order == "device" and r.device_id != current_device:
             if current_device is not None:
                 # the previous device is complete: run it out and forget it
-                run(pending + [x for x in buf.flush() if x.device_id == current_device])
+                run(pending + buf.flush_device(current_device))
                 pending = []
                 writer.finish_device(current_device)
                 engine.drop(current_device)
-                buf.forget(current_device)
             current_device = r.device_id
         pending.extend(buf.push(r))
         if len(pending) >= batch:

@@ -132,3 +132,18 @@ def test_command_handler(tmp_path: Path) -> None:
     args = parser.parse_args(["replay", str(src), "--out", str(out), "--quiet"])
     assert args.handler(args, _Settings()) == 0
     assert out.read_text().count("\n") == 1
+
+
+def test_replay_clock_jump_is_skew_not_dropout(tmp_path: Path) -> None:
+    rows = []
+    for i in range(300):
+        t = T0 + i * MIN
+        # the device clock runs 35 min behind between minutes 100 and 200
+        shown = t - 35 * MIN if 100 <= i < 200 else t
+        rows.append(("d1", str(shown), "steps", "0"))
+        rows.append(("d1", str(shown + 1000), "heart_rate", str(64 + i % 3)))
+    out = tmp_path / "alerts.ndjson"
+    replay_file(_csv(tmp_path / "in.csv", rows), out)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["kind"] for x in lines] == ["clock_skew"]
+    assert lines[0]["end"] is not None
