@@ -267,13 +267,19 @@ class ProducedIndex:
 
 
 def recall(
-    labels: list[Label], events: list[AlertEvent], run_end_ms: int
+    labels: list[Label],
+    events: list[AlertEvent],
+    run_end_ms: int,
+    explained_by: list[Label] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Recall per kind and overall, with :func:`ingest.replay.evaluation.match` (the replay
     evaluation's matching: same device and kind, spans overlapping with the kind's tolerance).
-    Returns the per-kind table and the number of alerts that match no label."""
+    Returns the per-kind table and the number of alerts that match none of ``explained_by``
+    (default ``labels``; e.g. all ground truth, routine off-wrist charging included)."""
     alerts = list(fold_events(events).values())
     per_kind, unmatched = match(labels, alerts, run_end_ms)
+    if explained_by is not None:
+        unmatched = match(explained_by, alerts, run_end_ms)[1]
     table: dict[str, Any] = {}
     for kind, st in per_kind.items():
         if st.labels or st.alerts:

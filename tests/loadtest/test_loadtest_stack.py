@@ -68,6 +68,8 @@ def _check_common(r: dict[str, Any], tmp_path: Path, name: str, settings: Settin
     assert d["exit_code"] == 0
     assert d["cpu_seconds"] > 0
     assert d["rss_mb_max"] > 10
+    assert all(v > 0 for v in d["errors"].values())
+    assert 0 <= d["metrics_scrape_failures"] < len(r["timeseries"]["t_s"])
 
     # recall on the simulator's real labels
     rc = r["recall"]
