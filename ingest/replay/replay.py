@@ -4,13 +4,14 @@ Input: CSV (optionally gzip) with the header ``device_id,ts,metric,value``. ``ts
 ISO 8601 (no offset means UTC) or epoch milliseconds; ``steps`` counts steps since the previous
 steps row of the device; ``sleep_stage`` is ``awake|light|deep|rem``.
 
-Order: exports are sorted by time or by device. Rows pass through a reorder buffer keyed on each
-device's newest event time: a row is released once the device has moved ``window_ms`` past it,
-so bounded disorder (up to the window) is put right and both orders work with memory bounded by
-the window, not the file. Rows later than the window reach the engine as late readings (it
-counts them and keeps them out of baselines). With ``order="time"`` the engine's ``tick()`` runs
-every simulated minute (deadman, staleness); with ``order="device"`` a device is finished and
-dropped from memory when the next one starts.
+Order: exports are sorted by time or by device. Each device's rows pass through a reorder buffer:
+a row is released once the file (``order="time"``) or its device (``order="device"``) has moved
+``window_ms`` past it, so bounded disorder (up to the window) is put right. A row further behind
+than the window is not sorted in: it follows the device's held rows, as the daemon would see it
+(a late reading, counted and kept out of baselines; or a clock that jumped back, reported as
+``clock_skew``). Memory is bounded by the window and the fleet, not the file. With
+``order="time"`` the engine's ``tick()`` runs every minute of event time (deadman, staleness);
+with ``order="device"`` a device is finished and dropped from memory when the next one starts.
 
 Output: one NDJSON line per alert in its final state, written when it resolves (open alerts are
 written at the end), so memory does not grow with the number of alerts either.
