@@ -153,6 +153,7 @@ H_RUN_USUAL = _take(1)
 BEHIND_RUN = _take(1)
 BEHIND_PREV = _take(1)
 BEHIND_FIRST = _take(1)
+BEHIND_METRICS = _take(1)  # bit set of the metrics in the current behind run
 SKEW_OFFSET = _take(1)  # > 0 while the device clock is believed to run behind
 SINCE_HR_STEPS = _take(1)  # steps counted since the newest heart rate
 SINCE_HR_STAGES = _take(1)  # sleep stages received since the newest heart rate
@@ -176,6 +177,8 @@ _LIMITS = {m: (spec.minimum, spec.maximum) for m, spec in METRICS.items()}
 _MULTIDAY = frozenset({_K_ELEVATED_RESTING_HR, _K_SLEEP_DISRUPTION, _K_UNUSUAL_INACTIVITY})
 # kinds resolved by their own logic (gap ends, night closes), never by tick() staleness
 _NOT_STALE = frozenset({_K_DEVICE_SILENT, _K_CLOCK_SKEW, _K_OFF_WRIST, _K_DROPOUT})
+_METRIC_BIT = {_HR: 1, _SPO2: 2, _STEPS: 4, _STAGE: 8}
+_ONE_BIT = frozenset({1, 2, 4, 8})
 _METRIC_SLOT = {_HR: T_HR, _SPO2: T_SPO2, _STEPS: T_STEPS, _STAGE: T_STAGE}
 _KIND_METRIC = {
     _K_TACHYCARDIA_AT_REST: T_HR,
@@ -429,14 +432,18 @@ class Engine:
             s[N_LATE] += 1.0
         if behind < q.skew_ms:
             return False
-        # a clock that jumped back sends a steady run of readings, each newer than the last
+        # a clock that jumped back sends a steady run of readings of all its metrics, each
+        # newer than the last (a backlog of one metric uploaded late is not a clock jump)
+        bit = _METRIC_BIT[r.metric]
         if s[BEHIND_RUN] > 0 and ts >= s[BEHIND_PREV]:
             s[BEHIND_RUN] += 1.0
+            s[BEHIND_METRICS] = float(int(s[BEHIND_METRICS]) | bit)
         else:
             s[BEHIND_RUN] = 1.0
             s[BEHIND_FIRST] = ts
+            s[BEHIND_METRICS] = float(bit)
         s[BEHIND_PREV] = ts
-        if s[BEHIND_RUN] < q.skew_min_readings:
+        if s[BEHIND_RUN] < q.skew_min_readings or int(s[BEHIND_METRICS]) in _ONE_BIT:
             return False
         # re-base the device on its new clock; remember by how much it jumped
         offset = s[T_ANY] - s[BEHIND_FIRST]

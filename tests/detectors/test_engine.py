@@ -389,3 +389,12 @@ def test_flapping_is_reported_and_slows_resolution() -> None:
     assert len(opened) >= 3
     assert "Flapping" in opened[-1].explanation
     assert len({a.alert_id for a in opened}) == len(opened)  # each episode its own id
+
+
+def test_late_backlog_of_one_metric_is_not_clock_skew() -> None:
+    live = rest_then({}, 120)
+    # 20 minutes of SpO2 uploaded in one burst, 30 min late, while HR and steps stream live
+    backlog = [Reading("d1", T0 + (60 + i) * MIN + 3, Metric.SPO2, 97.0) for i in range(20)]
+    cut = next(i for i, r in enumerate(live) if r.ts_ms >= T0 + 110 * MIN)
+    _, alerts = run(live[:cut] + backlog + live[cut:])
+    assert alerts == []
