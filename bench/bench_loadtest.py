@@ -10,7 +10,7 @@ and the alerts topic. Definitions of every figure: docs/loadtest.md.
                                    [--max-rate 150000] [--refine 2] [--only constant|step]
 
 Prints the two reports' tables; writes bench/results/loadtest-<UTC time>.json (both reports)
-and the PNG plots to bench/results/loadtest-plots/.
+and the PNG plots and daemon logs to var/loadtest/bench/ (kept out of git).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
     p.add_argument("--refine", type=int, default=2, help="bisection steps after the limit")
     p.add_argument("--only", choices=["constant", "step"], default=None)
     args = p.parse_args()
-    plots = RESULTS / "loadtest-plots"
+    plots = RESULTS.parent.parent / "var" / "loadtest" / "bench"
     out: dict[str, Any] = {
         "benchmark": "loadtest",
         "command": "python bench/bench_loadtest.py " + " ".join(sys.argv[1:]),
