@@ -100,6 +100,10 @@ class Sample:
     gen_cpu_s: float
 
 
+class LoadTestError(VitalstreamError):
+    """The load test could not run (the daemon did not start or died); see its log."""
+
+
 def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -211,11 +215,11 @@ class _Daemon:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited with {self.proc.returncode}: {self.log_path}")
+                raise LoadTestError(f"daemon exited with {self.proc.returncode}: {self.log_path}")
             if "partitions assigned" in self.log_path.read_text(errors="replace"):
                 return
             await asyncio.sleep(0.2)
-        raise RuntimeError(f"daemon got no partitions in {timeout_s:.0f} s: {self.log_path}")
+        raise LoadTestError(f"daemon got no partitions in {timeout_s:.0f} s: {self.log_path}")
 
     def stop(self, timeout_s: float = 40.0) -> int:
         if self.proc.poll() is None:
@@ -300,6 +304,9 @@ class LoadTest:
         if cfg.step:  # refinement steps run below the first unsustainable rate
             needed += cfg.refine * self.schedule.steps[-1].rate * cfg.duration_s
         span_ms = int(needed / nominal * 1000 * 1.25) + 2 * MIN_MS
+        # never shorter than the scenario itself, so that its events fit (what is not produced
+        # is simply not scored)
+        span_ms = max(span_ms, scenario.duration_ms)
         span_ms = -(-span_ms // MIN_MS) * MIN_MS
         now = int(time.time() * 1000)
         sim = FleetSimulator(
@@ -427,6 +434,12 @@ class LoadTest:
                 lo = hi
             if sched.due_s(sent) is None and not (self.cfg.step and current is not None):
                 break  # (in step mode, the last step's verdict may plan more steps)
+        if not self.stop_load.is_set():
+            # the load lasts until the last slice's time is up (not just until it was sent),
+            # so the offered rate is readings / the schedule's seconds
+            due = sched.due_s(sent)
+            end = sched.steps[-1].end_s if due is None else due
+            await asyncio.sleep(max(0.0, self.t0 + end - time.monotonic()))
         self.current_rate = 0.0
         if self.cfg.step and current is not None and not self.stop_load.is_set():
             await self._end_of_step(current)
@@ -512,7 +525,7 @@ class LoadTest:
             if done:
                 return time.monotonic() - t_end
             if self.daemon.proc.poll() is not None:
-                raise RuntimeError(f"the daemon exited: {self.daemon.log_path}")
+                raise LoadTestError(f"the daemon exited: {self.daemon.log_path}")
             await asyncio.sleep(0.25)
         say(f"loadtest: backlog not drained within {timeout:.0f} s")
         return None
@@ -614,7 +627,7 @@ async def _wait_partitions(c: AIOKafkaConsumer, topic: str) -> list[int]:
             return sorted(parts)
         await c._client.force_metadata_update()
         await asyncio.sleep(0.1)
-    raise RuntimeError(f"topic {topic} has no partitions")
+    raise LoadTestError(f"topic {topic} has no partitions")
 
 
 def decode_alerts(

@@ -157,3 +157,28 @@ def test_loadtest_step_mode_reports_steps(live_stack: Settings, tmp_path: Path) 
     # refinement steps (if the machine was too busy for 2000/s) bisect inside the bracket
     for x in targets[2:]:
         assert 1000 < x < 2000
+
+
+async def test_loadtest_names_the_log_when_the_daemon_cannot_start(
+    live_stack: Settings, tmp_path: Path
+) -> None:
+    from ingest.loadtest.runner import LoadTest, LoadTestConfig, LoadTestError
+
+    cfg = LoadTestConfig(
+        devices=5,
+        rate=100,
+        duration_s=2,
+        scenario=str(SCENARIO),
+        out_dir=tmp_path,
+        daemon_env={"VITALSTREAM_INGEST__MAX_BATCH_RECORDS": "-5"},  # invalid settings
+    )
+    lt = LoadTest(live_stack, cfg)
+    with pytest.raises(LoadTestError, match="daemon exited with") as err:
+        await lt.run()
+    log = tmp_path / f"{lt.name}-daemon.log"
+    assert str(log) in str(err.value)
+    assert "max_batch_records" in log.read_text()
+    with InfluxDBClient(
+        url=live_stack.influx_url, token=live_stack.influx_token(), org=live_stack.influxdb.org
+    ) as c:
+        assert c.buckets_api().find_bucket_by_name(lt.name) is None, "cleaned up"
