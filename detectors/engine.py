@@ -490,7 +490,7 @@ class Engine:
                 self._book.resolve(did, tracks, _K_CLOCK_SKEW, ts, out)
             elif _K_DEVICE_SILENT in tracks and tracks[_K_DEVICE_SILENT].is_open:
                 self._book.resolve(did, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
-            elif gap >= max(q.dropout_min_gap_ms, q.dropout_factor * s[INTERVAL]):
+            elif gap >= q.dropout_min_gap_ms and gap >= q.dropout_factor * s[INTERVAL]:
                 if gap >= self._silent_limit(did):
                     kind = _K_DEVICE_SILENT  # found after the fact (no tick() in between)
                     sev: Severity = "warning"
@@ -604,9 +604,16 @@ class Engine:
                 if s[HIGH_SINCE] < 0 or ts - s[HIGH_LAST] > tc.grace_ms:
                     s[HIGH_SINCE] = ts
                 s[HIGH_LAST] = ts
-            since = max(s[HIGH_SINCE], s[QUIET_SINCE]) if ctx != ASLEEP else s[HIGH_SINCE]
             if (h or s[R_TACHY] >= 0) and sustain.update(
-                s, R_TACHY, ts, h, v, tc.sustain_ms, tc.grace_ms, True, since
+                s,
+                R_TACHY,
+                ts,
+                h,
+                v,
+                tc.sustain_ms,
+                tc.grace_ms,
+                True,
+                max(s[HIGH_SINCE], s[QUIET_SINCE]) if ctx != ASLEEP else s[HIGH_SINCE],
             ):
                 peak = s[R_TACHY + sustain.PEAK]
                 sev: Severity = "critical" if pulse_score(peak) >= 3 else "warning"
