@@ -54,9 +54,10 @@ def main() -> None:
     p.add_argument("--only", choices=["constant", "step"], default=None)
     args = p.parse_args()
     plots = RESULTS.parent.parent / "var" / "loadtest" / "bench"
+    command = "python bench/bench_loadtest.py " + " ".join(sys.argv[1:])
     out: dict[str, Any] = {
         "benchmark": "loadtest",
-        "command": "python bench/bench_loadtest.py " + " ".join(sys.argv[1:]),
+        "command": command,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if args.only in (None, "constant"):
@@ -67,6 +68,7 @@ def main() -> None:
                 duration_s=args.duration,
                 out_dir=plots,
                 drain_timeout_s=300.0,
+                command=command,
             )
         )
     if args.only in (None, "step"):
@@ -81,6 +83,7 @@ def main() -> None:
                 refine=args.refine,
                 out_dir=plots,
                 drain_timeout_s=300.0,
+                command=command,
             )
         )
         st = out["step"]

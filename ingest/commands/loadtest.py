@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 
 from ingest import stack
@@ -110,6 +111,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         keep=args.keep,
         plots=not args.no_plots,
         config_file=getattr(args, "config", None),
+        command="vitalstream " + " ".join(sys.argv[1:]),
     )
     result = asyncio.run(LoadTest(settings, cfg).run())
     files = report.write(result, cfg.out_dir, plots=cfg.plots)

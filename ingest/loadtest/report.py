@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -188,7 +187,7 @@ def build_report(lt: LoadTest, drained_s: float | None) -> dict[str, Any]:
         "report_version": REPORT_VERSION,
         "name": lt.name,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(lt.t0_wall)),
-        "command": "vitalstream " + " ".join(sys.argv[1:]) if sys.argv else "",
+        "command": cfg.command,
         "machine": machine(),
         "config": {
             "devices": cfg.devices,

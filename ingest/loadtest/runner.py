@@ -76,6 +76,7 @@ class LoadTestConfig:
     name: str | None = None
     config_file: Path | None = None
     daemon_env: dict[str, str] = field(default_factory=dict)
+    command: str = ""  # how it was run, for the report
 
     def schedule(self) -> Schedule:
         if self.step:
