@@ -108,7 +108,9 @@ class IngestDaemon:
         self._pending = Checkpoint()
         self._inflight: asyncio.Task[None] | None = None
         self._last_flush = time.monotonic()
+        self._last_commit = time.monotonic()
         self._last_metrics = time.monotonic()
+        self._positions: dict[TopicPartition, int] = {}  # next offset to read, per partition
         self._applied: dict[str, int] = {}  # device -> last readings offset in its state
         self._device_partition: dict[str, int] = {}
         self._dirty: set[str] = set()
@@ -256,7 +258,7 @@ class IngestDaemon:
             for rec in records:
                 n_records += 1
                 key, value, offset = rec.key, rec.value, rec.offset  # type: ignore[attr-defined]
-                pending.offsets[tp] = offset + 1
+                pending.offsets[tp] = self._positions[tp] = offset + 1
                 pending.record_ts_ms.append(rec.timestamp)  # type: ignore[attr-defined]
                 try:
                     reading = self.decoder.decode(value, now_ms=now_ms)
@@ -345,14 +347,23 @@ class IngestDaemon:
             self._pending.sources.extend([None] * len(lines))
 
     def _update_lag(self) -> None:
+        """Records between our position and the log end, over all assigned partitions."""
         assert self.consumer is not None
         lag = 0
         for tp in self.consumer.assignment():
             high = self.consumer.highwater(tp)
-            pos = self._pending.offsets.get(tp)
-            if high is not None and pos is not None:
-                lag += max(0, high - pos)
+            if high is not None:
+                lag += max(0, high - self._positions.get(tp, self._committed_hint(tp)))
         self.metrics.lag.set(lag)
+
+    def _committed_hint(self, tp: TopicPartition) -> int:
+        # before the first record of a partition arrives, the fetch position is the best guess
+        assert self.consumer is not None
+        try:
+            pos = self.consumer._fetcher._subscriptions.assignment[tp].position
+        except (AttributeError, KeyError):
+            return 0
+        return int(pos) if pos is not None else 0
 
     # ---------------------------------------------------------------- backpressure
 
@@ -385,25 +396,30 @@ class IngestDaemon:
             a for a in self.engine.tick(watermark) if a.device_id in self._device_partition
         )
 
-    def _take_pending(self) -> Checkpoint:
-        """Swap the pending buffer out, with state snapshots consistent with its offsets."""
+    def _take_pending(self, *, commit: bool) -> Checkpoint:
+        """Swap the pending buffer out.
+
+        A committing checkpoint carries the offsets and, consistent with them, the state
+        snapshots of every device changed since the last commit. A flush-only checkpoint
+        makes points, dead letters and alerts durable sooner; its offsets wait for the next
+        commit (which comes after it, so everything below them is durable by then).
+        """
         self._tick()
         cp = self._pending
         self._pending = Checkpoint()
+        self._last_flush = time.monotonic()
+        self.metrics.pending.set(0)
+        if not commit:
+            self._pending.offsets, cp.offsets = cp.offsets, {}
+            return cp
         for device in self._dirty:
             part = self._device_partition.get(device)
             if part is None:
                 continue
-            cp.states.append(
-                (
-                    device.encode(),
-                    encode_state(part, self._applied.get(device, -1), self.engine.snapshot(device)),
-                    part,
-                )
-            )
+            state = encode_state(part, self._applied.get(device, -1), self.engine.snapshot(device))
+            cp.states.append((device.encode(), state, part))
         self._dirty.clear()
-        self._last_flush = time.monotonic()
-        self.metrics.pending.set(0)
+        self._last_commit = time.monotonic()
         return cp
 
     def _maybe_checkpoint(self) -> None:
@@ -413,18 +429,25 @@ class IngestDaemon:
             self._inflight.result()  # re-raise anything unexpected
             self._inflight = None
         ing = self.settings.ingest
-        due = (time.monotonic() - self._last_flush) * 1000 >= ing.flush_interval_ms
-        if self._pending.empty() or not (due or len(self._pending.lines) >= ing.write_batch_points):
+        now = time.monotonic()
+        commit_due = (now - self._last_commit) * 1000 >= ing.commit_interval_ms and bool(
+            self._pending.offsets or self._dirty
+        )
+        flush_due = (now - self._last_flush) * 1000 >= ing.flush_interval_ms and bool(
+            self._pending.lines or self._pending.dead_letters
+        )
+        if not (commit_due or flush_due or len(self._pending.lines) >= ing.write_batch_points):
             return
-        self._inflight = asyncio.create_task(self._checkpoint(self._take_pending()))
+        cp = self._take_pending(commit=commit_due)
+        self._inflight = asyncio.create_task(self._checkpoint(cp))
 
     async def checkpoint_now(self) -> None:
-        """Finish the in-flight checkpoint, then checkpoint everything pending."""
+        """Finish the in-flight checkpoint, then checkpoint and commit everything pending."""
         if self._inflight is not None:
             await self._inflight
             self._inflight = None
         if not self._pending.empty() or self._dirty:
-            await self._checkpoint(self._take_pending())
+            await self._checkpoint(self._take_pending(commit=True))
 
     async def _checkpoint(self, cp: Checkpoint) -> None:
         rejected = await self._write_points(cp)
@@ -558,6 +581,8 @@ class IngestDaemon:
         parts = {tp.partition for tp in revoked if tp.topic == self.settings.topics.readings}
         for p in parts:
             self._partition_event_ms.pop(p, None)
+        for tp in revoked:
+            self._positions.pop(tp, None)
         gone = [d for d, p in self._device_partition.items() if p in parts]
         for device in gone:
             self.engine.drop(device)

@@ -56,7 +56,26 @@ class PipelineMetrics:
             "vitalstream_reading_to_influx_seconds",
             "Kafka record timestamp to InfluxDB acknowledgement",
             registry=r,
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            buckets=(
+                0.05,
+                0.1,
+                0.25,
+                0.5,
+                0.75,
+                1,
+                1.5,
+                2,
+                3,
+                5,
+                7.5,
+                10,
+                15,
+                20,
+                30,
+                60,
+                120,
+                300,
+            ),
         )
         self._last_sample = (time.monotonic(), 0.0)
 

@@ -96,7 +96,10 @@ class IngestSettings(BaseModel):
     group_id: str = "vitalstream-ingest"
     max_batch_records: int = Field(default=5000, gt=0)
     fetch_timeout_ms: int = Field(default=200, gt=0)
+    # points, dead letters and alerts are flushed this often (latency) ...
     flush_interval_ms: int = Field(default=1000, gt=0)
+    # ... and offsets committed, with device state, this often (state volume, replay on crash)
+    commit_interval_ms: int = Field(default=5000, gt=0)
     max_pending_points: int = Field(default=50_000, gt=0)
     write_batch_points: int = Field(default=5000, gt=0)
     max_message_bytes: int = Field(default=4096, gt=0)

@@ -32,7 +32,9 @@ def scale(short: int, long: int) -> int:
 
 def chaos_settings(base: Settings, name: str, **ingest: object) -> Settings:
     # a dead member is noticed after session.timeout.ms: use the broker's minimum (6 s)
-    return isolated_settings(base, name, session_timeout_ms=6000, flush_interval_ms=500, **ingest)
+    # flush every 0.5 s, commit every 2 s: kills land between flush-only checkpoints too
+    ingest = {"flush_interval_ms": 500, "commit_interval_ms": 2000, **ingest}
+    return isolated_settings(base, name, session_timeout_ms=6000, **ingest)
 
 
 async def prepare(s: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
@@ -101,13 +103,17 @@ def scores(s: Settings) -> dict[tuple[str, str, int], float]:
     }
 
 
-def stored_alerts(s: Settings) -> set[tuple[str, str, int]]:
+def stored_alerts(s: Settings) -> list[tuple[str, str, str, int]]:
+    """(kind, alert_id, state, event time) of every alert event point in InfluxDB."""
     rows = flux(
         s,
         f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
         '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "open")',
     )
-    return {(str(r["alert_id"]), str(r["state"]), int(r["_time"].timestamp() * 1000)) for r in rows}  # type: ignore[attr-defined]
+    return [
+        (str(r["kind"]), str(r["alert_id"]), str(r["state"]), int(r["_time"].timestamp() * 1000))  # type: ignore[attr-defined]
+        for r in rows
+    ]
 
 
 async def distinct_alert_events(s: Settings) -> tuple[set[tuple[str, str, int]], int]:

@@ -34,6 +34,7 @@ def isolated_settings(base: Settings, name: str, **ingest: object) -> Settings:
             "group_id": f"{name}-group",
             "http_port": 0,
             "flush_interval_ms": 300,
+            "commit_interval_ms": 1000,
             "metrics_interval_s": 1.0,
             **ingest,
         }
@@ -187,6 +188,7 @@ def settings_env(s: Settings) -> dict[str, str]:
             "VITALSTREAM_INGEST__GROUP_ID": s.ingest.group_id,
             "VITALSTREAM_INGEST__HTTP_PORT": "0",
             "VITALSTREAM_INGEST__FLUSH_INTERVAL_MS": str(s.ingest.flush_interval_ms),
+            "VITALSTREAM_INGEST__COMMIT_INTERVAL_MS": str(s.ingest.commit_interval_ms),
             "VITALSTREAM_INGEST__MAX_BATCH_RECORDS": str(s.ingest.max_batch_records),
             "VITALSTREAM_PRIVACY__KEY_FILE": str(s.local_pseudonym_key_file),
         }
