@@ -449,13 +449,24 @@ class Engine:
         offset = s[T_ANY] - s[BEHIND_FIRST]
         start = int(s[T_ANY])
         s[SKEW_OFFSET] = offset
-        for o in (T_ANY, T_HR, T_SPO2, T_STEPS, T_STAGE, HR_FAST_T):
-            if s[o] >= 0:
-                s[o] = s[BEHIND_FIRST]
+        first = s[BEHIND_FIRST]
+        # times ahead of the new clock move back to just before it; older ones stay, so stale
+        # context (last night's sleep stage) stays stale
+        for o in (T_ANY, T_HR, T_SPO2, T_STEPS, T_STAGE, HR_FAST_T, SS_LAST, ACT_LAST):
+            if s[o] >= first:
+                s[o] = first - 1.0
         for o in (R_TACHY, R_BRADY, R_LOWSPO2, R_ABRUPT, R_HIGHREST):
             sustain.reset(s, o)
         flatline.reset(s, FL)
         desaturation.reset(s, DS)
+        # activity context restarts on the new clock
+        for k in range(10):
+            s[RING_MIN + k] = 0.0
+        s[REST_FLAG] = s[STILL_FLAG] = 0.0
+        for o in (QUIET_SINCE, HIGH_SINCE, HIGH_LAST, JUMP_T, JUMP_DOWN_T, ACT_START):
+            s[o] = -1.0
+        s[H_CUR] = first // _HOUR
+        s[H_STEPS] = s[H_STEPS_N] = s[H_HR_N] = s[H_ASLEEP_N] = 0.0
         s[BEHIND_RUN] = 0.0
         self._book.active(
             r.device_id,
