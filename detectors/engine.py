@@ -555,7 +555,10 @@ class Engine:
     def _context(self, s: array[float], ts: float) -> int:
         a = self._c.activity
         if s[STAGE] != 0.0 and ts - s[T_STAGE] <= a.stage_valid_ms and s[T_STAGE] >= 0:
-            return ASLEEP
+            # stages may lag the wake-up: walking about is not asleep, whatever the last stage
+            moving = ts - s[T_STEPS] <= a.steps_valid_ms and s[CADENCE] > a.rest_max_steps_per_min
+            if not moving:
+                return ASLEEP
         if s[T_FIRST_STEPS] < 0:
             return REST if a.assume_rest_without_steps else LIGHT
         if ts - s[T_STEPS] > a.steps_valid_ms:
