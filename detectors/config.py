@@ -136,7 +136,9 @@ class DecouplingConfig(_Cfg):
 
 class QualityConfig(_Cfg):
     flatline_ms: int = Field(10 * _MIN, gt=0, description="Identical HR values this long")
-    flatline_min_readings: int = Field(8, ge=2)
+    flatline_min_readings: int = Field(
+        15, ge=2, description="...and this many readings (a 1/min device: 15 min)"
+    )
     dropout_min_gap_ms: int = Field(10 * _MIN, gt=0, description="Shortest gap called a dropout")
     dropout_factor: float = Field(10.0, gt=1, description="...and this many expected intervals")
     off_wrist_gap_ms: int = Field(10 * _MIN, gt=0, description="No HR while other data flows")
