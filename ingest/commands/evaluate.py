@@ -15,7 +15,7 @@ from ingest.replay.report import render
 from ingest.settings import Settings
 
 DEFAULT_SCENARIOS = "acute_events,illness_week,normal_week"
-DEFAULT_SEEDS = "1,2,3,4,5"
+DEFAULT_SEEDS = "1,2,3,4,5,6,7,8,9,10"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
