@@ -296,6 +296,8 @@ class Engine:
         self._dec = msgspec.msgpack.Decoder(_Snapshot)
         self._prev_metric_ts = -1.0  # scratch: previous event time of the current metric
         self._prev_any = -1.0  # scratch: previous event time of any metric
+        #: devices whose state the last :meth:`tick` changed (to be snapshotted again)
+        self.tick_touched: set[str] = set()
 
     # -- device bookkeeping ------------------------------------------------------------------
 
@@ -1216,11 +1218,14 @@ class Engine:
         Opens ``device_silent`` for roster devices and (if configured) every device seen before
         that has sent nothing for longer than its limit; resolves open alerts whose condition
         has not been observable for ``stale_ms``; closes nights whose sleep data stopped.
-        Devices are visited in sorted order, so the output is deterministic.
+        Devices are visited in sorted order, so the output is deterministic. The devices whose
+        state it changed are left in :attr:`tick_touched`, so a caller that persists state
+        per device snapshots them again.
         """
         out: list[AlertEvent] = []
         dm = self._c.deadman
         ac = self._c.alerts
+        touched = self.tick_touched = set()
         ids = set(self._devices) if dm.watch_seen_devices else set()
         ids.update(dm.roster)
         for did in sorted(ids):
@@ -1228,14 +1233,17 @@ class Engine:
             s = d.s
             if s[T_ANY] < 0 and s[T_WATCH] < 0:
                 s[T_WATCH] = now_ms  # a roster device never seen: watch from now
+                touched.add(did)
             last = s[T_ANY] if s[T_ANY] >= 0 else s[T_WATCH]
             tracks = d.tracks
             if now_ms - last >= self._silent_limit(did):
                 self._book.active(
                     did, tracks, _K_DEVICE_SILENT, now_ms, int(last), "warning", None, True, out
                 )
+                touched.add(did)
             if s[SS_START] >= 0 and now_ms - s[SS_LAST] > self._c.multiday.session_gap_ms:
                 self._close_night(did, d, now_ms, out)
+                touched.add(did)
             for kind in sorted(tracks):
                 t = tracks[kind]
                 if not t.is_open or t.kind in _NOT_STALE:
@@ -1244,6 +1252,7 @@ class Engine:
                 slot = _KIND_METRIC.get(t.kind)
                 seen = s[slot] if slot is not None else s[T_ANY]
                 if now_ms - t.last_active >= limit and now_ms - seen >= limit // 2:
+                    touched.add(did)
                     self._book.resolve(
                         did,
                         tracks,

@@ -398,3 +398,15 @@ def test_late_backlog_of_one_metric_is_not_clock_skew() -> None:
     cut = next(i for i, r in enumerate(live) if r.ts_ms >= T0 + 110 * MIN)
     _, alerts = run(live[:cut] + backlog + live[cut:])
     assert alerts == []
+
+
+def test_tick_reports_the_devices_it_changed() -> None:
+    eng = Engine()
+    eng.process(rest_then({}, 10))
+    eng.process(rest_then({}, 10, device="d2", seed=1))
+    assert eng.tick(T0 + 20 * MIN) == []
+    assert eng.tick_touched == set()
+    eng.process([Reading("d2", T0 + 2 * HOUR, Metric.HEART_RATE, 64.0)])
+    events = eng.tick(T0 + 2 * HOUR)
+    assert [e.device_id for e in events] == ["d1"]
+    assert eng.tick_touched == {"d1"}
