@@ -51,12 +51,16 @@ from messages import InvalidReading, Reading, ReadingDecoder
 
 log = logging.getLogger(__name__)
 
+_IDLE_PARTITION_S = 60.0
 _MAX_BACKOFF_S = 10.0  # caps how long a recovered InfluxDB waits for our next try
 _alert_encoder = msgspec.json.Encoder()
 
 
 class DetectionEngine(Protocol):
     """What the daemon needs of an engine (:class:`detectors.Engine` is the real one)."""
+
+    #: devices whose state the last ``tick`` changed
+    tick_touched: set[str]
 
     def process(self, readings: Sequence[Reading]) -> ProcessResult: ...
     def tick(self, now_ms: int) -> list[AlertEvent]: ...
@@ -115,6 +119,8 @@ class IngestDaemon:
         self._device_partition: dict[str, int] = {}
         self._dirty: set[str] = set()
         self._partition_event_ms: dict[int, int] = {}  # max event time seen per partition
+        self._last_tick_ms = -1
+        self._assigned_at: dict[int, float] = {}  # readings partition -> when assigned
         self._stopping = asyncio.Event()
         self._influx_failing_since: float | None = None
         self._started = False
@@ -386,15 +392,43 @@ class IngestDaemon:
     # ---------------------------------------------------------------- checkpoints
 
     def _tick(self) -> None:
-        """Time-driven alerts (silent devices, resolutions) up to the event-time low watermark:
-        the slowest assigned partition's progress, so a partition that is merely behind does
-        not make its devices look silent."""
-        if not self._partition_event_ms:
+        """Time-driven alerts (silent devices, resolutions, nights that ended) at each
+        ``tick_interval_ms`` grid point that the event-time low watermark has passed.
+
+        The watermark is the slowest assigned partition's progress, so a partition that is
+        merely behind does not make its devices look silent; ticking at fixed grid points
+        (not whenever a checkpoint happens) makes the outcome independent of how batches and
+        checkpoints fell, which keeps a replay after a crash close to the original run.
+        """
+        watermark = self._watermark()
+        if watermark is None:
             return
-        watermark = min(self._partition_event_ms.values())
-        self._add_alerts(
-            a for a in self.engine.tick(watermark) if a.device_id in self._device_partition
-        )
+        step = self.settings.ingest.tick_interval_ms
+        watermark = watermark // step * step
+        if self._last_tick_ms < 0:
+            self._last_tick_ms = watermark - step
+        # a long backlog crosses many grid points: tick the last few, not all of them
+        start = max(self._last_tick_ms + step, watermark - 60 * step)
+        for at in range(start, watermark + 1, step):
+            events = self.engine.tick(at)
+            # state the tick changed must reach the changelog like state changed by readings
+            self._dirty.update(d for d in self.engine.tick_touched if d in self._device_partition)
+            self._add_alerts(a for a in events if a.device_id in self._device_partition)
+        self._last_tick_ms = max(self._last_tick_ms, watermark)
+
+    def _watermark(self) -> int | None:
+        """Min over assigned partitions of the newest event time seen. A partition that has
+        delivered nothing yet holds the watermark back (its devices may be behind) until it
+        has been idle for ``_IDLE_PARTITION_S`` of wall-clock time."""
+        now = time.monotonic()
+        progress = []
+        for part, since in self._assigned_at.items():
+            seen = self._partition_event_ms.get(part)
+            if seen is not None:
+                progress.append(seen)
+            elif now - since < _IDLE_PARTITION_S:
+                return None
+        return min(progress) if progress else None
 
     def _take_pending(self, *, commit: bool) -> Checkpoint:
         """Swap the pending buffer out.
@@ -581,6 +615,7 @@ class IngestDaemon:
         parts = {tp.partition for tp in revoked if tp.topic == self.settings.topics.readings}
         for p in parts:
             self._partition_event_ms.pop(p, None)
+            self._assigned_at.pop(p, None)
         for tp in revoked:
             self._positions.pop(tp, None)
         gone = [d for d, p in self._device_partition.items() if p in parts]
@@ -595,6 +630,8 @@ class IngestDaemon:
         """Restore the devices of new partitions from the changelog before scoring."""
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.readings)
         started = time.perf_counter()
+        for p in parts:
+            self._assigned_at.setdefault(p, time.monotonic())
         restored = await self._restore(parts)
         log.info(
             "partitions assigned",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,6 +60,19 @@ class DaemonProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    async def assigned(self, timeout_s: float = 60) -> None:
+        """Wait until this instance owns partitions (after its start line, a non-empty
+        ``partitions assigned``): a dead predecessor holds them until its session expires."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            tail = self.output().split("ingest started")
+            mine = tail[self.starts] if len(tail) > self.starts else ""
+            if re.search(r'partitions assigned" partitions="?\[\d', mine):
+                return
+            assert self.proc.poll() is None, self.output()[-3000:]
+            assert time.monotonic() < deadline, "no partitions assigned"
+            await asyncio.sleep(0.1)
 
     async def started(self, timeout_s: float = 60) -> None:
         """Wait for this instance's start line (its signal handlers are installed by then)."""
