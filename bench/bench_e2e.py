@@ -27,14 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from aiokafka.admin import AIOKafkaAdminClient
 from influxdb_client import InfluxDBClient
 
 from detectors import AlertEvent, ProcessResult, Scored
 from ingest import stack
 from ingest.daemon import IngestDaemon
 from ingest.kafka_io.offsets import wait_until_committed
-from ingest.kafka_io.topics import ensure_topics
+from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings, load_settings
 from messages import Reading
@@ -72,17 +71,7 @@ class PassThroughEngine:
 
 
 def _isolated(base: Settings, name: str) -> Settings:
-    topics = base.topics.model_copy(
-        update={
-            "readings": f"{name}.readings",
-            "dead_letter": f"{name}.dead-letter",
-            "alerts": f"{name}.alerts",
-            "device_state": f"{name}.device-state",
-        }
-    )
-    ingest = base.ingest.model_copy(update={"group_id": f"{name}-group", "http_port": 0})
-    influx = base.influxdb.model_copy(update={"bucket": name})
-    return base.model_copy(update={"topics": topics, "ingest": ingest, "influxdb": influx})
+    return base.with_namespace(name, http_port=0)
 
 
 def _bucket(s: Settings, create: bool) -> None:
@@ -97,12 +86,7 @@ def _bucket(s: Settings, create: bool) -> None:
 
 
 async def _topics(s: Settings) -> None:
-    admin = AIOKafkaAdminClient(**kafka_client_kwargs(s))
-    await admin.start()
-    try:
-        await ensure_topics(s, admin)
-    finally:
-        await admin.close()
+    await create_missing_topics(s)
 
 
 async def _produce(s: Settings, sim: FleetSimulator) -> int:

@@ -24,14 +24,13 @@ import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from detectors import Engine
 from ingest import stack
 from ingest.daemon import IngestDaemon
 from ingest.kafka_io.changelog import encode_state
 from ingest.kafka_io.offsets import wait_until_committed
-from ingest.kafka_io.topics import ensure_topics
+from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings, load_settings
 from messages import Reading
@@ -47,27 +46,11 @@ from tests.integration.harness import create_bucket, settings_env  # noqa: E402
 
 
 def _isolated(base: Settings, name: str) -> Settings:
-    topics = base.topics.model_copy(
-        update={
-            "readings": f"{name}.readings",
-            "dead_letter": f"{name}.dead-letter",
-            "alerts": f"{name}.alerts",
-            "device_state": f"{name}.device-state",
-            "partitions": 6,
-        }
-    )
-    ingest = base.ingest.model_copy(update={"group_id": f"{name}-group", "http_port": 0})
-    influx = base.influxdb.model_copy(update={"bucket": name})
-    return base.model_copy(update={"topics": topics, "ingest": ingest, "influxdb": influx})
+    return base.with_namespace(name, partitions=6, http_port=0)
 
 
 async def _topics(s: Settings) -> None:
-    admin = AIOKafkaAdminClient(**kafka_client_kwargs(s))
-    await admin.start()
-    try:
-        await ensure_topics(s, admin)
-    finally:
-        await admin.close()
+    await create_missing_topics(s)
 
 
 def _snapshot() -> bytes:

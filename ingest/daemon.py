@@ -32,7 +32,6 @@ from typing import Protocol
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from detectors import AlertEvent, Engine, ProcessResult
@@ -42,7 +41,7 @@ from ingest.influx.line_protocol import alert_line, scored_line
 from ingest.influx.writer import InfluxWriter, Rejected
 from ingest.kafka_io.changelog import decode_state, encode_state
 from ingest.kafka_io.deadletter import DeadLetter
-from ingest.kafka_io.topics import ensure_topics
+from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.metrics import PipelineMetrics
 from ingest.privacy import Pseudonymizer
@@ -148,12 +147,7 @@ class IngestDaemon:
         """Run until :meth:`request_stop` (or SIGTERM/SIGINT when installed by the caller)."""
         s = self.settings
         kafka_kwargs = kafka_client_kwargs(s)
-        admin = AIOKafkaAdminClient(**kafka_kwargs)
-        await admin.start()
-        try:
-            await ensure_topics(s, admin)
-        finally:
-            await admin.close()
+        await create_missing_topics(s)
         self.writer = InfluxWriter(
             url=s.influx_url,
             org=s.influxdb.org,

@@ -226,6 +226,49 @@ class Settings(BaseSettings):
 
             raise ConfigError(f"cannot read InfluxDB token file {path}: {exc.strerror}") from None
 
+    def with_namespace(
+        self,
+        name: str,
+        *,
+        partitions: int | None = None,
+        http_port: int | None = None,
+        **ingest: object,
+    ) -> Settings:
+        """A copy whose topics, consumer group and bucket are ``name``'s own (load tests,
+        benchmarks and tests run side by side on one stack this way)."""
+        topics = self.topics.model_copy(
+            update={
+                "readings": f"{name}.readings",
+                "dead_letter": f"{name}.dead-letter",
+                "alerts": f"{name}.alerts",
+                "device_state": f"{name}.device-state",
+                **({"partitions": partitions} if partitions else {}),
+            }
+        )
+        ing = self.ingest.model_copy(
+            update={
+                "group_id": f"{name}-group",
+                **({"http_port": http_port} if http_port is not None else {}),
+                **ingest,
+            }
+        )
+        influx = self.influxdb.model_copy(update={"bucket": name})
+        return self.model_copy(update={"topics": topics, "ingest": ing, "influxdb": influx})
+
+    def namespace_env(self) -> dict[str, str]:
+        """Environment variables that give a ``vitalstream`` subprocess these settings'
+        topics, group, bucket and HTTP port."""
+        return {
+            "VITALSTREAM_INFLUXDB__BUCKET": self.influxdb.bucket,
+            "VITALSTREAM_TOPICS__READINGS": self.topics.readings,
+            "VITALSTREAM_TOPICS__DEAD_LETTER": self.topics.dead_letter,
+            "VITALSTREAM_TOPICS__ALERTS": self.topics.alerts,
+            "VITALSTREAM_TOPICS__DEVICE_STATE": self.topics.device_state,
+            "VITALSTREAM_TOPICS__PARTITIONS": str(self.topics.partitions),
+            "VITALSTREAM_INGEST__GROUP_ID": self.ingest.group_id,
+            "VITALSTREAM_INGEST__HTTP_PORT": str(self.ingest.http_port),
+        }
+
     @property
     def local_pseudonym_key_file(self) -> Path:
         """Where the local stack keeps the pseudonymisation key it generated."""

@@ -12,12 +12,10 @@ import sys
 import time
 from collections import Counter
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 from ingest import stack
 from ingest.daemon import IngestDaemon
 from ingest.kafka_io.offsets import end_offsets, wait_until_committed
-from ingest.kafka_io.topics import ensure_topics
+from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings
 
@@ -49,12 +47,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
     kafka = kafka_client_kwargs(settings)
     topic = settings.topics.readings
-    admin = AIOKafkaAdminClient(**kafka)
-    await admin.start()
-    try:
-        await ensure_topics(settings, admin)
-    finally:
-        await admin.close()
+    await create_missing_topics(settings)
 
     now = int(time.time() * 1000)
     span = int(args.hours * HOUR_MS)

@@ -44,3 +44,15 @@ async def ensure_topics(settings: Settings, admin: AIOKafkaAdminClient) -> None:
     if missing:
         with contextlib.suppress(TopicAlreadyExistsError):  # another instance was first
             await admin.create_topics(missing)
+
+
+async def create_missing_topics(settings: Settings) -> None:
+    """:func:`ensure_topics` with an admin client of its own."""
+    from ingest.kafka_security import kafka_client_kwargs
+
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings))
+    await admin.start()
+    try:
+        await ensure_topics(settings, admin)
+    finally:
+        await admin.close()

@@ -117,18 +117,7 @@ def _free_port() -> int:
 
 
 def isolated(base: Settings, name: str, partitions: int | None, port: int) -> Settings:
-    topics = base.topics.model_copy(
-        update={
-            "readings": f"{name}.readings",
-            "dead_letter": f"{name}.dead-letter",
-            "alerts": f"{name}.alerts",
-            "device_state": f"{name}.device-state",
-            **({"partitions": partitions} if partitions else {}),
-        }
-    )
-    ing = base.ingest.model_copy(update={"group_id": f"{name}-group", "http_port": port})
-    influx = base.influxdb.model_copy(update={"bucket": name})
-    return base.model_copy(update={"topics": topics, "ingest": ing, "influxdb": influx})
+    return base.with_namespace(name, partitions=partitions, http_port=port)
 
 
 def daemon_env(s: Settings, cfg: LoadTestConfig) -> dict[str, str]:
@@ -137,19 +126,7 @@ def daemon_env(s: Settings, cfg: LoadTestConfig) -> dict[str, str]:
     env = dict(os.environ)
     if cfg.config_file is not None:
         env["VITALSTREAM_CONFIG"] = str(cfg.config_file)
-    env.update(
-        {
-            "VITALSTREAM_INFLUXDB__BUCKET": s.influxdb.bucket,
-            "VITALSTREAM_TOPICS__READINGS": s.topics.readings,
-            "VITALSTREAM_TOPICS__DEAD_LETTER": s.topics.dead_letter,
-            "VITALSTREAM_TOPICS__ALERTS": s.topics.alerts,
-            "VITALSTREAM_TOPICS__DEVICE_STATE": s.topics.device_state,
-            "VITALSTREAM_TOPICS__PARTITIONS": str(s.topics.partitions),
-            "VITALSTREAM_INGEST__GROUP_ID": s.ingest.group_id,
-            "VITALSTREAM_INGEST__HTTP_PORT": str(s.ingest.http_port),
-            **cfg.daemon_env,
-        }
-    )
+    env.update({**s.namespace_env(), **cfg.daemon_env})
     return env
 
 

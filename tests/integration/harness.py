@@ -9,38 +9,23 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from influxdb_client import InfluxDBClient
 
 from ingest.daemon import IngestDaemon
 from ingest.kafka_io import offsets
+from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings
 
 
 def isolated_settings(base: Settings, name: str, **ingest: object) -> Settings:
-    """Settings with topics, consumer group and bucket of their own."""
-    topics = base.topics.model_copy(
-        update={
-            "readings": f"{name}.readings",
-            "dead_letter": f"{name}.dead-letter",
-            "alerts": f"{name}.alerts",
-            "device_state": f"{name}.device-state",
-            "partitions": 3,
-        }
-    )
-    ing = base.ingest.model_copy(
-        update={
-            "group_id": f"{name}-group",
-            "http_port": 0,
-            "flush_interval_ms": 300,
-            "commit_interval_ms": 1000,
-            "metrics_interval_s": 1.0,
-            **ingest,
-        }
-    )
-    influx = base.influxdb.model_copy(update={"bucket": name})
-    return base.model_copy(update={"topics": topics, "ingest": ing, "influxdb": influx})
+    """Settings with topics, consumer group and bucket of their own, and quick checkpoints."""
+    quick: dict[str, object] = {
+        "flush_interval_ms": 300,
+        "commit_interval_ms": 1000,
+        "metrics_interval_s": 1.0,
+    }
+    return base.with_namespace(name, partitions=3, http_port=0, **{**quick, **ingest})
 
 
 def influx_client(s: Settings, **kwargs: object) -> InfluxDBClient:
@@ -96,14 +81,7 @@ async def produce(s: Settings, topic: str, messages: Iterable[tuple[bytes | None
 
 
 async def ensure_topic(s: Settings) -> None:
-    from ingest.kafka_io.topics import ensure_topics
-
-    admin = AIOKafkaAdminClient(**kafka_client_kwargs(s))
-    await admin.start()
-    try:
-        await ensure_topics(s, admin)
-    finally:
-        await admin.close()
+    await create_missing_topics(s)
 
 
 async def end_offsets(s: Settings, topic: str) -> dict[int, int]:
@@ -179,14 +157,7 @@ def settings_env(s: Settings) -> dict[str, str]:
             "VITALSTREAM_KAFKA__BOOTSTRAP_SERVERS": s.bootstrap_servers,
             "VITALSTREAM_INFLUXDB__URL": s.influx_url,
             "VITALSTREAM_INFLUXDB__TOKEN": s.influx_token(),
-            "VITALSTREAM_INFLUXDB__BUCKET": s.influxdb.bucket,
-            "VITALSTREAM_TOPICS__READINGS": s.topics.readings,
-            "VITALSTREAM_TOPICS__DEAD_LETTER": s.topics.dead_letter,
-            "VITALSTREAM_TOPICS__ALERTS": s.topics.alerts,
-            "VITALSTREAM_TOPICS__DEVICE_STATE": s.topics.device_state,
-            "VITALSTREAM_TOPICS__PARTITIONS": str(s.topics.partitions),
-            "VITALSTREAM_INGEST__GROUP_ID": s.ingest.group_id,
-            "VITALSTREAM_INGEST__HTTP_PORT": "0",
+            **s.namespace_env(),
             "VITALSTREAM_INGEST__FLUSH_INTERVAL_MS": str(s.ingest.flush_interval_ms),
             "VITALSTREAM_INGEST__COMMIT_INTERVAL_MS": str(s.ingest.commit_interval_ms),
             "VITALSTREAM_INGEST__MAX_BATCH_RECORDS": str(s.ingest.max_batch_records),

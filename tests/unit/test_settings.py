@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ def test_env_overrides_nested_fields_and_keeps_secrets_secret(
     assert "canary-token-123" not in s.model_dump_json()
 
 
-def test_defaults_point_at_the_local_stack() -> None:
+def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in os.environ if k.startswith("VITALSTREAM_")]:
+        monkeypatch.delenv(key)
     s = Settings()
     assert s.bootstrap_servers == f"127.0.0.1:{s.stack.kafka_port}"
     assert s.influx_url == f"http://127.0.0.1:{s.stack.influxdb_port}"
