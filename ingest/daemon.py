@@ -155,7 +155,7 @@ class IngestDaemon:
             token=s.influx_token(),
             max_lines=s.ingest.write_batch_points,
             timeout_s=s.influxdb.timeout_ms / 1000,
-            verify=s.influx_verify,
+            verify=s.influx_ssl(),
         )
         self.producer = AIOKafkaProducer(
             **kafka_kwargs,

@@ -9,6 +9,7 @@ the environment or from files (``*_file`` fields); there is no command-line flag
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -190,6 +191,11 @@ class Settings(BaseSettings):
         if self.stack.secure and self.kafka.bootstrap_servers is None:
             return "SASL_SSL"
         return self.kafka.security_protocol
+
+    def influx_ssl(self) -> bool | ssl.SSLContext:
+        """httpx ``verify`` for InfluxDB: a context trusting our CA file, or True/False."""
+        verify = self.influx_verify
+        return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
 
     @property
     def influx_verify(self) -> bool | str:

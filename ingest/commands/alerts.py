@@ -91,7 +91,7 @@ async def write_ack(
         bucket=settings.influxdb.bucket,
         token=settings.influx_token(),
         timeout_s=settings.influxdb.timeout_ms / 1000,
-        verify=settings.influx_verify,
+        verify=settings.influx_ssl(),
         transport=transport,
     )
     try:

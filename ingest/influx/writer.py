@@ -11,6 +11,7 @@ partial success is safe.
 from __future__ import annotations
 
 import gzip
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ class InfluxWriter:
         token: str,
         max_lines: int = 5000,
         timeout_s: float = 10.0,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._client = httpx.AsyncClient(

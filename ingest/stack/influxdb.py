@@ -108,7 +108,7 @@ class InfluxService:
     def wait_ready(self, deadline: float) -> None:
         """Ready means: /health passes, onboarding is done, and a write+query round trip works."""
         last = "no answer"
-        with httpx.Client(base_url=self.address, timeout=5.0, verify=self._s.influx_verify) as http:
+        with httpx.Client(base_url=self.address, timeout=5.0, verify=self._s.influx_ssl()) as http:
             while time.monotonic() < deadline:
                 if not self.external and self._proc.pid() is None:
                     raise ServiceStartError(
