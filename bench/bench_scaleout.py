@@ -94,7 +94,9 @@ async def restore(base: Settings, devices: int) -> dict[str, float]:
     daemon = IngestDaemon(s)
     from aiokafka import AIOKafkaConsumer
 
-    daemon._restorer = AIOKafkaConsumer(**kafka_client_kwargs(s), enable_auto_commit=False)
+    daemon._restorer = AIOKafkaConsumer(
+        **kafka_client_kwargs(s), enable_auto_commit=False, isolation_level="read_committed"
+    )
     await daemon._restorer.start()
     try:
         t0 = time.perf_counter()

@@ -89,6 +89,7 @@ class Checkpoint:
     states: list[tuple[bytes, bytes, int]] = field(default_factory=list)  # key, value, partition
     offsets: dict[TopicPartition, int] = field(default_factory=dict)  # next offset to read
     record_ts_ms: list[int] = field(default_factory=list)  # Kafka timestamps, for latency
+    commit: bool = False  # carries offsets (and state) to commit
 
     def empty(self) -> bool:
         return not (self.lines or self.dead_letters or self.offsets or self.states)
@@ -108,6 +109,7 @@ class IngestDaemon:
         )
         self.pseudo = Pseudonymizer(settings.pseudonym_key())
         self.metrics = PipelineMetrics(f"{socket.gethostname()}-{os.getpid()}")
+        self._exactly_once = settings.ingest.exactly_once
         self._pending = Checkpoint()
         self._inflight: asyncio.Task[None] | None = None
         self._last_flush = time.monotonic()
@@ -157,14 +159,23 @@ class IngestDaemon:
             timeout_s=s.influxdb.timeout_ms / 1000,
             verify=s.influx_ssl(),
         )
+        txn = (
+            {"transactional_id": f"{s.ingest.group_id}.{socket.gethostname()}.{os.getpid()}"}
+            if self._exactly_once
+            else {}
+        )
         self.producer = AIOKafkaProducer(
             **kafka_kwargs,
+            **txn,
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
             compression_type="gzip",
         )
-        self._restorer = AIOKafkaConsumer(**kafka_kwargs, enable_auto_commit=False)
+        # read only committed checkpoints: an aborted one's state must not come back
+        self._restorer = AIOKafkaConsumer(
+            **kafka_kwargs, enable_auto_commit=False, isolation_level="read_committed"
+        )
         self.consumer = AIOKafkaConsumer(
             **kafka_kwargs,
             group_id=s.ingest.group_id,
@@ -439,7 +450,13 @@ class IngestDaemon:
         self.metrics.pending.set(0)
         if not commit:
             self._pending.offsets, cp.offsets = cp.offsets, {}
+            if self._exactly_once:
+                # Kafka records wait for the next commit's transaction (points do not: they
+                # are idempotent, so they are written now)
+                self._pending.dead_letters, cp.dead_letters = cp.dead_letters, []
+                self._pending.alerts, cp.alerts = cp.alerts, []
             return cp
+        cp.commit = True
         for device in self._dirty:
             part = self._device_partition.get(device)
             if part is None:
@@ -479,12 +496,15 @@ class IngestDaemon:
 
     async def _checkpoint(self, cp: Checkpoint) -> None:
         rejected = await self._write_points(cp)
+        dead = (
+            cp.dead_letters if cp.commit or not self._exactly_once else self._pending.dead_letters
+        )
         for r in rejected:
             src = cp.sources[r.index]
             if src is None:
                 log.error("InfluxDB rejected an internal point", extra={"status": r.status})
                 continue
-            cp.dead_letters.append(
+            dead.append(
                 DeadLetter(
                     src.key,
                     src.value,
@@ -497,8 +517,48 @@ class IngestDaemon:
                 )
             )
             self.metrics.dead_letters.labels(f"influx_{r.status}").inc()
+        if self._exactly_once:
+            if cp.commit:
+                await self._produce_and_commit_in_transaction(cp)
+            return
         await self._produce(cp)
         await self._commit(cp.offsets)
+
+    async def _produce_and_commit_in_transaction(self, cp: Checkpoint) -> None:
+        """Dead letters, alerts, device state and the consumer offsets, all or nothing: a crash
+        anywhere leaves either the whole checkpoint or none of it (readers use
+        ``isolation_level="read_committed"``), so nothing is repeated after a restart."""
+        assert self.producer is not None
+        assert self.consumer is not None
+        attempt = 0
+        while True:
+            owned = {tp: off for tp, off in cp.offsets.items() if tp in self.consumer.assignment()}
+            try:
+                await self.producer.begin_transaction()
+                try:
+                    await self._send_records(cp)
+                    if owned:
+                        await self.producer.send_offsets_to_transaction(
+                            owned, self.settings.ingest.group_id
+                        )
+                    await self.producer.commit_transaction()
+                except BaseException:
+                    with contextlib.suppress(KafkaError):
+                        await self.producer.abort_transaction()
+                    raise
+                if owned:
+                    self.metrics.commits.inc()
+                return
+            except KafkaError as exc:
+                if not exc.retriable and type(exc).__name__ == "ProducerFenced":
+                    raise  # another instance took our transactional id: stop, do not fight
+                attempt += 1
+                self.metrics.errors.labels("kafka_transaction").inc()
+                log.warning(
+                    "checkpoint transaction failed; retrying",
+                    extra={"error": type(exc).__name__, "retriable": exc.retriable},
+                )
+                await asyncio.sleep(min(_MAX_BACKOFF_S, 0.2 * 2 ** min(attempt, 8)))
 
     async def _write_points(self, cp: Checkpoint) -> list[Rejected]:
         assert self.writer is not None
@@ -542,30 +602,30 @@ class IngestDaemon:
             self.latency_sample.append(latency)
         return rejected
 
-    async def _produce(self, cp: Checkpoint) -> None:
+    async def _send_records(self, cp: Checkpoint) -> None:
+        """Produce the checkpoint's Kafka records and wait for every acknowledgement."""
         assert self.producer is not None
         t = self.settings.topics
+        futures = [
+            await self.producer.send(t.dead_letter, dl.value, key=dl.key, headers=dl.headers())
+            for dl in cp.dead_letters
+        ]
+        futures += [
+            await self.producer.send(t.alerts, _alert_encoder.encode(a), key=a.device_id.encode())
+            for a in cp.alerts
+        ]
+        futures += [
+            await self.producer.send(t.device_state, value, key=key, partition=part)
+            for key, value, part in cp.states
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def _produce(self, cp: Checkpoint) -> None:
         attempt = 0
         while True:
             try:
-                futures = [
-                    await self.producer.send(
-                        t.dead_letter, dl.value, key=dl.key, headers=dl.headers()
-                    )
-                    for dl in cp.dead_letters
-                ]
-                futures += [
-                    await self.producer.send(
-                        t.alerts, _alert_encoder.encode(a), key=a.device_id.encode()
-                    )
-                    for a in cp.alerts
-                ]
-                futures += [
-                    await self.producer.send(t.device_state, value, key=key, partition=part)
-                    for key, value, part in cp.states
-                ]
-                if futures:
-                    await asyncio.gather(*futures)
+                await self._send_records(cp)
                 return
             except KafkaError as exc:
                 attempt += 1

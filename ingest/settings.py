@@ -101,6 +101,8 @@ class IngestSettings(BaseModel):
     flush_interval_ms: int = Field(default=1000, gt=0)
     # ... and offsets committed, with device state, this often (state volume, replay on crash)
     commit_interval_ms: int = Field(default=5000, gt=0)
+    # dead letters, alerts, device state and offsets in one Kafka transaction per commit
+    exactly_once: bool = True
     # time-driven detection (deadman, staleness) runs on this grid of event time
     tick_interval_ms: int = Field(default=60_000, gt=0)
     max_pending_points: int = Field(default=50_000, gt=0)

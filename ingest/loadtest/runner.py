@@ -329,7 +329,9 @@ class LoadTest:
         )
         await offsets.start()
         self._offsets = offsets
-        alerts = AIOKafkaConsumer(**self.kafka, enable_auto_commit=False)
+        alerts = AIOKafkaConsumer(
+            **self.kafka, enable_auto_commit=False, isolation_level="read_committed"
+        )
         await alerts.start()
         self.gen_proc = _own_process()
         try:

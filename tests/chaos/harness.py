@@ -117,15 +117,26 @@ def scores(s: Settings) -> dict[tuple[str, str, int], float]:
     }
 
 
-def stored_alerts(s: Settings) -> list[tuple[str, str, str, int]]:
-    """(kind, alert_id, state, event time) of every alert event point in InfluxDB."""
+def stored_alerts(s: Settings) -> list[tuple[str, str, str, int, bool]]:
+    """(kind, alert_id, state, event time, time_driven) of every alert event in InfluxDB.
+
+    ``time_driven``: raised by the clock rather than by a reading (the deadman, and
+    resolutions of alerts whose data stopped). Their event time is where the event-time
+    watermark stood when the daemon noticed, which depends on how batches fell.
+    """
     rows = flux(
         s,
         f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
-        '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "open")',
+        '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "explanation")',
     )
     return [
-        (str(r["kind"]), str(r["alert_id"]), str(r["state"]), int(r["_time"].timestamp() * 1000))  # type: ignore[attr-defined]
+        (
+            str(r["kind"]),
+            str(r["alert_id"]),
+            str(r["state"]),
+            int(r["_time"].timestamp() * 1000),  # type: ignore[attr-defined]
+            r["kind"] == "device_silent" or "No longer observable" in str(r["_value"]),
+        )
         for r in rows
     ]
 

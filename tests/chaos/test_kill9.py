@@ -83,16 +83,14 @@ async def test_repeated_kill9_loses_nothing_and_changes_no_score(
     ref_alerts, run_alerts = stored_alerts(ref), stored_alerts(run)
     opens = [a[1] for a in run_alerts if a[2] == "open"]
     assert len(opens) == len(set(opens)), "0 duplicate alerts: one open event per alert"
-    run_ids, ref_ids = {a[:2] for a in run_alerts}, {a[:2] for a in ref_alerts}
-    assert run_ids == ref_ids, f"the same alerts raised: {run_ids ^ ref_ids}"
-    # Events of the time-driven deadman (device_silent) are stamped when the daemon's event-time
-    # watermark passes the silence, which depends on how batches fell; every other alert event
-    # is identical to the fault-free run's.
-    assert {a for a in run_alerts if a[0] != "device_silent"} == {
-        a for a in ref_alerts if a[0] != "device_silent"
-    }
+    lifecycle = {a[:3] for a in run_alerts}
+    assert lifecycle == {a[:3] for a in ref_alerts}, "the same alerts and lifecycle events"
+    # data-driven events are identical to the letter; time-driven ones (see stored_alerts)
+    # exist in both runs, but when the clock noticed them may differ
+    assert {a for a in run_alerts if not a[4]} == {a for a in ref_alerts if not a[4]}
     _, repeats = await distinct_alert_events(run)
-    run_events = {a for a in run_alerts}
+    assert repeats == 0, "exactly once on the alert topic: checkpoints are transactions"
+    run_events = lifecycle
     # at-least-once on the topic: a kill between produce and commit may repeat an event
     # byte-identically; consumers deduplicate on (alert_id, state, ts_ms). Report how many.
     print(

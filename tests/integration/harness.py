@@ -97,7 +97,10 @@ async def committed(s: Settings) -> dict[int, int]:
 async def read_all(s: Settings, topic: str) -> list[object]:
     """Every record of a topic, from the beginning to the current end."""
     ends = await end_offsets(s, topic)
-    c = AIOKafkaConsumer(**kafka_client_kwargs(s), enable_auto_commit=False)
+    # read_committed: what a downstream consumer sees (the daemon writes in transactions)
+    c = AIOKafkaConsumer(
+        **kafka_client_kwargs(s), enable_auto_commit=False, isolation_level="read_committed"
+    )
     await c.start()
     records: list[object] = []
     try:
@@ -109,9 +112,11 @@ async def read_all(s: Settings, topic: str) -> list[object]:
         remaining = set(tps)
         deadline = time.monotonic() + 60
         while remaining and time.monotonic() < deadline:
-            for tp, recs in (await c.getmany(*remaining, timeout_ms=500)).items():
+            for recs in (await c.getmany(*remaining, timeout_ms=500)).values():
                 records.extend(recs)
-                if recs and recs[-1].offset + 1 >= ends[tp.partition]:
+            # transaction markers take offsets too: compare positions, not record offsets
+            for tp in list(remaining):
+                if await c.position(tp) >= ends[tp.partition]:
                     remaining.discard(tp)
     finally:
         await c.stop()
