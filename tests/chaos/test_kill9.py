@@ -43,9 +43,9 @@ async def test_repeated_kill9_loses_nothing_and_changes_no_score(
     await prepare(run, [])
 
     async def replay() -> None:
-        # the same records, arriving over ~10 s per planned kill (a cycle waits out the dead
+        # the same records, arriving over ~15 s per planned kill (a cycle waits out the dead
         # member's 6 s session before the next instance gets partitions): kills land mid-stream
-        step = max(1, len(messages) // (kills * 20))
+        step = max(1, len(messages) // (kills * 30))
         for i in range(0, len(messages), step):
             await produce(run, run.topics.readings, messages[i : i + step])
             await asyncio.sleep(0.5)
