@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -221,3 +223,14 @@ async def alert_event_keys(s: Settings) -> list[tuple[str, str, int]]:
 
     events = [msgspec.json.decode(r.value) for r in await read_all(s, s.topics.alerts)]  # type: ignore[attr-defined]
     return [(e["alert_id"], e["state"], e["ts_ms"]) for e in events]
+
+
+def spawn_daemon(env: dict[str, str]) -> subprocess.Popen[str]:
+    """``vitalstream ingest`` as its own process, stdout and stderr captured as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "ingest"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import subprocess
-import sys
 import time
 
 from ingest import stack
@@ -23,19 +21,10 @@ from tests.integration.harness import (
     running_daemon,
     settings_env,
     simulated_messages,
+    spawn_daemon,
     vitals_identities,
     wait_committed,
 )
-
-
-def _start_daemon(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "ingest"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 async def test_sigterm_mid_stream_then_restart_loses_and_repeats_nothing(
@@ -50,7 +39,7 @@ async def test_sigterm_mid_stream_then_restart_loses_and_repeats_nothing(
     await produce(s, s.topics.readings, messages)
     env = settings_env(s)
 
-    first = _start_daemon(env)
+    first = spawn_daemon(env)
     deadline = time.monotonic() + 60
     while sum((await committed(s)).values()) < len(messages) // 5:
         assert first.poll() is None, first.communicate()[0]
@@ -67,7 +56,7 @@ async def test_sigterm_mid_stream_then_restart_loses_and_repeats_nothing(
     assert committed_first == consumed_first, "everything consumed before SIGTERM was committed"
     assert 0 < committed_first < len(messages), "the stop landed mid-stream"
 
-    second = _start_daemon(env)
+    second = spawn_daemon(env)
     try:
         await wait_committed(s, timeout_s=180)
     finally:

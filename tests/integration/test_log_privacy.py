@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 
 from ingest.settings import Settings
@@ -15,6 +13,7 @@ from tests.integration.harness import (
     isolated_settings,
     produce,
     settings_env,
+    spawn_daemon,
     wait_committed,
 )
 
@@ -22,16 +21,6 @@ CANARY_DEVICE = "canary-device-7f3a"
 CANARY_PAYLOAD = "canary-payload-91b2"
 CANARY_SASL = "canary-sasl-secret-5d1e"
 CANARY_KEY = "canary-pseudonym-key-0c9b7e4a"
-
-
-def _spawn(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "ingest"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 async def test_no_secret_and_no_reading_value_in_logs(
@@ -60,7 +49,7 @@ async def test_no_secret_and_no_reading_value_in_logs(
     env["VITALSTREAM_PRIVACY__KEY"] = CANARY_KEY
     env["VITALSTREAM_KAFKA__SASL_PASSWORD"] = CANARY_SASL
     token = s.influx_token()
-    proc = _spawn(env)
+    proc = spawn_daemon(env)
     try:
         await wait_committed(s, timeout_s=120)
     finally:
