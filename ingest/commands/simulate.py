@@ -20,7 +20,10 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
+
+from ingest.kafka_io.topics import create_missing_topics
+from ingest.kafka_security import kafka_client_kwargs
 
 if TYPE_CHECKING:
     from ingest.settings import Settings
@@ -240,25 +243,15 @@ def _to_file(args: argparse.Namespace, sim: FleetSimulator, progress: Progress) 
     return 0
 
 
-def _kafka_kwargs(settings: Settings) -> dict[str, Any]:
-    try:
-        from ingest.kafka_security import kafka_client_kwargs
-
-        kwargs: dict[str, Any] = kafka_client_kwargs(settings)
-    except ImportError:  # older trees: plaintext only
-        kwargs = {"bootstrap_servers": settings.kafka.bootstrap_servers}
-    return kwargs
-
-
 async def _to_kafka(
     args: argparse.Namespace, settings: Settings, sim: FleetSimulator, progress: Progress
 ) -> int:
     from simulators.sinks import KafkaSink, produce
 
-    kwargs = _kafka_kwargs(settings)
+    kwargs = kafka_client_kwargs(settings)
     topic = args.topic or settings.topics.readings
     if args.topic is None:
-        await _ensure_topics(settings, kwargs)
+        await create_missing_topics(settings)
     bootstrap = kwargs.pop("bootstrap_servers")
     async with KafkaSink(bootstrap, topic, producer_kwargs=kwargs) as sink:
         await produce(sim, sink, speed=args.speed, on_chunk=progress.update)
@@ -271,28 +264,13 @@ async def _to_kafka(
     return 0 if stats.acked == stats.messages else 1
 
 
-async def _ensure_topics(settings: Settings, kwargs: dict[str, Any]) -> None:
-    try:
-        from aiokafka.admin import AIOKafkaAdminClient
-
-        from ingest.kafka_io.topics import ensure_topics
-    except ImportError:
-        return
-    admin = AIOKafkaAdminClient(**kwargs)
-    await admin.start()
-    try:
-        await ensure_topics(settings, admin)
-    finally:
-        await admin.close()
-
-
 async def _labels_to_kafka(
     args: argparse.Namespace, settings: Settings, sim: FleetSimulator
 ) -> None:
     import msgspec
     from aiokafka import AIOKafkaProducer
 
-    kwargs = _kafka_kwargs(settings)
+    kwargs = kafka_client_kwargs(settings)
     producer = AIOKafkaProducer(**kwargs, linger_ms=20)
     await producer.start()
     enc = msgspec.json.Encoder()

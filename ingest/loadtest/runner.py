@@ -31,7 +31,7 @@ from aiokafka.errors import KafkaError
 
 from detectors import AlertEvent
 from ingest.errors import VitalstreamError
-from ingest.kafka_io.topics import ensure_topics
+from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.loadtest.analysis import (
     ProducedIndex,
@@ -239,12 +239,7 @@ class LoadTest:
     # ------------------------------------------------------------------ setup
 
     async def _setup(self) -> None:
-        admin = AIOKafkaAdminClient(**self.kafka)
-        await admin.start()
-        try:
-            await ensure_topics(self.s, admin)
-        finally:
-            await admin.close()
+        await create_missing_topics(self.s)
         await asyncio.to_thread(_bucket, self.s, create=True)
 
     async def _teardown(self) -> None:
