@@ -87,6 +87,10 @@ class PipelineMetrics:
             s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")
         )
 
+    @staticmethod
+    def _current(gauge: Gauge) -> float:
+        return sum(s.value for m in gauge.collect() for s in m.samples)
+
     def influx_line(self, now_ms: int, *, up: bool = True) -> str:
         """A snapshot of the counters as one ``pipeline`` point (wall-clock time)."""
         now = time.monotonic()
@@ -105,9 +109,9 @@ class PipelineMetrics:
                 "dead_letters_total": int(self._total(self.dead_letters)),
                 "alert_events_total": int(self._total(self.alerts)),
                 "errors_total": int(self._total(self.errors)),
-                "consumer_lag": int(self.lag._value.get()),
-                "pending_points": int(self.pending._value.get()),
-                "devices": int(self.devices._value.get()),
+                "consumer_lag": int(self._current(self.lag)),
+                "pending_points": int(self._current(self.pending)),
+                "devices": int(self._current(self.devices)),
                 "write_latency_s": self._mean(self.write_latency),
                 "up": up,
             },
