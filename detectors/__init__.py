@@ -6,6 +6,7 @@
 """
 
 from detectors.base import ArrayDetector, Detector
+from detectors.clock import GridClock
 from detectors.config import EngineConfig
 from detectors.desaturation import Desaturation
 from detectors.engine import STATE_BYTES, Engine
@@ -26,6 +27,7 @@ __all__ = [
     "Engine",
     "EngineConfig",
     "Flatline",
+    "GridClock",
     "HourlyProfile",
     "NightlyBaseline",
     "ProcessResult",

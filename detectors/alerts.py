@@ -62,6 +62,10 @@ class AlertBook:
     ) -> None:
         self.cfg = cfg
         self._explain = explain
+        #: devices whose next time-driven deadline may have moved earlier (an alert opened, or
+        #: a condition was seen at an earlier event time than before): the engine's tick visits
+        #: them whatever its index of deadlines says
+        self.earlier: set[str] = set()
         # kinds judged per hour or night: their heartbeat is rarer
         self._every = {k: cfg.slow_ongoing_every_ms for k in slow_kinds}
 
@@ -104,6 +108,8 @@ class AlertBook:
         t = tracks.get(kind)
         if t is None:
             t = tracks[kind] = Track(kind)
+        if ts < t.last_active:
+            self.earlier.add(device_id)
         t.last_active = ts
         if value is not None and (
             t.peak is None or (value > t.peak if higher_is_worse else value < t.peak)
@@ -138,6 +144,7 @@ class AlertBook:
         t.peak = value
         t.last_emit = ts
         t.end_ms = NONE
+        self.earlier.add(device_id)
         out.append(self._event(device_id, t, "open", ts))
 
     def inactive(

@@ -298,6 +298,10 @@ class Engine:
         self._prev_any = -1.0  # scratch: previous event time of any metric
         #: devices whose state the last :meth:`tick` changed (to be snapshotted again)
         self.tick_touched: set[str] = set()
+        # per device, the earliest event time at which tick() could change anything (a lower
+        # bound; absent: unknown), so a tick visits only the devices that are due
+        self._due: dict[str, float] = {}
+        self._tick_every_device = False  # tests compare the index with visiting everything
 
     # -- device bookkeeping ------------------------------------------------------------------
 
@@ -313,6 +317,8 @@ class Engine:
     def drop(self, device_id: str) -> None:
         """Forget a device (its partition moved elsewhere)."""
         self._devices.pop(device_id, None)
+        self._due.pop(device_id, None)
+        self._book.earlier.discard(device_id)
 
     def snapshot(self, device_id: str) -> bytes:
         """All state of one device as versioned msgpack (about 1.3 KB plus open alerts)."""
@@ -330,6 +336,7 @@ class Engine:
         s = array("d")
         s.frombytes(snap.slots)
         self._devices[device_id] = Device(s, {t.kind.value: t for t in snap.tracks})
+        self._due.pop(device_id, None)
 
     def stats(self, device_id: str) -> dict[str, int]:
         """Data-quality counters of a device (for the daemon's metrics)."""
@@ -470,6 +477,7 @@ class Engine:
         s[H_CUR] = first // _HOUR
         s[H_STEPS] = s[H_STEPS_N] = s[H_HR_N] = s[H_ASLEEP_N] = 0.0
         s[BEHIND_RUN] = 0.0
+        self._book.earlier.add(r.device_id)  # its times moved back, and so may its deadlines
         self._book.active(
             r.device_id,
             d.tracks,
@@ -1054,6 +1062,7 @@ class Engine:
             if s[SS_START] >= 0:
                 s[SS_LAST] = ts
         if s[SS_START] < 0 and not awake:
+            self._book.earlier.add(r.device_id)  # a night began: tick() closes it when it ends
             s[SS_START] = ts
             s[SS_LAST] = ts
             s[SS_ASLEEP] = s[SS_AWAKE] = s[SS_AWAKENINGS] = 0.0
@@ -1212,57 +1221,100 @@ class Engine:
 
     # -- time-driven events ------------------------------------------------------------------
 
-    def tick(self, now_ms: int) -> list[AlertEvent]:
-        """Deadman and staleness at event time ``now_ms`` (the newest event time seen).
+    def tick(self, now_ms: int, devices: Iterable[str] | None = None) -> list[AlertEvent]:
+        """Deadman and staleness at event time ``now_ms``.
 
         Opens ``device_silent`` for roster devices and (if configured) every device seen before
         that has sent nothing for longer than its limit; resolves open alerts whose condition
         has not been observable for ``stale_ms``; closes nights whose sleep data stopped.
-        Devices are visited in sorted order, so the output is deterministic. The devices whose
-        state it changed are left in :attr:`tick_touched`, so a caller that persists state
-        per device snapshots them again.
+
+        ``devices`` limits the tick to those devices (a daemon ticks each Kafka partition's
+        devices on that partition's own clock); by default every device seen and every roster
+        device. Only devices that are due are visited, in sorted order, so the output is
+        deterministic and a tick costs little when nothing is due. The devices whose state it
+        changed are left in :attr:`tick_touched`, so a caller that persists state per device
+        snapshots them again.
         """
         out: list[AlertEvent] = []
-        dm = self._c.deadman
-        ac = self._c.alerts
         touched = self.tick_touched = set()
-        ids = set(self._devices) if dm.watch_seen_devices else set()
-        ids.update(dm.roster)
-        for did in sorted(ids):
-            d = self._device(did)
-            s = d.s
-            if s[T_ANY] < 0 and s[T_WATCH] < 0:
-                s[T_WATCH] = now_ms  # a roster device never seen: watch from now
-                touched.add(did)
-            last = s[T_ANY] if s[T_ANY] >= 0 else s[T_WATCH]
-            tracks = d.tracks
-            if now_ms - last >= self._silent_limit(did):
-                self._book.active(
-                    did, tracks, _K_DEVICE_SILENT, now_ms, int(last), "warning", None, True, out
-                )
-                touched.add(did)
-            if s[SS_START] >= 0 and now_ms - s[SS_LAST] > self._c.multiday.session_gap_ms:
-                self._close_night(did, d, now_ms, out)
-                touched.add(did)
-            for kind in sorted(tracks):
-                t = tracks[kind]
-                if not t.is_open or t.kind in _NOT_STALE:
-                    continue
-                limit = ac.multiday_stale_ms if t.kind in _MULTIDAY else ac.stale_ms
-                slot = _KIND_METRIC.get(t.kind)
-                seen = s[slot] if slot is not None else s[T_ANY]
-                if now_ms - t.last_active >= limit and now_ms - seen >= limit // 2:
-                    touched.add(did)
-                    self._book.resolve(
-                        did,
-                        tracks,
-                        t.kind,
-                        now_ms,
-                        out,
-                        end_ms=t.last_active,
-                        detail="No longer observable: its data stopped.",
-                    )
+        dm = self._c.deadman
+        roster = dm.roster
+        known = self._devices
+        if devices is None:
+            devices = known.keys() | roster.keys()
+        due = self._due
+        earlier = self._book.earlier
+        every = self._tick_every_device
+        visit = sorted(
+            did
+            for did in devices
+            if (every or due.get(did, -1.0) <= now_ms or did in earlier)
+            and (did in roster or (dm.watch_seen_devices and did in known))
+        )
+        for did in visit:
+            self._tick_device(did, now_ms, out, touched)
+            earlier.discard(did)
+            due[did] = self._next_due(did, now_ms)
         return out
+
+    def _tick_device(self, did: str, now_ms: int, out: list[AlertEvent], touched: set[str]) -> None:
+        ac = self._c.alerts
+        d = self._device(did)
+        s = d.s
+        if s[T_ANY] < 0 and s[T_WATCH] < 0:
+            s[T_WATCH] = now_ms  # a roster device never seen: watch from now
+            touched.add(did)
+        last = s[T_ANY] if s[T_ANY] >= 0 else s[T_WATCH]
+        tracks = d.tracks
+        if now_ms - last >= self._silent_limit(did):
+            self._book.active(
+                did, tracks, _K_DEVICE_SILENT, now_ms, int(last), "warning", None, True, out
+            )
+            touched.add(did)
+        if s[SS_START] >= 0 and now_ms - s[SS_LAST] > self._c.multiday.session_gap_ms:
+            self._close_night(did, d, now_ms, out)
+            touched.add(did)
+        for kind in sorted(tracks):
+            t = tracks[kind]
+            if not t.is_open or t.kind in _NOT_STALE:
+                continue
+            limit = ac.multiday_stale_ms if t.kind in _MULTIDAY else ac.stale_ms
+            slot = _KIND_METRIC.get(t.kind)
+            seen = s[slot] if slot is not None else s[T_ANY]
+            if now_ms - t.last_active >= limit and now_ms - seen >= limit // 2:
+                touched.add(did)
+                self._book.resolve(
+                    did,
+                    tracks,
+                    t.kind,
+                    now_ms,
+                    out,
+                    end_ms=t.last_active,
+                    detail="No longer observable: its data stopped.",
+                )
+
+    def _next_due(self, did: str, now_ms: int) -> float:
+        """The earliest event time at which :meth:`_tick_device` could change ``did`` again,
+        unless its readings move a deadline earlier (the alert book then lists it)."""
+        d = self._devices[did]
+        s = d.s
+        tracks = d.tracks
+        silent = tracks.get(_K_DEVICE_SILENT)
+        if silent is not None and silent.is_open:
+            return now_ms + 1  # every tick: the open alert's heartbeat and severity
+        last = s[T_ANY] if s[T_ANY] >= 0 else s[T_WATCH]
+        due = last + self._silent_limit(did)
+        if s[SS_START] >= 0:
+            due = min(due, s[SS_LAST] + self._c.multiday.session_gap_ms)
+        ac = self._c.alerts
+        for t in tracks.values():
+            if not t.is_open or t.kind in _NOT_STALE:
+                continue
+            limit = ac.multiday_stale_ms if t.kind in _MULTIDAY else ac.stale_ms
+            slot = _KIND_METRIC.get(t.kind)
+            seen = s[slot] if slot is not None else s[T_ANY]
+            due = min(due, max(t.last_active + limit, seen + limit // 2))
+        return due
 
 
 def _plain(m: BaseModel) -> SimpleNamespace:
