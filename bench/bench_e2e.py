@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,7 @@ class PassThroughEngine:
             alerts=[],
         )
 
-    def tick(self, now_ms: int) -> list[AlertEvent]:
+    def tick(self, now_ms: int, devices: Iterable[str] | None = None) -> list[AlertEvent]:
         return []
 
     def snapshot(self, device_id: str) -> bytes:

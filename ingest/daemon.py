@@ -14,6 +14,12 @@ Polling goes on meanwhile, so the consumer keeps its group membership.
 
 On rebalance, revoked partitions are checkpointed and their devices dropped; assigned partitions
 get their devices' state back from the compacted changelog before their first record is scored.
+
+Time-driven detection (silent devices, alerts whose data stopped) runs on each partition's own
+*stream time*: before the first reading that crosses a grid point of ``tick_interval_ms``, the
+partition's devices are ticked at that point (:class:`detectors.GridClock`). The ticks thus fall
+at the same places in the record stream however records were batched or the daemon restarted;
+the clock is checkpointed with the device states, so a replay raises exactly the same alerts.
 """
 
 from __future__ import annotations
@@ -33,13 +39,20 @@ from typing import Protocol
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.partitioner import murmur2
 
-from detectors import AlertEvent, Engine, ProcessResult
+from detectors import AlertEvent, Engine, GridClock, ProcessResult
 from ingest.errors import PermanentSinkError, RetriableSinkError
 from ingest.http_server import HealthServer
 from ingest.influx.line_protocol import alert_line, scored_line
 from ingest.influx.writer import InfluxWriter, Rejected
-from ingest.kafka_io.changelog import decode_state, encode_state
+from ingest.kafka_io.changelog import (
+    CLOCK_KEY,
+    decode_clock,
+    decode_state,
+    encode_clock,
+    encode_state,
+)
 from ingest.kafka_io.deadletter import DeadLetter
 from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
@@ -50,7 +63,6 @@ from messages import InvalidReading, Reading, ReadingDecoder
 
 log = logging.getLogger(__name__)
 
-_IDLE_PARTITION_S = 60.0
 _MAX_BACKOFF_S = 10.0  # caps how long a recovered InfluxDB waits for our next try
 _alert_encoder = msgspec.json.Encoder()
 
@@ -62,7 +74,7 @@ class DetectionEngine(Protocol):
     tick_touched: set[str]
 
     def process(self, readings: Sequence[Reading]) -> ProcessResult: ...
-    def tick(self, now_ms: int) -> list[AlertEvent]: ...
+    def tick(self, now_ms: int, devices: Iterable[str] | None = None) -> list[AlertEvent]: ...
     def snapshot(self, device_id: str) -> bytes: ...
     def restore(self, device_id: str, data: bytes) -> None: ...
     def drop(self, device_id: str) -> None: ...
@@ -118,10 +130,12 @@ class IngestDaemon:
         self._positions: dict[TopicPartition, int] = {}  # next offset to read, per partition
         self._applied: dict[str, int] = {}  # device -> last readings offset in its state
         self._device_partition: dict[str, int] = {}
+        self._partition_devices: dict[int, set[str]] = {}
         self._dirty: set[str] = set()
-        self._partition_event_ms: dict[int, int] = {}  # max event time seen per partition
-        self._last_tick_ms = -1
-        self._assigned_at: dict[int, float] = {}  # readings partition -> when assigned
+        self._clocks: dict[int, GridClock] = {}  # readings partition -> its stream-time clock
+        self._clocks_saved: dict[int, int | None] = {}  # tick_ms last put in the changelog
+        # partitions whose state is being restored: nothing of theirs is scored meanwhile
+        self._restoring: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
         self._influx_failing_since: float | None = None
         self._started = False
@@ -266,6 +280,15 @@ class IngestDaemon:
         for tp, records in batch.items():
             if tp not in assigned:
                 continue  # fetched before a revoke: the new owner reads these again
+            if tp in self._restoring:
+                # aiokafka hands out records while the assignment callback still runs: read
+                # these again once the partition's devices are restored
+                if records:
+                    self.consumer.seek(tp, records[0].offset)  # type: ignore[attr-defined]
+                continue
+            part = tp.partition
+            clock = self._clock(part)
+            next_tick = clock.next_ms
             for rec in records:
                 n_records += 1
                 key, value, offset = rec.key, rec.value, rec.offset  # type: ignore[attr-defined]
@@ -291,25 +314,58 @@ class IngestDaemon:
                 if covered is not None and offset <= covered:
                     self.metrics.skipped.inc()
                     continue
+                if next_tick is None or reading.ts_ms >= next_tick:
+                    grid = clock.advance(reading.ts_ms)
+                    next_tick = clock.next_ms
+                    if grid:
+                        # the partition's readings before this one, then its ticks
+                        self._score(readings, sources)
+                        readings, sources = [], []
+                        for at in grid:
+                            self._tick(part, at)
                 readings.append(reading)
-                sources.append(_Source(tp.partition, offset, key, value))
+                sources.append(_Source(part, offset, key, value))
         self.metrics.records.inc(n_records)
+        self._score(readings, sources)
+        self.metrics.pending.set(len(pending.lines))
+        self.metrics.devices.set(len(self._device_partition))
+
+    def _score(self, readings: list[Reading], sources: list[_Source]) -> None:
         if not readings:
             return
+        pending = self._pending
         out = self.engine.process(readings)
+        owner = self._device_partition
         for scored, src in zip(out.scored, sources, strict=True):
             pending.lines.append(scored_line(scored, self.pseudo(scored.device_id)))
             pending.sources.append(src)
             device = scored.device_id
             self._applied[device] = src.offset
-            self._device_partition[device] = src.partition
+            if owner.get(device) != src.partition:
+                self._own(device, src.partition)
             self._dirty.add(device)
-            if scored.ts_ms > self._partition_event_ms.get(src.partition, 0):
-                self._partition_event_ms[src.partition] = scored.ts_ms
         self.metrics.readings.inc(len(readings))
         self._add_alerts(out.alerts)
-        self.metrics.pending.set(len(pending.lines))
-        self.metrics.devices.set(len(self._device_partition))
+
+    def _own(self, device: str, partition: int) -> None:
+        old = self._device_partition.get(device)
+        if old is not None:
+            self._partition_devices.get(old, set()).discard(device)
+        self._device_partition[device] = partition
+        self._partition_devices.setdefault(partition, set()).add(device)
+
+    def _clock(self, partition: int) -> GridClock:
+        clock = self._clocks.get(partition)
+        if clock is None:
+            clock = self._clocks[partition] = GridClock(self.settings.ingest.tick_interval_ms)
+        return clock
+
+    def _tick(self, partition: int, at_ms: int) -> None:
+        """Time-driven alerts of one partition's devices at a grid point of its stream time."""
+        events = self.engine.tick(at_ms, self._partition_devices.get(partition, ()))
+        # state the tick changed must reach the changelog like state changed by readings
+        self._dirty.update(self.engine.tick_touched)
+        self._add_alerts(events)
 
     def _add_alerts(self, alerts: Iterable[AlertEvent]) -> None:
         for a in alerts:
@@ -389,51 +445,14 @@ class IngestDaemon:
             # DEBUG: under sustained load this toggles every few seconds; the metrics show it
             log.debug("backpressure: fetching paused", extra={"pending": len(self._pending.lines)})
         elif not full and self._paused:
-            self.consumer.resume(*self.consumer.paused())
+            self.consumer.resume(
+                *(tp for tp in self.consumer.paused() if tp not in self._restoring)
+            )
             self._paused = False
             self.metrics.paused.set(0)
             log.debug("backpressure released: fetching resumed")
 
     # ---------------------------------------------------------------- checkpoints
-
-    def _tick(self) -> None:
-        """Time-driven alerts (silent devices, resolutions, nights that ended) at each
-        ``tick_interval_ms`` grid point that the event-time low watermark has passed.
-
-        The watermark is the slowest assigned partition's progress, so a partition that is
-        merely behind does not make its devices look silent; ticking at fixed grid points
-        (not whenever a checkpoint happens) makes the outcome independent of how batches and
-        checkpoints fell, which keeps a replay after a crash close to the original run.
-        """
-        watermark = self._watermark()
-        if watermark is None:
-            return
-        step = self.settings.ingest.tick_interval_ms
-        watermark = watermark // step * step
-        if self._last_tick_ms < 0:
-            self._last_tick_ms = watermark - step
-        # a long backlog crosses many grid points: tick the last few, not all of them
-        start = max(self._last_tick_ms + step, watermark - 60 * step)
-        for at in range(start, watermark + 1, step):
-            events = self.engine.tick(at)
-            # state the tick changed must reach the changelog like state changed by readings
-            self._dirty.update(d for d in self.engine.tick_touched if d in self._device_partition)
-            self._add_alerts(a for a in events if a.device_id in self._device_partition)
-        self._last_tick_ms = max(self._last_tick_ms, watermark)
-
-    def _watermark(self) -> int | None:
-        """Min over assigned partitions of the newest event time seen. A partition that has
-        delivered nothing yet holds the watermark back (its devices may be behind) until it
-        has been idle for ``_IDLE_PARTITION_S`` of wall-clock time."""
-        now = time.monotonic()
-        progress = []
-        for part, since in self._assigned_at.items():
-            seen = self._partition_event_ms.get(part)
-            if seen is not None:
-                progress.append(seen)
-            elif now - since < _IDLE_PARTITION_S:
-                return None
-        return min(progress) if progress else None
 
     def _take_pending(self, *, commit: bool) -> Checkpoint:
         """Swap the pending buffer out.
@@ -443,7 +462,6 @@ class IngestDaemon:
         makes points, dead letters and alerts durable sooner; its offsets wait for the next
         commit (which comes after it, so everything below them is durable by then).
         """
-        self._tick()
         cp = self._pending
         self._pending = Checkpoint()
         self._last_flush = time.monotonic()
@@ -464,6 +482,10 @@ class IngestDaemon:
             state = encode_state(part, self._applied.get(device, -1), self.engine.snapshot(device))
             cp.states.append((device.encode(), state, part))
         self._dirty.clear()
+        for part, clock in self._clocks.items():
+            if clock.tick_ms is not None and self._clocks_saved.get(part) != clock.tick_ms:
+                cp.states.append((CLOCK_KEY, encode_clock(part, clock.tick_ms), part))
+                self._clocks_saved[part] = clock.tick_ms
         self._last_commit = time.monotonic()
         return cp
 
@@ -668,8 +690,9 @@ class IngestDaemon:
             self._dirty.clear()
         parts = {tp.partition for tp in revoked if tp.topic == self.settings.topics.readings}
         for p in parts:
-            self._partition_event_ms.pop(p, None)
-            self._assigned_at.pop(p, None)
+            self._clocks.pop(p, None)
+            self._clocks_saved.pop(p, None)
+            self._partition_devices.pop(p, None)
         for tp in revoked:
             self._positions.pop(tp, None)
         gone = [d for d, p in self._device_partition.items() if p in parts]
@@ -684,9 +707,17 @@ class IngestDaemon:
         """Restore the devices of new partitions from the changelog before scoring."""
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.readings)
         started = time.perf_counter()
-        for p in parts:
-            self._assigned_at.setdefault(p, time.monotonic())
-        restored = await self._restore(parts)
+        assert self.consumer is not None
+        # records of these partitions may be fetched and handed out while this callback runs
+        self._restoring |= assigned
+        self.consumer.pause(*assigned)
+        try:
+            restored = await self._restore(parts)
+            self._watch_roster(parts)
+        finally:
+            self._restoring -= assigned
+            if not self._paused:
+                self.consumer.resume(*(tp for tp in assigned if tp in self.consumer.assignment()))
         log.info(
             "partitions assigned",
             extra={
@@ -710,27 +741,59 @@ class IngestDaemon:
         end = await self._restorer.end_offsets(tps)
         remaining = {tp for tp in tps if end[tp] > 0}
         latest: dict[str, bytes | None] = {}
+        clocks: dict[int, bytes] = {}
         while remaining:
             batch = await self._restorer.getmany(*remaining, timeout_ms=500, max_records=10_000)
             for tp, records in batch.items():
                 for rec in records:
-                    latest[rec.key.decode()] = rec.value
+                    if rec.key == CLOCK_KEY:
+                        if rec.value is not None:
+                            clocks[tp.partition] = rec.value
+                    else:
+                        latest[rec.key.decode()] = rec.value
                 if records and records[-1].offset + 1 >= end[tp]:
                     remaining.discard(tp)
             for tp in list(remaining):
                 if await self._restorer.position(tp) >= end[tp]:
                     remaining.discard(tp)
+        step = self.settings.ingest.tick_interval_ms
+        for part, raw in clocks.items():
+            tick_ms = decode_clock(raw).tick_ms
+            self._clocks[part] = GridClock(step, tick_ms=tick_ms)
+            self._clocks_saved[part] = tick_ms
         count = 0
         for device, value in latest.items():
             if value is None:
                 continue
             state = decode_state(value)
-            self.engine.restore(device, state.engine)
+            try:
+                self.engine.restore(device, state.engine)
+            except ValueError as exc:
+                # a snapshot of an older state layout: the device starts afresh
+                log.warning("device state not restorable; starting afresh", extra={"error": exc})
+                continue
             self._applied[device] = state.offset
-            self._device_partition[device] = state.partition
+            self._own(device, state.partition)
             count += 1
         self._restorer.unsubscribe()
         return count
+
+    def _watch_roster(self, partitions: list[int]) -> None:
+        """Roster devices (``detection.deadman.roster``) of these partitions are ticked even
+        before their first reading, so one that never sends anything is reported silent. Their
+        partition is the one Kafka's default partitioner gives their key."""
+        roster = self.settings.detection.deadman.roster
+        if not roster or not partitions:
+            return
+        assert self.consumer is not None
+        count = len(self.consumer.partitions_for_topic(self.settings.topics.readings) or ())
+        if not count:
+            return
+        mine = set(partitions)
+        for device in roster:
+            part = (murmur2(device.encode()) & 0x7FFFFFFF) % count
+            if part in mine and device not in self._device_partition:
+                self._own(device, part)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

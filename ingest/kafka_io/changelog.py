@@ -1,4 +1,5 @@
-"""The device-state changelog record: engine snapshot + the readings offset it covers.
+"""The device-state changelog: per device, the engine snapshot + the readings offset it covers;
+per partition, one record under :data:`CLOCK_KEY` with the stream-time clock's last tick.
 
 Written in the checkpoint after the sinks are flushed and before offsets are committed. If the
 daemon dies between the two, the next owner restores state that is ahead of the committed
@@ -18,8 +19,18 @@ class DeviceState(msgspec.Struct, array_like=True):
     engine: bytes
 
 
+class PartitionClock(msgspec.Struct, array_like=True):
+    version: int
+    partition: int
+    tick_ms: int
+
+
+#: the key of a partition's clock record (no device id starts with a NUL byte)
+CLOCK_KEY = b"\x00clock"
+
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(DeviceState)
+_clock_dec = msgspec.msgpack.Decoder(PartitionClock)
 VERSION = 1
 
 
@@ -29,3 +40,11 @@ def encode_state(partition: int, offset: int, engine: bytes) -> bytes:
 
 def decode_state(data: bytes) -> DeviceState:
     return _dec.decode(data)
+
+
+def encode_clock(partition: int, tick_ms: int) -> bytes:
+    return _enc.encode(PartitionClock(VERSION, partition, tick_ms))
+
+
+def decode_clock(data: bytes) -> PartitionClock:
+    return _clock_dec.decode(data)

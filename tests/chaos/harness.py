@@ -121,8 +121,8 @@ def stored_alerts(s: Settings) -> list[tuple[str, str, str, int, bool]]:
     """(kind, alert_id, state, event time, time_driven) of every alert event in InfluxDB.
 
     ``time_driven``: raised by the clock rather than by a reading (the deadman, and
-    resolutions of alerts whose data stopped). Their event time is where the event-time
-    watermark stood when the daemon noticed, which depends on how batches fell.
+    resolutions of alerts whose data stopped); their event time is a grid point of the
+    partition's stream time.
     """
     rows = flux(
         s,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 import msgspec
+from aiokafka.partitioner import murmur2
 
 from ingest.kafka_io.deadletter import parse_headers
 from ingest.settings import Settings
+from messages import Metric, encode_reading
 from simulators import FleetSimulator, load_scenario
 from tests.integration.harness import (
     create_bucket,
@@ -23,6 +25,7 @@ from tests.integration.harness import (
 )
 
 HOUR = 3_600_000
+MIN = 60_000
 POISON: list[tuple[bytes | None, bytes]] = [
     (b"dev-x", b"{not json"),
     (b"dev-x", b'{"device_id":"dev-x","ts":1,"metric":"heart_rate","value":70}'),
@@ -104,3 +107,63 @@ async def test_readings_go_through_exactly_once_with_dead_letters_and_alerts(
         '|> filter(fn: (r) => r._measurement == "pipeline")',
     )
     assert pipeline, "the daemon wrote its own metrics"
+
+
+def _partition_of(device: str, partitions: int = 3) -> int:
+    return (murmur2(device.encode()) & 0x7FFFFFFF) % partitions
+
+
+async def test_time_driven_alerts_follow_each_partitions_stream_time(
+    live_stack: Settings, unique_name: str
+) -> None:
+    """A device that stops sending, and a roster device that never sent, are reported silent
+    at the grid point of their own partition's stream time where their limit ran out."""
+    ids = [f"tick-{i}" for i in range(40)]
+    quiet = ids[0]
+    part = _partition_of(quiet)
+    companion = next(d for d in ids[1:] if _partition_of(d) == part)
+    roster = next(f"roster-{i}" for i in range(40) if _partition_of(f"roster-{i}") == part)
+    other = next(d for d in ids[1:] if _partition_of(d) != part)
+    limit = 30 * MIN
+    base = isolated_settings(live_stack, unique_name)
+    s = base.model_copy(
+        update={
+            "detection": base.detection.model_copy(
+                update={
+                    "deadman": base.detection.deadman.model_copy(
+                        update={"roster": {roster: limit}, "silent_after_ms": limit}
+                    )
+                }
+            )
+        }
+    )
+    create_bucket(s)
+    await ensure_topic(s)
+    t0 = (int(time.time() * 1000) - 6 * HOUR) // MIN * MIN
+    last_quiet = t0 + HOUR + 7_000
+    messages: list[tuple[bytes | None, bytes]] = []
+    # the other partition's stream stops early: with its clock stopped, it does not report its
+    # own device silent, and it must not hold this partition's clock back either
+    last = {quiet: last_quiet, companion: t0 + 3 * HOUR, other: t0 + 90 * MIN}
+    for t in range(t0 + 7_000, t0 + 3 * HOUR, 30_000):
+        for device in (quiet, companion, other):
+            if t <= last[device]:
+                value = encode_reading(device, t, Metric.HEART_RATE, 60.0 + t // 30_000 % 7)
+                messages.append((device.encode(), value))
+    await produce(s, s.topics.readings, messages)
+    async with running_daemon(s) as running:
+        await wait_committed(s)
+        pseudo = running.daemon.pseudo
+
+    events = [msgspec.json.decode(r.value) for r in await read_all(s, s.topics.alerts)]  # type: ignore[attr-defined]
+    silent = {
+        e["device_id"]: e for e in events if e["kind"] == "device_silent" and e["state"] == "open"
+    }
+
+    grid = -(-(last_quiet + limit) // MIN) * MIN  # the first grid point past the limit
+    assert silent[pseudo(quiet)]["ts_ms"] == grid
+    assert silent[pseudo(quiet)]["start_ms"] == last_quiet
+    # a roster device is watched from its partition's first tick
+    assert silent[pseudo(roster)]["ts_ms"] == t0 + MIN + limit
+    assert pseudo(companion) not in silent
+    assert pseudo(other) not in silent
