@@ -58,6 +58,10 @@ _K_UNUSUAL_INACTIVITY = K.UNUSUAL_INACTIVITY
 
 _MIN = 60_000
 _HOUR = 3_600_000
+_BLOCK_MS = 4 * _HOUR  # the circadian rest offsets have one slot per 4 hours of the day
+_sqrt = math.sqrt
+_VAR, _N = ewz.VAR, ewz.N
+_FL_START, _FL_COUNT, _FL_LAST = flatline.START, flatline.COUNT, flatline.LAST
 
 # -- slot layout of a device's state array --------------------------------------------------
 _n = 0
@@ -298,6 +302,41 @@ class Engine:
         self._prev_any = -1.0  # scratch: previous event time of any metric
         #: devices whose state the last :meth:`tick` changed (to be snapshotted again)
         self.tick_touched: set[str] = set()
+        # constants of the per-reading path, read once here: even on the plain copy an
+        # attribute chain costs ~30 ns, and a quiet heart-rate reading needs about 30 of them
+        c = self._c
+        q, a, b = c.quality, c.activity, c.baseline
+        self._skew_ms = q.skew_ms
+        self._impossible_clear_ms = q.impossible_clear_ms
+        self._dropout_min_gap_ms = q.dropout_min_gap_ms
+        self._dropout_factor = q.dropout_factor
+        self._flatline_ms = q.flatline_ms
+        self._flatline_n = q.flatline_min_readings
+        self._session_gap_ms = c.multiday.session_gap_ms
+        self._stage_valid_ms = a.stage_valid_ms
+        self._steps_valid_ms = a.steps_valid_ms
+        self._rest_max_spm = a.rest_max_steps_per_min
+        self._active_min_spm = a.active_min_steps_per_min
+        self._assume_rest = a.assume_rest_without_steps
+        self._hr_sd_floor = b.hr_sd_floor
+        self._warmup_ms = b.warmup_ms
+        self._flag_z = b.flag_z
+        self._max_dt_ms = b.max_dt_ms
+        self._tau_ms = b.tau_ms
+        self._prior_ms = b.prior_ms
+        self._circadian_tau_ms = b.circadian_tau_ms
+        tc, bc, ab, dc = c.tachycardia, c.bradycardia, c.abrupt, c.decoupling
+        self._tachy_on = tc.enabled
+        self._tachy_threshold = tc.threshold
+        # below this (the threshold relaxed by the hysteresis) no reading can hit the rule
+        self._tachy_low = tc.threshold - tc.hysteresis
+        self._brady_on = bc.enabled
+        self._brady_high = bc.threshold + bc.hysteresis  # ... and above this, bradycardia
+        self._abrupt_on = ab.enabled
+        self._abrupt_delta = ab.delta_bpm
+        self._abrupt_jump = ab.delta_bpm / 2
+        self._decoupling_on = dc.enabled
+        self._rest_excess_bpm = dc.rest_excess_bpm
 
     # -- device bookkeeping ------------------------------------------------------------------
 
@@ -371,23 +410,50 @@ class Engine:
         lo, hi = _LIMITS[m]
         if not (lo <= v <= hi) or (m is _STAGE and v != int(v)):
             return self._impossible(r, d, out)
-        if d.tracks and _K_IMPOSSIBLE_VALUE in d.tracks:
+        tracks = d.tracks
+        if tracks and _K_IMPOSSIBLE_VALUE in tracks:
             self._book.inactive(
-                r.device_id,
-                d.tracks,
-                _K_IMPOSSIBLE_VALUE,
-                ts,
-                out,
-                self._c.quality.impossible_clear_ms,
+                r.device_id, tracks, _K_IMPOSSIBLE_VALUE, ts, out, self._impossible_clear_ms
             )
-        last = s[_METRIC_SLOT[m]]
+        slot = _METRIC_SLOT[m]
+        last = s[slot]
         self._prev_metric_ts = last
-        if ts <= last or ts < s[T_ANY] - self._c.quality.skew_ms:
+        if ts <= last or ts < s[T_ANY] - self._skew_ms:
             if not self._behind(r, d, out):
                 return self._score_only(r, d)
         else:
             s[BEHIND_RUN] = 0.0
-        self._advance(r, d, out)
+
+        # device-level bookkeeping of an in-order reading: gaps, clock, session, hour
+        prev = s[T_ANY]
+        if prev >= 0 and ts > prev:
+            gap = ts - prev
+            skew = s[SKEW_OFFSET]
+            if skew > 0 and abs(gap - skew) <= max(0.25 * skew, 2 * _MIN):
+                # the clock jumped forward again by the amount it lost: corrected, not a gap
+                s[SKEW_OFFSET] = 0.0
+                self._book.resolve(r.device_id, tracks, _K_CLOCK_SKEW, ts, out)
+            elif tracks and _K_DEVICE_SILENT in tracks and tracks[_K_DEVICE_SILENT].is_open:
+                self._book.resolve(r.device_id, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
+            elif gap >= self._dropout_min_gap_ms and gap >= self._dropout_factor * s[INTERVAL]:
+                self._gap(r.device_id, d, int(prev), ts, gap, out)
+            else:
+                # learn the expected interval from ordinary gaps only
+                iv = s[INTERVAL]
+                cap = 10 * iv + 1000.0
+                s[INTERVAL] = iv + 0.05 * ((cap if cap < gap else gap) - iv)
+            if s[SS_START] >= 0 and ts - s[SS_LAST] > self._session_gap_ms:
+                self._close_night(r.device_id, d, ts, out)
+            hour = ts // _HOUR
+            if hour != s[H_CUR]:
+                self._close_hour(r.device_id, d, hour, ts, out)
+        elif prev < 0:
+            s[H_CUR] = ts // _HOUR
+        self._prev_any = prev
+        if ts > prev:
+            s[T_ANY] = ts
+        s[slot] = ts
+
         if m is _HR:
             return self._hr(r, d, out)
         if m is _SPO2:
@@ -485,56 +551,28 @@ class Engine:
         )
         return True
 
-    def _advance(self, r: Reading, d: Device, out: list[AlertEvent]) -> None:
-        """Device-level bookkeeping of an in-order reading: gaps, clock, session, hour."""
-        s = d.s
-        ts = r.ts_ms
-        prev = s[T_ANY]
-        did = r.device_id
-        if prev >= 0 and ts > prev:
-            gap = ts - prev
-            q = self._c.quality
-            tracks = d.tracks
-            if s[SKEW_OFFSET] > 0 and abs(gap - s[SKEW_OFFSET]) <= max(
-                0.25 * s[SKEW_OFFSET], 2 * _MIN
-            ):
-                # the clock jumped forward again by the amount it lost: corrected, not a gap
-                s[SKEW_OFFSET] = 0.0
-                self._book.resolve(did, tracks, _K_CLOCK_SKEW, ts, out)
-            elif _K_DEVICE_SILENT in tracks and tracks[_K_DEVICE_SILENT].is_open:
-                self._book.resolve(did, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
-            elif gap >= q.dropout_min_gap_ms and gap >= q.dropout_factor * s[INTERVAL]:
-                if gap >= self._silent_limit(did):
-                    kind = _K_DEVICE_SILENT  # found after the fact (no tick() in between)
-                    sev: Severity = "warning"
-                else:
-                    kind, sev = _K_DROPOUT, "info"
-                self._book.interval(
-                    did,
-                    tracks,
-                    kind,
-                    int(prev),
-                    ts,
-                    ts,
-                    sev,
-                    out,
-                    detail=f"No data at all for {round(gap / 60_000)} min (expected a reading "
-                    f"every ~{max(1, round(s[INTERVAL] / 1000))} s); data quality.",
-                )
-            else:
-                # learn the expected interval from ordinary gaps only
-                s[INTERVAL] += 0.05 * (min(gap, 10 * s[INTERVAL] + 1000.0) - s[INTERVAL])
-            if s[SS_START] >= 0 and ts - s[SS_LAST] > self._c.multiday.session_gap_ms:
-                self._close_night(did, d, ts, out)
-            hour = ts // _HOUR
-            if hour != s[H_CUR]:
-                self._close_hour(did, d, hour, ts, out)
-        elif prev < 0:
-            s[H_CUR] = ts // _HOUR
-        self._prev_any = prev
-        if ts > prev:
-            s[T_ANY] = ts
-        s[_METRIC_SLOT[r.metric]] = ts
+    def _gap(
+        self, did: str, d: Device, prev: int, ts: int, gap: float, out: list[AlertEvent]
+    ) -> None:
+        """No data at all from ``prev`` to ``ts``: a dropout, or a silence found after the fact."""
+        if gap >= self._silent_limit(did):
+            kind = _K_DEVICE_SILENT  # found after the fact (no tick() in between)
+            sev: Severity = "warning"
+        else:
+            kind, sev = _K_DROPOUT, "info"
+        interval = d.s[INTERVAL]
+        self._book.interval(
+            did,
+            d.tracks,
+            kind,
+            prev,
+            ts,
+            ts,
+            sev,
+            out,
+            detail=f"No data at all for {round(gap / 60_000)} min (expected a reading "
+            f"every ~{max(1, round(interval / 1000))} s); data quality.",
+        )
 
     def _silent_limit(self, device_id: str) -> int:
         dm = self._c.deadman
@@ -555,68 +593,72 @@ class Engine:
     # -- context -----------------------------------------------------------------------------
 
     def _context(self, s: array[float], ts: float) -> int:
-        a = self._c.activity
-        if s[STAGE] != 0.0 and ts - s[T_STAGE] <= a.stage_valid_ms and s[T_STAGE] >= 0:
-            # stages may lag the wake-up: walking about is not asleep, whatever the last stage
-            moving = ts - s[T_STEPS] <= a.steps_valid_ms and s[CADENCE] > a.rest_max_steps_per_min
-            if not moving:
-                return ASLEEP
+        # stages may lag the wake-up: walking about is not asleep, whatever the last stage
+        if (
+            s[STAGE] != 0.0
+            and ts - s[T_STAGE] <= self._stage_valid_ms
+            and s[T_STAGE] >= 0
+            and not (ts - s[T_STEPS] <= self._steps_valid_ms and s[CADENCE] > self._rest_max_spm)
+        ):
+            return ASLEEP
         if s[T_FIRST_STEPS] < 0:
-            return REST if a.assume_rest_without_steps else LIGHT
-        if ts - s[T_STEPS] > a.steps_valid_ms:
+            return REST if self._assume_rest else LIGHT
+        if ts - s[T_STEPS] > self._steps_valid_ms:
             return LIGHT  # steps stopped arriving: activity unknown
         if s[REST_FLAG]:
             return REST
         if s[STILL_FLAG]:
             return STILL
-        if s[CADENCE] >= a.active_min_steps_per_min:
+        if s[CADENCE] >= self._active_min_spm:
             return ACTIVE
         return LIGHT
 
     # -- heart rate --------------------------------------------------------------------------
 
     def _hr(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
+        # Most readings are quiet: far from every threshold, with no run or alert in progress.
+        # Each rule block below first checks, cheaply, whether its outcome can differ from
+        # "nothing happens", and skips the rest if not; the output is the same either way.
         s = d.s
         ts = r.ts_ms
         v = r.value
         did = r.device_id
         cfg = self._c
-        b = cfg.baseline
         book = self._book
         tracks = d.tracks
         ctx = self._context(s, ts)
-        block = (ts // (4 * _HOUR)) % 6
+        circ = CIRC + (ts // _BLOCK_MS) % 6  # rest-HR offset of this 4-hour block
         if ctx == ASLEEP:
             o = B_SLEEP
             expected = s[o]
         elif ctx == REST:
             o = B_REST
-            expected = s[o] + s[CIRC + block]
+            expected = s[o] + s[circ]
         else:
             o = B_ACTIVE
             expected = s[o]
-        sd = math.sqrt(s[o + ewz.VAR])
-        if sd < b.hr_sd_floor:
-            sd = b.hr_sd_floor
+        sd = _sqrt(s[o + _VAR])
+        if sd < self._hr_sd_floor:
+            sd = self._hr_sd_floor
         z = (v - expected) / sd
-        warm = s[o + ewz.N] >= b.warmup_ms
-        flagged = warm and abs(z) >= b.flag_z
+        warm = s[o + _N] >= self._warmup_ms
+        flagged = warm and (z >= self._flag_z or z <= -self._flag_z)
         rest_like = ctx <= STILL
-        rest_expected = s[B_REST] + s[CIRC + block]
+        rest_expected = s[B_REST] + s[circ]
 
         # sustained tachycardia while inactive (asleep or at rest)
-        tc = cfg.tachycardia
-        if tc.enabled:
+        if self._tachy_on:
+            tc = cfg.tachycardia
             # prefilter on the relaxed threshold: most readings are nowhere near it
             h = (
                 rest_like
-                and v > tc.threshold - tc.hysteresis
+                and v > self._tachy_low
                 and sustain.hit(s, R_TACHY, v, tc.threshold, tc.hysteresis, tc.sustain_ms, True)
             )
             flagged = flagged or h
             # a run counts from when the rate was high *and* the wearer still, whichever is
             # later (not from when "still" was confirmed, minutes later)
-            if v > tc.threshold:
+            if v > self._tachy_threshold:
                 if s[HIGH_SINCE] < 0 or ts - s[HIGH_LAST] > tc.grace_ms:
                     s[HIGH_SINCE] = ts
                 s[HIGH_LAST] = ts
@@ -646,13 +688,13 @@ class Engine:
                     baseline=_r1(rest_expected),
                     context=CONTEXT_TEXT[ctx],
                 )
-            elif _K_TACHYCARDIA_AT_REST in tracks:
+            elif tracks and _K_TACHYCARDIA_AT_REST in tracks:
                 book.inactive(did, tracks, _K_TACHYCARDIA_AT_REST, ts, out)
 
         # sustained bradycardia, any context
-        bc = cfg.bradycardia
-        if bc.enabled:
-            h = v < bc.threshold + bc.hysteresis and sustain.hit(
+        if self._brady_on:
+            bc = cfg.bradycardia
+            h = v < self._brady_high and sustain.hit(
                 s, R_BRADY, v, bc.threshold, bc.hysteresis, bc.sustain_ms, False
             )
             flagged = flagged or h
@@ -675,45 +717,29 @@ class Engine:
                     baseline=_r1(expected),
                     context=CONTEXT_TEXT[ctx],
                 )
-            elif _K_BRADYCARDIA in tracks:
+            elif tracks and _K_BRADYCARDIA in tracks:
                 book.inactive(did, tracks, _K_BRADYCARDIA, ts, out)
 
         # abrupt change from the personal baseline of the context (asleep / at rest)
-        ab = cfg.abrupt
-        if ab.enabled:
+        if self._abrupt_on:
             # the level jumped faster than the ~1 min average could follow (a drift, or the
             # slow recovery after exercise, is not abrupt); remembered for onset_ms
             if s[HR_FAST_T] >= 0:
-                if v - s[HR_FAST] >= ab.delta_bpm / 2:
+                if v - s[HR_FAST] >= self._abrupt_jump:
                     s[JUMP_T] = ts
-                elif s[HR_FAST] - v >= ab.delta_bpm / 2:
+                elif s[HR_FAST] - v >= self._abrupt_jump:
                     s[JUMP_DOWN_T] = ts
             h = False
-            if ctx == ASLEEP:
-                ref, ref_sd, ref_warm = expected, sd, warm
-            else:
-                ref = rest_expected
-                ref_sd = max(math.sqrt(s[B_REST + ewz.VAR]), b.hr_sd_floor)
-                ref_warm = s[B_REST + ewz.N] >= b.warmup_ms
-            if rest_like and ref_warm:
-                thr = max(ab.delta_bpm, ab.z * ref_sd)
-                h = abs(v - ref) >= thr
-                m = ab.defer_margin_bpm
-                if h and m is not None and not (bc.threshold <= v <= tc.threshold + m):
-                    h = False  # clearly tachycardic or bradycardic: those rules own it
-                if h and (s[R_ABRUPT] < 0 or ts - s[R_ABRUPT + sustain.LAST_HIT] > ab.grace_ms):
-                    # a new run: abrupt only if it began with a jump
-                    # abrupt only if it began with a jump after the last exercise (recovery
-                    # and motion artefacts of a workout are not abrupt changes)
-                    jump = s[JUMP_T] if v > ref else s[JUMP_DOWN_T]  # same direction only
-                    fresh = 0 <= ts - jump <= ab.onset_ms and jump > s[ACT_LAST]
-                    s[ABRUPT_OK] = 1.0 if fresh else 0.0
-            expected_ab = ref
+            ref = expected if ctx == ASLEEP else rest_expected
+            dv = v - ref
+            # the threshold is at least delta_bpm: nearer the baseline nothing can hit
+            if rest_like and (dv >= self._abrupt_delta or dv <= -self._abrupt_delta):
+                h = self._abrupt_hit(s, ts, v, ctx, ref, sd, warm)
             flagged = flagged or h
             if (
                 (h or s[R_ABRUPT] >= 0)
                 and sustain.update(
-                    s, R_ABRUPT, ts, h, v, ab.sustain_ms, ab.grace_ms, v > expected_ab
+                    s, R_ABRUPT, ts, h, v, cfg.abrupt.sustain_ms, cfg.abrupt.grace_ms, v > ref
                 )
                 and s[ABRUPT_OK] == 1.0
             ):
@@ -726,106 +752,178 @@ class Engine:
                     int(s[R_ABRUPT]),
                     sev,
                     v,
-                    v > expected_ab,
+                    v > ref,
                     out,
-                    baseline=_r1(expected_ab),
+                    baseline=_r1(ref),
                     context=CONTEXT_TEXT[ctx],
                 )
-            elif _K_ABRUPT_HR_CHANGE in tracks:
+            elif tracks and _K_ABRUPT_HR_CHANGE in tracks:
                 book.inactive(did, tracks, _K_ABRUPT_HR_CHANGE, ts, out)
 
         # HR decoupled from activity: high at rest, or no rise during exercise
-        dc = cfg.decoupling
-        if dc.enabled:
-            rest_warm = s[B_REST + ewz.N] >= b.warmup_ms
-            h = (
-                ctx == REST
-                and rest_warm
-                and v - rest_expected >= dc.rest_excess_bpm
-                and v <= tc.threshold
-            )
-            high = (h or s[R_HIGHREST] >= 0) and sustain.update(
-                s, R_HIGHREST, ts, h, v, dc.rest_sustain_ms, 2 * _MIN, True
-            )
-            norise = False
-            if ctx == ACTIVE and s[ACT_START] >= 0:
-                if ts - s[ACT_START] >= 3 * _MIN:
-                    s[ACT_HR_SUM] += v
-                    s[ACT_HR_N] += 1.0
-                if (
-                    ts - s[ACT_START] >= dc.exercise_min_ms
-                    and s[ACT_HR_N] >= 3
-                    and rest_warm
-                    and s[ACT_HR_SUM] / s[ACT_HR_N] < s[B_REST] + dc.min_rise_bpm
-                ):
-                    norise = True
-            if high or norise:
-                detail = (
-                    f"Heart rate stayed near the resting baseline ({_g1(s[B_REST])} bpm) during "
-                    f"exercise (mean {_g1(s[ACT_HR_SUM] / max(s[ACT_HR_N], 1))} bpm at about "
-                    f"{round(s[ACT_CAD_SUM] / max(s[ACT_CAD_N], 1))} steps/min)."
-                    if norise
-                    else f"Heart rate at least {round(dc.rest_excess_bpm)} bpm above the personal "
-                    f"resting baseline ({_g1(rest_expected)} bpm) while at rest."
-                )
-                start = int(s[ACT_START]) if norise else int(s[R_HIGHREST])
-                t = tracks.get(_K_HR_ACTIVITY_DECOUPLING)
-                book.active(
-                    did,
-                    tracks,
-                    _K_HR_ACTIVITY_DECOUPLING,
-                    ts,
-                    start,
-                    "info",
-                    v,
-                    not norise,
-                    out,
-                    baseline=_r1(rest_expected),
-                    context=CONTEXT_TEXT[ctx],
-                    detail=detail if t is None or not t.is_open else "",
-                )
-                flagged = True
-            elif _K_HR_ACTIVITY_DECOUPLING in tracks:
-                book.inactive(did, tracks, _K_HR_ACTIVITY_DECOUPLING, ts, out)
+        if self._decoupling_on and (ctx in (REST, ACTIVE) or s[R_HIGHREST] >= 0 or tracks):
+            flagged = self._decoupling(r, d, out, ctx, rest_expected) or flagged
 
-        # stuck sensor (data quality)
-        q = cfg.quality
-        flatline.update(s, FL, ts, v)
-        if flatline.active(s, FL, q.flatline_ms, q.flatline_min_readings):
+        # stuck sensor (data quality): flatline.update and flatline.active, inlined
+        if s[FL + _FL_COUNT] > 0 and v == s[FL]:
+            n = s[FL + _FL_COUNT] + 1.0
+            s[FL + _FL_COUNT] = n
+            s[FL + _FL_LAST] = ts
+            stuck = n >= self._flatline_n and ts - s[FL + _FL_START] >= self._flatline_ms
+        else:
+            s[FL] = v
+            s[FL + _FL_START] = ts
+            s[FL + _FL_LAST] = ts
+            s[FL + _FL_COUNT] = 1.0
+            # a run of one reading spanning 0 ms (never, with a valid config)
+            stuck = self._flatline_n <= 1.0 and self._flatline_ms <= 0.0
+        if stuck:
             book.active(
                 did, tracks, _K_FLATLINE, ts, int(s[FL + flatline.START]), "info", v, True, out
             )
             flagged = True
-        elif _K_FLATLINE in tracks:
+        elif tracks and _K_FLATLINE in tracks:
             book.inactive(did, tracks, _K_FLATLINE, ts, out, 0)
-        if _K_OFF_WRIST in tracks:
-            book.resolve(did, tracks, _K_OFF_WRIST, ts, out, end_ms=ts)
-        if _K_DROPOUT in tracks:
-            book.resolve(did, tracks, _K_DROPOUT, ts, out, end_ms=ts)
+        if tracks:
+            if _K_OFF_WRIST in tracks:
+                book.resolve(did, tracks, _K_OFF_WRIST, ts, out, end_ms=ts)
+            if _K_DROPOUT in tracks:
+                book.resolve(did, tracks, _K_DROPOUT, ts, out, end_ms=ts)
         s[SINCE_HR_STEPS] = s[SINCE_HR_STAGES] = s[WORN_SINCE] = 0.0
 
         # aggregates: the night, the hour
-        if ctx == ASLEEP and s[SS_START] >= 0:
-            s[SS_HR_SUM] += v
-            s[SS_HR_N] += 1.0
-        s[H_HR_N] += 1.0
         if ctx == ASLEEP:
+            if s[SS_START] >= 0:
+                s[SS_HR_SUM] += v
+                s[SS_HR_N] += 1.0
             s[H_ASLEEP_N] += 1.0
+        s[H_HR_N] += 1.0
 
         # learn (prequential: after scoring), never from a flagged reading
-        dt = ts - s[HR_FAST_T] if s[HR_FAST_T] >= 0 else b.max_dt_ms
-        if dt > b.max_dt_ms:
-            dt = b.max_dt_ms
+        max_dt = self._max_dt_ms
+        last = s[HR_FAST_T]
+        dt = ts - last if last >= 0 else max_dt
+        if dt > max_dt:
+            dt = max_dt
         if not flagged:
-            ewz.learn_timed(s, o, v, dt, b.tau_ms, b.prior_ms)
+            # ewz.learn_timed(s, o, v, dt, tau_ms, prior_ms), inlined
+            n = s[o + _N] + dt
+            s[o + _N] = n if n < 1e15 else 1e15
+            a = dt / (n + self._prior_ms)
+            if a < dt / self._tau_ms:
+                a = dt / self._tau_ms
+            if not a < 1.0:
+                a = 1.0
+            mean = s[o]
+            dev = v - mean
+            inc = a * dev
+            s[o] = mean + inc
+            s[o + _VAR] = (1.0 - a) * (s[o + _VAR] + dev * inc)
             if ctx == REST:
-                c = CIRC + block
-                s[c] += min(1.0, dt / b.circadian_tau_ms) * ((v - s[B_REST]) - s[c])
+                w = dt / self._circadian_tau_ms
+                s[circ] += (w if w < 1.0 else 1.0) * ((v - s[B_REST]) - s[circ])
         # ~1 min EW of the raw level (learned even when flagged: it tracks "now")
-        af = dt / 60_000.0
-        s[HR_FAST] = v if s[HR_FAST_T] < 0 else s[HR_FAST] + min(af, 1.0) * (v - s[HR_FAST])
+        if last < 0:
+            s[HR_FAST] = v
+        else:
+            af = dt / 60_000.0
+            s[HR_FAST] += (1.0 if af > 1.0 else af) * (v - s[HR_FAST])
         s[HR_FAST_T] = ts
         return Scored(did, ts, r.metric, v, abs(z), expected, flagged)
+
+    def _abrupt_hit(
+        self, s: array[float], ts: int, v: float, ctx: int, ref: float, sd: float, warm: bool
+    ) -> bool:
+        """Whether ``v`` (resting or asleep, at least ``delta_bpm`` from ``ref``) is an abrupt
+        change; a hit that starts a new run records whether the run began with a jump."""
+        ab = self._c.abrupt
+        if ctx == ASLEEP:
+            ref_sd, ref_warm = sd, warm
+        else:
+            ref_sd = max(math.sqrt(s[B_REST + ewz.VAR]), self._hr_sd_floor)
+            ref_warm = s[B_REST + ewz.N] >= self._warmup_ms
+        if not ref_warm:
+            return False
+        thr = max(ab.delta_bpm, ab.z * ref_sd)
+        h = abs(v - ref) >= thr
+        m = ab.defer_margin_bpm
+        if (
+            h
+            and m is not None
+            and not (self._c.bradycardia.threshold <= v <= self._tachy_threshold + m)
+        ):
+            h = False  # clearly tachycardic or bradycardic: those rules own it
+        if h and (s[R_ABRUPT] < 0 or ts - s[R_ABRUPT + sustain.LAST_HIT] > ab.grace_ms):
+            # a new run: abrupt only if it began with a jump after the last exercise (recovery
+            # and motion artefacts of a workout are not abrupt changes)
+            jump = s[JUMP_T] if v > ref else s[JUMP_DOWN_T]  # same direction only
+            fresh = 0 <= ts - jump <= ab.onset_ms and jump > s[ACT_LAST]
+            s[ABRUPT_OK] = 1.0 if fresh else 0.0
+        return h
+
+    def _decoupling(
+        self, r: Reading, d: Device, out: list[AlertEvent], ctx: int, rest_expected: float
+    ) -> bool:
+        """HR decoupled from activity (high at rest, or no rise during exercise); True if the
+        condition holds at this reading (the reading is flagged)."""
+        s = d.s
+        ts = r.ts_ms
+        v = r.value
+        did = r.device_id
+        tracks = d.tracks
+        book = self._book
+        dc = self._c.decoupling
+        rest_warm = s[B_REST + ewz.N] >= self._warmup_ms
+        h = (
+            ctx == REST
+            and rest_warm
+            and v - rest_expected >= dc.rest_excess_bpm
+            and v <= self._tachy_threshold
+        )
+        high = (h or s[R_HIGHREST] >= 0) and sustain.update(
+            s, R_HIGHREST, ts, h, v, dc.rest_sustain_ms, 2 * _MIN, True
+        )
+        norise = False
+        if ctx == ACTIVE and s[ACT_START] >= 0:
+            if ts - s[ACT_START] >= 3 * _MIN:
+                s[ACT_HR_SUM] += v
+                s[ACT_HR_N] += 1.0
+            if (
+                ts - s[ACT_START] >= dc.exercise_min_ms
+                and s[ACT_HR_N] >= 3
+                and rest_warm
+                and s[ACT_HR_SUM] / s[ACT_HR_N] < s[B_REST] + dc.min_rise_bpm
+            ):
+                norise = True
+        if high or norise:
+            detail = (
+                f"Heart rate stayed near the resting baseline ({_g1(s[B_REST])} bpm) during "
+                f"exercise (mean {_g1(s[ACT_HR_SUM] / max(s[ACT_HR_N], 1))} bpm at about "
+                f"{round(s[ACT_CAD_SUM] / max(s[ACT_CAD_N], 1))} steps/min)."
+                if norise
+                else f"Heart rate at least {round(dc.rest_excess_bpm)} bpm above the personal "
+                f"resting baseline ({_g1(rest_expected)} bpm) while at rest."
+            )
+            start = int(s[ACT_START]) if norise else int(s[R_HIGHREST])
+            t = tracks.get(_K_HR_ACTIVITY_DECOUPLING)
+            book.active(
+                did,
+                tracks,
+                _K_HR_ACTIVITY_DECOUPLING,
+                ts,
+                start,
+                "info",
+                v,
+                not norise,
+                out,
+                baseline=_r1(rest_expected),
+                context=CONTEXT_TEXT[ctx],
+                detail=detail if t is None or not t.is_open else "",
+            )
+            return True
+        if _K_HR_ACTIVITY_DECOUPLING in tracks:
+            book.inactive(did, tracks, _K_HR_ACTIVITY_DECOUPLING, ts, out)
+        return False
 
     # -- SpO2 --------------------------------------------------------------------------------
 
