@@ -184,6 +184,8 @@ _NOT_STALE = frozenset({_K_DEVICE_SILENT, _K_CLOCK_SKEW, _K_OFF_WRIST, _K_DROPOU
 _METRIC_BIT = {_HR: 1, _SPO2: 2, _STEPS: 4, _STAGE: 8}
 _ONE_BIT = frozenset({1, 2, 4, 8})
 _METRIC_SLOT = {_HR: T_HR, _SPO2: T_SPO2, _STEPS: T_STEPS, _STAGE: T_STAGE}
+# per metric: the physically possible range and the slot of its newest event time
+_METRIC_INFO = {m: (lo, hi, _METRIC_SLOT[m]) for m, (lo, hi) in _LIMITS.items()}
 _KIND_METRIC = {
     _K_TACHYCARDIA_AT_REST: T_HR,
     _K_BRADYCARDIA: T_HR,
@@ -407,7 +409,7 @@ class Engine:
         s[N_READINGS] += 1.0
         if s[T_FIRST] < 0:
             s[T_FIRST] = ts
-        lo, hi = _LIMITS[m]
+        lo, hi, slot = _METRIC_INFO[m]
         if not (lo <= v <= hi) or (m is _STAGE and v != int(v)):
             return self._impossible(r, d, out)
         tracks = d.tracks
@@ -415,17 +417,17 @@ class Engine:
             self._book.inactive(
                 r.device_id, tracks, _K_IMPOSSIBLE_VALUE, ts, out, self._impossible_clear_ms
             )
-        slot = _METRIC_SLOT[m]
         last = s[slot]
         self._prev_metric_ts = last
-        if ts <= last or ts < s[T_ANY] - self._skew_ms:
+        prev = s[T_ANY]
+        if ts <= last or ts < prev - self._skew_ms:
             if not self._behind(r, d, out):
                 return self._score_only(r, d)
+            prev = s[T_ANY]  # re-based on the device's new clock
         else:
             s[BEHIND_RUN] = 0.0
 
         # device-level bookkeeping of an in-order reading: gaps, clock, session, hour
-        prev = s[T_ANY]
         if prev >= 0 and ts > prev:
             gap = ts - prev
             skew = s[SKEW_OFFSET]
@@ -455,7 +457,7 @@ class Engine:
         s[slot] = ts
 
         if m is _HR:
-            return self._hr(r, d, out)
+            return self._hr(r, d, s, tracks, ts, v, out)
         if m is _SPO2:
             return self._spo2(r, d, out)
         if m is _STEPS:
@@ -615,153 +617,81 @@ class Engine:
 
     # -- heart rate --------------------------------------------------------------------------
 
-    def _hr(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
+    def _hr(
+        self,
+        r: Reading,
+        d: Device,
+        s: array[float],
+        tracks: dict[str, Track],
+        ts: int,
+        v: float,
+        out: list[AlertEvent],
+    ) -> Scored:
         # Most readings are quiet: far from every threshold, with no run or alert in progress.
         # Each rule block below first checks, cheaply, whether its outcome can differ from
         # "nothing happens", and skips the rest if not; the output is the same either way.
-        s = d.s
-        ts = r.ts_ms
-        v = r.value
         did = r.device_id
-        cfg = self._c
         book = self._book
-        tracks = d.tracks
         ctx = self._context(s, ts)
+        # slots are read once into locals (an array read costs ~25 ns): nothing below changes
+        # the baselines, the circadian offset or the fast level before the learning step
         circ = CIRC + (ts // _BLOCK_MS) % 6  # rest-HR offset of this 4-hour block
+        offset = s[circ]
+        rest = s[B_REST]
+        rest_expected = rest + offset
         if ctx == ASLEEP:
             o = B_SLEEP
-            expected = s[o]
+            mean = expected = s[o]
         elif ctx == REST:
             o = B_REST
-            expected = s[o] + s[circ]
+            mean = rest
+            expected = rest_expected
         else:
             o = B_ACTIVE
-            expected = s[o]
-        sd = _sqrt(s[o + _VAR])
+            mean = expected = s[o]
+        var = s[o + _VAR]
+        learned = s[o + _N]
+        sd = _sqrt(var)
         if sd < self._hr_sd_floor:
             sd = self._hr_sd_floor
         z = (v - expected) / sd
-        warm = s[o + _N] >= self._warmup_ms
+        warm = learned >= self._warmup_ms
         flagged = warm and (z >= self._flag_z or z <= -self._flag_z)
         rest_like = ctx <= STILL
-        rest_expected = s[B_REST] + s[circ]
+        fast_t = s[HR_FAST_T]
+        fast = s[HR_FAST]
 
-        # sustained tachycardia while inactive (asleep or at rest)
-        if self._tachy_on:
-            tc = cfg.tachycardia
-            # prefilter on the relaxed threshold: most readings are nowhere near it
-            h = (
-                rest_like
-                and v > self._tachy_low
-                and sustain.hit(s, R_TACHY, v, tc.threshold, tc.hysteresis, tc.sustain_ms, True)
-            )
-            flagged = flagged or h
-            # a run counts from when the rate was high *and* the wearer still, whichever is
-            # later (not from when "still" was confirmed, minutes later)
-            if v > self._tachy_threshold:
-                if s[HIGH_SINCE] < 0 or ts - s[HIGH_LAST] > tc.grace_ms:
-                    s[HIGH_SINCE] = ts
-                s[HIGH_LAST] = ts
-            if (h or s[R_TACHY] >= 0) and sustain.update(
-                s,
-                R_TACHY,
-                ts,
-                h,
-                v,
-                tc.sustain_ms,
-                tc.grace_ms,
-                True,
-                max(s[HIGH_SINCE], s[QUIET_SINCE]) if ctx != ASLEEP else s[HIGH_SINCE],
-            ):
-                peak = s[R_TACHY + sustain.PEAK]
-                sev: Severity = "critical" if pulse_score(peak) >= 3 else "warning"
-                book.active(
-                    did,
-                    tracks,
-                    _K_TACHYCARDIA_AT_REST,
-                    ts,
-                    int(s[R_TACHY]),
-                    sev,
-                    v,
-                    True,
-                    out,
-                    baseline=_r1(rest_expected),
-                    context=CONTEXT_TEXT[ctx],
-                )
-            elif tracks and _K_TACHYCARDIA_AT_REST in tracks:
-                book.inactive(did, tracks, _K_TACHYCARDIA_AT_REST, ts, out)
-
+        # sustained tachycardia while inactive (asleep or at rest): below the relaxed threshold
+        # no reading hits, so without a run or a track there is nothing to do
+        if self._tachy_on and (v > self._tachy_low or s[R_TACHY] >= 0 or tracks):
+            flagged = self._tachycardia(r, d, out, ctx, rest_expected) or flagged
         # sustained bradycardia, any context
-        if self._brady_on:
-            bc = cfg.bradycardia
-            h = v < self._brady_high and sustain.hit(
-                s, R_BRADY, v, bc.threshold, bc.hysteresis, bc.sustain_ms, False
-            )
-            flagged = flagged or h
-            if (h or s[R_BRADY] >= 0) and sustain.update(
-                s, R_BRADY, ts, h, v, bc.sustain_ms, bc.grace_ms, False
-            ):
-                low = s[R_BRADY + sustain.PEAK]
-                # NEWS2 pulse <= 40 scores 3; asleep, a low rate is often physiological
-                sev = "critical" if (ctx != ASLEEP or low <= 35) else "warning"
-                book.active(
-                    did,
-                    tracks,
-                    _K_BRADYCARDIA,
-                    ts,
-                    int(s[R_BRADY]),
-                    sev,
-                    v,
-                    False,
-                    out,
-                    baseline=_r1(expected),
-                    context=CONTEXT_TEXT[ctx],
-                )
-            elif tracks and _K_BRADYCARDIA in tracks:
-                book.inactive(did, tracks, _K_BRADYCARDIA, ts, out)
-
+        if self._brady_on and (v < self._brady_high or s[R_BRADY] >= 0 or tracks):
+            flagged = self._bradycardia(r, d, out, ctx, expected) or flagged
         # abrupt change from the personal baseline of the context (asleep / at rest)
         if self._abrupt_on:
             # the level jumped faster than the ~1 min average could follow (a drift, or the
             # slow recovery after exercise, is not abrupt); remembered for onset_ms
-            if s[HR_FAST_T] >= 0:
-                if v - s[HR_FAST] >= self._abrupt_jump:
+            if fast_t >= 0:
+                if v - fast >= self._abrupt_jump:
                     s[JUMP_T] = ts
-                elif s[HR_FAST] - v >= self._abrupt_jump:
+                elif fast - v >= self._abrupt_jump:
                     s[JUMP_DOWN_T] = ts
-            h = False
             ref = expected if ctx == ASLEEP else rest_expected
             dv = v - ref
             # the threshold is at least delta_bpm: nearer the baseline nothing can hit
-            if rest_like and (dv >= self._abrupt_delta or dv <= -self._abrupt_delta):
-                h = self._abrupt_hit(s, ts, v, ctx, ref, sd, warm)
-            flagged = flagged or h
-            if (
-                (h or s[R_ABRUPT] >= 0)
-                and sustain.update(
-                    s, R_ABRUPT, ts, h, v, cfg.abrupt.sustain_ms, cfg.abrupt.grace_ms, v > ref
-                )
-                and s[ABRUPT_OK] == 1.0
-            ):
-                sev = "warning" if pulse_score(v) >= 2 else "info"
-                book.active(
-                    did,
-                    tracks,
-                    _K_ABRUPT_HR_CHANGE,
-                    ts,
-                    int(s[R_ABRUPT]),
-                    sev,
-                    v,
-                    v > ref,
-                    out,
-                    baseline=_r1(ref),
-                    context=CONTEXT_TEXT[ctx],
-                )
-            elif tracks and _K_ABRUPT_HR_CHANGE in tracks:
-                book.inactive(did, tracks, _K_ABRUPT_HR_CHANGE, ts, out)
+            near = dv < self._abrupt_delta and dv > -self._abrupt_delta
+            if (rest_like and not near) or s[R_ABRUPT] >= 0 or tracks:
+                flagged = self._abrupt(r, d, out, ctx, ref, sd, warm, not near) or flagged
 
         # HR decoupled from activity: high at rest, or no rise during exercise
-        if self._decoupling_on and (ctx in (REST, ACTIVE) or s[R_HIGHREST] >= 0 or tracks):
+        # (high at rest needs a rest excess; no rise needs an exercise bout)
+        if self._decoupling_on and (
+            (ctx == REST and v - rest_expected >= self._rest_excess_bpm)
+            or (ctx == ACTIVE and s[ACT_START] >= 0)
+            or s[R_HIGHREST] >= 0
+            or tracks
+        ):
             flagged = self._decoupling(r, d, out, ctx, rest_expected) or flagged
 
         # stuck sensor (data quality): flatline.update and flatline.active, inlined
@@ -801,35 +731,161 @@ class Engine:
 
         # learn (prequential: after scoring), never from a flagged reading
         max_dt = self._max_dt_ms
-        last = s[HR_FAST_T]
-        dt = ts - last if last >= 0 else max_dt
+        dt = ts - fast_t if fast_t >= 0 else max_dt
         if dt > max_dt:
             dt = max_dt
         if not flagged:
             # ewz.learn_timed(s, o, v, dt, tau_ms, prior_ms), inlined
-            n = s[o + _N] + dt
+            n = learned + dt
             s[o + _N] = n if n < 1e15 else 1e15
             a = dt / (n + self._prior_ms)
             if a < dt / self._tau_ms:
                 a = dt / self._tau_ms
             if not a < 1.0:
                 a = 1.0
-            mean = s[o]
             dev = v - mean
             inc = a * dev
-            s[o] = mean + inc
-            s[o + _VAR] = (1.0 - a) * (s[o + _VAR] + dev * inc)
-            if ctx == REST:
+            mean += inc
+            s[o] = mean
+            s[o + _VAR] = (1.0 - a) * (var + dev * inc)
+            if ctx == REST:  # o is B_REST: ``mean`` is the rest baseline just learned
                 w = dt / self._circadian_tau_ms
-                s[circ] += (w if w < 1.0 else 1.0) * ((v - s[B_REST]) - s[circ])
+                s[circ] = offset + (w if w < 1.0 else 1.0) * ((v - mean) - offset)
         # ~1 min EW of the raw level (learned even when flagged: it tracks "now")
-        if last < 0:
+        if fast_t < 0:
             s[HR_FAST] = v
         else:
             af = dt / 60_000.0
-            s[HR_FAST] += (1.0 if af > 1.0 else af) * (v - s[HR_FAST])
+            s[HR_FAST] = fast + (1.0 if af > 1.0 else af) * (v - fast)
         s[HR_FAST_T] = ts
         return Scored(did, ts, r.metric, v, abs(z), expected, flagged)
+
+    def _tachycardia(
+        self, r: Reading, d: Device, out: list[AlertEvent], ctx: int, rest_expected: float
+    ) -> bool:
+        """Sustained tachycardia while inactive; True if this reading hits the rule."""
+        s = d.s
+        ts = r.ts_ms
+        v = r.value
+        tracks = d.tracks
+        tc = self._c.tachycardia
+        h = (
+            ctx <= STILL
+            and v > self._tachy_low
+            and sustain.hit(s, R_TACHY, v, tc.threshold, tc.hysteresis, tc.sustain_ms, True)
+        )
+        # a run counts from when the rate was high *and* the wearer still, whichever is
+        # later (not from when "still" was confirmed, minutes later)
+        if v > tc.threshold:
+            if s[HIGH_SINCE] < 0 or ts - s[HIGH_LAST] > tc.grace_ms:
+                s[HIGH_SINCE] = ts
+            s[HIGH_LAST] = ts
+        if (h or s[R_TACHY] >= 0) and sustain.update(
+            s,
+            R_TACHY,
+            ts,
+            h,
+            v,
+            tc.sustain_ms,
+            tc.grace_ms,
+            True,
+            max(s[HIGH_SINCE], s[QUIET_SINCE]) if ctx != ASLEEP else s[HIGH_SINCE],
+        ):
+            peak = s[R_TACHY + sustain.PEAK]
+            sev: Severity = "critical" if pulse_score(peak) >= 3 else "warning"
+            self._book.active(
+                r.device_id,
+                tracks,
+                _K_TACHYCARDIA_AT_REST,
+                ts,
+                int(s[R_TACHY]),
+                sev,
+                v,
+                True,
+                out,
+                baseline=_r1(rest_expected),
+                context=CONTEXT_TEXT[ctx],
+            )
+        elif _K_TACHYCARDIA_AT_REST in tracks:
+            self._book.inactive(r.device_id, tracks, _K_TACHYCARDIA_AT_REST, ts, out)
+        return h
+
+    def _bradycardia(
+        self, r: Reading, d: Device, out: list[AlertEvent], ctx: int, expected: float
+    ) -> bool:
+        """Sustained bradycardia, any context; True if this reading hits the rule."""
+        s = d.s
+        ts = r.ts_ms
+        v = r.value
+        tracks = d.tracks
+        bc = self._c.bradycardia
+        h = v < self._brady_high and sustain.hit(
+            s, R_BRADY, v, bc.threshold, bc.hysteresis, bc.sustain_ms, False
+        )
+        if (h or s[R_BRADY] >= 0) and sustain.update(
+            s, R_BRADY, ts, h, v, bc.sustain_ms, bc.grace_ms, False
+        ):
+            low = s[R_BRADY + sustain.PEAK]
+            # NEWS2 pulse <= 40 scores 3; asleep, a low rate is often physiological
+            sev: Severity = "critical" if (ctx != ASLEEP or low <= 35) else "warning"
+            self._book.active(
+                r.device_id,
+                tracks,
+                _K_BRADYCARDIA,
+                ts,
+                int(s[R_BRADY]),
+                sev,
+                v,
+                False,
+                out,
+                baseline=_r1(expected),
+                context=CONTEXT_TEXT[ctx],
+            )
+        elif _K_BRADYCARDIA in tracks:
+            self._book.inactive(r.device_id, tracks, _K_BRADYCARDIA, ts, out)
+        return h
+
+    def _abrupt(
+        self,
+        r: Reading,
+        d: Device,
+        out: list[AlertEvent],
+        ctx: int,
+        ref: float,
+        sd: float,
+        warm: bool,
+        far: bool,
+    ) -> bool:
+        """Abrupt change from ``ref``, the baseline of the context; ``far``: at least
+        ``delta_bpm`` from it. True if this reading hits the rule."""
+        s = d.s
+        ts = r.ts_ms
+        v = r.value
+        tracks = d.tracks
+        ab = self._c.abrupt
+        h = ctx <= STILL and far and self._abrupt_hit(s, ts, v, ctx, ref, sd, warm)
+        if (
+            (h or s[R_ABRUPT] >= 0)
+            and sustain.update(s, R_ABRUPT, ts, h, v, ab.sustain_ms, ab.grace_ms, v > ref)
+            and s[ABRUPT_OK] == 1.0
+        ):
+            sev: Severity = "warning" if pulse_score(v) >= 2 else "info"
+            self._book.active(
+                r.device_id,
+                tracks,
+                _K_ABRUPT_HR_CHANGE,
+                ts,
+                int(s[R_ABRUPT]),
+                sev,
+                v,
+                v > ref,
+                out,
+                baseline=_r1(ref),
+                context=CONTEXT_TEXT[ctx],
+            )
+        elif _K_ABRUPT_HR_CHANGE in tracks:
+            self._book.inactive(r.device_id, tracks, _K_ABRUPT_HR_CHANGE, ts, out)
+        return h
 
     def _abrupt_hit(
         self, s: array[float], ts: int, v: float, ctx: int, ref: float, sd: float, warm: bool
