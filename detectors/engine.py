@@ -185,7 +185,7 @@ _METRIC_BIT = {_HR: 1, _SPO2: 2, _STEPS: 4, _STAGE: 8}
 _ONE_BIT = frozenset({1, 2, 4, 8})
 _METRIC_SLOT = {_HR: T_HR, _SPO2: T_SPO2, _STEPS: T_STEPS, _STAGE: T_STAGE}
 # per metric: the physically possible range and the slot of its newest event time
-_METRIC_INFO = {m: (lo, hi, _METRIC_SLOT[m]) for m, (lo, hi) in _LIMITS.items()}
+_METRIC_INFO = {m: (float(lo), float(hi), _METRIC_SLOT[m]) for m, (lo, hi) in _LIMITS.items()}
 _KIND_METRIC = {
     _K_TACHYCARDIA_AT_REST: T_HR,
     _K_BRADYCARDIA: T_HR,
@@ -305,28 +305,30 @@ class Engine:
         #: devices whose state the last :meth:`tick` changed (to be snapshotted again)
         self.tick_touched: set[str] = set()
         # constants of the per-reading path, read once here: even on the plain copy an
-        # attribute chain costs ~30 ns, and a quiet heart-rate reading needs about 30 of them
+        # attribute chain costs ~30 ns, and a quiet heart-rate reading needs about 30 of them.
+        # Times and counts become floats (exactly): slots are floats, and comparing a float
+        # with an int costs about twice as much as with a float
         c = self._c
         q, a, b = c.quality, c.activity, c.baseline
-        self._skew_ms = q.skew_ms
+        self._skew_ms = float(q.skew_ms)
         self._impossible_clear_ms = q.impossible_clear_ms
-        self._dropout_min_gap_ms = q.dropout_min_gap_ms
+        self._dropout_min_gap_ms = float(q.dropout_min_gap_ms)
         self._dropout_factor = q.dropout_factor
-        self._flatline_ms = q.flatline_ms
-        self._flatline_n = q.flatline_min_readings
-        self._session_gap_ms = c.multiday.session_gap_ms
-        self._stage_valid_ms = a.stage_valid_ms
-        self._steps_valid_ms = a.steps_valid_ms
+        self._flatline_ms = float(q.flatline_ms)
+        self._flatline_n = float(q.flatline_min_readings)
+        self._session_gap_ms = float(c.multiday.session_gap_ms)
+        self._stage_valid_ms = float(a.stage_valid_ms)
+        self._steps_valid_ms = float(a.steps_valid_ms)
         self._rest_max_spm = a.rest_max_steps_per_min
         self._active_min_spm = a.active_min_steps_per_min
         self._assume_rest = a.assume_rest_without_steps
         self._hr_sd_floor = b.hr_sd_floor
-        self._warmup_ms = b.warmup_ms
+        self._warmup_ms = float(b.warmup_ms)
         self._flag_z = b.flag_z
-        self._max_dt_ms = b.max_dt_ms
-        self._tau_ms = b.tau_ms
-        self._prior_ms = b.prior_ms
-        self._circadian_tau_ms = b.circadian_tau_ms
+        self._max_dt_ms = float(b.max_dt_ms)
+        self._tau_ms = float(b.tau_ms)
+        self._prior_ms = float(b.prior_ms)
+        self._circadian_tau_ms = float(b.circadian_tau_ms)
         tc, bc, ab, dc = c.tachycardia, c.bradycardia, c.abrupt, c.decoupling
         self._tachy_on = tc.enabled
         self._tachy_threshold = tc.threshold
@@ -402,13 +404,16 @@ class Engine:
     def _one(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
         s = d.s
         ts = r.ts_ms
+        # the event time as a float for the arithmetic on slots: an int-float comparison or
+        # subtraction costs about twice as much (exact either way: ts < 2**53)
+        t = float(ts)
         m = r.metric
         if m.__class__ is not Metric:
             m = Metric(m)
         v = r.value
         s[N_READINGS] += 1.0
-        if s[T_FIRST] < 0:
-            s[T_FIRST] = ts
+        if s[T_FIRST] < 0.0:
+            s[T_FIRST] = t
         lo, hi, slot = _METRIC_INFO[m]
         if not (lo <= v <= hi) or (m is _STAGE and v != int(v)):
             return self._impossible(r, d, out)
@@ -420,7 +425,7 @@ class Engine:
         last = s[slot]
         self._prev_metric_ts = last
         prev = s[T_ANY]
-        if ts <= last or ts < prev - self._skew_ms:
+        if t <= last or t < prev - self._skew_ms:
             if not self._behind(r, d, out):
                 return self._score_only(r, d)
             prev = s[T_ANY]  # re-based on the device's new clock
@@ -428,10 +433,10 @@ class Engine:
             s[BEHIND_RUN] = 0.0
 
         # device-level bookkeeping of an in-order reading: gaps, clock, session, hour
-        if prev >= 0 and ts > prev:
-            gap = ts - prev
+        if prev >= 0.0 and t > prev:
+            gap = t - prev
             skew = s[SKEW_OFFSET]
-            if skew > 0 and abs(gap - skew) <= max(0.25 * skew, 2 * _MIN):
+            if skew > 0.0 and abs(gap - skew) <= max(0.25 * skew, 2 * _MIN):
                 # the clock jumped forward again by the amount it lost: corrected, not a gap
                 s[SKEW_OFFSET] = 0.0
                 self._book.resolve(r.device_id, tracks, _K_CLOCK_SKEW, ts, out)
@@ -442,22 +447,22 @@ class Engine:
             else:
                 # learn the expected interval from ordinary gaps only
                 iv = s[INTERVAL]
-                cap = 10 * iv + 1000.0
+                cap = 10.0 * iv + 1000.0
                 s[INTERVAL] = iv + 0.05 * ((cap if cap < gap else gap) - iv)
-            if s[SS_START] >= 0 and ts - s[SS_LAST] > self._session_gap_ms:
+            if s[SS_START] >= 0.0 and t - s[SS_LAST] > self._session_gap_ms:
                 self._close_night(r.device_id, d, ts, out)
             hour = ts // _HOUR
             if hour != s[H_CUR]:
                 self._close_hour(r.device_id, d, hour, ts, out)
-        elif prev < 0:
+        elif prev < 0.0:
             s[H_CUR] = ts // _HOUR
         self._prev_any = prev
-        if ts > prev:
-            s[T_ANY] = ts
-        s[slot] = ts
+        if t > prev:
+            s[T_ANY] = t
+        s[slot] = t
 
         if m is _HR:
-            return self._hr(r, d, s, tracks, ts, v, out)
+            return self._hr(r, d, s, tracks, ts, t, v, out)
         if m is _SPO2:
             return self._spo2(r, d, out)
         if m is _STEPS:
@@ -599,11 +604,11 @@ class Engine:
         if (
             s[STAGE] != 0.0
             and ts - s[T_STAGE] <= self._stage_valid_ms
-            and s[T_STAGE] >= 0
+            and s[T_STAGE] >= 0.0
             and not (ts - s[T_STEPS] <= self._steps_valid_ms and s[CADENCE] > self._rest_max_spm)
         ):
             return ASLEEP
-        if s[T_FIRST_STEPS] < 0:
+        if s[T_FIRST_STEPS] < 0.0:
             return REST if self._assume_rest else LIGHT
         if ts - s[T_STEPS] > self._steps_valid_ms:
             return LIGHT  # steps stopped arriving: activity unknown
@@ -624,6 +629,7 @@ class Engine:
         s: array[float],
         tracks: dict[str, Track],
         ts: int,
+        t: float,
         v: float,
         out: list[AlertEvent],
     ) -> Scored:
@@ -632,7 +638,7 @@ class Engine:
         # "nothing happens", and skips the rest if not; the output is the same either way.
         did = r.device_id
         book = self._book
-        ctx = self._context(s, ts)
+        ctx = self._context(s, t)
         # slots are read once into locals (an array read costs ~25 ns): nothing below changes
         # the baselines, the circadian offset or the fast level before the learning step
         circ = CIRC + (ts // _BLOCK_MS) % 6  # rest-HR offset of this 4-hour block
@@ -663,47 +669,47 @@ class Engine:
 
         # sustained tachycardia while inactive (asleep or at rest): below the relaxed threshold
         # no reading hits, so without a run or a track there is nothing to do
-        if self._tachy_on and (v > self._tachy_low or s[R_TACHY] >= 0 or tracks):
+        if self._tachy_on and (v > self._tachy_low or s[R_TACHY] >= 0.0 or tracks):
             flagged = self._tachycardia(r, d, out, ctx, rest_expected) or flagged
         # sustained bradycardia, any context
-        if self._brady_on and (v < self._brady_high or s[R_BRADY] >= 0 or tracks):
+        if self._brady_on and (v < self._brady_high or s[R_BRADY] >= 0.0 or tracks):
             flagged = self._bradycardia(r, d, out, ctx, expected) or flagged
         # abrupt change from the personal baseline of the context (asleep / at rest)
         if self._abrupt_on:
             # the level jumped faster than the ~1 min average could follow (a drift, or the
             # slow recovery after exercise, is not abrupt); remembered for onset_ms
-            if fast_t >= 0:
+            if fast_t >= 0.0:
                 if v - fast >= self._abrupt_jump:
-                    s[JUMP_T] = ts
+                    s[JUMP_T] = t
                 elif fast - v >= self._abrupt_jump:
-                    s[JUMP_DOWN_T] = ts
+                    s[JUMP_DOWN_T] = t
             ref = expected if ctx == ASLEEP else rest_expected
             dv = v - ref
             # the threshold is at least delta_bpm: nearer the baseline nothing can hit
             near = dv < self._abrupt_delta and dv > -self._abrupt_delta
-            if (rest_like and not near) or s[R_ABRUPT] >= 0 or tracks:
+            if (rest_like and not near) or s[R_ABRUPT] >= 0.0 or tracks:
                 flagged = self._abrupt(r, d, out, ctx, ref, sd, warm, not near) or flagged
 
         # HR decoupled from activity: high at rest, or no rise during exercise
         # (high at rest needs a rest excess; no rise needs an exercise bout)
         if self._decoupling_on and (
             (ctx == REST and v - rest_expected >= self._rest_excess_bpm)
-            or (ctx == ACTIVE and s[ACT_START] >= 0)
-            or s[R_HIGHREST] >= 0
+            or (ctx == ACTIVE and s[ACT_START] >= 0.0)
+            or s[R_HIGHREST] >= 0.0
             or tracks
         ):
             flagged = self._decoupling(r, d, out, ctx, rest_expected) or flagged
 
         # stuck sensor (data quality): flatline.update and flatline.active, inlined
-        if s[FL + _FL_COUNT] > 0 and v == s[FL]:
+        if s[FL + _FL_COUNT] > 0.0 and v == s[FL]:
             n = s[FL + _FL_COUNT] + 1.0
             s[FL + _FL_COUNT] = n
-            s[FL + _FL_LAST] = ts
-            stuck = n >= self._flatline_n and ts - s[FL + _FL_START] >= self._flatline_ms
+            s[FL + _FL_LAST] = t
+            stuck = n >= self._flatline_n and t - s[FL + _FL_START] >= self._flatline_ms
         else:
             s[FL] = v
-            s[FL + _FL_START] = ts
-            s[FL + _FL_LAST] = ts
+            s[FL + _FL_START] = t
+            s[FL + _FL_LAST] = t
             s[FL + _FL_COUNT] = 1.0
             # a run of one reading spanning 0 ms (never, with a valid config)
             stuck = self._flatline_n <= 1.0 and self._flatline_ms <= 0.0
@@ -723,7 +729,7 @@ class Engine:
 
         # aggregates: the night, the hour
         if ctx == ASLEEP:
-            if s[SS_START] >= 0:
+            if s[SS_START] >= 0.0:
                 s[SS_HR_SUM] += v
                 s[SS_HR_N] += 1.0
             s[H_ASLEEP_N] += 1.0
@@ -731,7 +737,7 @@ class Engine:
 
         # learn (prequential: after scoring), never from a flagged reading
         max_dt = self._max_dt_ms
-        dt = ts - fast_t if fast_t >= 0 else max_dt
+        dt = t - fast_t if fast_t >= 0.0 else max_dt
         if dt > max_dt:
             dt = max_dt
         if not flagged:
@@ -752,12 +758,12 @@ class Engine:
                 w = dt / self._circadian_tau_ms
                 s[circ] = offset + (w if w < 1.0 else 1.0) * ((v - mean) - offset)
         # ~1 min EW of the raw level (learned even when flagged: it tracks "now")
-        if fast_t < 0:
+        if fast_t < 0.0:
             s[HR_FAST] = v
         else:
             af = dt / 60_000.0
             s[HR_FAST] = fast + (1.0 if af > 1.0 else af) * (v - fast)
-        s[HR_FAST_T] = ts
+        s[HR_FAST_T] = t
         return Scored(did, ts, r.metric, v, abs(z), expected, flagged)
 
     def _tachycardia(
