@@ -322,6 +322,8 @@ class Engine:
         self._rest_max_spm = a.rest_max_steps_per_min
         self._active_min_spm = a.active_min_steps_per_min
         self._assume_rest = a.assume_rest_without_steps
+        self._rest_minutes = float(a.rest_min_ms // _MIN)  # windows of the steps ring
+        self._still_minutes = float(a.still_min_ms // _MIN)
         self._hr_sd_floor = b.hr_sd_floor
         self._warmup_ms = float(b.warmup_ms)
         self._flag_z = b.flag_z
@@ -1105,21 +1107,23 @@ class Engine:
         # quiet windows over the last minutes (pottering about is still "at rest")
         minute = ts // _MIN
         slot = minute % 10
+        now = float(minute)  # float arithmetic with the slots is cheaper, and exact
         s[STEPS_RING + slot] = cadence
-        s[RING_MIN + slot] = minute
-        rest_n = a.rest_min_ms // _MIN
-        still_n = a.still_min_ms // _MIN
+        s[RING_MIN + slot] = now
+        rest_n = self._rest_minutes
+        still_n = self._still_minutes
         sum_rest = sum_still = 0.0
         n_rest = n_still = 0
         for k in range(10):
-            age = minute - s[RING_MIN + k]
-            if 0 <= age < rest_n:
-                sum_rest += s[STEPS_RING + k]
+            age = now - s[RING_MIN + k]
+            if 0.0 <= age < rest_n:
+                c = s[STEPS_RING + k]
+                sum_rest += c
                 n_rest += 1
                 if age < still_n:
-                    sum_still += s[STEPS_RING + k]
+                    sum_still += c
                     n_still += 1
-        quiet = a.rest_max_steps_per_min
+        quiet = self._rest_max_spm
         still = n_still >= still_n - 1 and sum_still <= quiet * n_still
         s[STILL_FLAG] = float(still)
         s[REST_FLAG] = float(still and n_rest >= rest_n - 1 and sum_rest <= quiet * n_rest)
