@@ -58,6 +58,10 @@ _K_UNUSUAL_INACTIVITY = K.UNUSUAL_INACTIVITY
 
 _MIN = 60_000
 _HOUR = 3_600_000
+_BLOCK_MS = 4 * _HOUR  # the circadian rest offsets have one slot per 4 hours of the day
+_sqrt = math.sqrt
+_VAR, _N = ewz.VAR, ewz.N
+_FL_START, _FL_COUNT, _FL_LAST = flatline.START, flatline.COUNT, flatline.LAST
 
 # -- slot layout of a device's state array --------------------------------------------------
 _n = 0
@@ -180,6 +184,8 @@ _NOT_STALE = frozenset({_K_DEVICE_SILENT, _K_CLOCK_SKEW, _K_OFF_WRIST, _K_DROPOU
 _METRIC_BIT = {_HR: 1, _SPO2: 2, _STEPS: 4, _STAGE: 8}
 _ONE_BIT = frozenset({1, 2, 4, 8})
 _METRIC_SLOT = {_HR: T_HR, _SPO2: T_SPO2, _STEPS: T_STEPS, _STAGE: T_STAGE}
+# per metric: the physically possible range and the slot of its newest event time
+_METRIC_INFO = {m: (float(lo), float(hi), _METRIC_SLOT[m]) for m, (lo, hi) in _LIMITS.items()}
 _KIND_METRIC = {
     _K_TACHYCARDIA_AT_REST: T_HR,
     _K_BRADYCARDIA: T_HR,
@@ -302,6 +308,45 @@ class Engine:
         # bound; absent: unknown), so a tick visits only the devices that are due
         self._due: dict[str, float] = {}
         self._tick_every_device = False  # tests compare the index with visiting everything
+        # constants of the per-reading path, read once here: even on the plain copy an
+        # attribute chain costs ~30 ns, and a quiet heart-rate reading needs about 30 of them.
+        # Times and counts become floats (exactly): slots are floats, and comparing a float
+        # with an int costs about twice as much as with a float
+        c = self._c
+        q, a, b = c.quality, c.activity, c.baseline
+        self._skew_ms = float(q.skew_ms)
+        self._impossible_clear_ms = q.impossible_clear_ms
+        self._dropout_min_gap_ms = float(q.dropout_min_gap_ms)
+        self._dropout_factor = q.dropout_factor
+        self._flatline_ms = float(q.flatline_ms)
+        self._flatline_n = float(q.flatline_min_readings)
+        self._session_gap_ms = float(c.multiday.session_gap_ms)
+        self._stage_valid_ms = float(a.stage_valid_ms)
+        self._steps_valid_ms = float(a.steps_valid_ms)
+        self._rest_max_spm = a.rest_max_steps_per_min
+        self._active_min_spm = a.active_min_steps_per_min
+        self._assume_rest = a.assume_rest_without_steps
+        self._rest_minutes = float(a.rest_min_ms // _MIN)  # windows of the steps ring
+        self._still_minutes = float(a.still_min_ms // _MIN)
+        self._hr_sd_floor = b.hr_sd_floor
+        self._warmup_ms = float(b.warmup_ms)
+        self._flag_z = b.flag_z
+        self._max_dt_ms = float(b.max_dt_ms)
+        self._tau_ms = float(b.tau_ms)
+        self._prior_ms = float(b.prior_ms)
+        self._circadian_tau_ms = float(b.circadian_tau_ms)
+        tc, bc, ab, dc = c.tachycardia, c.bradycardia, c.abrupt, c.decoupling
+        self._tachy_on = tc.enabled
+        self._tachy_threshold = tc.threshold
+        # below this (the threshold relaxed by the hysteresis) no reading can hit the rule
+        self._tachy_low = tc.threshold - tc.hysteresis
+        self._brady_on = bc.enabled
+        self._brady_high = bc.threshold + bc.hysteresis  # ... and above this, bradycardia
+        self._abrupt_on = ab.enabled
+        self._abrupt_delta = ab.delta_bpm
+        self._abrupt_jump = ab.delta_bpm / 2
+        self._decoupling_on = dc.enabled
+        self._rest_excess_bpm = dc.rest_excess_bpm
 
     # -- device bookkeeping ------------------------------------------------------------------
 
@@ -368,35 +413,65 @@ class Engine:
     def _one(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
         s = d.s
         ts = r.ts_ms
+        # the event time as a float for the arithmetic on slots: an int-float comparison or
+        # subtraction costs about twice as much (exact either way: ts < 2**53)
+        t = float(ts)
         m = r.metric
         if m.__class__ is not Metric:
             m = Metric(m)
         v = r.value
         s[N_READINGS] += 1.0
-        if s[T_FIRST] < 0:
-            s[T_FIRST] = ts
-        lo, hi = _LIMITS[m]
+        if s[T_FIRST] < 0.0:
+            s[T_FIRST] = t
+        lo, hi, slot = _METRIC_INFO[m]
         if not (lo <= v <= hi) or (m is _STAGE and v != int(v)):
             return self._impossible(r, d, out)
-        if d.tracks and _K_IMPOSSIBLE_VALUE in d.tracks:
+        tracks = d.tracks
+        if tracks and _K_IMPOSSIBLE_VALUE in tracks:
             self._book.inactive(
-                r.device_id,
-                d.tracks,
-                _K_IMPOSSIBLE_VALUE,
-                ts,
-                out,
-                self._c.quality.impossible_clear_ms,
+                r.device_id, tracks, _K_IMPOSSIBLE_VALUE, ts, out, self._impossible_clear_ms
             )
-        last = s[_METRIC_SLOT[m]]
+        last = s[slot]
         self._prev_metric_ts = last
-        if ts <= last or ts < s[T_ANY] - self._c.quality.skew_ms:
+        prev = s[T_ANY]
+        if t <= last or t < prev - self._skew_ms:
             if not self._behind(r, d, out):
                 return self._score_only(r, d)
+            prev = s[T_ANY]  # re-based on the device's new clock
         else:
             s[BEHIND_RUN] = 0.0
-        self._advance(r, d, out)
+
+        # device-level bookkeeping of an in-order reading: gaps, clock, session, hour
+        if prev >= 0.0 and t > prev:
+            gap = t - prev
+            skew = s[SKEW_OFFSET]
+            if skew > 0.0 and abs(gap - skew) <= max(0.25 * skew, 2 * _MIN):
+                # the clock jumped forward again by the amount it lost: corrected, not a gap
+                s[SKEW_OFFSET] = 0.0
+                self._book.resolve(r.device_id, tracks, _K_CLOCK_SKEW, ts, out)
+            elif tracks and _K_DEVICE_SILENT in tracks and tracks[_K_DEVICE_SILENT].is_open:
+                self._book.resolve(r.device_id, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
+            elif gap >= self._dropout_min_gap_ms and gap >= self._dropout_factor * s[INTERVAL]:
+                self._gap(r.device_id, d, int(prev), ts, gap, out)
+            else:
+                # learn the expected interval from ordinary gaps only
+                iv = s[INTERVAL]
+                cap = 10.0 * iv + 1000.0
+                s[INTERVAL] = iv + 0.05 * ((cap if cap < gap else gap) - iv)
+            if s[SS_START] >= 0.0 and t - s[SS_LAST] > self._session_gap_ms:
+                self._close_night(r.device_id, d, ts, out)
+            hour = ts // _HOUR
+            if hour != s[H_CUR]:
+                self._close_hour(r.device_id, d, hour, ts, out)
+        elif prev < 0.0:
+            s[H_CUR] = ts // _HOUR
+        self._prev_any = prev
+        if t > prev:
+            s[T_ANY] = t
+        s[slot] = t
+
         if m is _HR:
-            return self._hr(r, d, out)
+            return self._hr(r, d, s, tracks, ts, t, v, out)
         if m is _SPO2:
             return self._spo2(r, d, out)
         if m is _STEPS:
@@ -493,56 +568,28 @@ class Engine:
         )
         return True
 
-    def _advance(self, r: Reading, d: Device, out: list[AlertEvent]) -> None:
-        """Device-level bookkeeping of an in-order reading: gaps, clock, session, hour."""
-        s = d.s
-        ts = r.ts_ms
-        prev = s[T_ANY]
-        did = r.device_id
-        if prev >= 0 and ts > prev:
-            gap = ts - prev
-            q = self._c.quality
-            tracks = d.tracks
-            if s[SKEW_OFFSET] > 0 and abs(gap - s[SKEW_OFFSET]) <= max(
-                0.25 * s[SKEW_OFFSET], 2 * _MIN
-            ):
-                # the clock jumped forward again by the amount it lost: corrected, not a gap
-                s[SKEW_OFFSET] = 0.0
-                self._book.resolve(did, tracks, _K_CLOCK_SKEW, ts, out)
-            elif _K_DEVICE_SILENT in tracks and tracks[_K_DEVICE_SILENT].is_open:
-                self._book.resolve(did, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
-            elif gap >= q.dropout_min_gap_ms and gap >= q.dropout_factor * s[INTERVAL]:
-                if gap >= self._silent_limit(did):
-                    kind = _K_DEVICE_SILENT  # found after the fact (no tick() in between)
-                    sev: Severity = "warning"
-                else:
-                    kind, sev = _K_DROPOUT, "info"
-                self._book.interval(
-                    did,
-                    tracks,
-                    kind,
-                    int(prev),
-                    ts,
-                    ts,
-                    sev,
-                    out,
-                    detail=f"No data at all for {round(gap / 60_000)} min (expected a reading "
-                    f"every ~{max(1, round(s[INTERVAL] / 1000))} s); data quality.",
-                )
-            else:
-                # learn the expected interval from ordinary gaps only
-                s[INTERVAL] += 0.05 * (min(gap, 10 * s[INTERVAL] + 1000.0) - s[INTERVAL])
-            if s[SS_START] >= 0 and ts - s[SS_LAST] > self._c.multiday.session_gap_ms:
-                self._close_night(did, d, ts, out)
-            hour = ts // _HOUR
-            if hour != s[H_CUR]:
-                self._close_hour(did, d, hour, ts, out)
-        elif prev < 0:
-            s[H_CUR] = ts // _HOUR
-        self._prev_any = prev
-        if ts > prev:
-            s[T_ANY] = ts
-        s[_METRIC_SLOT[r.metric]] = ts
+    def _gap(
+        self, did: str, d: Device, prev: int, ts: int, gap: float, out: list[AlertEvent]
+    ) -> None:
+        """No data at all from ``prev`` to ``ts``: a dropout, or a silence found after the fact."""
+        if gap >= self._silent_limit(did):
+            kind = _K_DEVICE_SILENT  # found after the fact (no tick() in between)
+            sev: Severity = "warning"
+        else:
+            kind, sev = _K_DROPOUT, "info"
+        interval = d.s[INTERVAL]
+        self._book.interval(
+            did,
+            d.tracks,
+            kind,
+            prev,
+            ts,
+            ts,
+            sev,
+            out,
+            detail=f"No data at all for {round(gap / 60_000)} min (expected a reading "
+            f"every ~{max(1, round(interval / 1000))} s); data quality.",
+        )
 
     def _silent_limit(self, device_id: str) -> int:
         dm = self._c.deadman
@@ -563,277 +610,392 @@ class Engine:
     # -- context -----------------------------------------------------------------------------
 
     def _context(self, s: array[float], ts: float) -> int:
-        a = self._c.activity
-        if s[STAGE] != 0.0 and ts - s[T_STAGE] <= a.stage_valid_ms and s[T_STAGE] >= 0:
-            # stages may lag the wake-up: walking about is not asleep, whatever the last stage
-            moving = ts - s[T_STEPS] <= a.steps_valid_ms and s[CADENCE] > a.rest_max_steps_per_min
-            if not moving:
-                return ASLEEP
-        if s[T_FIRST_STEPS] < 0:
-            return REST if a.assume_rest_without_steps else LIGHT
-        if ts - s[T_STEPS] > a.steps_valid_ms:
+        # stages may lag the wake-up: walking about is not asleep, whatever the last stage
+        if (
+            s[STAGE] != 0.0
+            and ts - s[T_STAGE] <= self._stage_valid_ms
+            and s[T_STAGE] >= 0.0
+            and not (ts - s[T_STEPS] <= self._steps_valid_ms and s[CADENCE] > self._rest_max_spm)
+        ):
+            return ASLEEP
+        if s[T_FIRST_STEPS] < 0.0:
+            return REST if self._assume_rest else LIGHT
+        if ts - s[T_STEPS] > self._steps_valid_ms:
             return LIGHT  # steps stopped arriving: activity unknown
         if s[REST_FLAG]:
             return REST
         if s[STILL_FLAG]:
             return STILL
-        if s[CADENCE] >= a.active_min_steps_per_min:
+        if s[CADENCE] >= self._active_min_spm:
             return ACTIVE
         return LIGHT
 
     # -- heart rate --------------------------------------------------------------------------
 
-    def _hr(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
-        s = d.s
-        ts = r.ts_ms
-        v = r.value
+    def _hr(
+        self,
+        r: Reading,
+        d: Device,
+        s: array[float],
+        tracks: dict[str, Track],
+        ts: int,
+        t: float,
+        v: float,
+        out: list[AlertEvent],
+    ) -> Scored:
+        # Most readings are quiet: far from every threshold, with no run or alert in progress.
+        # Each rule block below first checks, cheaply, whether its outcome can differ from
+        # "nothing happens", and skips the rest if not; the output is the same either way.
         did = r.device_id
-        cfg = self._c
-        b = cfg.baseline
         book = self._book
-        tracks = d.tracks
-        ctx = self._context(s, ts)
-        block = (ts // (4 * _HOUR)) % 6
+        ctx = self._context(s, t)
+        # slots are read once into locals (an array read costs ~25 ns): nothing below changes
+        # the baselines, the circadian offset or the fast level before the learning step
+        circ = CIRC + (ts // _BLOCK_MS) % 6  # rest-HR offset of this 4-hour block
+        offset = s[circ]
+        rest = s[B_REST]
+        rest_expected = rest + offset
         if ctx == ASLEEP:
             o = B_SLEEP
-            expected = s[o]
+            mean = expected = s[o]
         elif ctx == REST:
             o = B_REST
-            expected = s[o] + s[CIRC + block]
+            mean = rest
+            expected = rest_expected
         else:
             o = B_ACTIVE
-            expected = s[o]
-        sd = math.sqrt(s[o + ewz.VAR])
-        if sd < b.hr_sd_floor:
-            sd = b.hr_sd_floor
+            mean = expected = s[o]
+        var = s[o + _VAR]
+        learned = s[o + _N]
+        sd = _sqrt(var)
+        if sd < self._hr_sd_floor:
+            sd = self._hr_sd_floor
         z = (v - expected) / sd
-        warm = s[o + ewz.N] >= b.warmup_ms
-        flagged = warm and abs(z) >= b.flag_z
+        warm = learned >= self._warmup_ms
+        flagged = warm and (z >= self._flag_z or z <= -self._flag_z)
         rest_like = ctx <= STILL
-        rest_expected = s[B_REST] + s[CIRC + block]
+        fast_t = s[HR_FAST_T]
+        fast = s[HR_FAST]
 
-        # sustained tachycardia while inactive (asleep or at rest)
-        tc = cfg.tachycardia
-        if tc.enabled:
-            # prefilter on the relaxed threshold: most readings are nowhere near it
-            h = (
-                rest_like
-                and v > tc.threshold - tc.hysteresis
-                and sustain.hit(s, R_TACHY, v, tc.threshold, tc.hysteresis, tc.sustain_ms, True)
-            )
-            flagged = flagged or h
-            # a run counts from when the rate was high *and* the wearer still, whichever is
-            # later (not from when "still" was confirmed, minutes later)
-            if v > tc.threshold:
-                if s[HIGH_SINCE] < 0 or ts - s[HIGH_LAST] > tc.grace_ms:
-                    s[HIGH_SINCE] = ts
-                s[HIGH_LAST] = ts
-            if (h or s[R_TACHY] >= 0) and sustain.update(
-                s,
-                R_TACHY,
-                ts,
-                h,
-                v,
-                tc.sustain_ms,
-                tc.grace_ms,
-                True,
-                max(s[HIGH_SINCE], s[QUIET_SINCE]) if ctx != ASLEEP else s[HIGH_SINCE],
-            ):
-                peak = s[R_TACHY + sustain.PEAK]
-                sev: Severity = "critical" if pulse_score(peak) >= 3 else "warning"
-                book.active(
-                    did,
-                    tracks,
-                    _K_TACHYCARDIA_AT_REST,
-                    ts,
-                    int(s[R_TACHY]),
-                    sev,
-                    v,
-                    True,
-                    out,
-                    baseline=_r1(rest_expected),
-                    context=CONTEXT_TEXT[ctx],
-                )
-            elif _K_TACHYCARDIA_AT_REST in tracks:
-                book.inactive(did, tracks, _K_TACHYCARDIA_AT_REST, ts, out)
-
+        # sustained tachycardia while inactive (asleep or at rest): below the relaxed threshold
+        # no reading hits, so without a run or a track there is nothing to do
+        if self._tachy_on and (v > self._tachy_low or s[R_TACHY] >= 0.0 or tracks):
+            flagged = self._tachycardia(r, d, out, ctx, rest_expected) or flagged
         # sustained bradycardia, any context
-        bc = cfg.bradycardia
-        if bc.enabled:
-            h = v < bc.threshold + bc.hysteresis and sustain.hit(
-                s, R_BRADY, v, bc.threshold, bc.hysteresis, bc.sustain_ms, False
-            )
-            flagged = flagged or h
-            if (h or s[R_BRADY] >= 0) and sustain.update(
-                s, R_BRADY, ts, h, v, bc.sustain_ms, bc.grace_ms, False
-            ):
-                low = s[R_BRADY + sustain.PEAK]
-                # NEWS2 pulse <= 40 scores 3; asleep, a low rate is often physiological
-                sev = "critical" if (ctx != ASLEEP or low <= 35) else "warning"
-                book.active(
-                    did,
-                    tracks,
-                    _K_BRADYCARDIA,
-                    ts,
-                    int(s[R_BRADY]),
-                    sev,
-                    v,
-                    False,
-                    out,
-                    baseline=_r1(expected),
-                    context=CONTEXT_TEXT[ctx],
-                )
-            elif _K_BRADYCARDIA in tracks:
-                book.inactive(did, tracks, _K_BRADYCARDIA, ts, out)
-
+        if self._brady_on and (v < self._brady_high or s[R_BRADY] >= 0.0 or tracks):
+            flagged = self._bradycardia(r, d, out, ctx, expected) or flagged
         # abrupt change from the personal baseline of the context (asleep / at rest)
-        ab = cfg.abrupt
-        if ab.enabled:
+        if self._abrupt_on:
             # the level jumped faster than the ~1 min average could follow (a drift, or the
             # slow recovery after exercise, is not abrupt); remembered for onset_ms
-            if s[HR_FAST_T] >= 0:
-                if v - s[HR_FAST] >= ab.delta_bpm / 2:
-                    s[JUMP_T] = ts
-                elif s[HR_FAST] - v >= ab.delta_bpm / 2:
-                    s[JUMP_DOWN_T] = ts
-            h = False
-            if ctx == ASLEEP:
-                ref, ref_sd, ref_warm = expected, sd, warm
-            else:
-                ref = rest_expected
-                ref_sd = max(math.sqrt(s[B_REST + ewz.VAR]), b.hr_sd_floor)
-                ref_warm = s[B_REST + ewz.N] >= b.warmup_ms
-            if rest_like and ref_warm:
-                thr = max(ab.delta_bpm, ab.z * ref_sd)
-                h = abs(v - ref) >= thr
-                m = ab.defer_margin_bpm
-                if h and m is not None and not (bc.threshold <= v <= tc.threshold + m):
-                    h = False  # clearly tachycardic or bradycardic: those rules own it
-                if h and (s[R_ABRUPT] < 0 or ts - s[R_ABRUPT + sustain.LAST_HIT] > ab.grace_ms):
-                    # a new run: abrupt only if it began with a jump
-                    # abrupt only if it began with a jump after the last exercise (recovery
-                    # and motion artefacts of a workout are not abrupt changes)
-                    jump = s[JUMP_T] if v > ref else s[JUMP_DOWN_T]  # same direction only
-                    fresh = 0 <= ts - jump <= ab.onset_ms and jump > s[ACT_LAST]
-                    s[ABRUPT_OK] = 1.0 if fresh else 0.0
-            expected_ab = ref
-            flagged = flagged or h
-            if (
-                (h or s[R_ABRUPT] >= 0)
-                and sustain.update(
-                    s, R_ABRUPT, ts, h, v, ab.sustain_ms, ab.grace_ms, v > expected_ab
-                )
-                and s[ABRUPT_OK] == 1.0
-            ):
-                sev = "warning" if pulse_score(v) >= 2 else "info"
-                book.active(
-                    did,
-                    tracks,
-                    _K_ABRUPT_HR_CHANGE,
-                    ts,
-                    int(s[R_ABRUPT]),
-                    sev,
-                    v,
-                    v > expected_ab,
-                    out,
-                    baseline=_r1(expected_ab),
-                    context=CONTEXT_TEXT[ctx],
-                )
-            elif _K_ABRUPT_HR_CHANGE in tracks:
-                book.inactive(did, tracks, _K_ABRUPT_HR_CHANGE, ts, out)
+            if fast_t >= 0.0:
+                if v - fast >= self._abrupt_jump:
+                    s[JUMP_T] = t
+                elif fast - v >= self._abrupt_jump:
+                    s[JUMP_DOWN_T] = t
+            ref = expected if ctx == ASLEEP else rest_expected
+            dv = v - ref
+            # the threshold is at least delta_bpm: nearer the baseline nothing can hit
+            near = dv < self._abrupt_delta and dv > -self._abrupt_delta
+            if (rest_like and not near) or s[R_ABRUPT] >= 0.0 or tracks:
+                flagged = self._abrupt(r, d, out, ctx, ref, sd, warm, not near) or flagged
 
         # HR decoupled from activity: high at rest, or no rise during exercise
-        dc = cfg.decoupling
-        if dc.enabled:
-            rest_warm = s[B_REST + ewz.N] >= b.warmup_ms
-            h = (
-                ctx == REST
-                and rest_warm
-                and v - rest_expected >= dc.rest_excess_bpm
-                and v <= tc.threshold
-            )
-            high = (h or s[R_HIGHREST] >= 0) and sustain.update(
-                s, R_HIGHREST, ts, h, v, dc.rest_sustain_ms, 2 * _MIN, True
-            )
-            norise = False
-            if ctx == ACTIVE and s[ACT_START] >= 0:
-                if ts - s[ACT_START] >= 3 * _MIN:
-                    s[ACT_HR_SUM] += v
-                    s[ACT_HR_N] += 1.0
-                if (
-                    ts - s[ACT_START] >= dc.exercise_min_ms
-                    and s[ACT_HR_N] >= 3
-                    and rest_warm
-                    and s[ACT_HR_SUM] / s[ACT_HR_N] < s[B_REST] + dc.min_rise_bpm
-                ):
-                    norise = True
-            if high or norise:
-                detail = (
-                    f"Heart rate stayed near the resting baseline ({_g1(s[B_REST])} bpm) during "
-                    f"exercise (mean {_g1(s[ACT_HR_SUM] / max(s[ACT_HR_N], 1))} bpm at about "
-                    f"{round(s[ACT_CAD_SUM] / max(s[ACT_CAD_N], 1))} steps/min)."
-                    if norise
-                    else f"Heart rate at least {round(dc.rest_excess_bpm)} bpm above the personal "
-                    f"resting baseline ({_g1(rest_expected)} bpm) while at rest."
-                )
-                start = int(s[ACT_START]) if norise else int(s[R_HIGHREST])
-                t = tracks.get(_K_HR_ACTIVITY_DECOUPLING)
-                book.active(
-                    did,
-                    tracks,
-                    _K_HR_ACTIVITY_DECOUPLING,
-                    ts,
-                    start,
-                    "info",
-                    v,
-                    not norise,
-                    out,
-                    baseline=_r1(rest_expected),
-                    context=CONTEXT_TEXT[ctx],
-                    detail=detail if t is None or not t.is_open else "",
-                )
-                flagged = True
-            elif _K_HR_ACTIVITY_DECOUPLING in tracks:
-                book.inactive(did, tracks, _K_HR_ACTIVITY_DECOUPLING, ts, out)
+        # (high at rest needs a rest excess; no rise needs an exercise bout)
+        if self._decoupling_on and (
+            (ctx == REST and v - rest_expected >= self._rest_excess_bpm)
+            or (ctx == ACTIVE and s[ACT_START] >= 0.0)
+            or s[R_HIGHREST] >= 0.0
+            or tracks
+        ):
+            flagged = self._decoupling(r, d, out, ctx, rest_expected) or flagged
 
-        # stuck sensor (data quality)
-        q = cfg.quality
-        flatline.update(s, FL, ts, v)
-        if flatline.active(s, FL, q.flatline_ms, q.flatline_min_readings):
+        # stuck sensor (data quality): flatline.update and flatline.active, inlined
+        if s[FL + _FL_COUNT] > 0.0 and v == s[FL]:
+            n = s[FL + _FL_COUNT] + 1.0
+            s[FL + _FL_COUNT] = n
+            s[FL + _FL_LAST] = t
+            stuck = n >= self._flatline_n and t - s[FL + _FL_START] >= self._flatline_ms
+        else:
+            s[FL] = v
+            s[FL + _FL_START] = t
+            s[FL + _FL_LAST] = t
+            s[FL + _FL_COUNT] = 1.0
+            # a run of one reading spanning 0 ms (never, with a valid config)
+            stuck = self._flatline_n <= 1.0 and self._flatline_ms <= 0.0
+        if stuck:
             book.active(
                 did, tracks, _K_FLATLINE, ts, int(s[FL + flatline.START]), "info", v, True, out
             )
             flagged = True
-        elif _K_FLATLINE in tracks:
+        elif tracks and _K_FLATLINE in tracks:
             book.inactive(did, tracks, _K_FLATLINE, ts, out, 0)
-        if _K_OFF_WRIST in tracks:
-            book.resolve(did, tracks, _K_OFF_WRIST, ts, out, end_ms=ts)
-        if _K_DROPOUT in tracks:
-            book.resolve(did, tracks, _K_DROPOUT, ts, out, end_ms=ts)
+        if tracks:
+            if _K_OFF_WRIST in tracks:
+                book.resolve(did, tracks, _K_OFF_WRIST, ts, out, end_ms=ts)
+            if _K_DROPOUT in tracks:
+                book.resolve(did, tracks, _K_DROPOUT, ts, out, end_ms=ts)
         s[SINCE_HR_STEPS] = s[SINCE_HR_STAGES] = s[WORN_SINCE] = 0.0
 
         # aggregates: the night, the hour
-        if ctx == ASLEEP and s[SS_START] >= 0:
-            s[SS_HR_SUM] += v
-            s[SS_HR_N] += 1.0
-        s[H_HR_N] += 1.0
         if ctx == ASLEEP:
+            if s[SS_START] >= 0.0:
+                s[SS_HR_SUM] += v
+                s[SS_HR_N] += 1.0
             s[H_ASLEEP_N] += 1.0
+        s[H_HR_N] += 1.0
 
         # learn (prequential: after scoring), never from a flagged reading
-        dt = ts - s[HR_FAST_T] if s[HR_FAST_T] >= 0 else b.max_dt_ms
-        if dt > b.max_dt_ms:
-            dt = b.max_dt_ms
+        max_dt = self._max_dt_ms
+        dt = t - fast_t if fast_t >= 0.0 else max_dt
+        if dt > max_dt:
+            dt = max_dt
         if not flagged:
-            ewz.learn_timed(s, o, v, dt, b.tau_ms, b.prior_ms)
-            if ctx == REST:
-                c = CIRC + block
-                s[c] += min(1.0, dt / b.circadian_tau_ms) * ((v - s[B_REST]) - s[c])
+            # ewz.learn_timed(s, o, v, dt, tau_ms, prior_ms), inlined
+            n = learned + dt
+            s[o + _N] = n if n < 1e15 else 1e15
+            a = dt / (n + self._prior_ms)
+            if a < dt / self._tau_ms:
+                a = dt / self._tau_ms
+            if not a < 1.0:
+                a = 1.0
+            dev = v - mean
+            inc = a * dev
+            mean += inc
+            s[o] = mean
+            s[o + _VAR] = (1.0 - a) * (var + dev * inc)
+            if ctx == REST:  # o is B_REST: ``mean`` is the rest baseline just learned
+                w = dt / self._circadian_tau_ms
+                s[circ] = offset + (w if w < 1.0 else 1.0) * ((v - mean) - offset)
         # ~1 min EW of the raw level (learned even when flagged: it tracks "now")
-        af = dt / 60_000.0
-        s[HR_FAST] = v if s[HR_FAST_T] < 0 else s[HR_FAST] + min(af, 1.0) * (v - s[HR_FAST])
-        s[HR_FAST_T] = ts
+        if fast_t < 0.0:
+            s[HR_FAST] = v
+        else:
+            af = dt / 60_000.0
+            s[HR_FAST] = fast + (1.0 if af > 1.0 else af) * (v - fast)
+        s[HR_FAST_T] = t
         return Scored(did, ts, r.metric, v, abs(z), expected, flagged)
+
+    def _tachycardia(
+        self, r: Reading, d: Device, out: list[AlertEvent], ctx: int, rest_expected: float
+    ) -> bool:
+        """Sustained tachycardia while inactive; True if this reading hits the rule."""
+        s = d.s
+        ts = r.ts_ms
+        v = r.value
+        tracks = d.tracks
+        tc = self._c.tachycardia
+        h = (
+            ctx <= STILL
+            and v > self._tachy_low
+            and sustain.hit(s, R_TACHY, v, tc.threshold, tc.hysteresis, tc.sustain_ms, True)
+        )
+        # a run counts from when the rate was high *and* the wearer still, whichever is
+        # later (not from when "still" was confirmed, minutes later)
+        if v > tc.threshold:
+            if s[HIGH_SINCE] < 0 or ts - s[HIGH_LAST] > tc.grace_ms:
+                s[HIGH_SINCE] = ts
+            s[HIGH_LAST] = ts
+        if (h or s[R_TACHY] >= 0) and sustain.update(
+            s,
+            R_TACHY,
+            ts,
+            h,
+            v,
+            tc.sustain_ms,
+            tc.grace_ms,
+            True,
+            max(s[HIGH_SINCE], s[QUIET_SINCE]) if ctx != ASLEEP else s[HIGH_SINCE],
+        ):
+            peak = s[R_TACHY + sustain.PEAK]
+            sev: Severity = "critical" if pulse_score(peak) >= 3 else "warning"
+            self._book.active(
+                r.device_id,
+                tracks,
+                _K_TACHYCARDIA_AT_REST,
+                ts,
+                int(s[R_TACHY]),
+                sev,
+                v,
+                True,
+                out,
+                baseline=_r1(rest_expected),
+                context=CONTEXT_TEXT[ctx],
+            )
+        elif _K_TACHYCARDIA_AT_REST in tracks:
+            self._book.inactive(r.device_id, tracks, _K_TACHYCARDIA_AT_REST, ts, out)
+        return h
+
+    def _bradycardia(
+        self, r: Reading, d: Device, out: list[AlertEvent], ctx: int, expected: float
+    ) -> bool:
+        """Sustained bradycardia, any context; True if this reading hits the rule."""
+        s = d.s
+        ts = r.ts_ms
+        v = r.value
+        tracks = d.tracks
+        bc = self._c.bradycardia
+        h = v < self._brady_high and sustain.hit(
+            s, R_BRADY, v, bc.threshold, bc.hysteresis, bc.sustain_ms, False
+        )
+        if (h or s[R_BRADY] >= 0) and sustain.update(
+            s, R_BRADY, ts, h, v, bc.sustain_ms, bc.grace_ms, False
+        ):
+            low = s[R_BRADY + sustain.PEAK]
+            # NEWS2 pulse <= 40 scores 3; asleep, a low rate is often physiological
+            sev: Severity = "critical" if (ctx != ASLEEP or low <= 35) else "warning"
+            self._book.active(
+                r.device_id,
+                tracks,
+                _K_BRADYCARDIA,
+                ts,
+                int(s[R_BRADY]),
+                sev,
+                v,
+                False,
+                out,
+                baseline=_r1(expected),
+                context=CONTEXT_TEXT[ctx],
+            )
+        elif _K_BRADYCARDIA in tracks:
+            self._book.inactive(r.device_id, tracks, _K_BRADYCARDIA, ts, out)
+        return h
+
+    def _abrupt(
+        self,
+        r: Reading,
+        d: Device,
+        out: list[AlertEvent],
+        ctx: int,
+        ref: float,
+        sd: float,
+        warm: bool,
+        far: bool,
+    ) -> bool:
+        """Abrupt change from ``ref``, the baseline of the context; ``far``: at least
+        ``delta_bpm`` from it. True if this reading hits the rule."""
+        s = d.s
+        ts = r.ts_ms
+        v = r.value
+        tracks = d.tracks
+        ab = self._c.abrupt
+        h = ctx <= STILL and far and self._abrupt_hit(s, ts, v, ctx, ref, sd, warm)
+        if (
+            (h or s[R_ABRUPT] >= 0)
+            and sustain.update(s, R_ABRUPT, ts, h, v, ab.sustain_ms, ab.grace_ms, v > ref)
+            and s[ABRUPT_OK] == 1.0
+        ):
+            sev: Severity = "warning" if pulse_score(v) >= 2 else "info"
+            self._book.active(
+                r.device_id,
+                tracks,
+                _K_ABRUPT_HR_CHANGE,
+                ts,
+                int(s[R_ABRUPT]),
+                sev,
+                v,
+                v > ref,
+                out,
+                baseline=_r1(ref),
+                context=CONTEXT_TEXT[ctx],
+            )
+        elif _K_ABRUPT_HR_CHANGE in tracks:
+            self._book.inactive(r.device_id, tracks, _K_ABRUPT_HR_CHANGE, ts, out)
+        return h
+
+    def _abrupt_hit(
+        self, s: array[float], ts: int, v: float, ctx: int, ref: float, sd: float, warm: bool
+    ) -> bool:
+        """Whether ``v`` (resting or asleep, at least ``delta_bpm`` from ``ref``) is an abrupt
+        change; a hit that starts a new run records whether the run began with a jump."""
+        ab = self._c.abrupt
+        if ctx == ASLEEP:
+            ref_sd, ref_warm = sd, warm
+        else:
+            ref_sd = max(math.sqrt(s[B_REST + ewz.VAR]), self._hr_sd_floor)
+            ref_warm = s[B_REST + ewz.N] >= self._warmup_ms
+        if not ref_warm:
+            return False
+        thr = max(ab.delta_bpm, ab.z * ref_sd)
+        h = abs(v - ref) >= thr
+        m = ab.defer_margin_bpm
+        if (
+            h
+            and m is not None
+            and not (self._c.bradycardia.threshold <= v <= self._tachy_threshold + m)
+        ):
+            h = False  # clearly tachycardic or bradycardic: those rules own it
+        if h and (s[R_ABRUPT] < 0 or ts - s[R_ABRUPT + sustain.LAST_HIT] > ab.grace_ms):
+            # a new run: abrupt only if it began with a jump after the last exercise (recovery
+            # and motion artefacts of a workout are not abrupt changes)
+            jump = s[JUMP_T] if v > ref else s[JUMP_DOWN_T]  # same direction only
+            fresh = 0 <= ts - jump <= ab.onset_ms and jump > s[ACT_LAST]
+            s[ABRUPT_OK] = 1.0 if fresh else 0.0
+        return h
+
+    def _decoupling(
+        self, r: Reading, d: Device, out: list[AlertEvent], ctx: int, rest_expected: float
+    ) -> bool:
+        """HR decoupled from activity (high at rest, or no rise during exercise); True if the
+        condition holds at this reading (the reading is flagged)."""
+        s = d.s
+        ts = r.ts_ms
+        v = r.value
+        did = r.device_id
+        tracks = d.tracks
+        book = self._book
+        dc = self._c.decoupling
+        rest_warm = s[B_REST + ewz.N] >= self._warmup_ms
+        h = (
+            ctx == REST
+            and rest_warm
+            and v - rest_expected >= dc.rest_excess_bpm
+            and v <= self._tachy_threshold
+        )
+        high = (h or s[R_HIGHREST] >= 0) and sustain.update(
+            s, R_HIGHREST, ts, h, v, dc.rest_sustain_ms, 2 * _MIN, True
+        )
+        norise = False
+        if ctx == ACTIVE and s[ACT_START] >= 0:
+            if ts - s[ACT_START] >= 3 * _MIN:
+                s[ACT_HR_SUM] += v
+                s[ACT_HR_N] += 1.0
+            if (
+                ts - s[ACT_START] >= dc.exercise_min_ms
+                and s[ACT_HR_N] >= 3
+                and rest_warm
+                and s[ACT_HR_SUM] / s[ACT_HR_N] < s[B_REST] + dc.min_rise_bpm
+            ):
+                norise = True
+        if high or norise:
+            detail = (
+                f"Heart rate stayed near the resting baseline ({_g1(s[B_REST])} bpm) during "
+                f"exercise (mean {_g1(s[ACT_HR_SUM] / max(s[ACT_HR_N], 1))} bpm at about "
+                f"{round(s[ACT_CAD_SUM] / max(s[ACT_CAD_N], 1))} steps/min)."
+                if norise
+                else f"Heart rate at least {round(dc.rest_excess_bpm)} bpm above the personal "
+                f"resting baseline ({_g1(rest_expected)} bpm) while at rest."
+            )
+            start = int(s[ACT_START]) if norise else int(s[R_HIGHREST])
+            t = tracks.get(_K_HR_ACTIVITY_DECOUPLING)
+            book.active(
+                did,
+                tracks,
+                _K_HR_ACTIVITY_DECOUPLING,
+                ts,
+                start,
+                "info",
+                v,
+                not norise,
+                out,
+                baseline=_r1(rest_expected),
+                context=CONTEXT_TEXT[ctx],
+                detail=detail if t is None or not t.is_open else "",
+            )
+            return True
+        if _K_HR_ACTIVITY_DECOUPLING in tracks:
+            book.inactive(did, tracks, _K_HR_ACTIVITY_DECOUPLING, ts, out)
+        return False
 
     # -- SpO2 --------------------------------------------------------------------------------
 
@@ -953,21 +1115,23 @@ class Engine:
         # quiet windows over the last minutes (pottering about is still "at rest")
         minute = ts // _MIN
         slot = minute % 10
+        now = float(minute)  # float arithmetic with the slots is cheaper, and exact
         s[STEPS_RING + slot] = cadence
-        s[RING_MIN + slot] = minute
-        rest_n = a.rest_min_ms // _MIN
-        still_n = a.still_min_ms // _MIN
+        s[RING_MIN + slot] = now
+        rest_n = self._rest_minutes
+        still_n = self._still_minutes
         sum_rest = sum_still = 0.0
         n_rest = n_still = 0
         for k in range(10):
-            age = minute - s[RING_MIN + k]
-            if 0 <= age < rest_n:
-                sum_rest += s[STEPS_RING + k]
+            age = now - s[RING_MIN + k]
+            if 0.0 <= age < rest_n:
+                c = s[STEPS_RING + k]
+                sum_rest += c
                 n_rest += 1
                 if age < still_n:
-                    sum_still += s[STEPS_RING + k]
+                    sum_still += c
                     n_still += 1
-        quiet = a.rest_max_steps_per_min
+        quiet = self._rest_max_spm
         still = n_still >= still_n - 1 and sum_still <= quiet * n_still
         s[STILL_FLAG] = float(still)
         s[REST_FLAG] = float(still and n_rest >= rest_n - 1 and sum_rest <= quiet * n_rest)
