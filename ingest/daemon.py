@@ -420,17 +420,8 @@ class IngestDaemon:
         for tp in self.consumer.assignment():
             high = self.consumer.highwater(tp)
             if high is not None:
-                lag += max(0, high - self._positions.get(tp, self._committed_hint(tp)))
+                lag += max(0, high - self._positions.get(tp, 0))
         self.metrics.lag.set(lag)
-
-    def _committed_hint(self, tp: TopicPartition) -> int:
-        # before the first record of a partition arrives, the fetch position is the best guess
-        assert self.consumer is not None
-        try:
-            pos = self.consumer._fetcher._subscriptions.assignment[tp].position
-        except (AttributeError, KeyError):
-            return 0
-        return int(pos) if pos is not None else 0
 
     # ---------------------------------------------------------------- backpressure
 
@@ -714,6 +705,10 @@ class IngestDaemon:
         try:
             restored = await self._restore(parts)
             self._watch_roster(parts)
+            for tp in assigned:
+                # where reading starts (the committed offset), for the lag gauge
+                with contextlib.suppress(KafkaError, TimeoutError):
+                    self._positions[tp] = await asyncio.wait_for(self.consumer.position(tp), 5.0)
         finally:
             self._restoring -= assigned
             if not self._paused:
