@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import platform
 import statistics
@@ -27,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import psutil
 from influxdb_client import InfluxDBClient
 
 from detectors import AlertEvent, ProcessResult, Scored
@@ -105,6 +107,17 @@ async def _start(s: Settings, mode: str) -> tuple[IngestDaemon, asyncio.Task[Non
     return daemon, task
 
 
+def _cpu_seconds(base: Settings) -> dict[str, float]:
+    """CPU seconds used so far by this process (the daemon runs in it) and by each service."""
+    out = {"daemon": time.process_time()}
+    for st in stack.status(base):
+        if st.pid is not None:
+            with contextlib.suppress(psutil.Error):
+                c = psutil.Process(st.pid).cpu_times()
+                out[st.name] = c.user + c.system
+    return out
+
+
 async def sustained(base: Settings, mode: str, n_devices: int, hours: float) -> dict[str, float]:
     s = _isolated(base, f"bench-{mode}-{uuid.uuid4().hex[:6]}")
     _bucket(s, create=True)
@@ -120,19 +133,24 @@ async def sustained(base: Settings, mode: str, n_devices: int, hours: float) -> 
     n = await _produce(s, sim)
     daemon, task = await _start(s, mode)
     t0 = time.perf_counter()
+    cpu0 = _cpu_seconds(base)
     await wait_until_committed(
         kafka_client_kwargs(s), s.topics.readings, s.ingest.group_id, timeout_s=900
     )
     elapsed = time.perf_counter() - t0
+    cpu1 = _cpu_seconds(base)
     daemon.request_stop()
     await task
     readings = daemon.metrics._total(daemon.metrics.readings)
     _bucket(s, create=False)
+    # where the time went: CPU µs per reading of the daemon and of each service
+    cpu_us = {k: 1e6 * (cpu1[k] - cpu0[k]) / readings for k in cpu1 if k in cpu0}
     return {
         "records": n,
         "readings": readings,
         "seconds": elapsed,
         "readings_per_s": readings / elapsed,
+        **{f"cpu_us_per_reading_{k}": v for k, v in cpu_us.items()},
     }
 
 
@@ -193,9 +211,14 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         for mode in modes if rnd % 2 == 0 else modes[::-1]:
             r = await sustained(base, mode, args.devices, hours)
             sus[mode].append(r)
+            cpu = "  ".join(
+                f"{k.removeprefix('cpu_us_per_reading_')} {v:4.1f}"
+                for k, v in r.items()
+                if k.startswith("cpu_us_per_reading_")
+            )
             print(
                 f"sustained {mode:<12} {r['readings']:>9,.0f} readings {r['seconds']:6.1f} s "
-                f"{r['readings_per_s']:>9,.0f}/s",
+                f"{r['readings_per_s']:>9,.0f}/s  CPU µs/reading: {cpu}",
                 flush=True,
             )
             q = await latency(base, mode, args.rate, args.seconds, args.devices)

@@ -35,12 +35,15 @@ def test_scored_line_has_identity_and_fields() -> None:
     s = Scored("watch-1", 1767225600000, Metric.HEART_RATE, 72.0, 0.5, 65.25, False)
     assert scored_line(s, "watch-1") == (
         "vitals,device=watch-1,metric=heart_rate "
-        "value=72.0,score=0.5,baseline=65.25,flagged=false 1767225600000"
+        "value=72.0,score=0.5000,baseline=65.25,flagged=false 1767225600000"
     )
+    # stored precision: 4 decimals of score, 0.01 bpm of baseline
+    fine = Scored("w", 1, Metric.HEART_RATE, 72.0, 1.23456789, 65.256, True)
+    assert "score=1.2346,baseline=65.26,flagged=true" in scored_line(fine, "w")
     no_base = Scored("d", 1, Metric.SPO2, 97.0, math.nan, None, True)
     assert (
         scored_line(no_base, "d")
-        == "vitals,device=d,metric=spo2 value=97.0,score=0.0,flagged=true 1"
+        == "vitals,device=d,metric=spo2 value=97.0,score=0.0000,flagged=true 1"
     )
 
 
