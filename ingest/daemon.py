@@ -95,6 +95,7 @@ class Checkpoint:
     """Everything one checkpoint makes durable, then commits."""
 
     lines: list[str] = field(default_factory=list)
+    lanes: list[int] = field(default_factory=list)  # per line: its partition, to write by lane
     sources: list[_Source | None] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     alerts: list[AlertEvent] = field(default_factory=list)
@@ -170,6 +171,7 @@ class IngestDaemon:
             bucket=s.influxdb.bucket,
             token=s.influx_token(),
             max_lines=s.ingest.write_batch_points,
+            max_concurrent=s.ingest.write_concurrency,
             timeout_s=s.influxdb.timeout_ms / 1000,
             verify=s.influx_ssl(),
         )
@@ -338,6 +340,7 @@ class IngestDaemon:
         owner = self._device_partition
         for scored, src in zip(out.scored, sources, strict=True):
             pending.lines.append(scored_line(scored, self.pseudo(scored.device_id)))
+            pending.lanes.append(src.partition)
             pending.sources.append(src)
             device = scored.device_id
             self._applied[device] = src.offset
@@ -371,6 +374,7 @@ class IngestDaemon:
         for a in alerts:
             public = self.public_alert(a)
             self._pending.lines.append(alert_line(public, public.device_id))
+            self._pending.lanes.append(self._device_partition.get(a.device_id, 0))
             self._pending.sources.append(None)
             self._pending.alerts.append(public)
             self._dirty.add(a.device_id)
@@ -411,6 +415,7 @@ class IngestDaemon:
                 *self.metrics.dead_letter_lines(now_ms),
             ]
             self._pending.lines.extend(lines)
+            self._pending.lanes.extend([0] * len(lines))
             self._pending.sources.extend([None] * len(lines))
 
     def _update_lag(self) -> None:
@@ -581,7 +586,7 @@ class IngestDaemon:
         while True:
             started = time.perf_counter()
             try:
-                rejected = await self.writer.write(cp.lines)
+                rejected = await self.writer.write(cp.lines, cp.lanes)
             except (RetriableSinkError, PermanentSinkError) as exc:
                 attempt += 1
                 self.metrics.errors.labels("influx_write").inc()

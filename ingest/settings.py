@@ -107,6 +107,8 @@ class IngestSettings(BaseModel):
     tick_interval_ms: int = Field(default=60_000, gt=0)
     max_pending_points: int = Field(default=50_000, gt=0)
     write_batch_points: int = Field(default=5000, gt=0)
+    # InfluxDB write requests in flight at once (lanes by partition keep per-device order)
+    write_concurrency: int = Field(default=4, gt=0)
     max_message_bytes: int = Field(default=4096, gt=0)
     max_future_ms: int = Field(default=5 * 60_000, ge=0)
     max_age_ms: int = Field(default=30 * 86_400_000, gt=0)

@@ -10,6 +10,7 @@ partial success is safe.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import ssl
 import time
@@ -41,6 +42,9 @@ class InfluxWriter:
         Where to write.
     max_lines
         Lines per HTTP request; larger batches are split.
+    max_concurrent
+        Requests in flight at once, one per *lane* (see :meth:`write`): InfluxDB parses and
+        syncs concurrent writes in parallel, so the round trips overlap.
     timeout_s
         Per-request timeout.
     transport
@@ -55,6 +59,7 @@ class InfluxWriter:
         bucket: str,
         token: str,
         max_lines: int = 5000,
+        max_concurrent: int = 4,
         timeout_s: float = 10.0,
         verify: bool | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -68,13 +73,21 @@ class InfluxWriter:
         )
         self._params = {"org": org, "bucket": bucket, "precision": "ms"}
         self.max_lines = max_lines
+        self.max_concurrent = max_concurrent
         self.last_latency_s = 0.0
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def write(self, lines: Sequence[str]) -> list[Rejected]:
+    async def write(
+        self, lines: Sequence[str], lanes: Sequence[int] | None = None
+    ) -> list[Rejected]:
         """Write all lines. Returns the lines InfluxDB rejected one by one (to dead-letter).
+
+        ``lanes`` (one per line, e.g. the Kafka partition it came from) lets lines of different
+        lanes be written concurrently. Within a lane the lines are written in order, so when
+        two lines have the same identity (a replayed reading), the later one wins as it would
+        in one sequential write: give lines of one device the same lane.
 
         Raises
         ------
@@ -84,11 +97,33 @@ class InfluxWriter:
             Authentication or a missing bucket (401/403/404): retrying will not help until the
             configuration is fixed.
         """
+        if lanes is not None and len(lanes) != len(lines):
+            raise ValueError("one lane per line")
         rejected: list[Rejected] = []
-        for start in range(0, len(lines), self.max_lines):
-            chunk = list(range(start, min(start + self.max_lines, len(lines))))
-            await self._write_indices(lines, chunk, rejected)
+        by_lane: dict[int, list[int]] = {}
+        if lanes is None or self.max_concurrent <= 1:
+            by_lane[0] = list(range(len(lines)))
+        else:
+            n = self.max_concurrent
+            for i, lane in enumerate(lanes):
+                by_lane.setdefault(lane % n, []).append(i)
+        results = await asyncio.gather(
+            *(self._write_lane(lines, indices, rejected) for indices in by_lane.values()),
+            return_exceptions=True,
+        )
+        # every lane has finished (none is left writing behind a retry): raise the first error
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        rejected.sort(key=lambda r: r.index)
         return rejected
+
+    async def _write_lane(
+        self, lines: Sequence[str], indices: list[int], rejected: list[Rejected]
+    ) -> None:
+        step = self.max_lines
+        for start in range(0, len(indices), step):
+            await self._write_indices(lines, indices[start : start + step], rejected)
 
     async def _write_indices(
         self, lines: Sequence[str], indices: list[int], rejected: list[Rejected]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import Callable
 
@@ -115,3 +116,53 @@ async def test_large_bodies_are_gzipped() -> None:
 
     await _writer(handler).write([f"measurement,tag=t value={i} {i}" for i in range(2000)])
     assert encodings == ["gzip"]
+
+
+async def test_lanes_write_concurrently_and_keep_their_own_order() -> None:
+    in_flight, peak, bodies = 0, 0, []
+
+    async def handler(req: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        bodies.append(_lines(req))
+        in_flight -= 1
+        return httpx.Response(204)
+
+    lines = [f"m,lane={i % 3} v={i} {i}" for i in range(30)]
+    lanes = [i % 3 for i in range(30)]
+    assert await _writer(handler, max_lines=4).write(lines, lanes) == []
+    assert peak >= 2, "lanes overlap"
+    for lane in range(3):
+        mine = [x for body in bodies for x in body if x.startswith(f"m,lane={lane} ")]
+        assert mine == [x for x in lines if x.startswith(f"m,lane={lane} ")], "in order"
+
+
+async def test_rejections_in_lanes_point_at_the_original_lines() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        if any("bad" in x for x in _lines(req)):
+            return httpx.Response(400, json={"message": "unable to parse"})
+        return httpx.Response(204)
+
+    lines = [f"m v={i} {i}" if i not in (3, 8) else "bad" for i in range(10)]
+    got = await _writer(handler, max_lines=3).write(lines, [i % 2 for i in range(10)])
+    assert [r.index for r in got] == [3, 8]
+    with pytest.raises(ValueError, match="one lane per line"):
+        await _writer(handler).write(lines, [0])
+
+
+async def test_a_failing_lane_raises_after_the_others_finished() -> None:
+    finished: list[str] = []
+
+    async def handler(req: httpx.Request) -> httpx.Response:
+        body = _lines(req)
+        if body[0].startswith("fail"):
+            return httpx.Response(503)
+        await asyncio.sleep(0.02)
+        finished.extend(body)
+        return httpx.Response(204)
+
+    with pytest.raises(RetriableSinkError):
+        await _writer(handler).write(["fail v=1 1", "m v=2 2"], [0, 1])
+    assert finished == ["m v=2 2"]
