@@ -2,6 +2,9 @@
 #   docker build -t vitalstream:local .        (compose.yaml builds it for you)
 #   docker run --rm vitalstream:local --help
 FROM python:3.11-slim AS build
+# a C compiler for the engine's compiled per-reading path (detectors/_fastpath.pyx)
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY messages messages
@@ -19,12 +22,9 @@ RUN useradd --system --create-home --home-dir /app --uid 10001 vitalstream \
     && install -d -o vitalstream -g vitalstream /app/labels
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-# the named scenarios are data files the wheel does not carry (pyproject declares package data
-# for ingest.stack only): put them where simulators.scenario looks (beside the module)
-COPY simulators/scenarios /tmp/scenarios
-RUN dest="$(python -c 'import pathlib, simulators; print(pathlib.Path(simulators.__file__).parent)')/scenarios" \
-    && mkdir -p "$dest" && cp /tmp/scenarios/*.toml "$dest"/ && rm -rf /tmp/scenarios \
-    && python -c 'from simulators import load_scenario; load_scenario("acute_events")'
+# the wheel carries the named scenarios (package data) and the compiled engine path
+RUN python -c 'from simulators import load_scenario; load_scenario("acute_events")' \
+    && python -c 'import detectors.engine as e; assert e.COMPILED, "engine not compiled"'
 USER vitalstream
 WORKDIR /app
 EXPOSE 18900

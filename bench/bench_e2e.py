@@ -12,6 +12,7 @@ Phases, per mode, alternating A/B/B/A to spread machine noise over both:
    latency = InfluxDB acknowledgement time - Kafka record timestamp (set when produced).
 
     python bench/bench_e2e.py [--readings 400000] [--rate 5000] [--seconds 20] [--rounds 2]
+                              [--modes passthrough,detection,detection-python]
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ import numpy as np
 import psutil
 from influxdb_client import InfluxDBClient
 
-from detectors import AlertEvent, ProcessResult, Scored
+from detectors import AlertEvent, Engine, ProcessResult, Scored
 from ingest import stack
-from ingest.daemon import IngestDaemon
+from ingest.daemon import DetectionEngine, IngestDaemon
 from ingest.kafka_io.offsets import wait_until_committed
 from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
@@ -98,8 +99,15 @@ async def _produce(s: Settings, sim: FleetSimulator) -> int:
     return int(stats.messages)
 
 
+def _engine(s: Settings, mode: str) -> DetectionEngine:
+    if mode == "passthrough":
+        return PassThroughEngine()
+    # "detection-python": the engine without its compiled per-reading path, for comparison
+    return Engine(s.detection, compiled=mode != "detection-python")
+
+
 async def _start(s: Settings, mode: str) -> tuple[IngestDaemon, asyncio.Task[None]]:
-    daemon = IngestDaemon(s, engine=PassThroughEngine() if mode == "passthrough" else None)
+    daemon = IngestDaemon(s, engine=_engine(s, mode))
     task = asyncio.create_task(daemon.run())
     while not daemon.ready():
         if task.done():
@@ -211,12 +219,14 @@ async def latency(
 async def main(args: argparse.Namespace) -> dict[str, object]:
     base = load_settings()
     await asyncio.to_thread(stack.up, base)
-    modes = ["passthrough", "detection"]
+    modes = args.modes.split(",")
+    if modes[:2] != ["passthrough", "detection"]:
+        raise SystemExit("--modes starts with passthrough,detection")
     sus: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     lat: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     hours = args.readings / (args.devices * 640)  # normal_week offers ~640 readings/device-hour
     for rnd in range(args.rounds):
-        for mode in modes if rnd % 2 == 0 else modes[::-1]:
+        for mode in modes if rnd % 2 == 0 else modes[::-1]:  # A/B/B/A: noise hits both
             r = await sustained(base, mode, args.devices, hours)
             sus[mode].append(r)
             cpu = "  ".join(
@@ -258,6 +268,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         f"\ndetection costs {cost:.1%} of pass-through throughput "
         f"({thr['detection']:,.0f} vs {thr['passthrough']:,.0f} readings/s; target <= 20 %)"
     )
+    if "detection-python" in thr:
+        summary["detection_python_cost_fraction"] = py_cost = (
+            1 - thr["detection-python"] / thr["passthrough"]
+        )
+        print(
+            f"without the compiled path: {py_cost:.1%} ({thr['detection-python']:,.0f} readings/s)"
+        )
     return summary
 
 
@@ -268,6 +285,11 @@ if __name__ == "__main__":
     p.add_argument("--rate", type=float, default=5000.0, help="offered readings/s, latency phase")
     p.add_argument("--seconds", type=float, default=20.0, help="latency phase duration")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument(
+        "--modes",
+        default="passthrough,detection",
+        help="comma-separated; add detection-python for the engine without its compiled path",
+    )
     result = asyncio.run(main(p.parse_args()))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "e2e.json"

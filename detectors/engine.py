@@ -40,6 +40,14 @@ from messages.codec import Reading
 from messages.kinds import AnomalyKind as K
 from messages.metrics import METRICS, Metric, SleepStage
 
+try:  # the compiled twin of the per-reading path (detectors/_fastpath.pyx), if it was built
+    from detectors._fastpath import FastPath
+except ImportError:  # no C compiler at install time: the pure-Python path, same output
+    FastPath = None  # type: ignore[assignment,misc]
+
+#: whether :class:`Engine` runs its per-reading path compiled by default
+COMPILED = FastPath is not None
+
 # enum members as module constants: ``K.NAME`` costs ~100 ns per lookup on the hot path
 _K_ABRUPT_HR_CHANGE = K.ABRUPT_HR_CHANGE
 _K_BRADYCARDIA = K.BRADYCARDIA
@@ -291,7 +299,7 @@ class Engine:
     True
     """
 
-    def __init__(self, config: EngineConfig | None = None) -> None:
+    def __init__(self, config: EngineConfig | None = None, *, compiled: bool = True) -> None:
         self.cfg = config if config is not None else EngineConfig()
         # the hot path reads thresholds from plain objects: a pydantic attribute chain costs
         # ~70 ns, and a heart-rate reading reads ~40 of them
@@ -347,6 +355,9 @@ class Engine:
         self._abrupt_jump = ab.delta_bpm / 2
         self._decoupling_on = dc.enabled
         self._rest_excess_bpm = dc.rest_excess_bpm
+        # compiled=False (or no compiled module): every reading through the Python methods
+        # below, which the compiled path mirrors line by line
+        self._fast = FastPath(self) if compiled and FastPath is not None else None
 
     # -- device bookkeeping ------------------------------------------------------------------
 
@@ -400,6 +411,9 @@ class Engine:
         """Score every reading (one :class:`Scored` each, same order) and run the lifecycle."""
         scored: list[Scored] = []
         alerts: list[AlertEvent] = []
+        if self._fast is not None:
+            self._fast.process(readings, scored, alerts)
+            return ProcessResult(scored, alerts)
         devices = self._devices
         one = self._one
         append = scored.append
@@ -418,7 +432,9 @@ class Engine:
         t = float(ts)
         m = r.metric
         if m.__class__ is not Metric:
+            # a metric given by name: every method below reads ``r.metric`` as a Metric
             m = Metric(m)
+            r = msgspec.structs.replace(r, metric=m)
         v = r.value
         s[N_READINGS] += 1.0
         if s[T_FIRST] < 0.0:
@@ -1164,6 +1180,13 @@ class Engine:
         # only while data keeps flowing: after a gap of everything it is a dropout
         if last_hr < 0 or r.ts_ms - last_hr < gap or r.ts_ms - self._prev_any >= gap / 2:
             return
+        self._off_wrist(r, d, last_hr, gap, out)
+
+    def _off_wrist(
+        self, r: Reading, d: Device, last_hr: float, gap: int, out: list[AlertEvent]
+    ) -> None:
+        """Heart rate has been missing for ``gap`` while other data flows: which is it?"""
+        s = d.s
         tracks = d.tracks
         worn = s[SINCE_HR_STEPS] >= 5 or s[SINCE_HR_STAGES] >= 2
         if worn and s[WORN_SINCE] <= 0:

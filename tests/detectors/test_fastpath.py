@@ -1,0 +1,169 @@
+"""The compiled per-reading path (``detectors/_fastpath.pyx``) against its pure-Python twin.
+
+The compiled path must be an optimisation only: for any input, the same scores, baselines,
+flags, alert events (time-driven ones too) and snapshots, bit for bit. Checked on every
+scenario's simulated fleet in delivery order (duplicates, out-of-order and late readings,
+clock jumps, dropouts, every injected event kind) and on adversarial streams from hypothesis
+(impossible values, NaN, ints where floats belong, metric names as strings, timestamps that
+go backwards or beyond 2**53).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import detectors.engine as engine_module
+from detectors import AlertEvent, Engine, EngineConfig, Scored
+from ingest.replay.evaluation import readings_of
+from messages.codec import Reading
+from messages.metrics import Metric
+from simulators import FleetSimulator, load_scenario
+from tests.detectors.streams import HOUR, T0
+
+_enc = msgspec.msgpack.Encoder()
+
+
+def test_the_compiled_path_is_built_and_current() -> None:
+    """The install builds it (a C compiler is part of the set-up); a stale build after an
+    edit of the .pyx would test old code, so the module must be newer than its source."""
+    if os.environ.get("VITALSTREAM_ALLOW_PURE_PYTHON") == "1":
+        pytest.skip("VITALSTREAM_ALLOW_PURE_PYTHON=1: the pure-Python engine is accepted")
+    assert engine_module.COMPILED, "detectors._fastpath is not built: run `make venv`"
+    import detectors._fastpath as fp
+
+    source = Path(fp.__file__).with_name("_fastpath.pyx")
+    if source.exists():
+        assert Path(fp.__file__).stat().st_mtime >= source.stat().st_mtime, (
+            "detectors/_fastpath.pyx changed after it was compiled: run `make venv`"
+        )
+    assert Engine()._fast is not None
+    assert Engine(compiled=False)._fast is None
+
+
+def _run(
+    batches: list[list[Reading]], *, compiled: bool, tick_every_ms: int = 0
+) -> tuple[bytes, bytes, dict[str, bytes]]:
+    eng = Engine(EngineConfig(), compiled=compiled)
+    scored: list[Scored] = []
+    alerts: list[AlertEvent] = []
+    next_tick = None
+    for batch in batches:
+        out = eng.process(batch)
+        scored += out.scored
+        alerts += out.alerts
+        if tick_every_ms and batch:
+            newest = max(r.ts_ms for r in batch)
+            if next_tick is None or newest - next_tick > 100 * tick_every_ms:
+                next_tick = newest  # a clock jump: tick at the new time, not at every minute
+            while next_tick <= newest:
+                alerts += eng.tick(next_tick)
+                next_tick += tick_every_ms
+    snaps = {d: eng.snapshot(d) for d in sorted(eng.device_ids())}
+    return _enc.encode(scored), _enc.encode(alerts), snaps
+
+
+def _assert_same(batches: list[list[Reading]], tick_every_ms: int = 0) -> None:
+    py = _run(batches, compiled=False, tick_every_ms=tick_every_ms)
+    c = _run(batches, compiled=True, tick_every_ms=tick_every_ms)
+    assert c[0] == py[0], "scores differ"
+    assert c[1] == py[1], "alert events differ"
+    assert c[2] == py[2], "device state differs"
+
+
+@pytest.mark.skipif(not engine_module.COMPILED, reason="the compiled path is not built")
+@pytest.mark.parametrize(
+    ("scenario", "devices", "hours"),
+    [
+        ("acute_events", 30, 72),
+        ("illness_week", 6, 7 * 24),
+        ("normal_week", 8, 48),
+        ("loadtest", 40, 12),
+    ],
+)
+def test_identical_on_every_scenario(scenario: str, devices: int, hours: int) -> None:
+    sim = FleetSimulator(
+        load_scenario(scenario), devices=devices, seed=3, start_ms=T0, duration_ms=hours * HOUR
+    )
+    batches = [b for chunk in sim for b in readings_of(chunk)]
+    n = sum(len(b) for b in batches)
+    assert n > 10_000  # a real stream, not a trivial one
+    _assert_same(batches, tick_every_ms=60_000)
+
+
+_METRICS = [*Metric, "heart_rate", "spo2"]  # str metrics take the Python path inside
+_values = (
+    st.floats(min_value=-10, max_value=300)
+    | st.sampled_from([0.0, 1.0, 2.0, 3.0, 60.0, 60.0, 61.0, 140.0, 35.0, 85.0, 97.0])
+    | st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e308])
+    | st.integers(min_value=-5, max_value=300)
+)
+_steps_ms = st.integers(min_value=-120_000, max_value=600_000) | st.sampled_from(
+    [0, 1, 60_000, 3 * HOUR, 2 * 24 * HOUR, -2 * HOUR]
+)
+
+
+@pytest.mark.skipif(not engine_module.COMPILED, reason="the compiled path is not built")
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=2),  # device
+            st.sampled_from(_METRICS),
+            _values,
+            _steps_ms,
+            st.sampled_from([60.0, 60.0, 30.0, 0.0, -0.0, None, 60, float("nan")]),
+        ),
+        min_size=1,
+        max_size=400,
+    ),
+    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=4),
+    huge_ts=st.booleans(),
+)
+def test_identical_on_adversarial_streams(
+    rows: list[tuple[int, Metric | str, float | int, int, float | int | None]],
+    cuts: list[int],
+    huge_ts: bool,
+) -> None:
+    t = T0
+    rs: list[Reading] = []
+    for i, (dev, metric, value, step, steps_interval) in enumerate(rows):
+        t += step
+        ts = t + 2**53 if huge_ts and i % 97 == 50 else t
+        interval = steps_interval if metric is Metric.STEPS else None
+        rs.append(Reading(f"d{dev}", ts, metric, value, interval))  # type: ignore[arg-type]
+    bounds = sorted({0, len(rs), *[c for c in cuts if c < len(rs)]})
+    batches = [rs[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+    _assert_same(batches, tick_every_ms=60_000)
+
+
+@pytest.mark.skipif(not engine_module.COMPILED, reason="the compiled path is not built")
+def test_identical_after_restore_into_the_other_implementation() -> None:
+    """Snapshots are one format: state saved by one path continues identically in the other."""
+    sim = FleetSimulator(
+        load_scenario("acute_events"), devices=10, seed=4, start_ms=T0, duration_ms=24 * HOUR
+    )
+    batches = [b for chunk in sim for b in readings_of(chunk)]
+    half = len(batches) // 2
+    outputs = []
+    for first, second in ((True, False), (False, True)):
+        a = Engine(compiled=first)
+        for b in batches[:half]:
+            a.process(b)
+        c = Engine(compiled=second)
+        for d in a.device_ids():
+            c.restore(d, a.snapshot(d))
+        rest = [c.process(b) for b in batches[half:]]
+        outputs.append(
+            (
+                _enc.encode([s for o in rest for s in o.scored]),
+                _enc.encode([e for o in rest for e in o.alerts]),
+            )
+        )
+    assert outputs[0] == outputs[1]
