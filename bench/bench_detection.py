@@ -5,7 +5,8 @@ Run: ``.venv/bin/python bench/bench_detection.py [--devices N] [--hours H] [--na
 Both pipelines get the same wire messages (simulated fleet, delivery order) in the same run:
 
 - ``core``: :class:`messages.ReadingDecoder` (msgspec) per message -> :meth:`Engine.process` on
-  batches of 10k -> ``ingest.influx.line_protocol.scored_line`` per reading (plus alert lines).
+  batches of 10k -> ``ingest.influx.line_protocol.scored_line`` per reading (plus alert lines);
+  also run with the engine's compiled per-reading path switched off (``compiled=False``).
 - ``naive``: pydantic ``ReadingMessage.model_validate_json`` per message -> one River
   ``HalfSpaceTrees`` per device (score_one then learn_one) -> ``influxdb_client.Point`` ->
   ``to_line_protocol()``. Measured on the first ``--naive`` messages (it is slow).
@@ -31,6 +32,7 @@ from typing import Any
 
 from detectors import Engine, EngineConfig
 from detectors.engine import STATE_BYTES
+from ingest.influx.line_protocol import alert_line, scored_line
 from messages import ReadingDecoder, ReadingMessage
 from messages.codec import Reading
 from simulators import FleetSimulator, load_scenario
@@ -56,29 +58,9 @@ def messages(devices: int, hours: float) -> list[bytes]:
     return out
 
 
-def _formatter() -> tuple[str, Any, Any]:
-    try:
-        from ingest.influx.line_protocol import alert_line, scored_line
-
-        return "ingest.influx.line_protocol", scored_line, alert_line
-    except ImportError:  # the daemon's formatter is not there: a plain f-string of our own
-
-        def scored(s: Any, tag: str) -> str:
-            return (
-                f"vitals,device={tag},metric={s.metric.value} value={s.value!r},"
-                f"score={s.score!r},flagged={'true' if s.flagged else 'false'} {s.ts_ms}"
-            )
-
-        def alert(a: Any, tag: str) -> str:
-            return f'alerts,device={tag},kind={a.kind.value} state="{a.state}" {a.ts_ms}'
-
-        return "bench f-string", scored, alert
-
-
-def run_core(msgs: list[bytes]) -> dict[str, Any]:
-    name, scored_line, alert_line = _formatter()
+def run_core(msgs: list[bytes], *, compiled: bool = True) -> dict[str, Any]:
     dec = ReadingDecoder()
-    engine = Engine(EngineConfig())
+    engine = Engine(EngineConfig(), compiled=compiled)
     now = START_MS + 20 * 86_400_000  # a fixed ingest clock inside the decoder's window
     lines = dead = 0
     t_decode = t_detect = t_format = 0.0
@@ -104,7 +86,7 @@ def run_core(msgs: list[bytes]) -> dict[str, Any]:
     cpu = time.process_time() - c0
     n = len(msgs)
     return {
-        "formatter": name,
+        "compiled": compiled and engine._fast is not None,
         "messages": n,
         "dead_letters": dead,
         "lines": lines,
@@ -212,6 +194,11 @@ def main() -> None:
     # best of --repeat runs each, interleaved (like timeit: the minimum is the least disturbed
     # by other load on a shared machine)
     core = max((run_core(msgs) for _ in range(args.repeat)), key=lambda r: r["readings_per_s"])
+    # the same engine without its compiled per-reading path (detectors/_fastpath.pyx)
+    core_py = max(
+        (run_core(msgs, compiled=False) for _ in range(args.repeat)),
+        key=lambda r: r["readings_per_s"],
+    )
     sub = msgs[: args.naive]
     core_runs, naive_runs = [], []
     for _ in range(args.repeat):
@@ -221,13 +208,13 @@ def main() -> None:
     naive = max(naive_runs, key=lambda r: r["readings_per_s"])
     mem = memory_per_device()
     ratio = core_sub["readings_per_s"] / naive["readings_per_s"]
-    print(
-        f"core  : {core['readings_per_s']:>10,.0f} readings/s/core over {core['messages']:,} "
-        f"(decode {core['us_per_reading']['decode']:.2f} us, detect "
-        f"{core['us_per_reading']['detect']:.2f} us, format "
-        f"{core['us_per_reading']['format']:.2f} us per reading; formatter: "
-        f"{core['formatter']})"
-    )
+    for label, r in (("core  ", core), ("core, pure-Python engine", core_py)):
+        print(
+            f"{label}: {r['readings_per_s']:>10,.0f} readings/s/core over {r['messages']:,} "
+            f"(decode {r['us_per_reading']['decode']:.2f} us, detect "
+            f"{r['us_per_reading']['detect']:.2f} us, format "
+            f"{r['us_per_reading']['format']:.2f} us per reading; compiled: {r['compiled']})"
+        )
     print(
         f"core  : {core_sub['readings_per_s']:>10,.0f} readings/s/core over the first {len(sub):,}"
     )
@@ -249,6 +236,7 @@ def main() -> None:
                 "python": platform.python_version(),
                 "args": vars(args),
                 "core": core,
+                "core_pure_python": core_py,
                 "core_same_messages": core_sub,
                 "naive": naive,
                 "speedup": ratio,

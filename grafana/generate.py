@@ -606,21 +606,37 @@ def vitals_query(metric: str, fn: str, every: str = "v.windowPeriod") -> str:
 
 
 def band_query(sign: str) -> str:
-    """The personal baseline +- 2 sd. ``score`` is |z| = |value - baseline| / sd, so every
-    scored reading gives the sd its baseline had; readings with a tiny score say little."""
+    """The personal baseline +- 2 sd, around the baseline line (query B) in every window.
+
+    ``score`` is |z| = |value - baseline| / sd, so every scored reading gives the sd its
+    baseline had (readings with a tiny score say little, so only scores >= 0.5 count). The
+    window's mean sd is joined to the window's mean baseline, the same aggregate query B
+    draws, so the band always surrounds that line, whatever contexts the window mixes.
+    """
+    readings = (
+        FROM + f'  |> filter(fn: (r) => r._measurement == "vitals" and {DEVICE} '
+        'and r.metric == "heart_rate")\n'
+    )
     return (
         'import "math"\n\n'
-        + FROM
-        + f'  |> filter(fn: (r) => r._measurement == "vitals" and {DEVICE} '
-        'and r.metric == "heart_rate")\n'
-        '  |> filter(fn: (r) => r._field == "value" or r._field == "baseline" '
+        + "base = "
+        + readings
+        + '  |> filter(fn: (r) => r._field == "baseline")\n'
+        "  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)\n"
+        '  |> keep(columns: ["_time", "_value"])\n'
+        + "sd = "
+        + readings
+        + '  |> filter(fn: (r) => r._field == "value" or r._field == "baseline" '
         'or r._field == "score")\n'
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
         "  |> filter(fn: (r) => exists r.baseline and exists r.score and r.score >= 0.5)\n"
-        f"  |> map(fn: (r) => ({{_time: r._time, _value: r.baseline {sign} "
-        "2.0 * math.abs(x: r.value - r.baseline) / r.score}))\n"
+        "  |> map(fn: (r) => ({_time: r._time, "
+        "_value: math.abs(x: r.value - r.baseline) / r.score}))\n"
         "  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)\n"
         '  |> keep(columns: ["_time", "_value"])\n'
+        'join(tables: {base: base, sd: sd}, on: ["_time"])\n'
+        "  |> map(fn: (r) => ({_time: r._time, "
+        f"_value: r._value_base {sign} 2.0 * r._value_sd}}))\n"
     )
 
 

@@ -164,21 +164,24 @@ async def test_sigterm_under_load_exits_in_time_with_everything_committed(
     live_stack: Settings, unique_name: str, tmp_path: Path
 ) -> None:
     s = chaos_settings(live_stack, unique_name, max_batch_records=1000)
-    messages = simulated_messages(devices=10, hours=24, seed=61)
+    messages = simulated_messages(devices=10, hours=48, seed=61)
     await prepare(s, [])
     d = start_daemon(s, tmp_path / "d.log")
+    await d.assigned()
     producer = asyncio.create_task(produce(s, s.topics.readings, messages))
-    await asyncio.sleep(4)  # the producer is still going: the daemon is under load
+    await asyncio.sleep(2)  # a backlog of several seconds' work: the daemon is under load
     t0 = time.monotonic()
     code = await asyncio.to_thread(d.terminate, 30.0)
     assert time.monotonic() - t0 < 30
     assert code == 0
     out = d.output()
     consumed = int(re.search(r"records=(\d+)", out.split("ingest stopped cleanly")[1])[1])  # type: ignore[index]
+    assert 0 < consumed < len(messages), "stopped in mid-stream"
     assert sum((await committed(s)).values()) == consumed, "everything consumed was committed"
     await producer
     d2 = start_daemon(s, tmp_path / "d2.log")
     try:
+        await d2.started()  # SIGTERM before its handlers are installed would just kill it
         await wait_committed(s, timeout_s=240)
     finally:
         assert d2.terminate() == 0
