@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml detectors/_fastpath.pyx
 
 venv: $(STAMP) ## create .venv and install vitalstream with its dev tools
 
-stack-up: venv ## install (first run builds InfluxDB: 15-30 min) and start Kafka + InfluxDB on 127.0.0.1
+stack-up: venv ## install (first run builds InfluxDB: 5-30 min) and start Kafka + InfluxDB on 127.0.0.1
 	$(VS) stack up
 
 stack-down: ## stop the local Kafka + InfluxDB that stack-up started

@@ -50,11 +50,11 @@ class InfluxService:
         return self.binary.is_file()
 
     def install(self) -> None:
-        """Build influxd (15-30 min cold on 2 cores; cached per version afterwards)."""
+        """Build influxd (5-30 min cold on 2 cores; cached per version afterwards)."""
         script = Path(str(resources.files("ingest.stack") / "scripts" / "build-influxd.sh"))
         self.build_cache.mkdir(parents=True, exist_ok=True)
         print(
-            f"building InfluxDB {self.version} from source (first run only, 15-30 min); "
+            f"building InfluxDB {self.version} from source (first run only, 5-30 min); "
             f"log: {self.build_log}",
             file=sys.stderr,
             flush=True,
