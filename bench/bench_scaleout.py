@@ -23,7 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from detectors import Engine
 from ingest import stack
@@ -100,7 +100,9 @@ async def restore(base: Settings, devices: int) -> dict[str, float]:
     await daemon._restorer.start()
     try:
         t0 = time.perf_counter()
-        await daemon.on_assigned({TopicPartition(s.topics.readings, p) for p in range(6)})
+        # the restore step of on_assigned (which also pauses the group consumer's partitions
+        # meanwhile; there is no group consumer here)
+        await daemon._restore(list(range(6)))
         elapsed = time.perf_counter() - t0
     finally:
         await daemon._restorer.stop()
