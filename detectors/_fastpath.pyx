@@ -15,8 +15,8 @@ alert event and snapshot.
 
 Everything rare stays in Python: readings of unusual types, impossible values, clock jumps,
 gaps, nights and hours closing, SpO2 (one reading in twenty), the off-wrist decision, and every
-rule once its cheap guard says it may fire. Those are the engine's own (bound) methods, called from here
-exactly where the Python path calls them.
+rule once its cheap guard says it may fire. Those are the engine's own (bound) methods, called
+from here exactly where the Python path calls them.
 """
 
 from cpython cimport array
@@ -45,9 +45,6 @@ cdef enum:
     I_SPO2 = 1
     I_STEPS = 2
     I_STAGE = 3
-cdef long long MIN_MS = 60_000
-cdef long long HOUR_MS = 3_600_000
-cdef long long BLOCK_MS = 4 * 3_600_000  # engine._BLOCK_MS: one circadian slot per 4 hours
 # |ts| below 2**53: float(ts) is exact, as the Python path assumes
 cdef long long TS_LIMIT = 9_007_199_254_740_992
 
@@ -62,6 +59,7 @@ cdef Py_ssize_t N_READINGS, VAR, NN, B_SPO2, STEPS_RING, RING_MIN, QUIET_SINCE, 
 cdef Py_ssize_t ACT_HR_SUM, ACT_HR_N, ACT_CAD_SUM, ACT_CAD_N, H_STEPS, H_STEPS_N
 cdef Py_ssize_t SS_ASLEEP, SS_AWAKE, SS_AWAKENINGS, SS_AWAKE_SINCE, SS_DESATS
 cdef int ASLEEP, REST, STILL, ACTIVE, LIGHT
+cdef long long MIN_MS, HOUR_MS, BLOCK_MS
 cdef double LO[4]
 cdef double HI[4]
 cdef Py_ssize_t SLOT[4]
@@ -79,6 +77,7 @@ cdef void _load() except *:
     global B_SPO2, STEPS_RING, RING_MIN, QUIET_SINCE, ACT_LAST
     global ACT_HR_SUM, ACT_HR_N, ACT_CAD_SUM, ACT_CAD_N, H_STEPS, H_STEPS_N
     global SS_ASLEEP, SS_AWAKE, SS_AWAKENINGS, SS_AWAKE_SINCE, SS_DESATS
+    global MIN_MS, HOUR_MS, BLOCK_MS
     import detectors.engine as E
     from detectors import ewz, flatline
 
@@ -105,6 +104,7 @@ cdef void _load() except *:
     SS_AWAKE_SINCE, SS_DESATS = E.SS_AWAKE_SINCE, E.SS_DESATS
     VAR, NN = ewz.VAR, ewz.N
     ASLEEP, REST, STILL, ACTIVE, LIGHT = E.ASLEEP, E.REST, E.STILL, E.ACTIVE, E.LIGHT
+    MIN_MS, HOUR_MS, BLOCK_MS = E._MIN, E._HOUR, E._BLOCK_MS
     for i, m in enumerate((M_HR, M_SPO2, M_STEPS, M_STAGE)):
         LO[i], HI[i], SLOT[i] = E._METRIC_INFO[m]
     _loaded = True
@@ -202,6 +202,7 @@ cdef class FastPath:
         cdef int overflow = 0
         cdef long long ts
         cdef int mi
+        cdef double interval = 0.0  # of a steps reading, in ms: (r.interval_s or 60.0) * 1000.0
         # anything unusual (a str metric, an int value, a huge timestamp) takes the Python path
         if type(v_o) is not float or type(ts_o) is not int:
             return self.one_py(r, d, out)
@@ -219,6 +220,10 @@ cdef class FastPath:
             iv_o = r.interval_s
             if iv_o is not None and type(iv_o) is not float:
                 return self.one_py(r, d, out)
+            interval = 60.0 if iv_o is None else <double>iv_o
+            if interval == 0.0:
+                interval = 60.0
+            interval = interval * 1000.0
         ts = PyLong_AsLongLongAndOverflow(ts_o, &overflow)
         if overflow or ts >= TS_LIMIT or ts <= -TS_LIMIT:
             return self.one_py(r, d, out)
@@ -274,7 +279,7 @@ cdef class FastPath:
             if <double>hour != s[H_CUR]:
                 self.close_hour(did, d, hour, ts_o, out)
         elif prev < 0.0:
-            s[H_CUR] = <double>ts // HOUR_MS
+            s[H_CUR] = <double>(ts // HOUR_MS)
         if t > prev:
             s[T_ANY] = t
         s[slot] = t
@@ -285,10 +290,10 @@ cdef class FastPath:
             self.eng._prev_metric_ts = last  # the scratch value the Python method reads
             return self.spo2(r, d, out)
         if mi == I_STEPS:
-            self._steps(r, d, s, ts_o, ts, t, v, out)
+            self._steps(s, ts, t, v, interval)
         else:
-            self._stage(r, d, s, ts_o, t, v, did, out)
-        self._off_wrist_check(r, d, s, ts, t, v, mi, prev, out)
+            self._stage(d, s, ts_o, t, v, did, out)
+        self._off_wrist_check(r, d, s, t, v, mi, interval, prev, out)
         return Scored(did, ts_o, m, v_o, 0.0, None, False)
 
     cdef object _score_only(
@@ -323,15 +328,7 @@ cdef class FastPath:
             score = 0.0
         return Scored(did, ts_o, m, v_o, score, s[o], False)
 
-    cdef void _steps(
-        self, object r, object d, double* s, object ts_o, long long ts, double t, double v,
-        list out,
-    ) except *:
-        cdef object iv_o = r.interval_s
-        cdef double interval = 60.0 if iv_o is None else <double>iv_o
-        if interval == 0.0:  # (r.interval_s or 60.0)
-            interval = 60.0
-        interval = interval * 1000.0
+    cdef void _steps(self, double* s, long long ts, double t, double v, double interval):
         cdef double cadence = v * 60000.0 / interval
         cdef long long minute
         cdef Py_ssize_t slot, k
@@ -388,8 +385,7 @@ cdef class FastPath:
         s[H_STEPS_N] += 1.0
 
     cdef void _stage(
-        self, object r, object d, double* s, object ts_o, double t, double v, object did,
-        list out,
+        self, object d, double* s, object ts_o, double t, double v, object did, list out
     ) except *:
         cdef double stage = v
         cdef bint awake = stage == 0.0
@@ -428,17 +424,12 @@ cdef class FastPath:
         s[STAGE] = stage
 
     cdef void _off_wrist_check(
-        self, object r, object d, double* s, long long ts, double t, double v, int mi,
+        self, object r, object d, double* s, double t, double v, int mi, double interval,
         double prev_any, list out,
     ) except *:
-        cdef object iv_o
-        cdef double interval, last_hr
+        cdef double last_hr
         if mi == I_STEPS:
-            iv_o = r.interval_s
-            interval = 60.0 if iv_o is None else <double>iv_o
-            if interval == 0.0:
-                interval = 60.0
-            if t - interval * 1000.0 >= s[T_HR]:
+            if t - interval >= s[T_HR]:
                 s[SINCE_HR_STEPS] += v
         else:
             s[SINCE_HR_STAGES] += 1.0
