@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -77,7 +77,7 @@ class TopicSettings(BaseModel):
 class StackSettings(BaseModel):
     """The local development stack (``vitalstream stack``)."""
 
-    home: Path = Field(default_factory=lambda: _project_var_dir() / "stack")
+    home: Path = Field(default_factory=lambda: _project_var_dir() / "stack", validate_default=True)
     cache_dir: Path = Field(default_factory=lambda: Path(user_cache_dir("vitalstream")))
     kafka_version: str = KAFKA_VERSION
     influxdb_version: str = INFLUXDB_VERSION
@@ -89,6 +89,13 @@ class StackSettings(BaseModel):
     # settings), InfluxDB on HTTPS; certificates are generated under home/tls
     secure: bool = False
     start_timeout_s: float = Field(default=120.0, gt=0)
+
+    @field_validator("home")
+    @classmethod
+    def _resolved_home(cls, home: Path) -> Path:
+        # a service is recognised by its state path in its command line: one spelling per
+        # directory, so a stack started through a symlinked var/ is still found through another
+        return home.resolve()
 
 
 class IngestSettings(BaseModel):

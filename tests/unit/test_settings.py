@@ -61,3 +61,15 @@ def test_unknown_and_invalid_settings_are_rejected(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("VITALSTREAM_INGEST__MAX_BATCH_RECORDS", "-1")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_stack_home_is_resolved_through_symlinks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # services are recognised by their state path in the command line: a var/ reached through a
+    # symlink must name the same path as the real directory, or `up` starts a second broker
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    monkeypatch.setenv("VITALSTREAM_STACK__HOME", str(tmp_path / "link"))
+    assert Settings().stack.home == real.resolve()
