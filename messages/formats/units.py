@@ -19,6 +19,8 @@ UNIT_FACTORS: dict[Metric, dict[str, float]] = {
         "{beats}/min": 1.0,  # UCUM with an annotation
         "{Beats}/min": 1.0,
         "bpm": 1.0,
+        "count/min": 1.0,  # HealthKit
+        "count/s": 60.0,
         "Hz": 60.0,  # beats per second
         "/s": 60.0,
     },
@@ -56,7 +58,7 @@ def convert(metric: Metric, value: float, unit: str | None) -> float:
     Traceback (most recent call last):
     ...
     messages.codec.InvalidReading: wrong_unit: heart_rate in 'mmHg' (accepted: /min, /s, Hz, \
-beats/min, bpm, {Beats}/min, {beats}/min)
+beats/min, bpm, count/min, count/s, {Beats}/min, {beats}/min)
     """
     factors = UNIT_FACTORS[metric]
     if unit is None:
