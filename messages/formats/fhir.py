@@ -134,6 +134,8 @@ def decode(raw: bytes) -> Iterator[Part | PartError]:
         kind = None
         with contextlib.suppress(msgspec.DecodeError):
             kind = _kind.decode(raw).resourceType
+        if kind is None:
+            raise InvalidReading("schema", "resourceType is missing") from None
         if kind not in ("Observation", "Bundle"):
             raise InvalidReading(
                 "unknown_code", f"FHIR resourceType {str(kind)[:32]!r} is not one vitalstream reads"
