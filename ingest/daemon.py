@@ -310,7 +310,13 @@ class IngestDaemon:
                 pending.record_ts_ms.append(rec.timestamp)  # type: ignore[attr-defined]
                 headers = rec.headers  # type: ignore[attr-defined]
                 try:
-                    decoded = self.records.decode(value, headers, key, now_ms=now_ms)
+                    if headers:  # a content-type header may name the format
+                        decoded = self.records.decode(value, headers, key, now_ms=now_ms)
+                    else:
+                        try:  # our own JSON first, at full speed
+                            decoded = self.decoder.decode(value, now_ms=now_ms)
+                        except InvalidReading as exc:  # else Open mHealth / FHIR, or exc
+                            decoded = self.records.decode_other(value, key, exc, now_ms=now_ms)
                 except InvalidReading as exc:
                     self._dead_letter(tp, offset, key, value, exc.code, exc.detail)
                     continue

@@ -105,17 +105,26 @@ class RecordDecoder:
         """A :class:`Reading` for our own JSON (the fast path), :class:`Decoded` for a standard
         record. Raises :class:`InvalidReading` when the record as a whole is unusable."""
         fmt = format_of(headers) if headers else None
-        if fmt is None or fmt == OWN:
+        if fmt == OWN:
+            return self.readings.decode(raw, now_ms=now_ms)
+        if fmt is None:
             try:
                 return self.readings.decode(raw, now_ms=now_ms)
             except InvalidReading as exc:
-                if fmt == OWN or raw is None or exc.code not in ("schema", "oversize"):
-                    raise
-                fmt = sniff(raw)
-                if fmt is None:
-                    raise
+                return self.decode_other(raw, key, exc, now_ms=now_ms)
         if raw is None:
             raise InvalidReading("empty", "message has no value")
+        return self.decode_standard(raw, fmt, key, now_ms=now_ms)
+
+    def decode_other(
+        self, raw: bytes | None, key: bytes | None, error: InvalidReading, *, now_ms: int | None
+    ) -> Decoded:
+        """A record our decoder rejected with ``error``: a standard record after all, or
+        ``error`` raised again. (The daemon calls our decoder directly and this only on failure,
+        so our JSON pays nothing for the other formats.)"""
+        fmt = sniff(raw) if raw is not None and error.code in ("schema", "oversize") else None
+        if fmt is None or raw is None:
+            raise error
         return self.decode_standard(raw, fmt, key, now_ms=now_ms)
 
     def decode_standard(
