@@ -86,7 +86,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     progress = Progress(label, None, quiet=args.quiet)
     rows = SortedReadings()
 
+    read = [0]
+
     def show(done: int, total: int) -> None:
+        read[0] = done
         progress.total = total or None
         progress.update(done, sum(stats.kept.values()))
 
@@ -96,6 +99,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:  # AppleHealthError, FitbitError: the input is not such an export
         print(f"vitalstream import: {exc}", file=sys.stderr)
         return 2
+    progress.update(read[0], sum(stats.kept.values()), final=True)
     if args.out == "kafka":
         import asyncio
 
@@ -104,8 +108,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         written = write_csv(rows.sorted(), args.device, Path(args.out))
         where = str(args.out)
-    lead = "\r" if sys.stderr.isatty() and not args.quiet else ""
-    print(f"{lead}{label}: {written:,} readings -> {where}; {stats.summary()}", file=sys.stderr)
+    print(f"{label}: {written:,} readings -> {where}; {stats.summary()}", file=sys.stderr)
     if len(stats.sources) > 1:
         listed = ", ".join(f"{k!r} {v:,}" for k, v in sorted(stats.sources.items()))
         print(

@@ -120,9 +120,8 @@ class Progress:
         self.label = label
         self.total = total
         self.quiet = quiet
-        self._last = 0.0
         self._tty = sys.stderr.isatty()
-        self.started = time.monotonic()
+        self.started = self._last = time.monotonic()  # the first line after one interval
 
     def update(self, done: int, rows: int, *, final: bool = False) -> None:
         now = time.monotonic()
