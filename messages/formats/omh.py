@@ -63,24 +63,23 @@ class _TimeFrame(msgspec.Struct):
     time_interval: _Interval | None = None
 
 
-class _HeartRateItem(msgspec.Struct):
-    heart_rate: _UnitValue
-    effective_time_frame: _TimeFrame
+def _measurement(key: str) -> type[msgspec.Struct]:
+    """The body of a one-value schema: ``{<key>: {value, unit}, effective_time_frame}``, or
+    ``{<key>: [{<key>: {value, unit}, effective_time_frame}, ...]}`` (a multi-value body)."""
+    item = msgspec.defstruct(
+        f"{key}_item", [(key, _UnitValue), ("effective_time_frame", _TimeFrame)]
+    )
+    return msgspec.defstruct(
+        key,
+        [(key, _UnitValue | list[item]), ("effective_time_frame", _TimeFrame | None, None)],  # type: ignore[valid-type]
+    )
 
 
-class _HeartRate(msgspec.Struct):
-    heart_rate: _UnitValue | list[_HeartRateItem]
-    effective_time_frame: _TimeFrame | None = None
-
-
-class _SpO2Item(msgspec.Struct):
-    oxygen_saturation: _UnitValue
-    effective_time_frame: _TimeFrame
-
-
-class _SpO2(msgspec.Struct):
-    oxygen_saturation: _UnitValue | list[_SpO2Item]
-    effective_time_frame: _TimeFrame | None = None
+#: schema name -> (metric, body key) of the one-value schemas
+_MEASURED = {
+    "heart-rate": (Metric.HEART_RATE, "heart_rate"),
+    "oxygen-saturation": (Metric.SPO2, "oxygen_saturation"),
+}
 
 
 class _StepsItem(msgspec.Struct):
@@ -114,8 +113,7 @@ SLEEP_STATES = {"awake": "awake", "wake": "awake", "light": "light", "deep": "de
 _DURATION_MS = {"ms": 1, "sec": 1000, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 _envelope = msgspec.json.Decoder(DataPoint)
 _bodies: dict[str, msgspec.json.Decoder[object]] = {
-    "heart-rate": msgspec.json.Decoder(_HeartRate),
-    "oxygen-saturation": msgspec.json.Decoder(_SpO2),
+    **{name: msgspec.json.Decoder(_measurement(key)) for name, (_, key) in _MEASURED.items()},
     "step-count": msgspec.json.Decoder(_Steps),
     "sleep-episode": msgspec.json.Decoder(_Sleep),
     "sleep-stage": msgspec.json.Decoder(_Sleep),
@@ -180,9 +178,8 @@ def decode(raw: bytes, default_device: str | None) -> Iterator[Part | PartError]
         path, words = msgspec_detail(exc, "$.body")
         yield PartError(path, "schema", words, bytes(point.body))
         return
-    if isinstance(body, _HeartRate | _SpO2):
-        metric = Metric.HEART_RATE if isinstance(body, _HeartRate) else Metric.SPO2
-        key = "heart_rate" if metric is Metric.HEART_RATE else "oxygen_saturation"
+    if name in _MEASURED:
+        metric, key = _MEASURED[name]
         measured = getattr(body, key)
         items = (
             [
@@ -190,7 +187,7 @@ def decode(raw: bytes, default_device: str | None) -> Iterator[Part | PartError]
                 for i, it in enumerate(measured)
             ]
             if isinstance(measured, list)
-            else [("$.body", measured, body.effective_time_frame, body)]
+            else [("$.body", measured, getattr(body, "effective_time_frame"), body)]  # noqa: B009
         )
         for path, uv, tf, part in items:
             try:
