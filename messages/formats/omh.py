@@ -225,10 +225,10 @@ def decode(raw: bytes, default_device: str | None) -> Iterator[Part | PartError]
                 yield PartError(path, exc.code, exc.detail, _encode(part))
     else:
         assert isinstance(body, _Sleep)
-        yield from _sleep(body, default_device)
+        yield from _sleep(body, default_device, bytes(point.body))
 
 
-def _sleep(body: _Sleep, device: str) -> Iterator[Part | PartError]:
+def _sleep(body: _Sleep, device: str, raw: bytes) -> Iterator[Part | PartError]:
     listed = [
         (key, stages)
         for key in ("sleep_stages", "sleep_stage_episodes", "sleep")
@@ -251,6 +251,7 @@ def _sleep(body: _Sleep, device: str) -> Iterator[Part | PartError]:
             "$.body",
             "no_sleep_stages",
             "a sleep episode without stages has no reading vitalstream stores",
+            raw,
         )
         return
     for path, st in segments:

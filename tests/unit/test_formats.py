@@ -105,6 +105,7 @@ def test_omh_sleep_episode_without_stages_is_dead_lettered_not_dropped() -> None
     out = decode(fixture("omh-sleep-episode.json"))
     assert out.readings == []
     assert errors(out) == [("$.body", "no_sleep_stages")]
+    assert json.loads(out.errors[0].raw or b"")["is_main_sleep"] is True  # the body, kept
 
 
 def test_omh_needs_a_key_and_a_known_schema() -> None:
