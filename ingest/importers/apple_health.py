@@ -96,19 +96,24 @@ def read_apple_health(
         counting = CountingReader(raw)
         stream = io.BufferedReader(counting, 1 << 20)
         root = None
+        depth = 0  # 1: a child of <HealthData> (Record, Workout, ActivitySummary, ...)
         try:
             for event, elem in iterparse(stream, events=("start", "end"), forbid_dtd=False):
-                if root is None:
-                    root = elem
-                    if elem.tag != "HealthData":
-                        raise AppleHealthError(f"{path}: the root element is not <HealthData>")
+                if event == "start":
+                    depth += 1
+                    if root is None:
+                        root = elem
+                        if elem.tag != "HealthData":
+                            raise AppleHealthError(f"{path}: the root element is not <HealthData>")
                     continue
-                if event != "end" or elem.tag != "Record":
-                    continue
-                yield from _record(elem.attrib, stats, sources)
-                root.clear()  # drop what was read: memory stays constant
-                if on_progress is not None:
-                    on_progress(counting.count, total)
+                depth -= 1
+                if depth != 1 or root is None:
+                    continue  # inside a top-level element (metadata, a Correlation's records)
+                if elem.tag == "Record":
+                    yield from _record(elem.attrib, stats, sources)
+                    if on_progress is not None:
+                        on_progress(counting.count, total)
+                root.clear()  # drop every finished top-level element: memory stays constant
         except ParseError as exc:
             raise AppleHealthError(f"{path}: not well-formed XML ({exc})") from None
         if root is None:

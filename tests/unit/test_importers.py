@@ -95,11 +95,17 @@ def test_apple_health_memory_does_not_grow_with_the_export(tmp_path: Path) -> No
         '+0100" value="61"><MetadataEntry key="k" value="v"/></Record>\n'
     )
     big = tmp_path / "export.xml"
-    n = 60_000
+    n = 50_000
     with big.open("w") as f:
         f.write('<?xml version="1.0"?>\n<HealthData locale="en">\n')
         for i in range(n):
             f.write(record.format(m=(i // 60) % 60, s=i % 60))
+        for _ in range(10_000):  # exports end with workouts and activity summaries
+            f.write(
+                ' <Workout workoutActivityType="HKWorkoutActivityTypeWalking" sourceName="W">'
+                '<WorkoutEvent type="HKWorkoutEventTypeSegment"/><MetadataEntry key="k" '
+                'value="v"/></Workout>\n <ActivitySummary dateComponents="2026-01-01"/>\n'
+            )
         f.write("</HealthData>\n")
     tracemalloc.start()
     try:
