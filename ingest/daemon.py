@@ -322,31 +322,21 @@ class IngestDaemon:
                     continue
                 if type(decoded) is Reading:  # our own JSON: one reading
                     many: Sequence[Reading] = (decoded,)
-                    paths: Sequence[str | None] = (None,)
-                else:  # a standard record: its readings, and a dead letter per bad part
+                else:  # a standard record: its readings; a dead letter per bad part
                     assert isinstance(decoded, Decoded)
-                    for bad in decoded.errors:
-                        self._dead_letter(
-                            tp, offset, key, bad.raw, bad.code, bad.detail, path=bad.path
-                        )
-                    many, paths = decoded.readings, decoded.paths
-                # a record's readings share its offset: all of them were applied, or none
-                skip: bool | None = None
-                mis_keyed: set[str | None] = set()
-                for reading, path in zip(many, paths, strict=True):
+                    many = self._parts(tp, offset, key, value, decoded)
+                skip: bool | None = None  # a record's readings were all applied, or none
+                for reading in many:
                     if key is None or key != reading.device_id.encode():
                         # a mis-keyed reading would split one device's state over two partitions
-                        if path not in mis_keyed:
-                            mis_keyed.add(path)
-                            self._dead_letter(
-                                tp,
-                                offset,
-                                key,
-                                value,
-                                "key_mismatch",
-                                "record key must be the reading's device_id",
-                                path=path,
-                            )
+                        self._dead_letter(
+                            tp,
+                            offset,
+                            key,
+                            value,
+                            "key_mismatch",
+                            "record key must be the reading's device_id",
+                        )
                         continue
                     if skip is None:
                         covered = self._applied.get(reading.device_id)
@@ -369,6 +359,37 @@ class IngestDaemon:
         self._score(readings, sources)
         self.metrics.pending.set(len(pending.lines))
         self.metrics.devices.set(len(self._device_partition))
+
+    def _parts(
+        self,
+        tp: TopicPartition,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        decoded: Decoded,
+    ) -> list[Reading]:
+        """Dead-letter the rejected and the mis-keyed parts of a multi-reading record (one dead
+        letter per part, with ``dl.path``); return its other readings."""
+        for bad in decoded.errors:
+            self._dead_letter(tp, offset, key, bad.raw, bad.code, bad.detail, path=bad.path)
+        device = key.decode(errors="replace") if key is not None else None
+        kept: list[Reading] = []
+        mis_keyed: set[str] = set()
+        for reading, path in zip(decoded.readings, decoded.paths, strict=True):
+            if reading.device_id == device:
+                kept.append(reading)
+            elif path not in mis_keyed:  # a part of many epochs is one dead letter
+                mis_keyed.add(path)
+                self._dead_letter(
+                    tp,
+                    offset,
+                    key,
+                    value,
+                    "key_mismatch",
+                    "record key must be the device id of each of its readings",
+                    path=path,
+                )
+        return kept
 
     def _score(self, readings: list[Reading], sources: list[_Source]) -> None:
         if not readings:
