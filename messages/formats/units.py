@@ -50,8 +50,8 @@ MAX_INTERVAL_MS = 86_400_000
 def convert(metric: Metric, value: float, unit: str | None) -> float:
     """``value`` in ``unit`` converted to the unit of ``metric``.
 
-    >>> convert(Metric.SPO2, 0.97, "1")
-    97.0
+    >>> convert(Metric.SPO2, 0.513, "1")
+    51.3
     >>> convert(Metric.HEART_RATE, 1.25, "Hz")
     75.0
     >>> convert(Metric.HEART_RATE, 60, "mmHg")
@@ -69,7 +69,8 @@ beats/min, bpm, count/min, count/s, {Beats}/min, {beats}/min)
             "wrong_unit",
             f"{metric.value} in {unit[:32]!r} (accepted: {', '.join(sorted(factors))})",
         )
-    return value * factor
+    # 0.513 x 100 is 51.300000000000004 in binary floating point: round away the artefact
+    return value if factor == 1.0 else round(value * factor, 9)
 
 
 def _check_interval(start_ms: int, end_ms: int) -> None:

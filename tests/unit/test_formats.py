@@ -4,10 +4,13 @@ the published schemas and the FHIR R4 vital-signs examples)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from messages import InvalidReading, Metric, Reading, ReadingDecoder, encode_reading
 from messages.codec import parse_ts
@@ -287,3 +290,37 @@ def test_split_steps_keeps_the_total() -> None:
 def test_decoded_is_a_msgspec_struct() -> None:
     # the daemon tells the fast path from a standard record by type
     assert issubclass(Decoded, msgspec.Struct)
+
+
+@given(
+    metric=st.sampled_from(["heart_rate", "spo2"]),
+    whole=st.integers(50, 100),
+    tenths=st.integers(0, 9),
+    ts=st.integers(NOW - 29 * 86_400_000, NOW),
+    fraction=st.booleans(),
+)
+def test_omh_and_fhir_give_the_reading_our_json_gives(
+    metric: str, whole: int, tenths: int, ts: int, fraction: bool
+) -> None:
+    value = whole + tenths / 10 if whole < 100 else 100.0
+    when = datetime.fromtimestamp(ts / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    own = DEC.decode(encode_reading("watch-0001", when, metric, value), now_ms=NOW)
+    hr = metric == "heart_rate"
+    unit = ("Hz" if fraction else "/min") if hr else ("1" if fraction else "%")
+    sent = value / 60 if hr and fraction else value / 100 if fraction else value
+    obs = json.loads(fixture("fhir-heart-rate.json"))
+    obs["code"]["coding"][0]["code"] = "8867-4" if hr else "59408-5"
+    obs["effectiveDateTime"] = when
+    obs["valueQuantity"] = {"value": sent, "system": "http://unitsofmeasure.org", "code": unit}
+    key = "heart_rate" if hr else "oxygen_saturation"
+    point = json.loads(fixture("omh-heart-rate.json" if hr else "omh-oxygen-saturation.json"))
+    point["body"][key] = {"value": value, "unit": "beats/min" if hr else "%"}
+    point["body"]["effective_time_frame"] = {"date_time": when}
+    for raw in (json.dumps(obs).encode(), json.dumps(point).encode()):
+        [reading] = decode(raw).readings
+        assert (reading.device_id, reading.ts_ms, reading.metric) == (
+            own.device_id,
+            own.ts_ms,
+            own.metric,
+        )
+        assert reading.value == pytest.approx(own.value, abs=1e-9)
