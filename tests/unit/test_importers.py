@@ -88,6 +88,19 @@ def test_apple_health_rejects_other_files(tmp_path: Path) -> None:
         list(read_apple_health(empty_zip, ImportStats()))
 
 
+def test_apple_health_refuses_an_entity_bomb(tmp_path: Path) -> None:
+    levels = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10 if i else "ha"}">' for i in range(10))
+    bomb = tmp_path / "export.xml"
+    bomb.write_text(
+        f"<?xml version='1.0'?><!DOCTYPE HealthData [{levels}]>"
+        '<HealthData><Record type="HKQuantityTypeIdentifierHeartRate" sourceName="&l9;" '
+        'unit="count/min" startDate="2026-01-01 07:00:00 +0100" '
+        'endDate="2026-01-01 07:00:00 +0100" value="61"/></HealthData>'
+    )
+    with pytest.raises(AppleHealthError, match="well-formed"):
+        list(read_apple_health(bomb, ImportStats()))
+
+
 def test_apple_health_memory_does_not_grow_with_the_export(tmp_path: Path) -> None:
     record = (
         ' <Record type="HKQuantityTypeIdentifierHeartRate" sourceName="W" unit="count/min" '
