@@ -51,7 +51,7 @@ class Decoded(msgspec.Struct):
     errors: list[PartError]
 
 
-def format_of(headers: Iterable[tuple[str, bytes]] | None) -> str | None:
+def format_of(headers: Iterable[tuple[str, bytes | None]] | None) -> str | None:
     """The format a ``content-type`` header names, ``None`` without one.
 
     >>> format_of([("content-type", b"application/fhir+json; fhirVersion=4.0")])
@@ -59,7 +59,8 @@ def format_of(headers: Iterable[tuple[str, bytes]] | None) -> str | None:
     """
     for name, value in headers or ():
         if name.lower() == "content-type":
-            media = bytes(value).decode(errors="replace").split(";", 1)[0].strip().lower()
+            # a Kafka header may have no value at all
+            media = bytes(value or b"").decode(errors="replace").split(";", 1)[0].strip().lower()
             fmt = CONTENT_TYPES.get(media)
             if fmt is None:
                 raise InvalidReading(
@@ -97,7 +98,7 @@ class RecordDecoder:
     def decode(
         self,
         raw: bytes | None,
-        headers: Iterable[tuple[str, bytes]] | None = None,
+        headers: Iterable[tuple[str, bytes | None]] | None = None,
         key: bytes | None = None,
         *,
         now_ms: int | None = None,

@@ -236,9 +236,12 @@ def test_content_type_header_decides() -> None:
     with pytest.raises(InvalidReading) as exc:  # said to be ours: no sniffing
         DEC.decode(raw, [("content-type", b"application/json")], now_ms=NOW)
     assert exc.value.code == "schema"
-    with pytest.raises(InvalidReading) as exc:
-        DEC.decode(raw, [("content-type", b"text/csv")], now_ms=NOW)
-    assert exc.value.code == "unsupported_content_type"
+    for value in (b"text/csv", None):
+        with pytest.raises(InvalidReading) as exc:
+            DEC.decode(raw, [("content-type", value)], now_ms=NOW)
+        assert exc.value.code == "unsupported_content_type"
+    # other headers (tracing) leave the format to the content
+    assert isinstance(DEC.decode(raw, [("traceparent", b"00-ab")], now_ms=NOW), Decoded)
 
 
 def test_sniffing() -> None:
