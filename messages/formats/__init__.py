@@ -141,6 +141,15 @@ class RecordDecoder:
         errors: list[PartError] = []
         seen: set[tuple[str, int, str]] = set()
         validate = self.readings.validate
+        try:
+            parts = iter(list(parts))
+        except InvalidReading:
+            raise
+        except (ValueError, ArithmeticError, TypeError) as exc:
+            # a shape no rule above foresaw: the record's dead letter, never a daemon crash
+            raise InvalidReading(
+                "schema", f"cannot read the record ({type(exc).__name__})"
+            ) from None
         for part in parts:
             if isinstance(part, PartError):
                 errors.append(part)

@@ -20,13 +20,14 @@ name its device: the device is the record's key (``default_device``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import msgspec
 
 from messages.codec import InvalidReading
 from messages.formats.parts import Part, PartError, msgspec_detail, when
-from messages.formats.units import convert, sleep_epochs, split_steps
+from messages.formats.units import MAX_INTERVAL_MS, convert, sleep_epochs, split_steps
 from messages.metrics import Metric
 
 
@@ -141,7 +142,10 @@ def _interval(tf: _TimeFrame | None) -> tuple[int, int]:
         factor = _DURATION_MS.get(ti.duration.unit)
         if factor is None:
             raise InvalidReading("wrong_unit", f"duration unit {ti.duration.unit[:16]!r}")
-        length = round(ti.duration.value * factor)
+        span = ti.duration.value * factor
+        if not math.isfinite(span) or not 0 < span <= MAX_INTERVAL_MS:
+            raise InvalidReading("bad_interval", "duration must be within (0, 24 h]")
+        length = round(span)
         if start is None and end is not None:
             start = end - length
         elif start is not None:

@@ -327,3 +327,11 @@ def test_omh_and_fhir_give_the_reading_our_json_gives(
             own.metric,
         )
         assert reading.value == pytest.approx(own.value, abs=1e-9)
+
+
+def test_absurd_durations_are_bad_intervals_not_crashes() -> None:
+    point = json.loads(fixture("omh-step-count-2.json"))
+    point["body"]["effective_time_frame"]["time_interval"]["duration"]["value"] = 1e308
+    assert errors(decode(json.dumps(point).encode())) == [("$.body", "bad_interval")]
+    point["body"]["effective_time_frame"]["time_interval"]["duration"] = {"value": 1, "unit": "yr"}
+    assert errors(decode(json.dumps(point).encode())) == [("$.body", "wrong_unit")]
