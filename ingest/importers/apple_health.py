@@ -24,6 +24,7 @@ intervals), with the UTC offset the export wrote.
 from __future__ import annotations
 
 import io
+import math
 import pyexpat
 import zipfile
 from collections.abc import Callable, Iterator
@@ -159,6 +160,9 @@ def _record(a: dict[str, str], stats: ImportStats, sources: set[str] | None) -> 
                 yield Row(ts, Metric.SLEEP_STAGE, stage)
             return
         number = float(a["value"])
+        if not math.isfinite(number):
+            stats.skip("not_finite")
+            return
         if kind == STEPS:
             slices = split_steps(start, apple_time(a["endDate"]), number)
             stats.keep(Metric.STEPS, len(slices))
@@ -175,5 +179,5 @@ def _record(a: dict[str, str], stats: ImportStats, sources: set[str] | None) -> 
             yield Row(start, Metric.SPO2, convert(Metric.SPO2, number, "1"))
     except InvalidReading as exc:
         stats.skip(exc.code)
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, ArithmeticError):
         stats.skip("malformed_record")

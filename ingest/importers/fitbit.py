@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -204,7 +205,7 @@ def read_fitbit(
                     yield from _sleep_rows(data, local, stats)
                 else:
                     yield from _spo2_rows(data, local, stats)
-            except (msgspec.DecodeError, ValueError, KeyError, IndexError):
+            except (msgspec.DecodeError, ValueError, KeyError, IndexError, ArithmeticError):
                 stats.skip(f"unreadable_{kind}_file")
             if on_progress is not None:
                 on_progress(done, 0)
@@ -221,8 +222,12 @@ def _heart_rate(data: bytes, local: LocalTime, stats: ImportStats, min_conf: int
 
 def _steps_rows(data: bytes, local: LocalTime, stats: ImportStats) -> Iterator[Row]:
     for s in _steps.decode(data):
+        count = float(s.value)
+        if not math.isfinite(count):
+            stats.skip("not_finite")
+            continue
         start = local.us_style(s.date_time)
-        for ts, steps, secs in split_steps(start, start + 60_000, float(s.value)):
+        for ts, steps, secs in split_steps(start, start + 60_000, count):
             stats.keep(Metric.STEPS)
             yield Row(ts, Metric.STEPS, steps, secs)
 
@@ -253,5 +258,9 @@ def _spo2_rows(data: bytes, local: LocalTime, stats: ImportStats) -> Iterator[Ro
         if not text or not value:
             stats.skip("malformed_spo2_row")
             continue
+        spo2 = float(value)
+        if not math.isfinite(spo2):
+            stats.skip("not_finite")
+            continue
         stats.keep(Metric.SPO2)
-        yield Row(local.iso(text.strip()), Metric.SPO2, float(value))
+        yield Row(local.iso(text.strip()), Metric.SPO2, spo2)
