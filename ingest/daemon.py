@@ -328,15 +328,7 @@ class IngestDaemon:
                 skip: bool | None = None  # a record's readings were all applied, or none
                 for reading in many:
                     if key is None or key != reading.device_id.encode():
-                        # a mis-keyed reading would split one device's state over two partitions
-                        self._dead_letter(
-                            tp,
-                            offset,
-                            key,
-                            value,
-                            "key_mismatch",
-                            "record key must be the reading's device_id",
-                        )
+                        self._mis_keyed(tp, offset, key, value)
                         continue
                     if skip is None:
                         covered = self._applied.get(reading.device_id)
@@ -380,16 +372,27 @@ class IngestDaemon:
                 kept.append(reading)
             elif path not in mis_keyed:  # a part of many epochs is one dead letter
                 mis_keyed.add(path)
-                self._dead_letter(
-                    tp,
-                    offset,
-                    key,
-                    value,
-                    "key_mismatch",
-                    "record key must be the device id of each of its readings",
-                    path=path,
-                )
+                self._mis_keyed(tp, offset, key, value, path)
         return kept
+
+    def _mis_keyed(
+        self,
+        tp: TopicPartition,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        path: str | None = None,
+    ) -> None:
+        # a mis-keyed reading would split one device's state over two partitions
+        self._dead_letter(
+            tp,
+            offset,
+            key,
+            value,
+            "key_mismatch",
+            "record key must be the reading's device_id",
+            path=path,
+        )
 
     def _score(self, readings: list[Reading], sources: list[_Source]) -> None:
         if not readings:
