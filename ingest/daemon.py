@@ -20,6 +20,15 @@ Time-driven detection (silent devices, alerts whose data stopped) runs on each p
 partition's devices are ticked at that point (:class:`detectors.GridClock`). The ticks thus fall
 at the same places in the record stream however records were batched or the daemon restarted;
 the clock is checkpointed with the device states, so a replay raises exactly the same alerts.
+
+A record may carry several readings (an Open mHealth series, a FHIR Bundle, a step count over
+an hour: :mod:`messages.formats`). They all share the record's offset and are scored within the
+same batch, so a checkpoint holds all of a record's readings or none: after a restart the record
+is either skipped as a whole (its offset is in the device state) or replayed as a whole (points
+overwrite themselves in InfluxDB). Each rejected part is its own dead letter (header
+``dl.path``), produced in the same transaction as the offset commit when exactly-once is on, so
+it appears once; without exactly-once a crash before the commit may repeat it, like any
+dead letter. The valid readings of a record with rejected parts are kept.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ from ingest.metrics import PipelineMetrics
 from ingest.privacy import Pseudonymizer
 from ingest.settings import Settings
 from messages import InvalidReading, Reading, ReadingDecoder
+from messages.formats import Decoded, RecordDecoder
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +130,8 @@ class IngestDaemon:
             max_future_ms=ing.max_future_ms,
             max_age_ms=ing.max_age_ms,
         )
+        # Open mHealth / FHIR records beside our JSON (messages.formats; ours stays the fast path)
+        self.records = RecordDecoder(self.decoder, max_document_bytes=ing.max_document_bytes)
         self.pseudo = Pseudonymizer(settings.pseudonym_key())
         self.metrics = PipelineMetrics(f"{socket.gethostname()}-{os.getpid()}")
         self._exactly_once = settings.ingest.exactly_once
@@ -296,41 +308,91 @@ class IngestDaemon:
                 key, value, offset = rec.key, rec.value, rec.offset  # type: ignore[attr-defined]
                 pending.offsets[tp] = self._positions[tp] = offset + 1
                 pending.record_ts_ms.append(rec.timestamp)  # type: ignore[attr-defined]
+                headers = rec.headers  # type: ignore[attr-defined]
                 try:
-                    reading = self.decoder.decode(value, now_ms=now_ms)
+                    if headers:  # a content-type header may name the format
+                        decoded = self.records.decode(value, headers, key, now_ms=now_ms)
+                    else:
+                        try:  # our own JSON first, at full speed
+                            decoded = self.decoder.decode(value, now_ms=now_ms)
+                        except InvalidReading as exc:  # else Open mHealth / FHIR, or exc
+                            decoded = self.records.decode_other(value, key, exc, now_ms=now_ms)
                 except InvalidReading as exc:
                     self._dead_letter(tp, offset, key, value, exc.code, exc.detail)
                     continue
-                if key is None or key != reading.device_id.encode():
-                    # a mis-keyed reading would split one device's state over two partitions
-                    self._dead_letter(
-                        tp,
-                        offset,
-                        key,
-                        value,
-                        "key_mismatch",
-                        "record key must be the reading's device_id",
-                    )
-                    continue
-                covered = self._applied.get(reading.device_id)
-                if covered is not None and offset <= covered:
-                    self.metrics.skipped.inc()
-                    continue
-                if next_tick is None or reading.ts_ms >= next_tick:
-                    grid = clock.advance(reading.ts_ms)
-                    next_tick = clock.next_ms
-                    if grid:
-                        # the partition's readings before this one, then its ticks
-                        self._score(readings, sources)
-                        readings, sources = [], []
-                        for at in grid:
-                            self._tick(part, at)
-                readings.append(reading)
-                sources.append(_Source(part, offset, key, value))
+                if type(decoded) is Reading:  # our own JSON: one reading
+                    many: Sequence[Reading] = (decoded,)
+                else:  # a standard record: its readings; a dead letter per bad part
+                    assert isinstance(decoded, Decoded)
+                    many = self._parts(tp, offset, key, value, decoded)
+                skip: bool | None = None  # a record's readings were all applied, or none
+                for reading in many:
+                    if key is None or key != reading.device_id.encode():
+                        self._mis_keyed(tp, offset, key, value)
+                        continue
+                    if skip is None:
+                        covered = self._applied.get(reading.device_id)
+                        skip = covered is not None and offset <= covered
+                    if skip:
+                        self.metrics.skipped.inc()
+                        continue
+                    if next_tick is None or reading.ts_ms >= next_tick:
+                        grid = clock.advance(reading.ts_ms)
+                        next_tick = clock.next_ms
+                        if grid:
+                            # the partition's readings before this one, then its ticks
+                            self._score(readings, sources)
+                            readings, sources = [], []
+                            for at in grid:
+                                self._tick(part, at)
+                    readings.append(reading)
+                    sources.append(_Source(part, offset, key, value))
         self.metrics.records.inc(n_records)
         self._score(readings, sources)
         self.metrics.pending.set(len(pending.lines))
         self.metrics.devices.set(len(self._device_partition))
+
+    def _parts(
+        self,
+        tp: TopicPartition,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        decoded: Decoded,
+    ) -> list[Reading]:
+        """Dead-letter the rejected and the mis-keyed parts of a multi-reading record (one dead
+        letter per part, with ``dl.path``); return its other readings."""
+        for bad in decoded.errors:
+            self._dead_letter(tp, offset, key, bad.raw, bad.code, bad.detail, path=bad.path)
+        device = key.decode(errors="replace") if key is not None else None
+        kept: list[Reading] = []
+        mis_keyed: set[str] = set()
+        for reading, path in zip(decoded.readings, decoded.paths, strict=True):
+            if reading.device_id == device:
+                kept.append(reading)
+            elif path not in mis_keyed:  # a part of many epochs is one dead letter
+                mis_keyed.add(path)
+                self._mis_keyed(tp, offset, key, value, path)
+        return kept
+
+    def _mis_keyed(
+        self,
+        tp: TopicPartition,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        path: str | None = None,
+    ) -> None:
+        # a mis-keyed reading would split one device's state over two partitions
+        self._dead_letter(
+            tp,
+            offset,
+            key,
+            value,
+            "key_mismatch",
+            "record key must be the reading's device_id",
+            path=path,
+        )
 
     def _score(self, readings: list[Reading], sources: list[_Source]) -> None:
         if not readings:
@@ -398,9 +460,11 @@ class IngestDaemon:
         value: bytes | None,
         code: str,
         detail: str,
+        *,
+        path: str | None = None,
     ) -> None:
         self._pending.dead_letters.append(
-            DeadLetter(key, value, code, detail, tp.topic, tp.partition, offset)
+            DeadLetter(key, value, code, detail, tp.topic, tp.partition, offset, path=path)
         )
         self.metrics.dead_letters.labels(code).inc()
 

@@ -117,6 +117,8 @@ class IngestSettings(BaseModel):
     # InfluxDB write requests in flight at once (lanes by partition keep per-device order)
     write_concurrency: int = Field(default=4, gt=0)
     max_message_bytes: int = Field(default=4096, gt=0)
+    # an Open mHealth / FHIR record (a Bundle) may carry many readings: its own size limit
+    max_document_bytes: int = Field(default=1 << 20, gt=0)
     max_future_ms: int = Field(default=5 * 60_000, ge=0)
     max_age_ms: int = Field(default=30 * 86_400_000, gt=0)
     session_timeout_ms: int = Field(default=30_000, gt=0)

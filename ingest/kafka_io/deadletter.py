@@ -1,7 +1,9 @@
 """Dead-letter records: the original bytes, and why and where from, in Kafka headers.
 
 Headers (all UTF-8): ``dl.reason`` (a stable code such as ``out_of_range``), ``dl.detail``
-(words), ``dl.topic``, ``dl.partition``, ``dl.offset``, ``dl.stage`` (``decode`` or ``write``).
+(words), ``dl.topic``, ``dl.partition``, ``dl.offset``, ``dl.stage`` (``decode`` or ``write``),
+and ``dl.path`` for a part of a multi-reading record (Open mHealth, FHIR): the JSON path of the
+rejected part, whose own JSON is then the value (see docs/formats.md).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ class DeadLetter:
     partition: int
     offset: int
     stage: str = "decode"
+    path: str | None = None  # JSON path of a rejected part of a multi-reading record
 
     def headers(self) -> list[tuple[str, bytes]]:
-        return [
+        headers = [
             ("dl.reason", self.reason.encode()),
             ("dl.detail", self.detail.encode()),
             ("dl.topic", self.topic.encode()),
@@ -29,6 +32,9 @@ class DeadLetter:
             ("dl.offset", str(self.offset).encode()),
             ("dl.stage", self.stage.encode()),
         ]
+        if self.path is not None:
+            headers.append(("dl.path", self.path.encode()))
+        return headers
 
 
 def parse_headers(headers: object) -> dict[str, str]:

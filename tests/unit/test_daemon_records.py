@@ -1,0 +1,103 @@
+"""The daemon's per-record step with multi-reading records, without Kafka: all of a record's
+readings are scored, even when a tick of stream time falls inside the record, and a record the
+restored device state already covers is skipped as a whole (docs/formats.md)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, NamedTuple
+
+from aiokafka import TopicPartition
+
+from ingest.daemon import IngestDaemon
+from ingest.settings import Settings
+from messages import encode_reading
+
+MIN = 60_000
+
+
+class _Record(NamedTuple):
+    key: bytes | None
+    value: bytes
+    offset: int
+    timestamp: int
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class _Consumer:
+    def __init__(self, tps: set[TopicPartition]) -> None:
+        self.tps = tps
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.tps
+
+
+def _daemon(tp: TopicPartition) -> IngestDaemon:
+    settings = Settings(privacy={"pseudonymize": False})  # type: ignore[arg-type]
+    daemon = IngestDaemon(settings)
+    daemon.consumer = _Consumer({tp})  # type: ignore[assignment]
+    return daemon
+
+
+def _sleep_stages(start: int, minutes: int) -> bytes:
+    def iso(ms: int) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+    point: dict[str, Any] = {
+        "header": {"schema_id": {"namespace": "omh", "name": "sleep-episode", "version": "1.1"}},
+        "body": {
+            "sleep_stages": [
+                {
+                    "sleep_stage_state": "light",
+                    "sleep_stage_time_frame": {
+                        "time_interval": {
+                            "start_date_time": iso(start),
+                            "end_date_time": iso(start + minutes * MIN),
+                        }
+                    },
+                }
+            ]
+        },
+    }
+    return json.dumps(point).encode()
+
+
+def _observation(device: str, ts: int) -> bytes:
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"code": "vital-signs"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": "Patient/p"},
+        "device": {"reference": f"Device/{device}"},
+        "effectiveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts / 1000)),
+        "valueQuantity": {"value": 61, "code": "/min"},
+    }
+    return json.dumps(obs).encode()
+
+
+def test_a_multi_reading_record_is_scored_whole_and_skipped_whole() -> None:
+    tp = TopicPartition("vitals.readings", 0)
+    start = (int(time.time() * 1000) - 3_600_000) // MIN * MIN
+    own = encode_reading("dev-1", start - MIN, "heart_rate", 60)
+    # 5 minutes of stages: 10 epochs, crossing 5 one-minute ticks of stream time
+    batch = [
+        _Record(b"dev-1", own, 0, start),
+        _Record(b"dev-1", _sleep_stages(start, 5), 1, start),
+        _Record(b"dev-2", _observation("dev-9", start), 2, start),  # key is not the device
+    ]
+    first = _daemon(tp)
+    first._positions[tp] = 0
+    first._process({tp: batch})  # type: ignore[dict-item]
+    assert first.metrics.readings._value.get() == 1 + 10
+    assert first._applied["dev-1"] == 1
+    assert [(d.reason, d.path) for d in first._pending.dead_letters] == [("key_mismatch", "$")]
+
+    # a restarted daemon whose restored state covers offsets 0-1 reads the batch again
+    second = _daemon(tp)
+    second._positions[tp] = 0
+    second._applied["dev-1"] = 1
+    second._process({tp: batch})  # type: ignore[dict-item]
+    assert second.metrics.readings._value.get() == 0
+    assert second.metrics.skipped._value.get() == 1 + 10
