@@ -120,12 +120,12 @@ def _pad_flag(model: Any, rhr: float) -> bool:
 CONFIGS: dict[str, Judge] = {
     "reference rule (4 bpm over 28-night median, 2 nights)": reference_judge,
     "model (default: ew, k=0.75, h=2.5, 1 alert night)": model_judge(),
+    "model, no day-time resting HR evidence": model_judge(day_weight=0.0),
     "model, median baseline": model_judge(baseline="median"),
-    "model, resting HR only (no steps/sleep support)": model_judge(
-        steps_weight=0.0, sleep_weight=0.0
+    "model, night resting HR only (no steps/sleep/day support)": model_judge(
+        steps_weight=0.0, sleep_weight=0.0, day_weight=0.0
     ),
     "model, k=1, h=4, 3 alert nights (conservative)": model_judge(k=1.0, h=4.0, max_alert_nights=3),
-    "model, k=0.5, h=3": model_judge(k=0.5, h=3.0),
     "model, no refractory period": model_judge(max_alert_nights=10_000),
     "river GaussianScorer(28 nights) >= 0.99, 2 nights": river_two_night_judge(
         lambda: anomaly.GaussianScorer(window_size=28, grace_period=7),  # type: ignore[no-untyped-call]
@@ -276,6 +276,8 @@ class SimDevice:
     nights: DeviceNights
     onset_day: int | None
     span_days: tuple[int, int] | None  # local days of the illness event (excluded from FP)
+    onset_ms: int | None
+    utc_offset_ms: int
 
 
 def simulate(seed: int) -> list[SimDevice]:
@@ -300,13 +302,14 @@ def simulate(seed: int) -> list[SimDevice]:
         off = int(offsets[d])
         rows[d].sort(key=lambda r: r[0])  # delivery order -> event time order
         dn = nights_from_readings(rows[d], off // 60_000)
-        onset = span = None
+        onset = span = onset_ms = None
         for e in sim.events:
             if e.device == d and e.params.get("profile") == "illness":
-                onset = (int(e.params["onset_ms"]) + off) // DAY_MS
+                onset_ms = int(e.params["onset_ms"])
+                onset = (onset_ms + off) // DAY_MS
                 span = ((e.start_ms + off) // DAY_MS, (e.end_ms + off) // DAY_MS + 1)
         # person-days: days with >= 12 h worn after the first week
-        out.append(SimDevice(dn, onset, span))
+        out.append(SimDevice(dn, onset, span, onset_ms, off))
     return out
 
 
@@ -314,6 +317,7 @@ def cohort_figures(cohort: list[SimDevice], judge: Judge) -> dict[str, Any]:
     alerted = 0
     ill = 0
     leads: list[int] = []
+    leads_h: list[float] = []
     fp_days = 0
     person_days = 0
     for dev in cohort:
@@ -330,10 +334,17 @@ def cohort_figures(cohort: list[SimDevice], judge: Judge) -> dict[str, Any]:
         if window:
             alerted += 1
             leads.append(min(window) - dev.onset_day)
+            if dev.onset_ms is not None:  # a night's record closes at local noon
+                alert_ms = min(window) * DAY_MS + DAY_MS // 2 - dev.utc_offset_ms
+                leads_h.append((alert_ms - dev.onset_ms) / 3_600_000)
     return {
         "ill": ill,
         "alerted_pct": 100.0 * alerted / max(ill, 1),
         "median_first_alert_vs_onset_days": float(statistics.median(leads)) if leads else None,
+        "median_first_alert_vs_onset_hours": (
+            float(statistics.median(leads_h)) if leads_h else None
+        ),
+        "first_alert_vs_onset_days_histogram": {str(k): leads.count(k) for k in sorted(set(leads))},
         "false_alert_days": fp_days,
         "healthy_person_days": person_days,
         "false_alert_days_per_30": 30.0 * fp_days / max(person_days, 1),
@@ -362,7 +373,7 @@ def main() -> None:
     results: dict[str, Any] = {"configs": {}}
     header = (
         f"{'configuration':<54} {'fitabase /30':>12} {'pmdata /30':>11} "
-        f"{'sim alerted':>11} {'median lead':>11} {'sim FP /30':>10}"
+        f"{'sim alerted':>11} {'median lead d':>13} {'(h)':>6} {'sim FP /30':>10}"
     )
     print(header)
     for cname, judge in CONFIGS.items():
@@ -378,7 +389,8 @@ def main() -> None:
         lead = sim["median_first_alert_vs_onset_days"]
         print(
             f"{cname:<54} {row['fitabase']['per_30']:>12.2f} {row['pmdata']['per_30']:>11.2f} "
-            f"{sim['alerted_pct']:>10.1f}% {lead if lead is not None else float('nan'):>11.1f} "
+            f"{sim['alerted_pct']:>10.1f}% {lead if lead is not None else float('nan'):>13.1f} "
+            f"{sim['median_first_alert_vs_onset_hours'] or float('nan'):>6.0f} "
             f"{sim['false_alert_days_per_30']:>10.2f}"
         )
     results.update(

@@ -129,6 +129,8 @@ class IllnessDetector:
         h: float = 2.5,
         min_delta_bpm: float = 3.0,
         steps_weight: float = 1.0,
+        day_weight: float = 1.0,
+        prior_day_sd: float = 3.0,
         sleep_weight: float = 0.5,
         support_z: float = 1.0,
         max_alert_nights: int = 1,
@@ -147,6 +149,8 @@ class IllnessDetector:
         self.h = h
         self.min_delta_bpm = min_delta_bpm
         self.steps_weight = steps_weight
+        self.day_weight = day_weight
+        self.prior_day_sd = prior_day_sd
         self.sleep_weight = sleep_weight
         self.support_z = support_z
         self.max_alert_nights = max_alert_nights
@@ -164,6 +168,8 @@ class IllnessDetector:
             self._spread = stats.RollingIQR(q_inf=0.25, q_sup=0.75, window_size=span)
         self._steps = (stats.EWMean(fading_factor=fading), stats.EWMean(fading_factor=0.25))
         self._sleep = stats.EWMean(fading_factor=fading)
+        self._day = (stats.EWMean(fading_factor=fading), stats.EWVar(fading_factor=fading))
+        self._n_day = 0
         # nights learned, steps days learned (working, weekend), sleep nights, CuSum, run
         self._n = 0
         self._n_steps = [0, 0]
@@ -224,6 +230,14 @@ class IllnessDetector:
         center, sd = base
         z = (rhr - center) / sd
         e = min(z, 6.0)  # one absurd night is worth at most a few ordinary sick ones
+        day_rhr = feature(x, "day_rest_hr")
+        if self.day_weight and day_rhr is not None and self._n_day >= self.min_nights:
+            # the day before, at rest: half a day earlier than tonight, noisier
+            w = self.prior_nights
+            var = float(self._day[1].get())
+            day_sd = math.sqrt((w * self.prior_day_sd**2 + self._n_day * var) / (w + self._n_day))
+            z_day = (day_rhr - float(self._day[0].get())) / day_sd
+            e += self.day_weight * min(3.0, max(-1.0, z_day))
         if z > self.support_z:
             change = self.steps_change(x)
             if change is not None:
@@ -291,6 +305,11 @@ class IllnessDetector:
         if sleep is not None:
             self._sleep.update(sleep)
             self._n_sleep += 1
+        day_rhr = feature(x, "day_rest_hr")
+        if day_rhr is not None:
+            self._day[0].update(day_rhr)
+            self._day[1].update(day_rhr)
+            self._n_day += 1
 
     def score_many(self, xs: Sequence[Features]) -> list[float]:
         return [self.score_one(x) for x in xs]
@@ -336,6 +355,8 @@ class IllnessDetector:
             self._flagged_run,
             self._quiet,
             self._elevated_run,
+            self._day,
+            self._n_day,
         )
 
     def snapshot(self) -> bytes:
@@ -365,6 +386,8 @@ class IllnessDetector:
             self._flagged_run,
             self._quiet,
             self._elevated_run,
+            self._day,
+            self._n_day,
         ) = st
         self._n_steps = list(n_steps)
 
@@ -471,7 +494,10 @@ def night_features(night: NightRecord, day_before: DayRecord | None) -> dict[str
         x["rest_hr"] = night.rest_hr
     if night.sleep_min is not None:
         x["sleep_min"] = night.sleep_min
-    if day_before is not None and day_before.day == night.day - 1 and day_before.steps is not None:
-        x["steps"] = day_before.steps
-        x["weekend"] = 1.0 if day_before.weekday >= 5 else 0.0
+    if day_before is not None and day_before.day == night.day - 1:
+        if day_before.steps is not None:
+            x["steps"] = day_before.steps
+            x["weekend"] = 1.0 if day_before.weekday >= 5 else 0.0
+        if day_before.rest_hr is not None:
+            x["day_rest_hr"] = day_before.rest_hr
     return x
