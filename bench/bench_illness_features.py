@@ -2,8 +2,8 @@
 
 Run: ``.venv/bin/python bench/bench_illness_features.py [--devices 50] [--hours 24] [--repeat 3]``
 
-One simulated fleet (``normal_week``), decoded once into :class:`messages.codec.Reading`
-objects; then, best of ``--repeat`` runs, CPU time per reading of:
+One simulated fleet (``normal_week``, as ``bench_detection.py`` makes it), decoded once into
+:class:`messages.codec.Reading` objects; then, best of ``--repeat`` runs, CPU time per reading of:
 
 - ``engine``: :meth:`detectors.Engine.process` on batches of 10k (compiled path when built):
   the baseline the illness path must add <= 5 % to;
@@ -27,34 +27,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench_detection import START_MS, messages
+
 from detectors import Engine, EngineConfig
 from detectors.daily_features import DailyFeatures
 from detectors.illness import IllnessMonitor
 from messages import ReadingDecoder
 from messages.codec import InvalidReading, Reading
-from simulators import FleetSimulator, load_scenario
 
-START_MS = 1_767_225_600_000
 RESULTS = Path(__file__).with_name("results")
 BATCH = 10_000
 
 
 def readings(devices: int, hours: float) -> list[Reading]:
-    sim = FleetSimulator(
-        load_scenario("normal_week"),
-        devices=devices,
-        seed=5,
-        start_ms=START_MS,
-        duration_ms=int(hours * 3_600_000),
-    )
+    """The fleet of ``bench_detection`` (same scenario and seed), decoded."""
     decoder = ReadingDecoder()
     now = START_MS + 20 * 86_400_000  # a fixed ingest clock inside the decoder's window
     out: list[Reading] = []
-    for chunk in sim:
-        for raw, bad in zip(chunk.values(), chunk.malformed.tolist(), strict=True):
-            if not bad:
-                with contextlib.suppress(InvalidReading):  # out-of-range artefacts
-                    out.append(decoder.decode(raw, now_ms=now))
+    for raw in messages(devices, hours):
+        with contextlib.suppress(InvalidReading):  # out-of-range artefacts
+            out.append(decoder.decode(raw, now_ms=now))
     return out
 
 

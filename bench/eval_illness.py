@@ -13,7 +13,8 @@ Every model configuration and the reference rule judge the *same* nights in the 
 - **simulated cohort**: the ``illness_cohort`` scenario per seed: 25 wearers for 60 days
   (watches and rings, four time zones), 20 of whom catch a viral illness
   (``elevated_resting_hr`` with ``profile = "illness"``, prodrome from day 24-33, onset 1-5
-  days later); everyone has late nights out and hard training days. Odd devices have their
+  days later); everyone has late nights out and hard training days. Readings are fed in
+  delivery order (late ones included), as the daemon sees them. Odd devices have their
   sleep stages removed (heart rate and steps only). Figures: % of ill people alerted within
   onset-7 .. onset+3 days (target >= 90 %), the median first alert vs onset in days (target
   <= -1, i.e. at least a day before), and false alert-days per 30 person-days outside the
@@ -153,37 +154,47 @@ class DeviceNights:
     rest_hr: list[float] = field(default_factory=list)
 
 
-def nights_from_readings(
-    readings: Iterable[tuple[int, str, float]], utc_offset_min: int, worn_day_h: float = 12.0
-) -> DeviceNights:
-    """Run one device's readings (time order) through :class:`DailyFeatures`."""
-    feats = DailyFeatures(utc_offset_min)
-    out = DeviceNights()
-    last_day: DayRecord | None = None
-    end = 0
+class NightCollector:
+    """One device's :class:`DailyFeatures` and the model inputs of its closed nights."""
 
-    def take(records: tuple[DayRecord | NightRecord, ...]) -> None:
-        nonlocal last_day
+    def __init__(self, utc_offset_min: int, worn_day_h: float = 12.0) -> None:
+        self.features = DailyFeatures(utc_offset_min)
+        self.worn_day_h = worn_day_h
+        self.out = DeviceNights()
+        self.last_day: DayRecord | None = None
+        self.newest = 0
+
+    def feed(self, ts: int, metric: str, value: float) -> None:
+        recs = self.features.update(ts, metric, value)
+        self.newest = max(self.newest, ts)
+        if recs is not None:
+            self._take(recs)
+
+    def finish(self) -> DeviceNights:
+        recs = self.features.advance(self.newest + 2 * DAY_MS)
+        if recs is not None:
+            self._take(recs)
+        return self.out
+
+    def _take(self, records: tuple[DayRecord | NightRecord, ...]) -> None:
         for rec in records:
             if isinstance(rec, DayRecord):
-                last_day = rec
-                out.person_days += rec.worn_h >= worn_day_h
+                self.last_day = rec
+                self.out.person_days += rec.worn_h >= self.worn_day_h
             else:
-                x = night_features(rec, last_day)
-                out.nights.append((rec.day, x))
+                self.out.nights.append((rec.day, night_features(rec, self.last_day)))
                 if rec.rest_hr is not None:
-                    out.rest_hr.append(rec.rest_hr)
+                    self.out.rest_hr.append(rec.rest_hr)
 
-    update = feats.update
+
+def nights_from_readings(
+    readings: Iterable[tuple[int, str, float]], utc_offset_min: int
+) -> DeviceNights:
+    """Run one device's readings through :class:`DailyFeatures`."""
+    collector = NightCollector(utc_offset_min)
     for ts, metric, value in readings:
-        recs = update(ts, metric, value)
-        if recs is not None:
-            take(recs)
-        end = ts
-    recs = feats.advance(end + 2 * DAY_MS)
-    if recs is not None:
-        take(recs)
-    return out
+        collector.feed(ts, metric, value)
+    return collector.finish()
 
 
 def _read_replay(path: Path) -> dict[str, list[tuple[int, str, float]]]:
@@ -281,9 +292,10 @@ class SimDevice:
 
 
 def simulate(seed: int) -> list[SimDevice]:
+    """Feed the cohort to one collector per device in delivery order, as the daemon would."""
     sim = FleetSimulator(load_scenario("illness_cohort"), seed=seed, start_ms=START_MS)
-    n = sim.n_devices
-    rows: list[list[tuple[int, str, float]]] = [[] for _ in range(n)]
+    offsets = sim.population.utc_offset_ms
+    collectors = [NightCollector(int(off) // 60_000) for off in offsets]
     for chunk in sim:
         keep = ~chunk.malformed
         dev = chunk.device_idx[keep].tolist()
@@ -295,20 +307,17 @@ def simulate(seed: int) -> list[SimDevice]:
                 continue
             name = METRIC_NAME.get(m)
             if name is not None:
-                rows[d].append((t, name, v))
+                collectors[d].feed(t, name, v)
     out = []
-    offsets = sim.population.utc_offset_ms
-    for d in range(n):
+    for d, collector in enumerate(collectors):
         off = int(offsets[d])
-        rows[d].sort(key=lambda r: r[0])  # delivery order -> event time order
-        dn = nights_from_readings(rows[d], off // 60_000)
+        dn = collector.finish()
         onset = span = onset_ms = None
         for e in sim.events:
             if e.device == d and e.params.get("profile") == "illness":
                 onset_ms = int(e.params["onset_ms"])
                 onset = (onset_ms + off) // DAY_MS
                 span = ((e.start_ms + off) // DAY_MS, (e.end_ms + off) // DAY_MS + 1)
-        # person-days: days with >= 12 h worn after the first week
         out.append(SimDevice(dn, onset, span, onset_ms, off))
     return out
 

@@ -3,10 +3,11 @@
 Input: one feature dict per closed night (see :mod:`detectors.daily_features`), built by
 :class:`IllnessMonitor` from the night's record and the record of the day before it::
 
-    {"rest_hr": 61.2, "steps": 5400.0, "weekend": 0.0, "sleep_min": 455.0}
+    {"rest_hr": 61.2, "day_rest_hr": 66.0, "steps": 5400.0, "weekend": 0.0, "sleep_min": 455.0}
 
-Any feature may be missing: without ``rest_hr`` the night scores 0 and teaches nothing but the
-steps baseline; steps and sleep only ever *support* a resting-HR rise, never raise an alert alone.
+Any feature may be missing: without ``rest_hr`` the night scores 0 and teaches only the other
+baselines; the day before's resting HR, steps and sleep only ever *support* a night's resting-HR
+rise, never raise an alert alone.
 
 Which River estimator does what (chosen by measurement, ``docs/illness.md``):
 
@@ -18,9 +19,11 @@ Which River estimator does what (chosen by measurement, ``docs/illness.md``):
   of ``prior_nights`` nights, so a young baseline neither panics on a tight week nor sleeps
   through a real rise; nothing alerts before ``min_nights`` nights.
 - **usual steps**: two ``river.stats.EWMean`` (working days, weekends), so "steps down 40 % on
-  your usual day" compares a Saturday with Saturdays.
-- **evidence over nights**: a one-sided CuSum of the nightly resting-HR z-score (plus bounded
-  support from a steps drop and longer sleep on nights whose resting HR is already up):
+  your usual day" compares a Saturday with Saturdays; usual sleep: one ``EWMean``; the day-time
+  resting HR of the day before: ``EWMean`` + ``EWVar`` (it moves half a day before the night).
+- **evidence over nights**: a one-sided CuSum of the nightly resting-HR z-score, plus the day
+  before's resting-HR z-score (clipped to [-1, 3], weight ``day_weight``) and bounded support
+  from a steps drop and longer sleep on nights whose resting HR is already up:
   ``S = max(0, S + e - k)``. A night is flagged when ``S >= h`` and resting HR is at least
   ``min_delta_bpm`` over the baseline. The CuSum is three floats (River's ``drift.PageHinkley``
   is the same test around a running mean of its own inputs, which drifts with the residuals).
@@ -33,8 +36,8 @@ After ``max_alert_nights`` flagged nights (1: the alert has been given) the dete
 change of level (a new training block, a new medicine) costs one alert, not weeks of them.
 
 All arithmetic is deterministic (no randomness); state is River objects plus a few floats,
-serialised with pickle (our own snapshots only): about 1.1 KB per device with the EW baseline,
-2.2 KB with the median (``state_nbytes``).
+serialised with pickle (our own snapshots only): about 1 KB per device with the EW baseline,
+2.2 KB with the median (``state_nbytes``; measured in ``docs/illness.md``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,22 @@ from detectors.base import Features, feature
 from detectors.daily_features import DailyFeatures, DayRecord, NightRecord
 
 SNAPSHOT_VERSION = 1
+# the attributes a snapshot holds, in order (River objects, counters, the CuSum)
+_STATE = (
+    "_center",
+    "_spread",
+    "_steps",
+    "_sleep",
+    "_day",
+    "_n",
+    "_n_steps",
+    "_n_sleep",
+    "_n_day",
+    "_cusum",
+    "_flagged_run",
+    "_quiet",
+    "_elevated_run",
+)
 
 
 class IllnessCandidate(msgspec.Struct, frozen=True, gc=False):
@@ -100,6 +119,8 @@ class IllnessDetector:
     steps_weight, sleep_weight
         Most evidence a steps drop (of 60 % or more) or a sleep lengthening (of 25 % or more)
         adds to a night whose resting HR z-score is already above ``support_z``.
+    day_weight, prior_day_sd
+        Weight of the day before's resting-HR z-score, and the population prior of its sd.
     seed
         Accepted for a uniform detector signature; the model is deterministic.
 
@@ -343,21 +364,7 @@ class IllnessDetector:
     # -- state -----------------------------------------------------------------------------
 
     def _state(self) -> tuple[Any, ...]:
-        return (
-            self._center,
-            self._spread,
-            self._steps,
-            self._sleep,
-            self._n,
-            tuple(self._n_steps),
-            self._n_sleep,
-            self._cusum,
-            self._flagged_run,
-            self._quiet,
-            self._elevated_run,
-            self._day,
-            self._n_day,
-        )
+        return tuple(getattr(self, name) for name in _STATE)
 
     def snapshot(self) -> bytes:
         """Versioned bytes: the River objects and counters (pickle; our own data only)."""
@@ -374,22 +381,10 @@ class IllnessDetector:
             raise ValueError(
                 f"snapshot has a {kind!r} baseline, this detector {self.baseline_kind!r}"
             )
-        (
-            self._center,
-            self._spread,
-            self._steps,
-            self._sleep,
-            self._n,
-            n_steps,
-            self._n_sleep,
-            self._cusum,
-            self._flagged_run,
-            self._quiet,
-            self._elevated_run,
-            self._day,
-            self._n_day,
-        ) = st
-        self._n_steps = list(n_steps)
+        if len(st) != len(_STATE):
+            raise ValueError("IllnessDetector snapshot of another layout")
+        for name, value in zip(_STATE, st, strict=True):
+            setattr(self, name, value)
 
     def state_nbytes(self) -> int:
         """Bytes of the serialised state (what a device snapshot carries)."""

@@ -19,7 +19,7 @@ from detectors.daily_features import (
     NightRecord,
 )
 from detectors.illness import IllnessCandidate, IllnessDetector, IllnessMonitor
-from tests.detectors.test_contract import auc
+from tests.detectors.test_contract import _prequential, auc
 
 Stream = list[tuple[dict[str, float], bool]]
 START = 1_767_225_600_000  # 2026-01-01T00:00Z, a Thursday
@@ -43,14 +43,6 @@ MODELS = {
     "median": lambda seed: IllnessDetector(baseline="median", seed=seed),
 }
 params = pytest.mark.parametrize("name", sorted(MODELS))
-
-
-def _prequential(det: IllnessDetector, stream: Stream) -> list[float]:
-    out = []
-    for x, _ in stream:
-        out.append(det.score_one(x))
-        det.learn_one(x)
-    return out
 
 
 @params
