@@ -37,7 +37,7 @@ change of level (a new training block, a new medicine) costs one alert, not week
 
 All arithmetic is deterministic (no randomness); state is River objects plus a few floats,
 serialised with pickle (our own snapshots only): about 1 KB per device with the EW baseline,
-2.2 KB with the median (``state_nbytes``; measured in ``docs/illness.md``).
+2.1 KB with the median (``state_nbytes``; measured in ``docs/illness.md``).
 """
 
 from __future__ import annotations
