@@ -17,6 +17,7 @@ from typing import Any
 from messages.kinds import AnomalyKind, Category
 from messages.labels import Label
 from messages.metrics import Metric
+from simulators import illness
 from simulators._noise import scalar_rng
 from simulators.population import DAY_MS, HOUR_MS, MINUTE_MS, Population
 
@@ -298,9 +299,16 @@ def resolve_events(
         for dev in _select_devices(spec, idx, pop, seed):
             r = scalar_rng(seed, "event", idx, dev)
             offset = int(pop.utc_offset_ms[dev])
+            params = _physical_params(spec.kind, spec.severity, dev, pop, spec.params)
+            if spec.kind is K.ELEVATED_RESTING_HR and spec.params.get("profile", "step") != "step":
+                params = {
+                    "baseline_bpm": params["baseline_bpm"],
+                    **illness.draw_params(r, spec.severity, spec.params),
+                }
+            span = illness.span_ms(params) or duration
             for occurrence in range(spec.count):
                 if spec.at_ms is not None:
-                    start = start_ms + spec.at_ms + occurrence * (duration + HOUR_MS)
+                    start = start_ms + spec.at_ms + occurrence * (span + HOUR_MS)
                 elif spec.day is not None or spec.time_h is not None:
                     local_day0 = (start_ms + offset) // DAY_MS
                     day = (spec.day or 0) + occurrence
@@ -308,25 +316,18 @@ def resolve_events(
                     start = int((local_day0 + day) * DAY_MS - offset + hours * HOUR_MS)
                 else:
                     start = _random_start(
-                        r, info, offset, duration, start_ms, end_ms, busy.get(dev, [])
+                        r, info, offset, span, start_ms, end_ms, busy.get(dev, [])
                     )
                 start = start // MINUTE_MS * MINUTE_MS
-                if start < start_ms or start + duration > end_ms:
+                if start < start_ms or start + span > end_ms:
                     raise ValueError(
                         f"{spec.kind.value} on device {dev} does not fit in the run "
                         f"(make the run longer or move the event)"
                     )
-                busy.setdefault(dev, []).append((start, start + duration))
-                events.append(
-                    Event(
-                        spec.kind,
-                        dev,
-                        start,
-                        start + duration,
-                        spec.severity,
-                        _physical_params(spec.kind, spec.severity, dev, pop, spec.params),
-                    )
-                )
+                busy.setdefault(dev, []).append((start, start + span))
+                if params.get("profile") == "illness":
+                    params = {**params, "onset_ms": illness.onset_ms(start, params)}
+                events.append(Event(spec.kind, dev, start, start + span, spec.severity, params))
     events.sort(key=lambda e: (e.start_ms, e.device, e.kind.value))
     return events
 

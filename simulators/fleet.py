@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from messages.kinds import AnomalyKind
 from messages.labels import Label
-from simulators import _noise
+from simulators import _noise, illness
 from simulators.chunk import DUPLICATE, HR, LATE, MALFORMED, SLEEP, SPO2, STEPS, Chunk
 from simulators.events import Event, resolve_events
 from simulators.pacing import default_start_ms
@@ -416,7 +416,18 @@ def _apply_events(sim: FleetSimulator, lat: _Latent, t0: int, t1: int) -> None:
             lat.spo2_force[sl] = True
             lat.clinical[sl] = True
         elif k is K.ELEVATED_RESTING_HR:
-            lat.hr_add[sl] += float(p["delta_bpm"])
+            hr_add, act, up, forced, intensity = illness.effects(
+                p, e.start_ms, lat.minute[s:x] * MINUTE_MS
+            )
+            lat.hr_add[sl] += hr_add
+            lat.steps[sl] *= act
+            lat.intensity[sl] *= act
+            if up.any():  # out of bed (a late night, an evening session) whatever the plan
+                cols = np.flatnonzero(up) + s
+                lat.stage2[d, 2 * cols] = 0
+                lat.stage2[d, 2 * cols + 1] = 0
+                lat.steps[d, cols] = forced[up]
+                lat.intensity[d, cols] = intensity
         elif k is K.UNUSUAL_INACTIVITY:
             lat.steps[sl] *= float(p["activity_factor"])
             lat.intensity[sl] *= float(p["activity_factor"])

@@ -111,7 +111,7 @@ def scenario_names() -> list[str]:
     """Names of the scenarios that ship with the project.
 
     >>> scenario_names()
-    ['acute_events', 'illness_week', 'loadtest', 'normal_week']
+    ['acute_events', 'illness_cohort', 'illness_week', 'loadtest', 'normal_week']
     """
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
 

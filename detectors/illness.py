@@ -1,0 +1,498 @@
+"""Multi-day illness signal per device: River statistics on nightly resting HR and daily steps.
+
+Input: one feature dict per closed night (see :mod:`detectors.daily_features`), built by
+:class:`IllnessMonitor` from the night's record and the record of the day before it::
+
+    {"rest_hr": 61.2, "day_rest_hr": 66.0, "steps": 5400.0, "weekend": 0.0, "sleep_min": 455.0}
+
+Any feature may be missing: without ``rest_hr`` the night scores 0 and teaches only the other
+baselines; the day before's resting HR, steps and sleep only ever *support* a night's resting-HR
+rise, never raise an alert alone.
+
+Which River estimator does what (chosen by measurement, ``docs/illness.md``):
+
+- **resting-HR baseline**: ``river.stats.EWMean`` + ``river.stats.EWVar`` with a 28-night span
+  (``fading_factor = 2 / 29``) by default; ``baseline="median"`` uses
+  ``river.stats.RollingQuantile(0.5, 28)`` + ``river.stats.RollingIQR`` (the 28-night median of
+  the reference rule, and a robust spread) instead. The spread is shrunk towards the population
+  prior ``prior_sd`` (the within-person night-to-night sd, measured on real data) with a weight
+  of ``prior_nights`` nights, so a young baseline neither panics on a tight week nor sleeps
+  through a real rise; nothing alerts before ``min_nights`` nights.
+- **usual steps**: two ``river.stats.EWMean`` (working days, weekends), so "steps down 40 % on
+  your usual day" compares a Saturday with Saturdays; usual sleep: one ``EWMean``; the day-time
+  resting HR of the day before: ``EWMean`` + ``EWVar`` (it moves half a day before the night).
+- **evidence over nights**: a one-sided CuSum of the nightly resting-HR z-score, plus the day
+  before's resting-HR z-score (clipped to [-1, 3], weight ``day_weight``) and bounded support
+  from a steps drop and longer sleep on nights whose resting HR is already up:
+  ``S = max(0, S + e - k)``. A night is flagged when ``S >= h`` and resting HR is at least
+  ``min_delta_bpm`` over the baseline. The CuSum is three floats (River's ``drift.PageHinkley``
+  is the same test around a running mean of its own inputs, which drifts with the residuals).
+
+Prequential: :meth:`IllnessDetector.score_one` computes tonight's ``S`` without changing state;
+:meth:`IllnessDetector.learn_one` applies it and learns the baselines only from nights that are
+not flagged (resting HR winsorised at 2.5 sd, so one odd night moves the baseline little).
+After ``max_alert_nights`` flagged nights (1: the alert has been given) the detector settles for
+``refractory_nights`` (14): it learns every night again and builds no evidence, so a lasting
+change of level (a new training block, a new medicine) costs one alert, not weeks of them.
+
+All arithmetic is deterministic (no randomness); state is River objects plus a few floats,
+serialised with pickle (our own snapshots only): about 1 KB per device with the EW baseline,
+2.1 KB with the median (``state_nbytes``; measured in ``docs/illness.md``).
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from river import stats
+
+from detectors.base import Features, feature
+from detectors.daily_features import DailyFeatures, DayRecord, NightRecord
+
+SNAPSHOT_VERSION = 1
+# the attributes a snapshot holds, in order (River objects, counters, the CuSum)
+_STATE = (
+    "_center",
+    "_spread",
+    "_steps",
+    "_sleep",
+    "_day",
+    "_n",
+    "_n_steps",
+    "_n_sleep",
+    "_n_day",
+    "_cusum",
+    "_flagged_run",
+    "_quiet",
+    "_elevated_run",
+)
+
+
+class IllnessCandidate(msgspec.Struct, frozen=True, gc=False):
+    """A night that the illness model flags (the engine turns these into alert lifecycle events).
+
+    ``day`` is the local day the night ended (epoch days); ``nights`` counts nights in a row with
+    resting HR more than one sd above the baseline; ``score`` is the CuSum evidence;
+    ``explanation`` is plain language.
+    """
+
+    day: int
+    score: float
+    rest_hr: float
+    baseline: float
+    baseline_sd: float
+    nights: int
+    steps_change: float | None
+    explanation: str
+
+
+def _ordinal(n: int) -> str:
+    words = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+    return words.get(n, f"{n}th")
+
+
+class IllnessDetector:
+    """Per-device multi-night illness evidence from resting HR, steps and (optional) sleep.
+
+    Parameters
+    ----------
+    baseline
+        ``"ew"`` (River EWMean/EWVar) or ``"median"`` (River RollingQuantile/RollingIQR).
+    span
+        Nights in the baseline (28).
+    prior_sd, prior_nights
+        Population prior of the night-to-night resting-HR sd (bpm) and its weight in nights.
+    min_nights
+        Nights learned before anything is flagged.
+    k, h
+        CuSum allowance and decision threshold (in sds).
+    max_alert_nights, refractory_nights
+        Flagged nights per episode, then nights without flags while the baseline settles.
+    cusum_cap
+        Most evidence kept (sds), so the CuSum forgets a long rise quickly once it ends.
+    min_delta_bpm
+        A flagged night is at least this far above the baseline.
+    steps_weight, sleep_weight
+        Most evidence a steps drop (of 60 % or more) or a sleep lengthening (of 25 % or more)
+        adds to a night whose resting HR z-score is already above ``support_z``.
+    day_weight, prior_day_sd
+        Weight of the day before's resting-HR z-score, and the population prior of its sd.
+    seed
+        Accepted for a uniform detector signature; the model is deterministic.
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(4)
+    >>> det = IllnessDetector()
+    >>> for _ in range(30):
+    ...     det.learn_one({"rest_hr": rng.gauss(58, 1.5), "steps": rng.gauss(8000, 1500)})
+    >>> round(det.score_one({"rest_hr": 58.0}), 2)
+    0.0
+    >>> det.learn_one({"rest_hr": 64.0, "steps": 4000.0})
+    >>> det.score_one({"rest_hr": 64.5, "steps": 3500.0}) >= det.h
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        baseline: str = "ew",
+        span: int = 28,
+        prior_sd: float = 2.0,
+        prior_nights: float = 10.0,
+        min_nights: int = 7,
+        k: float = 0.75,
+        h: float = 2.5,
+        min_delta_bpm: float = 3.0,
+        steps_weight: float = 1.0,
+        day_weight: float = 1.0,
+        prior_day_sd: float = 3.0,
+        sleep_weight: float = 0.5,
+        support_z: float = 1.0,
+        max_alert_nights: int = 1,
+        refractory_nights: int = 14,
+        cusum_cap: float = 6.0,
+        seed: int | None = None,
+    ) -> None:
+        if baseline not in ("ew", "median"):
+            raise ValueError(f"baseline must be 'ew' or 'median', got {baseline!r}")
+        self.baseline_kind = baseline
+        self.span = span
+        self.prior_sd = prior_sd
+        self.prior_nights = prior_nights
+        self.min_nights = min_nights
+        self.k = k
+        self.h = h
+        self.min_delta_bpm = min_delta_bpm
+        self.steps_weight = steps_weight
+        self.day_weight = day_weight
+        self.prior_day_sd = prior_day_sd
+        self.sleep_weight = sleep_weight
+        self.support_z = support_z
+        self.max_alert_nights = max_alert_nights
+        self.refractory_nights = refractory_nights
+        self.cusum_cap = cusum_cap
+        self.seed = seed
+        fading = 2.0 / (span + 1.0)
+        self._center: Any
+        self._spread: Any
+        if baseline == "ew":
+            self._center = stats.EWMean(fading_factor=fading)
+            self._spread = stats.EWVar(fading_factor=fading)
+        else:
+            self._center = stats.RollingQuantile(q=0.5, window_size=span)
+            self._spread = stats.RollingIQR(q_inf=0.25, q_sup=0.75, window_size=span)
+        self._steps = (stats.EWMean(fading_factor=fading), stats.EWMean(fading_factor=0.25))
+        self._sleep = stats.EWMean(fading_factor=fading)
+        self._day = (stats.EWMean(fading_factor=fading), stats.EWVar(fading_factor=fading))
+        self._n_day = 0
+        # nights learned, steps days learned (working, weekend), sleep nights, CuSum, run
+        self._n = 0
+        self._n_steps = [0, 0]
+        self._n_sleep = 0
+        self._cusum = 0.0
+        self._flagged_run = 0
+        self._quiet = 0
+        self._elevated_run = 0
+
+    # -- baselines -------------------------------------------------------------------------
+
+    @property
+    def nights(self) -> int:
+        """Nights learned into the resting-HR baseline."""
+        return self._n
+
+    @property
+    def flagged_run(self) -> int:
+        """Flagged nights in a row, up to the last learned night."""
+        return self._flagged_run
+
+    def baseline(self) -> tuple[float, float] | None:
+        """The resting-HR baseline (center, sd shrunk to the prior), ``None`` before a night."""
+        if self._n == 0:
+            return None
+        center = float(self._center.get())
+        if self.baseline_kind == "ew":
+            var = float(self._spread.get())
+        else:
+            var = (float(self._spread.get()) / 1.349) ** 2
+        w = self.prior_nights
+        sd = math.sqrt((w * self.prior_sd**2 + self._n * var) / (w + self._n))
+        return center, sd
+
+    def usual_steps(self, weekend: bool) -> float | None:
+        """The usual steps of a working day or a weekend day, ``None`` before 3 such days."""
+        i = 1 if weekend else 0
+        return float(self._steps[i].get()) if self._n_steps[i] >= 3 else None
+
+    def steps_change(self, x: Features) -> float | None:
+        """Steps of the day before against the usual for that kind of day (-0.4 = 40 % down)."""
+        steps = feature(x, "steps")
+        if steps is None:
+            return None
+        usual = self.usual_steps(bool(feature(x, "weekend")))
+        if usual is None or usual <= 0:
+            return None
+        return steps / usual - 1.0
+
+    # -- the detector protocol -------------------------------------------------------------
+
+    def _evidence(self, x: Features) -> tuple[float, float, float, float] | None:
+        """(new CuSum, resting HR, center, sd), or ``None`` when the night cannot be judged."""
+        rhr = feature(x, "rest_hr")
+        base = self.baseline()
+        if rhr is None or base is None:
+            return None
+        center, sd = base
+        z = (rhr - center) / sd
+        e = min(z, 6.0)  # one absurd night is worth at most a few ordinary sick ones
+        day_rhr = feature(x, "day_rest_hr")
+        if self.day_weight and day_rhr is not None and self._n_day >= self.min_nights:
+            # the day before, at rest: half a day earlier than tonight, noisier
+            w = self.prior_nights
+            var = float(self._day[1].get())
+            day_sd = math.sqrt((w * self.prior_day_sd**2 + self._n_day * var) / (w + self._n_day))
+            z_day = (day_rhr - float(self._day[0].get())) / day_sd
+            e += self.day_weight * min(3.0, max(-1.0, z_day))
+        if z > self.support_z:
+            change = self.steps_change(x)
+            if change is not None:
+                e += self.steps_weight * min(1.0, max(0.0, (-change - 0.2) / 0.4))
+            sleep = feature(x, "sleep_min")
+            if sleep is not None and self._n_sleep >= 5:
+                usual = float(self._sleep.get())
+                if usual > 0:
+                    e += self.sleep_weight * min(1.0, max(0.0, (sleep / usual - 1.05) / 0.2))
+        return min(self.cusum_cap, max(0.0, self._cusum + e - self.k)), rhr, center, sd
+
+    def _flags(self, cusum: float, rhr: float, center: float) -> bool:
+        return (
+            self._quiet == 0
+            and self._n >= self.min_nights
+            and cusum >= self.h
+            and rhr - center >= self.min_delta_bpm
+        )
+
+    def score_one(self, x: Features) -> float:
+        """Tonight's CuSum evidence (sds), without learning; 0 if the night cannot be judged."""
+        ev = self._evidence(x)
+        return 0.0 if ev is None else ev[0]
+
+    def flags(self, x: Features) -> bool:
+        """Whether :meth:`learn_one` would flag this night (no state change)."""
+        ev = self._evidence(x)
+        return ev is not None and self._flags(ev[0], ev[1], ev[2])
+
+    def learn_one(self, x: Features) -> None:
+        """Apply tonight's evidence; learn the baselines unless the night is flagged."""
+        ev = self._evidence(x)
+        flagged = False
+        if ev is not None:
+            cusum, rhr, center, _ = ev
+            flagged = self._flags(cusum, rhr, center)
+            # no evidence builds up while an acknowledged episode settles
+            self._cusum = 0.0 if self._quiet else cusum
+        if self._quiet:
+            self._quiet -= 1
+        if ev is not None:
+            above = ev[1] - ev[2] >= ev[3]  # more than one sd above the baseline
+            self._elevated_run = self._elevated_run + 1 if above else 0
+        if flagged:
+            self._flagged_run += 1
+            if self._flagged_run >= self.max_alert_nights:
+                # the alert has been given: settle on the new level before alerting again
+                self._quiet = self.refractory_nights
+                self._cusum = 0.0
+            return
+        self._flagged_run = 0
+        rhr_v = feature(x, "rest_hr")
+        if rhr_v is not None:
+            if ev is not None:  # winsorise: one odd night moves the baseline a little
+                rhr_v = min(max(rhr_v, ev[2] - 2.5 * ev[3]), ev[2] + 2.5 * ev[3])
+            self._center.update(rhr_v)
+            self._spread.update(rhr_v)
+            self._n += 1
+        steps = feature(x, "steps")
+        if steps is not None:
+            i = 1 if feature(x, "weekend") else 0
+            self._steps[i].update(steps)
+            self._n_steps[i] += 1
+        sleep = feature(x, "sleep_min")
+        if sleep is not None:
+            self._sleep.update(sleep)
+            self._n_sleep += 1
+        day_rhr = feature(x, "day_rest_hr")
+        if day_rhr is not None:
+            self._day[0].update(day_rhr)
+            self._day[1].update(day_rhr)
+            self._n_day += 1
+
+    def score_many(self, xs: Sequence[Features]) -> list[float]:
+        return [self.score_one(x) for x in xs]
+
+    def learn_many(self, xs: Sequence[Features]) -> None:
+        for x in xs:
+            self.learn_one(x)
+
+    def judge(self, day: int, x: Features) -> IllnessCandidate | None:
+        """Score tonight, then learn it (prequential); a candidate if the night is flagged."""
+        ev = self._evidence(x)
+        flagged = ev is not None and self._flags(ev[0], ev[1], ev[2])
+        change = self.steps_change(x)
+        self.learn_one(x)
+        if not flagged or ev is None:
+            return None
+        cusum, rhr, center, sd = ev
+        return IllnessCandidate(
+            day=day,
+            score=cusum,
+            rest_hr=rhr,
+            baseline=center,
+            baseline_sd=sd,
+            nights=self._elevated_run,
+            steps_change=change,
+            explanation=explain(
+                rhr, center, sd, self._elevated_run, change, min(self._n, self.span)
+            ),
+        )
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _state(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _STATE)
+
+    def snapshot(self) -> bytes:
+        """Versioned bytes: the River objects and counters (pickle; our own data only)."""
+        return bytes([SNAPSHOT_VERSION]) + pickle.dumps(
+            (self.baseline_kind, self._state()), protocol=pickle.HIGHEST_PROTOCOL
+        )
+
+    def restore(self, data: bytes) -> None:
+        """Replace the state; ``ValueError`` if the version or baseline kind differs."""
+        if not data or data[0] != SNAPSHOT_VERSION:
+            raise ValueError(f"not a version-{SNAPSHOT_VERSION} IllnessDetector snapshot")
+        kind, st = pickle.loads(data[1:])  # noqa: S301 - our own snapshots, never network input
+        if kind != self.baseline_kind:
+            raise ValueError(
+                f"snapshot has a {kind!r} baseline, this detector {self.baseline_kind!r}"
+            )
+        if len(st) != len(_STATE):
+            raise ValueError("IllnessDetector snapshot of another layout")
+        for name, value in zip(_STATE, st, strict=True):
+            setattr(self, name, value)
+
+    def state_nbytes(self) -> int:
+        """Bytes of the serialised state (what a device snapshot carries)."""
+        return len(self.snapshot())
+
+
+class IllnessMonitor:
+    """One device's daily features and illness model, fed reading by reading.
+
+    Parameters
+    ----------
+    utc_offset_min
+        The wearer's UTC offset (minutes).
+    detector
+        The model (default :class:`IllnessDetector` with its defaults).
+
+    Examples
+    --------
+    >>> mon = IllnessMonitor(utc_offset_min=0)
+    >>> mon.update(1_767_225_600_000, "heart_rate", 60.0) is None
+    True
+    >>> 0 < mon.state_nbytes() <= 4096
+    True
+    """
+
+    def __init__(self, utc_offset_min: int = 0, detector: IllnessDetector | None = None) -> None:
+        self.features = DailyFeatures(utc_offset_min)
+        self.detector = detector if detector is not None else IllnessDetector()
+        self._last_day: DayRecord | None = None
+
+    def update(self, ts_ms: int, metric: str, value: float) -> list[IllnessCandidate] | None:
+        """One reading; the candidates of the nights it closed (usually ``None``)."""
+        records = self.features.update(ts_ms, metric, value)
+        return None if records is None else self._on_records(records)
+
+    def advance(self, now_ms: int) -> list[IllnessCandidate] | None:
+        """Close the periods that ended before ``now_ms`` (a clock tick)."""
+        records = self.features.advance(now_ms)
+        return None if records is None else self._on_records(records)
+
+    def _on_records(self, records: tuple[DayRecord | NightRecord, ...]) -> list[IllnessCandidate]:
+        out = []
+        for rec in records:
+            if isinstance(rec, DayRecord):
+                self._last_day = rec
+                continue
+            cand = self.detector.judge(rec.day, night_features(rec, self._last_day))
+            if cand is not None:
+                out.append(cand)
+        return out
+
+    def snapshot(self) -> bytes:
+        """The features' and the model's state (msgspec-framed)."""
+        return msgspec.msgpack.encode(
+            (self.features.snapshot(), self.detector.snapshot(), self._last_day)
+        )
+
+    def restore(self, data: bytes) -> None:
+        feats, model, last = msgspec.msgpack.decode(
+            data, type=tuple[bytes, bytes, DayRecord | None]
+        )
+        self.features.restore(feats)
+        self.detector.restore(model)
+        self._last_day = last
+
+    def state_nbytes(self) -> int:
+        return len(self.snapshot())
+
+
+def explain(
+    rhr: float,
+    center: float,
+    sd: float,
+    nights: int,
+    steps_change: float | None,
+    baseline_nights: int,
+) -> str:
+    """The plain-language explanation of a flagged night.
+
+    >>> explain(71.2, 65.1, 1.8, 2, -0.4, 28)  # doctest: +NORMALIZE_WHITESPACE
+    'Resting heart rate last night 71 bpm, 6 bpm above your 28-night baseline
+    (65 +/- 1.8), second night in a row; steps down 40 % on your usual day.'
+    """
+    text = (
+        f"Resting heart rate last night {rhr:.0f} bpm, {rhr - center:.0f} bpm above your "
+        f"{max(baseline_nights, 1)}-night baseline ({center:.0f} +/- {sd:.1f})"
+    )
+    text += ", first night" if nights <= 1 else f", {_ordinal(nights)} night in a row"
+    if steps_change is not None and steps_change <= -0.15:
+        text += f"; steps down {-steps_change * 100:.0f} % on your usual day"
+    return text + "."
+
+
+def night_features(night: NightRecord, day_before: DayRecord | None) -> dict[str, float]:
+    """The model's input for one night: its resting HR and sleep, the day before's steps.
+
+    >>> night_features(NightRecord(20000, 55.0, 2.0, 300.0, 420.0, None, None, 10.0), None)
+    {'rest_hr': 55.0}
+    """
+    x: dict[str, float] = {}
+    if night.rest_hr is not None:
+        x["rest_hr"] = night.rest_hr
+    if night.sleep_min is not None:
+        x["sleep_min"] = night.sleep_min
+    if day_before is not None and day_before.day == night.day - 1:
+        if day_before.steps is not None:
+            x["steps"] = day_before.steps
+            x["weekend"] = 1.0 if day_before.weekday >= 5 else 0.0
+        if day_before.rest_hr is not None:
+            x["day_rest_hr"] = day_before.rest_hr
+    return x
