@@ -83,12 +83,17 @@ class DaemonProcess:
             await asyncio.sleep(0.1)
 
 
-def start_daemon(s: Settings, log: Path) -> DaemonProcess:
+def start_daemon(s: Settings, log: Path, instance_id: str | None = None) -> DaemonProcess:
+    """``vitalstream ingest`` as a process. Daemons running side by side in one group need an
+    ``instance_id`` each (their transactional ids); a restart keeps its predecessor's."""
     before = log.read_text(errors="replace").count("ingest started") if log.exists() else 0
     out = log.open("ab")
+    env = settings_env(s)
+    if instance_id is not None:
+        env["VITALSTREAM_INGEST__INSTANCE_ID"] = instance_id
     proc = subprocess.Popen(
         [sys.executable, "-m", "ingest.cli", "ingest"],
-        env=settings_env(s),
+        env=env,
         stdout=out,
         stderr=subprocess.STDOUT,
     )

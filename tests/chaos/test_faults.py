@@ -139,14 +139,14 @@ async def test_three_daemons_with_instances_joining_and_leaving(
     await prepare(s, messages)
     rng = random.Random(5)
     logs = [tmp_path / f"d{i}.log" for i in range(3)]
-    daemons = [start_daemon(s, logs[i]) for i in range(3)]
+    daemons = [start_daemon(s, logs[i], f"d{i}") for i in range(3)]
     deadline = time.monotonic() + scale(30, 120)
     while time.monotonic() < deadline:
         await asyncio.sleep(rng.uniform(2, 4))
         i = rng.randrange(3)
         await daemons[i].started()
         assert daemons[i].terminate() == 0, daemons[i].output()[-3000:]  # leave cleanly
-        daemons[i] = start_daemon(s, logs[i])  # and join again
+        daemons[i] = start_daemon(s, logs[i], f"d{i}")  # and join again
     try:
         for d in daemons:
             await d.started()
