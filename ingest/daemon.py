@@ -164,6 +164,12 @@ class IngestDaemon:
         old one (a zombie) instead of both committing."""
         return self.settings.transactional_id
 
+    def _fenced_message(self) -> str:
+        return (
+            f"fenced: another instance started with transactional id "
+            f"{self.transactional_id!r} (ingest.instance_id); this one stops"
+        )
+
     def request_stop(self) -> None:
         """Stop fetching; :meth:`run` then flushes, commits and returns."""
         self._stopping.set()
@@ -190,7 +196,7 @@ class IngestDaemon:
         s = self.settings
         kafka_kwargs = kafka_client_kwargs(s)
         # fail fast on a misconfiguration: one clear line instead of retries forever
-        for line in await preflight.check(s, create_topics=True):
+        for line in await preflight.check(s, starting=True):
             log.info("check passed", extra={"check": line})
         self.writer = InfluxWriter.from_settings(s)
         txn = {"transactional_id": self.transactional_id} if self._exactly_once else {}
@@ -236,6 +242,8 @@ class IngestDaemon:
             await self._loop()
         finally:
             await self._shutdown(http)
+        if self._fenced:
+            raise FencedError(self._fenced_message())
 
     async def _loop(self) -> None:
         assert self.consumer is not None
@@ -665,6 +673,8 @@ class IngestDaemon:
             task.cancel()
             # a transaction being aborted may take a moment; a hung one is left to finish alone
             await asyncio.wait({task}, timeout=5.0)
+        if task is not None and task.done() and not task.cancelled():
+            task.exception()  # retrieved: raised already, or moot now (fenced, stopping)
         self._pending = Checkpoint()
         self._dirty.clear()
         self.metrics.pending.set(0)
@@ -717,9 +727,14 @@ class IngestDaemon:
                             owned, self.settings.ingest.group_id
                         )
                     await self.producer.commit_transaction()
-                except BaseException:
-                    with contextlib.suppress(KafkaError):
+                except BaseException as exc:
+                    try:
                         await self.producer.abort_transaction()
+                    except Exception as abort_exc:  # a fenced producer cannot abort either
+                        log.warning(
+                            "aborting the checkpoint transaction failed",
+                            extra={"error": type(exc).__name__, "abort": type(abort_exc).__name__},
+                        )
                     raise
                 if owned:
                     self.metrics.commits.inc()
@@ -728,10 +743,7 @@ class IngestDaemon:
                 # a newer instance with our transactional id started: it owns our work now
                 self._fenced = True
                 self.metrics.errors.labels("fenced").inc()
-                raise FencedError(
-                    f"fenced: another instance started with transactional id "
-                    f"{self.transactional_id!r} (ingest.instance_id); this one stops"
-                ) from None
+                raise FencedError(self._fenced_message()) from None
             except KafkaError as exc:
                 self.metrics.errors.labels("kafka_transaction").inc()
                 log.warning(
@@ -852,6 +864,8 @@ class IngestDaemon:
         timeout = self.settings.ingest.revoke_timeout_s
         try:
             await asyncio.wait_for(self.checkpoint_now(), timeout=timeout)
+        except FencedError:
+            pass  # the loop raises it from the checkpoint task and stops the daemon
         except TimeoutError:
             # aiokafka rebalances eagerly (every partition is revoked), so dropping all that
             # is pending drops only data of revoked partitions, read again from their commits

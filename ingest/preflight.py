@@ -75,13 +75,17 @@ async def check_kafka(settings: Settings, *, create_topics: bool) -> list[str]:
     return [f"Kafka {settings.bootstrap_servers}: the topics exist ({n} partitions)"]
 
 
-async def check_influxdb(settings: Settings) -> list[str]:
-    """InfluxDB answers, and the token may write to the bucket."""
+async def check_influxdb(settings: Settings, *, outage_ok: bool = False) -> list[str]:
+    """InfluxDB answers, and the token may write to the bucket. ``outage_ok``: an InfluxDB
+    that does not answer (down, hung, 5xx) is not a configuration error, only reported; the
+    daemon rides out outages anyway."""
     writer = InfluxWriter.from_settings(settings)  # a missing token is a ConfigError here
     where = f"InfluxDB bucket {settings.influxdb.bucket!r} (org {settings.influxdb.org!r})"
     try:
         await writer.probe_write()
     except RetriableSinkError as exc:
+        if outage_ok:
+            return [f"{where} at {settings.influx_url}: not checked, InfluxDB is down ({exc})"]
         raise ConfigError(
             f"cannot write to InfluxDB at {settings.influx_url}: {exc} "
             "(check VITALSTREAM_INFLUXDB__URL)"
@@ -94,9 +98,13 @@ async def check_influxdb(settings: Settings) -> list[str]:
     return [f"{where} at {settings.influx_url}: writable"]
 
 
-async def check(settings: Settings, *, create_topics: bool = False) -> list[str]:
-    """Every check; what passed, one line each. Raises ConfigError at the first failure."""
+async def check(settings: Settings, *, starting: bool = False) -> list[str]:
+    """Every check; what passed, one line each. Raises ConfigError at the first failure.
+
+    ``starting``: the daemon's own checks, which first create missing topics and take an
+    InfluxDB outage for what it is (the daemon waits it out, without committing).
+    """
     return [
-        *await check_kafka(settings, create_topics=create_topics),
-        *await check_influxdb(settings),
+        *await check_kafka(settings, create_topics=starting),
+        *await check_influxdb(settings, outage_ok=starting),
     ]

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.check:
-        for line in asyncio.run(preflight.check(settings, create_topics=False)):
+        for line in asyncio.run(preflight.check(settings)):
             print(f"ok: {line}")
         return 0
     asyncio.run(run_daemon(settings))
