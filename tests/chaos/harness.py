@@ -109,6 +109,16 @@ async def run_clean(s: Settings, log: Path, timeout_s: float = 300) -> None:
         assert d.terminate() == 0, d.output()[-3000:]
 
 
+def assert_exactly_once(messages: list[tuple[bytes | None, bytes]], s: Settings) -> None:
+    """Every valid reading of ``messages`` is in InfluxDB, once."""
+    from tests.integration.harness import expected_identities, vitals_identities
+
+    valid, _ = expected_identities(messages, s)
+    got = vitals_identities(s)
+    assert len(got) == len(set(got)), "0 duplicate points"
+    assert set(got) == valid, "0 readings missing"
+
+
 def scores(s: Settings) -> dict[tuple[str, str, int], float]:
     rows = flux(
         s,

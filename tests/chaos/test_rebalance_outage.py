@@ -13,12 +13,17 @@ import pytest
 
 from ingest import stack
 from ingest.settings import Settings
-from tests.chaos.harness import chaos_settings, prepare, scale, start_daemon, wait_progress
+from tests.chaos.harness import (
+    assert_exactly_once,
+    chaos_settings,
+    prepare,
+    scale,
+    start_daemon,
+    wait_progress,
+)
 from tests.integration.harness import (
-    expected_identities,
     produce,
     simulated_messages,
-    vitals_identities,
     wait_committed,
 )
 
@@ -27,13 +32,6 @@ def _influxd_pid(s: Settings) -> int:
     pid = {r.name: r.pid for r in stack.status(s)}["influxdb"]
     assert pid, "the local InfluxDB runs"
     return pid
-
-
-def _assert_exactly_once(messages: list[tuple[bytes | None, bytes]], s: Settings) -> None:
-    valid, _ = expected_identities(messages, s)
-    got = vitals_identities(s)
-    assert len(got) == len(set(got)), "0 duplicate points"
-    assert set(got) == valid, "0 readings missing"
 
 
 @pytest.mark.timeout(900)
@@ -79,7 +77,7 @@ async def test_rebalance_while_influxdb_hangs_kills_no_daemon(
     for d in (d1, d2):
         assert d is not None
         assert "Traceback" not in d.output(), d.output()[-3000:]
-    _assert_exactly_once(messages, s)
+    assert_exactly_once(messages, s)
 
 
 @pytest.mark.timeout(600)
@@ -110,4 +108,4 @@ async def test_a_daemon_with_the_same_instance_id_fences_the_older_one(
     finally:
         assert new.terminate() == 0, new.output()[-3000:]
     assert "Traceback" not in new.output()
-    _assert_exactly_once(messages, s)
+    assert_exactly_once(messages, s)

@@ -50,6 +50,14 @@ def _readings(
     ]
 
 
+async def _prepared(live_stack: Settings, name: str) -> Settings:
+    """Settings of this test's own, with their bucket and topics."""
+    s = isolated_settings(live_stack, name)
+    create_bucket(s)
+    await ensure_topic(s)
+    return s
+
+
 def nested_poison(device: str, ts_ms: int, depth: int = 1_900) -> bytes:
     """The probe's poison pill: a valid reading whose ignored extra field nests ``depth``
     arrays (3.8 KB: under the size limit)."""
@@ -60,9 +68,7 @@ def nested_poison(device: str, ts_ms: int, depth: int = 1_900) -> bytes:
 async def test_poison_pill_of_nested_arrays_is_dead_lettered_and_the_loop_goes_on(
     live_stack: Settings, unique_name: str
 ) -> None:
-    s = isolated_settings(live_stack, unique_name)
-    create_bucket(s)
-    await ensure_topic(s)
+    s = await _prepared(live_stack, unique_name)
     now = int(time.time() * 1000) - 600 * SEC
     poison = nested_poison("dev-a", now - 1)
     assert 3_000 < len(poison) <= s.ingest.max_message_bytes
@@ -111,9 +117,7 @@ async def test_a_record_that_raises_while_scoring_is_dead_lettered_as_internal_e
 ) -> None:
     from ingest.daemon import IngestDaemon
 
-    s = isolated_settings(live_stack, unique_name)
-    create_bucket(s)
-    await ensure_topic(s)
+    s = await _prepared(live_stack, unique_name)
     now = int(time.time() * 1000) - 600 * SEC
     good = _readings(["dev-a", "dev-b"], now, 40)
     bad = encode_reading("dev-a", now + 45 * SEC, Metric.HEART_RATE, 66.0)
@@ -238,9 +242,7 @@ def _get(port: int, path: str) -> tuple[int, str]:
 async def test_bucket_deleted_at_run_time_is_loud_and_loses_nothing(
     live_stack: Settings, unique_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    s = isolated_settings(live_stack, unique_name)
-    create_bucket(s)
-    await ensure_topic(s)
+    s = await _prepared(live_stack, unique_name)
     now = int(time.time() * 1000) - 600 * SEC
     first, second = _readings(["dev-a"], now, 30), _readings(["dev-a"], now + 60 * SEC, 30)
     await produce(s, s.topics.readings, first)
@@ -275,9 +277,7 @@ async def test_bucket_deleted_at_run_time_is_loud_and_loses_nothing(
 async def test_restore_past_its_deadline_is_retried_until_it_completes(
     live_stack: Settings, unique_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    s = isolated_settings(live_stack, unique_name)
-    create_bucket(s)
-    await ensure_topic(s)
+    s = await _prepared(live_stack, unique_name)
     now = int(time.time() * 1000) - 600 * SEC
     devices = [f"dev-{i}" for i in range(6)]
     await produce(s, s.topics.readings, _readings(devices, now, 20))
