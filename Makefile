@@ -8,7 +8,7 @@ VS := $(VENV)/bin/vitalstream
 # reinstall when the dependencies or the compiled engine path (detectors/_fastpath.pyx) change
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml detectors/_fastpath.pyx | cksum | cut -d' ' -f1)
 
-.PHONY: help venv stack-up stack-down stack-status demo test test-unit chaos chaos-long fuzz lint typecheck check bench schemas clean
+.PHONY: help venv stack-up stack-down stack-status demo test test-unit chaos chaos-long fuzz fuzz-merge lint typecheck check bench schemas clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ FUZZ_SECONDS ?= 600
 fuzz: venv ## coverage-guided fuzzing of the per-record path (atheris, FUZZ_SECONDS=600); finds in var/fuzz/
 	@mkdir -p var/fuzz/corpus
 	$(PY) tests/fuzz/fuzz_records.py -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=var/fuzz/ var/fuzz/corpus tests/fuzz/corpus
+
+fuzz-merge: venv ## add what `make fuzz` found that widens coverage to the committed corpus (tests/fuzz/corpus)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tests/fuzz/fuzz_records.py -merge=1 tests/fuzz/corpus var/fuzz/corpus
 
 lint: venv ## ruff lint and format check
 	$(VENV)/bin/ruff check .

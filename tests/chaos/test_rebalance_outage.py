@@ -40,10 +40,13 @@ async def test_rebalance_while_influxdb_hangs_kills_no_daemon(
 ) -> None:
     """The probe: InfluxDB stops answering (SIGSTOP), a second daemon joins the group, the
     first one's revoke times out on its checkpoint. It used to die of CancelledError."""
+    # long: the probe's own figures (a 40 s hang, the default 20 s revoke and 10 s write timeouts)
     hang_s = scale(15, 40)
-    s = chaos_settings(live_stack, unique_name, max_batch_records=1000, revoke_timeout_s=3.0)
-    # writes time out quickly, so the checkpoint the revoke waits for is stuck in retries
-    s = s.model_copy(update={"influxdb": s.influxdb.model_copy(update={"timeout_ms": 2000})})
+    revoke_s = float(scale(3, 20))
+    s = chaos_settings(live_stack, unique_name, max_batch_records=1000, revoke_timeout_s=revoke_s)
+    # writes time out, so the checkpoint the revoke waits for is stuck in retries
+    timeout_ms = scale(2000, 10_000)
+    s = s.model_copy(update={"influxdb": s.influxdb.model_copy(update={"timeout_ms": timeout_ms})})
     messages = simulated_messages(devices=scale(6, 20), hours=24, seed=91)
     first = len(messages) // 3
     await prepare(s, messages[:first])

@@ -1,9 +1,11 @@
+#!/usr/bin/env python3
 """Coverage-guided fuzzing of the per-record path with atheris (libFuzzer).
 
     python tests/fuzz/fuzz_records.py -max_total_time=60 var/fuzz/corpus tests/fuzz/corpus
 
-New interesting inputs go to the first directory; ``-merge=1 tests/fuzz/corpus var/fuzz/corpus``
-adds those that widen coverage to the committed corpus. ``make fuzz`` runs it (``FUZZ_SECONDS``).
+New interesting inputs go to the first directory. ``make fuzz`` runs it (``FUZZ_SECONDS``);
+``make fuzz-merge`` adds the finds that widen coverage to the committed corpus (libFuzzer runs
+this script again for that, so the virtualenv's python must come first on ``PATH``).
 A crash (an exception escaping the daemon's per-record path, or a broken invariant) stops the
 run and leaves the input as ``var/fuzz/crash-*``.
 """
