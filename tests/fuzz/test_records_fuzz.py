@@ -62,8 +62,22 @@ def test_raw_bytes_never_crash_the_loop(key: bytes | None, value: bytes) -> None
     _harness.feed(_record(key, value))
 
 
+# shallow nesting, and deep nesting under 4 KB (hypothesis raises the recursion limit while it
+# runs a test, so the stack-exhausting depths get a test of their own below)
+depths = st.integers(min_value=0, max_value=64) | st.integers(min_value=800, max_value=2000)
+
+
+@pytest.mark.parametrize("depth", [33, 1_000, 1_900, 2_000])
+def test_nesting_deep_enough_to_exhaust_the_parser_stack_is_dead_lettered(depth: int) -> None:
+    """The probe's poison pill (1,900 nested arrays in an ignored field) and its kin."""
+    reading = b'{"device_id":"dev-1","ts":1767225600000,"metric":"heart_rate","value":61'
+    raw = reading + b',"extra":' + b"[" * depth + b"]" * depth + b"}"
+    assert len(raw) <= 4096
+    assert _harness.feed(raw) == "dead:too_deep"
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(key=keys, doc=readingish, depth=st.integers(min_value=0, max_value=3000))
+@given(key=keys, doc=readingish, depth=depths)
 def test_json_of_any_shape_never_crashes_the_loop(
     key: bytes | None, doc: dict[str, Any], depth: int
 ) -> None:
