@@ -20,6 +20,8 @@ Time-driven detection (silent devices, alerts whose data stopped) runs on each p
 partition's devices are ticked at that point (:class:`detectors.GridClock`). The ticks thus fall
 at the same places in the record stream however records were batched or the daemon restarted;
 the clock is checkpointed with the device states, so a replay raises exactly the same alerts.
+A partition that has gone quiet is ticked on the rest of the pipeline's time instead
+(:mod:`ingest.idle`), so the deadman still fires for a silent partition or a silent fleet.
 """
 
 from __future__ import annotations
@@ -197,7 +199,7 @@ class IngestDaemon:
         kafka_kwargs = kafka_client_kwargs(s)
         # fail fast on a misconfiguration: one clear line instead of retries forever
         for line in await preflight.check(s, starting=True):
-            log.info("check passed", extra={"check": line})
+            log.info("start-up check", extra={"result": line})
         self.writer = InfluxWriter.from_settings(s)
         txn = {"transactional_id": self.transactional_id} if self._exactly_once else {}
         self.producer = AIOKafkaProducer(
