@@ -297,3 +297,32 @@ async def test_restore_past_its_deadline_is_retried_until_it_completes(
     restored = [r for r in caplog.records if r.message == "partitions assigned"]
     assert sum(int(getattr(r, "devices_restored", 0)) for r in restored) == len(devices)
     assert len(vitals_identities(s)) == 40 * len(devices), "nothing lost, nothing doubled"
+
+
+async def test_check_names_missing_topics_and_an_unreachable_broker(
+    live_stack: Settings, unique_name: str
+) -> None:
+    s = await _prepared(live_stack, unique_name)
+    env = settings_env(s)
+    missing = await asyncio.to_thread(
+        _cli, {**env, "VITALSTREAM_TOPICS__ALERTS": f"{unique_name}.nowhere"}, "ingest", "--check"
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        f"vitalstream: Kafka topic(s) missing: {unique_name}.nowhere (`vitalstream ingest` "
+        "creates them at start where the broker allows; otherwise create them)"
+    )
+    unreachable = await asyncio.to_thread(
+        _cli,
+        {
+            **env,
+            "VITALSTREAM_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:9",
+            "VITALSTREAM_KAFKA__REQUEST_TIMEOUT_MS": "3000",
+        },
+        "ingest",
+        "--check",
+    )
+    assert unreachable.returncode == 1
+    lines = unreachable.stderr.strip().splitlines()
+    assert len(lines) == 1, unreachable.stderr
+    assert lines[0].startswith("vitalstream: cannot reach Kafka at 127.0.0.1:9")
