@@ -8,7 +8,7 @@ VS := $(VENV)/bin/vitalstream
 # reinstall when the dependencies or the compiled engine path (detectors/_fastpath.pyx) change
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml detectors/_fastpath.pyx | cksum | cut -d' ' -f1)
 
-.PHONY: help venv stack-up stack-down stack-status demo test test-unit chaos chaos-long lint typecheck check bench schemas clean
+.PHONY: help venv stack-up stack-down stack-status demo test test-unit chaos chaos-long fuzz fuzz-merge lint typecheck check bench schemas clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -42,8 +42,16 @@ test-unit: venv ## unit tests and doctests only (no services)
 chaos: stack-up ## the chaos suite, short version (also part of `make test`)
 	$(PY) -m pytest -m chaos -s
 
-chaos-long: stack-up ## the chaos suite at full scale (200k readings, 20 kills, 2 min outage); report to bench/results/chaos-long.txt
+chaos-long: stack-up ## the chaos suite at full scale (200k readings, 20 kills, 2 min outage, 40 s hung InfluxDB); report to bench/results/chaos-long.txt
 	VITALSTREAM_CHAOS=long $(PY) -m pytest -m chaos -s -p no:randomly 2>&1 | tee bench/results/chaos-long.txt
+
+FUZZ_SECONDS ?= 600
+fuzz: venv ## coverage-guided fuzzing of the per-record path (atheris, FUZZ_SECONDS=600); finds in var/fuzz/
+	@mkdir -p var/fuzz/corpus
+	$(PY) tests/fuzz/fuzz_records.py -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=var/fuzz/ var/fuzz/corpus tests/fuzz/corpus
+
+fuzz-merge: venv ## add what `make fuzz` found that widens coverage to the committed corpus (tests/fuzz/corpus)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tests/fuzz/fuzz_records.py -merge=1 tests/fuzz/corpus var/fuzz/corpus
 
 lint: venv ## ruff lint and format check
 	$(VENV)/bin/ruff check .

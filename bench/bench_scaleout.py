@@ -140,7 +140,11 @@ async def scaleout(base: Settings, processes: int, readings: int) -> dict[str, o
     )
     env = settings_env(s)
     logs = [Path(tempfile.mkstemp(suffix=".log")[1]) for _ in range(processes)]
-    procs = [_spawn(env, log) for log in logs]
+    # one transactional id per process: on one host the default (the host name) is shared
+    procs = [
+        _spawn({**env, "VITALSTREAM_INGEST__INSTANCE_ID": f"p{i}"}, log)
+        for i, log in enumerate(logs)
+    ]
     # every process joined and the group settled before the backlog arrives
     deadline = time.monotonic() + 120
     while not all("partitions assigned" in log.read_text(errors="replace") for log in logs):

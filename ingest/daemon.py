@@ -20,6 +20,8 @@ Time-driven detection (silent devices, alerts whose data stopped) runs on each p
 partition's devices are ticked at that point (:class:`detectors.GridClock`). The ticks thus fall
 at the same places in the record stream however records were batched or the daemon restarted;
 the clock is checkpointed with the device states, so a replay raises exactly the same alerts.
+A partition that has gone quiet is ticked on the rest of the pipeline's time instead
+(:mod:`ingest.idle`), so the deadman still fires for a silent partition or a silent fleet.
 
 A record may carry several readings (an Open mHealth series, a FHIR Bundle, a step count over
 an hour: :mod:`messages.formats`). They all share the record's offset and are scored within the
@@ -47,12 +49,14 @@ from typing import Protocol
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, ProducerFenced
 from aiokafka.partitioner import murmur2
 
-from detectors import AlertEvent, Engine, GridClock, ProcessResult
-from ingest.errors import PermanentSinkError, RetriableSinkError
+from detectors import AlertEvent, Engine, GridClock, ProcessResult, Scored
+from ingest import preflight
+from ingest.errors import FencedError, PermanentSinkError, RetriableSinkError
 from ingest.http_server import HealthServer
+from ingest.idle import PartitionActivity
 from ingest.influx.line_protocol import alert_line, scored_line
 from ingest.influx.writer import InfluxWriter, Rejected
 from ingest.kafka_io.changelog import (
@@ -63,17 +67,17 @@ from ingest.kafka_io.changelog import (
     encode_state,
 )
 from ingest.kafka_io.deadletter import DeadLetter
-from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
+from ingest.log import Throttle
 from ingest.metrics import PipelineMetrics
 from ingest.privacy import Pseudonymizer
+from ingest.retry import Backoff
 from ingest.settings import Settings
 from messages import InvalidReading, Reading, ReadingDecoder
 from messages.formats import Decoded, RecordDecoder
 
 log = logging.getLogger(__name__)
 
-_MAX_BACKOFF_S = 10.0  # caps how long a recovered InfluxDB waits for our next try
 _alert_encoder = msgspec.json.Encoder()
 
 
@@ -147,10 +151,14 @@ class IngestDaemon:
         self._dirty: set[str] = set()
         self._clocks: dict[int, GridClock] = {}  # readings partition -> its stream-time clock
         self._clocks_saved: dict[int, int | None] = {}  # tick_ms last put in the changelog
+        self._activity = PartitionActivity(settings.ingest.idle_partition_ms)
         # partitions whose state is being restored: nothing of theirs is scored meanwhile
         self._restoring: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
         self._influx_failing_since: float | None = None
+        self._error_log = Throttle(60.0)  # repeated ERRORs: once a minute per kind
+        self._influx_error: tuple[bool, str] | None = None  # (permanent, what) while failing
+        self._fenced = False
         self._started = False
         self._paused = False
         self.consumer: AIOKafkaConsumer | None = None
@@ -164,34 +172,48 @@ class IngestDaemon:
 
     # ---------------------------------------------------------------- lifecycle
 
+    @property
+    def transactional_id(self) -> str:
+        """Kafka transactional id: the same after a restart, so the new instance fences the
+        old one (a zombie) instead of both committing."""
+        return self.settings.transactional_id
+
+    def _fenced_message(self) -> str:
+        return (
+            f"fenced: another instance started with transactional id "
+            f"{self.transactional_id!r} (ingest.instance_id); this one stops"
+        )
+
     def request_stop(self) -> None:
         """Stop fetching; :meth:`run` then flushes, commits and returns."""
         self._stopping.set()
 
     def ready(self) -> bool:
-        failing = self._influx_failing_since
-        return self._started and (failing is None or time.monotonic() - failing < 10.0)
+        return self.not_ready_reason() is None
+
+    def not_ready_reason(self) -> str | None:
+        """Why ``/readyz`` fails (``None``: ready). A write error the configuration causes
+        counts at once; a transient one after 10 s."""
+        if not self._started:
+            return "starting" if not self._fenced else "fenced"
+        failing, error = self._influx_failing_since, self._influx_error
+        if failing is None or error is None:
+            return None
+        permanent, what = error
+        if permanent:
+            return f"InfluxDB refuses writes: {what}"
+        down_s = time.monotonic() - failing
+        return f"InfluxDB writes failing for {down_s:.0f} s: {what}" if down_s >= 10.0 else None
 
     async def run(self) -> None:
         """Run until :meth:`request_stop` (or SIGTERM/SIGINT when installed by the caller)."""
         s = self.settings
         kafka_kwargs = kafka_client_kwargs(s)
-        await create_missing_topics(s)
-        self.writer = InfluxWriter(
-            url=s.influx_url,
-            org=s.influxdb.org,
-            bucket=s.influxdb.bucket,
-            token=s.influx_token(),
-            max_lines=s.ingest.write_batch_points,
-            max_concurrent=s.ingest.write_concurrency,
-            timeout_s=s.influxdb.timeout_ms / 1000,
-            verify=s.influx_ssl(),
-        )
-        txn = (
-            {"transactional_id": f"{s.ingest.group_id}.{socket.gethostname()}.{os.getpid()}"}
-            if self._exactly_once
-            else {}
-        )
+        # fail fast on a misconfiguration: one clear line instead of retries forever
+        for line in await preflight.check(s, starting=True):
+            log.info("start-up check", extra={"result": line})
+        self.writer = InfluxWriter.from_settings(s)
+        txn = {"transactional_id": self.transactional_id} if self._exactly_once else {}
         self.producer = AIOKafkaProducer(
             **kafka_kwargs,
             **txn,
@@ -216,7 +238,7 @@ class IngestDaemon:
         http = HealthServer(
             s.ingest.http_host,
             s.ingest.http_port,
-            ready=self.ready,
+            not_ready_reason=self.not_ready_reason,
             metrics=self.metrics.exposition,
         )
         await http.start()
@@ -234,6 +256,8 @@ class IngestDaemon:
             await self._loop()
         finally:
             await self._shutdown(http)
+        if self._fenced:
+            raise FencedError(self._fenced_message())
 
     async def _loop(self) -> None:
         assert self.consumer is not None
@@ -245,6 +269,7 @@ class IngestDaemon:
             )
             if batch:
                 self._process(batch)
+            self._advance_idle_clocks()
             self._maybe_emit_metrics()
             self._maybe_checkpoint()
             self._update_lag()
@@ -253,16 +278,19 @@ class IngestDaemon:
         timeout = self.settings.ingest.shutdown_timeout_s
         self._maybe_emit_metrics(final=True)
         try:
-            await asyncio.wait_for(self.checkpoint_now(), timeout=timeout)
-            m = self.metrics
-            log.info(
-                "ingest stopped cleanly",
-                extra={
-                    "records": int(m._total(m.records)),
-                    "skipped": int(m._total(m.skipped)),
-                    "commits": int(m._total(m.commits)),
-                },
-            )
+            if self._fenced:
+                log.error("fenced: stopping without a final checkpoint")
+            else:
+                await asyncio.wait_for(self.checkpoint_now(), timeout=timeout)
+                m = self.metrics
+                log.info(
+                    "ingest stopped cleanly",
+                    extra={
+                        "records": int(m._total(m.records)),
+                        "skipped": int(m._total(m.skipped)),
+                        "commits": int(m._total(m.commits)),
+                    },
+                )
         except TimeoutError:
             log.warning(
                 "shutdown: sinks not flushed in time; uncommitted records will be "
@@ -271,8 +299,7 @@ class IngestDaemon:
             )
         finally:
             self._started = False
-            if self._inflight is not None and not self._inflight.done():
-                self._inflight.cancel()
+            await self._abandon_checkpoints()
             for closer in (self.consumer, self._restorer, self.producer):
                 if closer is not None:
                     with contextlib.suppress(KafkaError, asyncio.CancelledError):
@@ -303,6 +330,7 @@ class IngestDaemon:
             part = tp.partition
             clock = self._clock(part)
             next_tick = clock.next_ms
+            newest: int | None = None
             for rec in records:
                 n_records += 1
                 key, value, offset = rec.key, rec.value, rec.offset  # type: ignore[attr-defined]
@@ -310,32 +338,23 @@ class IngestDaemon:
                 pending.record_ts_ms.append(rec.timestamp)  # type: ignore[attr-defined]
                 headers = rec.headers  # type: ignore[attr-defined]
                 try:
-                    if headers:  # a content-type header may name the format
-                        decoded = self.records.decode(value, headers, key, now_ms=now_ms)
-                    else:
-                        try:  # our own JSON first, at full speed
-                            decoded = self.decoder.decode(value, now_ms=now_ms)
-                        except InvalidReading as exc:  # else Open mHealth / FHIR, or exc
-                            decoded = self.records.decode_other(value, key, exc, now_ms=now_ms)
+                    many = self.decode_record(tp, offset, key, value, headers, now_ms)
                 except InvalidReading as exc:
                     self._dead_letter(tp, offset, key, value, exc.code, exc.detail)
                     continue
-                if type(decoded) is Reading:  # our own JSON: one reading
-                    many: Sequence[Reading] = (decoded,)
-                else:  # a standard record: its readings; a dead letter per bad part
-                    assert isinstance(decoded, Decoded)
-                    many = self._parts(tp, offset, key, value, decoded)
+                except Exception as exc:  # one record must never stop the loop
+                    self._internal_error(_Source(part, offset, key, value), "decode", exc)
+                    continue
                 skip: bool | None = None  # a record's readings were all applied, or none
                 for reading in many:
-                    if key is None or key != reading.device_id.encode():
-                        self._mis_keyed(tp, offset, key, value)
-                        continue
                     if skip is None:
                         covered = self._applied.get(reading.device_id)
                         skip = covered is not None and offset <= covered
                     if skip:
                         self.metrics.skipped.inc()
                         continue
+                    if newest is None or reading.ts_ms > newest:
+                        newest = reading.ts_ms
                     if next_tick is None or reading.ts_ms >= next_tick:
                         grid = clock.advance(reading.ts_ms)
                         next_tick = clock.next_ms
@@ -347,10 +366,48 @@ class IngestDaemon:
                                 self._tick(part, at)
                     readings.append(reading)
                     sources.append(_Source(part, offset, key, value))
+            if records:
+                self._activity.saw(part, newest)
         self.metrics.records.inc(n_records)
         self._score(readings, sources)
         self.metrics.pending.set(len(pending.lines))
         self.metrics.devices.set(len(self._device_partition))
+
+    def decode_record(
+        self,
+        tp: TopicPartition,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes | None]] | None,
+        now_ms: int,
+    ) -> Sequence[Reading]:
+        """The per-record decode step: a record -> its validated, correctly keyed readings.
+
+        Our own JSON is tried first, at full speed; a ``content-type`` header or a failure of
+        it hands the record to the standard-format decoders (:mod:`messages.formats`). The
+        rejected and mis-keyed parts of a multi-reading record are dead-lettered here, one dead
+        letter per part; its other readings are returned.
+
+        Raises
+        ------
+        InvalidReading
+            With the reason to dead-letter the whole record under.
+        """
+        if headers:  # a content-type header may name the format
+            decoded = self.records.decode(value, headers, key, now_ms=now_ms)
+        else:
+            try:  # our own JSON first, at full speed
+                decoded = self.decoder.decode(value, now_ms=now_ms)
+            except InvalidReading as exc:  # else Open mHealth / FHIR, or exc
+                decoded = self.records.decode_other(value, key, exc, now_ms=now_ms)
+        if type(decoded) is Reading:  # our own JSON: one reading
+            if key is None or key != decoded.device_id.encode():
+                # a mis-keyed reading would split one device's state over two partitions
+                raise InvalidReading("key_mismatch", "record key must be the reading's device_id")
+            return (decoded,)
+        assert isinstance(decoded, Decoded)  # a standard record: its readings
+        return self._parts(tp, offset, key, value, decoded)
 
     def _parts(
         self,
@@ -398,10 +455,18 @@ class IngestDaemon:
         if not readings:
             return
         pending = self._pending
-        out = self.engine.process(readings)
+        try:
+            out = self.engine.process(readings)
+        except Exception as exc:  # a bug the batch hit: find the record, keep the rest
+            out, sources = self._score_one_by_one(readings, sources, exc)
         owner = self._device_partition
         for scored, src in zip(out.scored, sources, strict=True):
-            pending.lines.append(scored_line(scored, self.pseudo(scored.device_id)))
+            try:
+                line = scored_line(scored, self.pseudo(scored.device_id))
+            except Exception as exc:
+                self._internal_error(src, "format", exc)
+                continue
+            pending.lines.append(line)
             pending.lanes.append(src.partition)
             pending.sources.append(src)
             device = scored.device_id
@@ -411,6 +476,66 @@ class IngestDaemon:
             self._dirty.add(device)
         self.metrics.readings.inc(len(readings))
         self._add_alerts(out.alerts)
+
+    def _score_one_by_one(
+        self, readings: list[Reading], sources: list[_Source], error: Exception
+    ) -> tuple[ProcessResult, list[_Source]]:
+        """Score a batch that raised one reading at a time; dead-letter the readings that raise.
+
+        A reading that raises leaves its device as it was before it. The readings of the batch
+        before the failing one were already applied by the failed call: the engine sees them a
+        second time here, as duplicates (scored, counted, not learned).
+        """
+        log.error(
+            "scoring a batch raised; scoring its readings one at a time",
+            extra={"error": type(error).__name__, "readings": len(readings)},
+        )
+        scored: list[Scored] = []
+        alerts: list[AlertEvent] = []
+        kept: list[_Source] = []
+        for reading, src in zip(readings, sources, strict=True):
+            device = reading.device_id
+            try:
+                before: bytes | None = self.engine.snapshot(device)
+            except KeyError:
+                before = None
+            try:
+                out = self.engine.process([reading])
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    if before is None:
+                        self.engine.drop(device)
+                    else:
+                        self.engine.restore(device, before)
+                self._internal_error(src, "score", exc)
+                continue
+            scored += out.scored
+            alerts += out.alerts
+            kept.append(src)
+        return ProcessResult(scored, alerts), kept
+
+    def _internal_error(self, src: _Source, stage: str, exc: BaseException) -> None:
+        """Dead-letter one record a bug choked on. The reason names the exception's type only:
+        its message may quote the reading."""
+        self._pending.dead_letters.append(
+            DeadLetter(
+                src.key,
+                src.value,
+                "internal_error",
+                type(exc).__name__,
+                self.settings.topics.readings,
+                src.partition,
+                src.offset,
+                stage=stage,
+            )
+        )
+        self.metrics.dead_letters.labels("internal_error").inc()
+        self.metrics.errors.labels(f"record_{stage}").inc()
+        if self._error_log.due(f"record_{stage}"):
+            log.error(
+                "a record raised; dead-lettered as internal_error",
+                extra={"stage": stage, "error": type(exc).__name__},
+            )
 
     def _own(self, device: str, partition: int) -> None:
         old = self._device_partition.get(device)
@@ -425,17 +550,52 @@ class IngestDaemon:
             clock = self._clocks[partition] = GridClock(self.settings.ingest.tick_interval_ms)
         return clock
 
+    def _advance_idle_clocks(self) -> None:
+        """Tick idle partitions on the time the rest of the pipeline shows (see
+        :mod:`ingest.idle`): the deadman of a silent partition, or of a silent fleet."""
+        if not self.settings.ingest.idle_partition_ms or self._paused:
+            return  # paused: partitions may have unread records, so none counts as idle
+        assert self.consumer is not None
+        caught_up = []
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if (
+                tp not in self._restoring
+                and high is not None
+                and self._positions.get(tp, 0) >= high
+            ):
+                caught_up.append(tp.partition)
+        idle, target = self._activity.idle_partitions(caught_up)
+        if target is None:
+            return
+        for part in idle:
+            for at in self._clock(part).advance(target):
+                self._tick(part, at)
+
     def _tick(self, partition: int, at_ms: int) -> None:
         """Time-driven alerts of one partition's devices at a grid point of its stream time."""
-        events = self.engine.tick(at_ms, self._partition_devices.get(partition, ()))
+        try:
+            events = self.engine.tick(at_ms, self._partition_devices.get(partition, ()))
+        except Exception as exc:  # no record to dead-letter: count it, say it, go on
+            self.metrics.errors.labels("tick").inc()
+            if self._error_log.due("tick"):
+                log.error("a tick raised; skipped", extra={"error": type(exc).__name__})
+            return
         # state the tick changed must reach the changelog like state changed by readings
         self._dirty.update(self.engine.tick_touched)
         self._add_alerts(events)
 
     def _add_alerts(self, alerts: Iterable[AlertEvent]) -> None:
         for a in alerts:
-            public = self.public_alert(a)
-            self._pending.lines.append(alert_line(public, public.device_id))
+            try:
+                public = self.public_alert(a)
+                line = alert_line(public, public.device_id)
+            except Exception as exc:
+                self.metrics.errors.labels("alert_format").inc()
+                if self._error_log.due("alert_format"):
+                    log.error("formatting an alert raised", extra={"error": type(exc).__name__})
+                continue
+            self._pending.lines.append(line)
             self._pending.lanes.append(self._device_partition.get(a.device_id, 0))
             self._pending.sources.append(None)
             self._pending.alerts.append(public)
@@ -553,8 +713,9 @@ class IngestDaemon:
         if self._inflight is not None:
             if not self._inflight.done():
                 return
-            self._inflight.result()  # re-raise anything unexpected
-            self._inflight = None
+            task, self._inflight = self._inflight, None
+            if not task.cancelled():  # cancelled: abandoned with its data, see _abandon_checkpoints
+                task.result()  # re-raise anything unexpected (fencing among them)
         ing = self.settings.ingest
         now = time.monotonic()
         commit_due = (now - self._last_commit) * 1000 >= ing.commit_interval_ms and bool(
@@ -569,12 +730,39 @@ class IngestDaemon:
         self._inflight = asyncio.create_task(self._checkpoint(cp))
 
     async def checkpoint_now(self) -> None:
-        """Finish the in-flight checkpoint, then checkpoint and commit everything pending."""
-        if self._inflight is not None:
-            await self._inflight
-            self._inflight = None
+        """Finish the in-flight checkpoint, then checkpoint and commit everything pending.
+
+        Cancellation-safe: cancelling this (a revoke or a shutdown that timed out) leaves the
+        checkpoint it waits for running, and one checkpoint at a time remains the rule; only
+        :meth:`_abandon_checkpoints` stops a checkpoint, and it drops the data with it.
+        """
+        await self._await_inflight()
         if not self._pending.empty() or self._dirty:
-            await self._checkpoint(self._take_pending(commit=True))
+            self._inflight = asyncio.create_task(self._checkpoint(self._take_pending(commit=True)))
+            await self._await_inflight()
+
+    async def _await_inflight(self) -> None:
+        task = self._inflight
+        if task is None:
+            return
+        await asyncio.shield(task)
+        if self._inflight is task:
+            self._inflight = None
+
+    async def _abandon_checkpoints(self) -> None:
+        """Give up the in-flight checkpoint and everything pending (a revoke or a shutdown
+        that timed out while a sink hangs). Nothing of it was committed, so the records are
+        read again, here or by the partitions' next owner: a loss of time, not of data."""
+        task, self._inflight = self._inflight, None
+        if task is not None and not task.done():
+            task.cancel()
+            # a transaction being aborted may take a moment; a hung one is left to finish alone
+            await asyncio.wait({task}, timeout=5.0)
+        if task is not None and task.done() and not task.cancelled():
+            task.exception()  # retrieved: raised already, or moot now (fenced, stopping)
+        self._pending = Checkpoint()
+        self._dirty.clear()
+        self.metrics.pending.set(0)
 
     async def _checkpoint(self, cp: Checkpoint) -> None:
         rejected = await self._write_points(cp)
@@ -612,7 +800,7 @@ class IngestDaemon:
         ``isolation_level="read_committed"``), so nothing is repeated after a restart."""
         assert self.producer is not None
         assert self.consumer is not None
-        attempt = 0
+        backoff = Backoff()
         while True:
             owned = {tp: off for tp, off in cp.offsets.items() if tp in self.consumer.assignment()}
             try:
@@ -624,48 +812,43 @@ class IngestDaemon:
                             owned, self.settings.ingest.group_id
                         )
                     await self.producer.commit_transaction()
-                except BaseException:
-                    with contextlib.suppress(KafkaError):
+                except BaseException as exc:
+                    try:
                         await self.producer.abort_transaction()
+                    except Exception as abort_exc:  # a fenced producer cannot abort either
+                        log.warning(
+                            "aborting the checkpoint transaction failed",
+                            extra={"error": type(exc).__name__, "abort": type(abort_exc).__name__},
+                        )
                     raise
                 if owned:
                     self.metrics.commits.inc()
                 return
+            except ProducerFenced:
+                # a newer instance with our transactional id started: it owns our work now
+                self._fenced = True
+                self.metrics.errors.labels("fenced").inc()
+                raise FencedError(self._fenced_message()) from None
             except KafkaError as exc:
-                if not exc.retriable and type(exc).__name__ == "ProducerFenced":
-                    raise  # another instance took our transactional id: stop, do not fight
-                attempt += 1
                 self.metrics.errors.labels("kafka_transaction").inc()
                 log.warning(
                     "checkpoint transaction failed; retrying",
                     extra={"error": type(exc).__name__, "retriable": exc.retriable},
                 )
-                await asyncio.sleep(min(_MAX_BACKOFF_S, 0.2 * 2 ** min(attempt, 8)))
+                await backoff.sleep()
 
     async def _write_points(self, cp: Checkpoint) -> list[Rejected]:
         assert self.writer is not None
         if not cp.lines:
             return []
-        attempt = 0
+        backoff = Backoff()
         while True:
             started = time.perf_counter()
             try:
                 rejected = await self.writer.write(cp.lines, cp.lanes)
             except (RetriableSinkError, PermanentSinkError) as exc:
-                attempt += 1
-                self.metrics.errors.labels("influx_write").inc()
-                if self._influx_failing_since is None:
-                    self._influx_failing_since = time.monotonic()
-                    log.warning(
-                        "InfluxDB write failing; retrying, nothing committed meanwhile",
-                        extra={"error": str(exc), "retriable": exc.retriable},
-                    )
-                retry_after = getattr(exc, "retry_after_s", None)
-                await asyncio.sleep(
-                    retry_after
-                    if retry_after is not None
-                    else min(_MAX_BACKOFF_S, 0.2 * 2 ** min(attempt, 8))
-                )
+                self._sink_failed(exc)
+                await backoff.sleep(getattr(exc, "retry_after_s", None))
                 continue
             break
         if self._influx_failing_since is not None:
@@ -674,6 +857,8 @@ class IngestDaemon:
                 extra={"down_s": round(time.monotonic() - self._influx_failing_since, 1)},
             )
             self._influx_failing_since = None
+            self._influx_error = None
+            self.metrics.sink_failing.set(0)
         self.metrics.write_latency.observe(time.perf_counter() - started)
         self.metrics.points.inc(len(cp.lines) - len(rejected))
         now_ms = time.time() * 1000
@@ -683,6 +868,26 @@ class IngestDaemon:
             self.metrics.e2e_latency.observe(latency)
             self.latency_sample.append(latency)
         return rejected
+
+    def _sink_failed(self, exc: RetriableSinkError | PermanentSinkError) -> None:
+        """Count a failed write and say so: a transient failure once when it starts, one the
+        configuration causes (401/403/404) at ERROR once a minute until it is fixed."""
+        self.metrics.errors.labels("influx_write").inc()
+        permanent = isinstance(exc, PermanentSinkError)
+        self._influx_error = (permanent, str(exc))
+        self.metrics.sink_failing.set(2 if permanent else 1)
+        if self._influx_failing_since is None:
+            self._influx_failing_since = time.monotonic()
+            if not permanent:
+                log.warning(
+                    "InfluxDB write failing; retrying, nothing committed meanwhile",
+                    extra={"error": str(exc)},
+                )
+        if permanent and self._error_log.due("influx_permanent"):
+            log.error(
+                "InfluxDB refuses every write; fix the settings (retrying, nothing committed)",
+                extra={"error": str(exc), "bucket": self.settings.influxdb.bucket},
+            )
 
     async def _send_records(self, cp: Checkpoint) -> None:
         """Produce the checkpoint's Kafka records and wait for every acknowledgement."""
@@ -704,19 +909,18 @@ class IngestDaemon:
             await asyncio.gather(*futures)
 
     async def _produce(self, cp: Checkpoint) -> None:
-        attempt = 0
+        backoff = Backoff()
         while True:
             try:
                 await self._send_records(cp)
                 return
             except KafkaError as exc:
-                attempt += 1
                 self.metrics.errors.labels("kafka_produce").inc()
                 log.warning(
                     "producing checkpoint records failed; retrying",
                     extra={"error": type(exc).__name__, "retriable": exc.retriable},
                 )
-                await asyncio.sleep(min(_MAX_BACKOFF_S, 0.2 * 2 ** min(attempt, 8)))
+                await backoff.sleep()
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self.consumer is not None
@@ -742,14 +946,22 @@ class IngestDaemon:
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Flush and commit before the partitions go; then forget their devices."""
+        timeout = self.settings.ingest.revoke_timeout_s
         try:
-            await asyncio.wait_for(self.checkpoint_now(), timeout=20.0)
+            await asyncio.wait_for(self.checkpoint_now(), timeout=timeout)
+        except FencedError:
+            pass  # the loop raises it from the checkpoint task and stops the daemon
         except TimeoutError:
-            log.warning("revoke: sinks not flushed in time; the new owner reprocesses")
-            self._pending = Checkpoint()
-            self._dirty.clear()
+            # aiokafka rebalances eagerly (every partition is revoked), so dropping all that
+            # is pending drops only data of revoked partitions, read again from their commits
+            log.warning(
+                "revoke: sinks not flushed in time; nothing committed, the records are read again",
+                extra={"timeout_s": timeout},
+            )
+            await self._abandon_checkpoints()
         parts = {tp.partition for tp in revoked if tp.topic == self.settings.topics.readings}
         for p in parts:
+            self._activity.revoked(p)
             self._clocks.pop(p, None)
             self._clocks_saved.pop(p, None)
             self._partition_devices.pop(p, None)
@@ -771,13 +983,17 @@ class IngestDaemon:
         # records of these partitions may be fetched and handed out while this callback runs
         self._restoring |= assigned
         self.consumer.pause(*assigned)
+        restored = await self._restore_until_done(parts)
+        if restored is None:
+            return  # stopping: the partitions stay paused, nothing of theirs is scored
         try:
-            restored = await self._restore(parts)
             self._watch_roster(parts)
             for tp in assigned:
                 # where reading starts (the committed offset), for the lag gauge
                 with contextlib.suppress(KafkaError, TimeoutError):
                     self._positions[tp] = await asyncio.wait_for(self.consumer.position(tp), 5.0)
+                clock = self._clocks.get(tp.partition)
+                self._activity.assigned(tp.partition, clock.tick_ms if clock else None)
         finally:
             self._restoring -= assigned
             if not self._paused:
@@ -790,6 +1006,29 @@ class IngestDaemon:
                 "restore_s": round(time.perf_counter() - started, 3),
             },
         )
+
+    async def _restore_until_done(self, partitions: list[int]) -> int | None:
+        """:meth:`_restore` within ``ingest.restore_timeout_s``; when that passes (a changelog
+        too large for the bound, a broker that hangs), an ERROR and another attempt with twice
+        the time, until one succeeds. ``None`` if the daemon is stopping meanwhile."""
+        timeout = self.settings.ingest.restore_timeout_s
+        backoff = Backoff(base_s=0.1, cap_s=5.0)
+        while not self._stopping.is_set():
+            try:
+                return await asyncio.wait_for(self._restore(partitions), timeout=timeout)
+            except (TimeoutError, KafkaError) as exc:
+                self.metrics.errors.labels("restore").inc()
+                log.error(
+                    "restoring device state did not finish; retrying the assignment",
+                    extra={
+                        "partitions": partitions,
+                        "timeout_s": timeout,
+                        "error": type(exc).__name__,
+                    },
+                )
+                timeout *= 2
+                await backoff.sleep()
+        return None
 
     async def _restore(self, partitions: list[int]) -> int:
         if not partitions:

@@ -4,6 +4,7 @@
 
     VitalstreamError
     ├── ConfigError                 settings are missing or inconsistent (not retriable)
+    ├── FencedError                 a newer daemon took this one's transactional id: stop
     ├── StackError                  the local stack could not be installed or started
     │   ├── InstallError            a download or build failed (retriable: registries flake)
     │   └── ServiceStartError       a service did not become ready; names the log to read
@@ -29,6 +30,11 @@ class VitalstreamError(Exception):
 
 class ConfigError(VitalstreamError):
     """Settings are missing or inconsistent."""
+
+
+class FencedError(VitalstreamError):
+    """A newer instance with the same transactional id (``ingest.instance_id``) started; this
+    one may commit nothing more and stops."""
 
 
 class StackError(VitalstreamError):

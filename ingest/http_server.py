@@ -12,10 +12,15 @@ _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Servic
 
 class HealthServer:
     def __init__(
-        self, host: str, port: int, *, ready: Callable[[], bool], metrics: Callable[[], bytes]
+        self,
+        host: str,
+        port: int,
+        *,
+        not_ready_reason: Callable[[], str | None],
+        metrics: Callable[[], bytes],
     ) -> None:
         self._host, self._port = host, port
-        self._ready, self._metrics = ready, metrics
+        self._not_ready_reason, self._metrics = not_ready_reason, metrics
         self._server: asyncio.Server | None = None
 
     @property
@@ -40,9 +45,11 @@ class HealthServer:
             elif path == "/healthz":
                 status, body, ctype = 200, b"ok\n", "text/plain"
             elif path == "/readyz":
-                ok = self._ready()
+                reason = self._not_ready_reason()
                 status, body, ctype = (
-                    (200, b"ready\n", "text/plain") if ok else (503, b"not ready\n", "text/plain")
+                    (200, b"ready\n", "text/plain")
+                    if reason is None
+                    else (503, f"not ready: {reason}\n".encode(), "text/plain")
                 )
             elif path == "/metrics":
                 status, body = 200, self._metrics()

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -64,3 +65,26 @@ def configure_logging(level: str = "INFO", fmt: str = "kv") -> None:
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     # httpx logs every request at INFO, with URLs that can carry bucket and org names
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+
+
+class Throttle:
+    """Says whether a repeated message is due again: at most once per ``interval_s`` per key,
+    so an error that repeats on every record or every retry is logged, not flooded.
+
+    >>> t = Throttle(60.0, clock=iter([0.0, 1.0, 61.0]).__next__)
+    >>> t.due("influx"), t.due("influx"), t.due("influx")
+    (True, False, True)
+    """
+
+    def __init__(self, interval_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    def due(self, key: str) -> bool:
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            return False
+        self._last[key] = now
+        return True

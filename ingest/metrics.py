@@ -46,6 +46,11 @@ class PipelineMetrics:
             "vitalstream_partitions_paused", "1 while backpressure pauses fetching", registry=r
         )
         self.devices = Gauge("vitalstream_devices", "devices with state in memory", registry=r)
+        self.sink_failing = Gauge(
+            "vitalstream_influx_write_failing",
+            "0 writes succeed, 1 failing (transient), 2 refused (configuration: 401/403/404)",
+            registry=r,
+        )
         self.write_latency = Histogram(
             "vitalstream_write_latency_seconds",
             "InfluxDB write request latency",

@@ -31,14 +31,28 @@ def pseudonym(key: bytes, identifier: str) -> str:
 
 
 class Pseudonymizer:
-    """Maps identifiers to pseudonyms, with a cache the caller bounds (``forget``).
+    """Maps identifiers to pseudonyms, with a bounded cache.
 
-    With ``key=None`` pseudonymisation is off and identifiers pass through.
+    With ``key=None`` pseudonymisation is off and identifiers pass through. The cache keeps at
+    most ``max_cached`` identifiers (alert ids are new all the time); past that the oldest
+    entry goes, which costs one HMAC if it comes back.
+
+    >>> p = Pseudonymizer(b"k" * 32, max_cached=2)
+    >>> [p(i) for i in ("a", "b", "c")] == [pseudonym(b"k" * 32, i) for i in ("a", "b", "c")]
+    True
+    >>> len(p)
+    2
     """
 
-    def __init__(self, key: bytes | None) -> None:
+    def __init__(self, key: bytes | None, *, max_cached: int = 100_000) -> None:
+        if max_cached <= 0:
+            raise ValueError("max_cached must be positive")
         self._key = key
         self._cache: dict[str, str] = {}
+        self.max_cached = max_cached
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
     @property
     def enabled(self) -> bool:
@@ -47,9 +61,12 @@ class Pseudonymizer:
     def __call__(self, identifier: str) -> str:
         if self._key is None:
             return identifier
-        p = self._cache.get(identifier)
+        cache = self._cache
+        p = cache.get(identifier)
         if p is None:
-            p = self._cache[identifier] = pseudonym(self._key, identifier)
+            if len(cache) >= self.max_cached:
+                del cache[next(iter(cache))]  # the oldest entry (dicts keep insertion order)
+            p = cache[identifier] = pseudonym(self._key, identifier)
         return p
 
     def forget(self, identifier: str) -> None:

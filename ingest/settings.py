@@ -9,6 +9,7 @@ the environment or from files (``*_file`` fields); there is no command-line flag
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 from pathlib import Path
 from typing import Literal
@@ -102,6 +103,10 @@ class IngestSettings(BaseModel):
     """The ingest daemon."""
 
     group_id: str = "vitalstream-ingest"
+    # names this daemon instance in its Kafka transactional id, which must stay the same across
+    # restarts so a restarted instance fences its zombie; unset: the host name (one daemon per
+    # host and group). Several daemons of one group on one host need one each.
+    instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,100}$")
     max_batch_records: int = Field(default=5000, gt=0)
     fetch_timeout_ms: int = Field(default=200, gt=0)
     # points, dead letters and alerts are flushed this often (latency) ...
@@ -124,6 +129,15 @@ class IngestSettings(BaseModel):
     session_timeout_ms: int = Field(default=30_000, gt=0)
     max_poll_interval_ms: int = Field(default=300_000, gt=0)
     shutdown_timeout_s: float = Field(default=25.0, gt=0)
+    # a rebalance waits this long for the last checkpoint of revoked partitions, then gives it
+    # up (nothing of it is committed: the records are read again)
+    revoke_timeout_s: float = Field(default=20.0, gt=0)
+    # the first attempt to restore assigned partitions' device state may take this long; each
+    # retry gets twice as long
+    restore_timeout_s: float = Field(default=60.0, gt=0)
+    # a caught-up partition without a record for this long (wall time) is idle: its clock then
+    # follows the other partitions' stream time, or the wall clock (0: never, stream time only)
+    idle_partition_ms: int = Field(default=60_000, ge=0)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=18900, ge=0)
     metrics_interval_s: float = Field(default=10.0, gt=0)
@@ -179,6 +193,11 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> str:
         """The Kafka to use: configured, or the local stack's."""
         return self.kafka.bootstrap_servers or f"127.0.0.1:{self.stack.kafka_port}"
+
+    @property
+    def transactional_id(self) -> str:
+        """The daemon's Kafka transactional id: stable per instance across restarts."""
+        return f"{self.ingest.group_id}.{self.ingest.instance_id or socket.gethostname()}"
 
     @property
     def influx_url(self) -> str:

@@ -23,6 +23,9 @@ _METRIC_BY_NAME = {m.value: m for m in Metric}
 # epoch-ms outside these years is a unit mix-up (seconds, microseconds), not a clock
 _MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01
 _MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
+#: a reading is one flat object; deeper JSON (even in ignored fields) is rejected before parsing,
+#: since a parser recursing 2,000 arrays deep runs out of stack
+MAX_JSON_DEPTH = 32
 
 
 class InvalidReading(ValueError):  # noqa: N818 - it names the condition, like ValueError
@@ -57,6 +60,40 @@ class Reading(msgspec.Struct, frozen=True, gc=False):
     value: float
     interval_s: float | None = None
     seq: int | None = None
+
+
+def json_depth_exceeds(raw: bytes, limit: int) -> bool:
+    """Whether the JSON text ``raw`` nests arrays and objects deeper than ``limit``.
+
+    Brackets inside strings do not count. Cheap for ordinary messages: only one with more than
+    ``limit`` opening brackets in all is scanned.
+
+    >>> json_depth_exceeds(b'{"a": [[1]], "b": "[[[[["}', 3)
+    False
+    >>> json_depth_exceeds(b'{"a": [[[1]]]}', 3)
+    True
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
 
 
 def parse_ts(ts: int | str, *, assume_utc: bool = False) -> int:
@@ -129,6 +166,8 @@ class ReadingDecoder:
         Larger messages are rejected before parsing.
     max_future_ms, max_age_ms
         Accepted clock window around ``now`` (device clocks drift; absurd times are bugs).
+    max_depth
+        Deeper JSON nesting is rejected (``too_deep``) before parsing.
 
     Examples
     --------
@@ -151,8 +190,10 @@ class ReadingDecoder:
         max_bytes: int = 4096,
         max_future_ms: int = 5 * 60_000,
         max_age_ms: int = 30 * 86_400_000,
+        max_depth: int = MAX_JSON_DEPTH,
     ) -> None:
         self.max_bytes = max_bytes
+        self.max_depth = max_depth
         self.max_future_ms = max_future_ms
         self.max_age_ms = max_age_ms
         self._decoder = msgspec.json.Decoder(_Wire)
@@ -162,6 +203,8 @@ class ReadingDecoder:
             raise InvalidReading("empty", "message has no value")
         if len(raw) > self.max_bytes:
             raise InvalidReading("oversize", f"message larger than {self.max_bytes} bytes")
+        if json_depth_exceeds(raw, self.max_depth):
+            raise InvalidReading("too_deep", f"JSON nested deeper than {self.max_depth} levels")
         try:
             wire = self._decoder.decode(raw)
         except msgspec.ValidationError as exc:

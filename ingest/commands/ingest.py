@@ -1,10 +1,11 @@
-"""``vitalstream ingest``: the long-running daemon."""
+"""``vitalstream ingest``: the long-running daemon (``--check``: only its start-up checks)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 
+from ingest import preflight
 from ingest.daemon import run_daemon
 from ingest.settings import Settings
 
@@ -15,11 +16,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run the daemon: Kafka readings -> detection -> InfluxDB (SIGTERM stops cleanly)",
         description="Consume readings, score them per device, write points and alerts to "
         "InfluxDB, dead-letter bad input, commit only what is durable. Configure with "
-        "VITALSTREAM_* environment variables or --config FILE.",
+        "VITALSTREAM_* environment variables or --config FILE. At start the daemon checks "
+        "Kafka, its topics, the InfluxDB bucket and the token's write permission, and exits "
+        "non-zero with one line if any is wrong.",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only run the start-up checks (creates nothing), print what passed, exit 0 or 1",
     )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.check:
+        for line in asyncio.run(preflight.check(settings)):
+            print(f"ok: {line}")
+        return 0
     asyncio.run(run_daemon(settings))
     return 0

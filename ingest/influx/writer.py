@@ -16,10 +16,14 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
 from ingest.errors import PermanentSinkError, RetriableSinkError
+
+if TYPE_CHECKING:
+    from ingest.settings import Settings
 
 _GZIP_MIN_BYTES = 8192
 
@@ -171,6 +175,35 @@ class InfluxWriter:
                 f"InfluxDB answered {status}: {reason}", retry_after_s=_retry_after(resp)
             )
         return status, reason
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InfluxWriter:
+        """The writer the settings describe (the daemon's and the start-up check's)."""
+        return cls(
+            url=settings.influx_url,
+            org=settings.influxdb.org,
+            bucket=settings.influxdb.bucket,
+            token=settings.influx_token(),
+            max_lines=settings.ingest.write_batch_points,
+            max_concurrent=settings.ingest.write_concurrency,
+            timeout_s=settings.influxdb.timeout_ms / 1000,
+            verify=settings.influx_ssl(),
+        )
+
+    async def probe_write(self) -> None:
+        """Check that a write would be accepted, without writing anything: an empty write
+        goes through InfluxDB's checks of the token, the org and the bucket.
+
+        Raises
+        ------
+        RetriableSinkError
+            InfluxDB is unreachable or failing.
+        PermanentSinkError
+            The token, org or bucket is wrong (the status says which).
+        """
+        status, reason = await self._post("")
+        if status not in (204, 200):
+            raise PermanentSinkError(f"InfluxDB answered {status}: {reason}", status=status)
 
     async def ping(self) -> bool:
         try:

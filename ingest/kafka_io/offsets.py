@@ -7,21 +7,33 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
-async def _partitions(c: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    parts = c.partitions_for_topic(topic)
-    if not parts:
-        await c._client.force_metadata_update()  # a fresh client may not know the topic yet
-        parts = c.partitions_for_topic(topic)
-    return [TopicPartition(topic, p) for p in sorted(parts or ())]
+async def topic_partitions(kafka: dict[str, Any], topic: str) -> list[int]:
+    """The partition numbers of a topic (empty if it does not exist), from the broker: a fresh
+    consumer may not know the topic's metadata yet."""
+    admin = AIOKafkaAdminClient(**kafka)
+    await admin.start()
+    try:
+        meta = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(int(p["partition"]) for m in meta if not m["error_code"] for p in m["partitions"])
+
+
+async def _partitions(
+    c: AIOKafkaConsumer, topic: str, kafka: dict[str, Any]
+) -> list[TopicPartition]:
+    parts = c.partitions_for_topic(topic) or await topic_partitions(kafka, topic)
+    return [TopicPartition(topic, p) for p in sorted(parts)]
 
 
 async def end_offsets(kafka: dict[str, Any], topic: str) -> dict[int, int]:
     c = AIOKafkaConsumer(**kafka, enable_auto_commit=False)
     await c.start()
     try:
-        tps = await _partitions(c, topic)
+        tps = await _partitions(c, topic, kafka)
         ends = await c.end_offsets(tps) if tps else {}
     finally:
         await c.stop()
@@ -32,7 +44,8 @@ async def committed_offsets(kafka: dict[str, Any], topic: str, group_id: str) ->
     c = AIOKafkaConsumer(**kafka, group_id=group_id, enable_auto_commit=False)
     await c.start()
     try:
-        return {tp.partition: await c.committed(tp) or 0 for tp in await _partitions(c, topic)}
+        tps = await _partitions(c, topic, kafka)
+        return {tp.partition: await c.committed(tp) or 0 for tp in tps}
     finally:
         await c.stop()
 

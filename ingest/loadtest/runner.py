@@ -31,6 +31,7 @@ from aiokafka.errors import KafkaError
 
 from detectors import AlertEvent
 from ingest.errors import VitalstreamError
+from ingest.kafka_io.offsets import topic_partitions
 from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.loadtest.analysis import (
@@ -330,9 +331,9 @@ class LoadTest:
         await alerts.start()
         self.gen_proc = _own_process()
         try:
-            parts = await _wait_partitions(offsets, self.s.topics.readings)
+            parts = await _wait_partitions(self.kafka, self.s.topics.readings)
             self._tps = [TopicPartition(self.s.topics.readings, p) for p in parts]
-            alert_parts = await _wait_partitions(alerts, self.s.topics.alerts)
+            alert_parts = await _wait_partitions(self.kafka, self.s.topics.alerts)
             atps = [TopicPartition(self.s.topics.alerts, p) for p in alert_parts]
             alerts.assign(atps)
             await alerts.seek_to_beginning(*atps)
@@ -595,12 +596,11 @@ def _own_process() -> Any:
     return psutil.Process()
 
 
-async def _wait_partitions(c: AIOKafkaConsumer, topic: str) -> list[int]:
+async def _wait_partitions(kafka: dict[str, Any], topic: str) -> list[int]:
     for _ in range(50):
-        parts = c.partitions_for_topic(topic)
+        parts = await topic_partitions(kafka, topic)
         if parts:
-            return sorted(parts)
-        await c._client.force_metadata_update()
+            return parts
         await asyncio.sleep(0.1)
     raise LoadTestError(f"topic {topic} has no partitions")
 

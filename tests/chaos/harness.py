@@ -83,12 +83,17 @@ class DaemonProcess:
             await asyncio.sleep(0.1)
 
 
-def start_daemon(s: Settings, log: Path) -> DaemonProcess:
+def start_daemon(s: Settings, log: Path, instance_id: str | None = None) -> DaemonProcess:
+    """``vitalstream ingest`` as a process. Daemons running side by side in one group need an
+    ``instance_id`` each (their transactional ids); a restart keeps its predecessor's."""
     before = log.read_text(errors="replace").count("ingest started") if log.exists() else 0
     out = log.open("ab")
+    env = settings_env(s)
+    if instance_id is not None:
+        env["VITALSTREAM_INGEST__INSTANCE_ID"] = instance_id
     proc = subprocess.Popen(
         [sys.executable, "-m", "ingest.cli", "ingest"],
-        env=settings_env(s),
+        env=env,
         stdout=out,
         stderr=subprocess.STDOUT,
     )
@@ -102,6 +107,16 @@ async def run_clean(s: Settings, log: Path, timeout_s: float = 300) -> None:
         await wait_committed(s, timeout_s=timeout_s)
     finally:
         assert d.terminate() == 0, d.output()[-3000:]
+
+
+def assert_exactly_once(messages: list[tuple[bytes | None, bytes]], s: Settings) -> None:
+    """Every valid reading of ``messages`` is in InfluxDB, once."""
+    from tests.integration.harness import expected_identities, vitals_identities
+
+    valid, _ = expected_identities(messages, s)
+    got = vitals_identities(s)
+    assert len(got) == len(set(got)), "0 duplicate points"
+    assert set(got) == valid, "0 readings missing"
 
 
 def scores(s: Settings) -> dict[tuple[str, str, int], float]:

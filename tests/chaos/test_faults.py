@@ -17,23 +17,14 @@ from ingest import stack
 from ingest.kafka_io.deadletter import parse_headers
 from ingest.settings import Settings
 from ingest.stack.kafka import KafkaService
-from tests.chaos.harness import chaos_settings, prepare, scale, start_daemon
+from tests.chaos.harness import assert_exactly_once, chaos_settings, prepare, scale, start_daemon
 from tests.integration.harness import (
     committed,
-    expected_identities,
     produce,
     read_all,
     simulated_messages,
-    vitals_identities,
     wait_committed,
 )
-
-
-def _assert_exactly_once(messages: list[tuple[bytes | None, bytes]], s: Settings) -> None:
-    valid, _ = expected_identities(messages, s)
-    got = vitals_identities(s)
-    assert len(got) == len(set(got)), "0 duplicate points"
-    assert set(got) == valid, "0 readings missing"
 
 
 @pytest.mark.timeout(900)
@@ -59,7 +50,7 @@ async def test_kafka_broker_restart_mid_stream_loses_nothing(
     finally:
         code = d.terminate()
     assert code == 0, d.output()[-3000:]
-    _assert_exactly_once(messages, s)
+    assert_exactly_once(messages, s)
 
 
 _json_scalars = st.one_of(
@@ -126,7 +117,7 @@ async def test_one_percent_poison_is_all_dead_lettered_before_commit(
     dead_values = [r.value or b"" for r in dead]  # type: ignore[attr-defined]
     assert all(v in dead_values for v in poison), "100 % of the poison is dead-lettered"
     assert all(parse_headers(r.headers)["dl.reason"] for r in dead)  # type: ignore[attr-defined]
-    _assert_exactly_once(mixed, s)
+    assert_exactly_once(mixed, s)
 
 
 @pytest.mark.timeout(900)
@@ -139,14 +130,14 @@ async def test_three_daemons_with_instances_joining_and_leaving(
     await prepare(s, messages)
     rng = random.Random(5)
     logs = [tmp_path / f"d{i}.log" for i in range(3)]
-    daemons = [start_daemon(s, logs[i]) for i in range(3)]
+    daemons = [start_daemon(s, logs[i], f"d{i}") for i in range(3)]
     deadline = time.monotonic() + scale(30, 120)
     while time.monotonic() < deadline:
         await asyncio.sleep(rng.uniform(2, 4))
         i = rng.randrange(3)
         await daemons[i].started()
         assert daemons[i].terminate() == 0, daemons[i].output()[-3000:]  # leave cleanly
-        daemons[i] = start_daemon(s, logs[i])  # and join again
+        daemons[i] = start_daemon(s, logs[i], f"d{i}")  # and join again
     try:
         for d in daemons:
             await d.started()
@@ -156,7 +147,7 @@ async def test_three_daemons_with_instances_joining_and_leaving(
     assert codes == [0, 0, 0], "no deadlock, every instance stopped within 30 s"
     output = "".join(log.read_text(errors="replace") for log in logs)
     assert "Traceback" not in output, "no unhandled error (CommitFailedError included)"
-    _assert_exactly_once(messages, s)
+    assert_exactly_once(messages, s)
     assert sum((await committed(s)).values()) == len(messages)
 
 
@@ -188,4 +179,4 @@ async def test_sigterm_under_load_exits_in_time_with_everything_committed(
     skipped = re.search(r"skipped=(\d+)", d2.output().split("ingest stopped cleanly")[1])
     assert skipped is not None
     assert int(skipped[1]) == 0, "0 records reprocessed on restart"
-    _assert_exactly_once(messages, s)
+    assert_exactly_once(messages, s)

@@ -158,19 +158,24 @@ def settings_env(s: Settings) -> dict[str, str]:
     """Environment variables that make a ``vitalstream`` subprocess use these settings."""
     import os
 
+    from ingest.settings import IngestSettings
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("VITALSTREAM_")}
     env.update(
         {
             "VITALSTREAM_KAFKA__BOOTSTRAP_SERVERS": s.bootstrap_servers,
             "VITALSTREAM_INFLUXDB__URL": s.influx_url,
             "VITALSTREAM_INFLUXDB__TOKEN": s.influx_token(),
+            "VITALSTREAM_INFLUXDB__TIMEOUT_MS": str(s.influxdb.timeout_ms),
             **s.namespace_env(),
-            "VITALSTREAM_INGEST__FLUSH_INTERVAL_MS": str(s.ingest.flush_interval_ms),
-            "VITALSTREAM_INGEST__COMMIT_INTERVAL_MS": str(s.ingest.commit_interval_ms),
-            "VITALSTREAM_INGEST__MAX_BATCH_RECORDS": str(s.ingest.max_batch_records),
             "VITALSTREAM_PRIVACY__KEY_FILE": str(s.local_pseudonym_key_file),
         }
     )
+    # every ingest setting the test changed (intervals, timeouts, batch sizes, instance id)
+    defaults = IngestSettings()
+    for name, value in s.ingest:
+        if value is not None and value != getattr(defaults, name):
+            env[f"VITALSTREAM_INGEST__{name.upper()}"] = str(value)
     return env
 
 

@@ -142,8 +142,9 @@ async def test_time_driven_alerts_follow_each_partitions_stream_time(
     t0 = (int(time.time() * 1000) - 6 * HOUR) // MIN * MIN
     last_quiet = t0 + HOUR + 7_000
     messages: list[tuple[bytes | None, bytes]] = []
-    # the other partition's stream stops early: with its clock stopped, it does not report its
-    # own device silent, and it must not hold this partition's clock back either
+    # the other partition's stream stops early: with its clock stopped (it is not idle for
+    # ingest.idle_partition_ms in this short run), it does not report its own device silent,
+    # and it must not hold this partition's clock back either
     last = {quiet: last_quiet, companion: t0 + 3 * HOUR, other: t0 + 90 * MIN}
     for t in range(t0 + 7_000, t0 + 3 * HOUR, 30_000):
         for device in (quiet, companion, other):

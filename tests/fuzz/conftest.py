@@ -1,0 +1,2 @@
+# the atheris entry point runs under libFuzzer (`make fuzz`), not under pytest
+collect_ignore = ["fuzz_records.py"]
