@@ -32,10 +32,13 @@ def _project_var_dir() -> Path:
     """The project's git-ignored ``var/`` (data and logs of the local stack).
 
     For a source checkout (editable install) that is beside ``pyproject.toml``, wherever the
-    command runs from; otherwise ``./var``.
+    command runs from; otherwise ``./var``. Symlinks resolved.
     """
     root = Path(__file__).resolve().parents[1]
-    return (root if (root / "pyproject.toml").is_file() else Path.cwd()) / "var"
+    var = (root if (root / "pyproject.toml").is_file() else Path.cwd()) / "var"
+    # resolved: a var/ that is a symlink (work trees sharing one stack) must name the services'
+    # files as their command lines do, or `stack` would not recognise its own processes
+    return var.resolve()
 
 
 class KafkaSettings(BaseModel):
