@@ -11,9 +11,11 @@ from ingest.stack.service import ServiceStatus
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("stack", help="the local Kafka + InfluxDB (no Docker needed)")
+    parser = sub.add_parser(
+        "stack", help="the local Kafka + InfluxDB + Alertmanager (no Docker needed)"
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("up", help="install on first use, start, wait until both serve requests")
+    actions.add_parser("up", help="install on first use, start, wait until each serves requests")
     actions.add_parser("down", help="stop the processes that 'up' started")
     st = actions.add_parser("status", help="state, version, address and PID of each service")
     st.add_argument("--json", action="store_true", help="machine-readable output")
@@ -21,9 +23,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _table(rows: list[ServiceStatus]) -> str:
-    lines = [f"{'service':<10} {'state':<14} {'version':<9} {'address':<24} pid"]
+    lines = [f"{'service':<12} {'state':<14} {'version':<9} {'address':<24} pid"]
     lines += [
-        f"{r.name:<10} {r.state:<14} {r.version:<9} {r.address:<24} {r.pid or '-'}" for r in rows
+        f"{r.name:<12} {r.state:<14} {r.version:<9} {r.address:<24} {r.pid or '-'}" for r in rows
     ]
     return "\n".join(lines)
 

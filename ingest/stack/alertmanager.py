@@ -1,0 +1,182 @@
+"""Prometheus Alertmanager built from its Go module, with vitalstream's routing example.
+
+The build (``scripts/build-alertmanager.sh``) fills in the web UI the module leaves out; the
+binary is cached per version like InfluxDB's. The provisioned ``alertmanager.yml`` is the
+packaged routing example (``resources/alertmanager.yml``) with its webhook base URL and timings
+filled in, or the file ``alertmanager.config_file`` names.
+"""
+
+from __future__ import annotations
+
+import string
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import httpx
+
+from ingest.errors import InstallError, ServiceStartError
+from ingest.settings import Settings
+from ingest.stack.process import ManagedProcess, tail
+from ingest.stack.service import ServiceStatus, local_status
+
+
+@dataclass(frozen=True)
+class RouteTimings:
+    """The routing example's timings (Alertmanager duration strings). Tests shorten them."""
+
+    group_wait: str = "30s"
+    group_interval: str = "5m"
+    repeat_interval: str = "4h"
+    urgent_group_wait: str = "10s"
+    urgent_repeat_interval: str = "1h"
+    technician_repeat_interval: str = "24h"
+
+
+def routing_config(webhook_url: str, timings: RouteTimings | None = None) -> str:
+    """The routing example with its placeholders filled in.
+
+    >>> "url: http://hook:1/urgent" in routing_config("http://hook:1/")
+    True
+    """
+    template = (resources.files("ingest.stack") / "resources" / "alertmanager.yml").read_text()
+    t = timings or RouteTimings()
+    base = webhook_url if webhook_url.endswith("/") else webhook_url + "/"
+    return string.Template(template).substitute(webhook_url=base, **t.__dict__)
+
+
+class AlertmanagerService:
+    name = "alertmanager"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        home: Path | None = None,
+        port: int | None = None,
+        timings: RouteTimings | None = None,
+    ) -> None:
+        self._s = settings
+        st = settings.stack
+        self.version = st.alertmanager_version
+        self.build_cache = st.cache_dir / "alertmanager"
+        self.binary = self.build_cache / f"alertmanager-{self.version}" / "alertmanager"
+        self.home = home or st.home / "alertmanager"
+        self.port = port if port is not None else st.alertmanager_port
+        self.timings = timings
+        self.config_path = self.home / "alertmanager.yml"
+        self._proc = ManagedProcess("alertmanager", self.home / "alertmanager.pid", str(self.home))
+
+    @property
+    def external(self) -> bool:
+        return self._s.alertmanager.url is not None
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "alertmanager.log"
+
+    @property
+    def build_log(self) -> Path:
+        return self.build_cache / f"build-{self.version}.log"
+
+    @property
+    def address(self) -> str:
+        if self.external:
+            return self._s.alertmanager_url
+        return f"http://127.0.0.1:{self.port}"
+
+    def installed(self) -> bool:
+        return self.binary.is_file()
+
+    def install(self) -> None:
+        """Build alertmanager (a few minutes cold on 2 cores; cached per version afterwards)."""
+        script = Path(str(resources.files("ingest.stack") / "scripts" / "build-alertmanager.sh"))
+        self.build_cache.mkdir(parents=True, exist_ok=True)
+        print(
+            f"building Alertmanager {self.version} from its Go module (first run only); "
+            f"log: {self.build_log}",
+            file=sys.stderr,
+            flush=True,
+        )
+        with self.build_log.open("wb") as log:
+            result = subprocess.run(
+                ["bash", str(script), self.version, str(self.build_cache)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        if result.returncode != 0 or not self.installed():
+            raise InstallError(
+                f"building alertmanager {self.version} failed; read {self.build_log}:\n"
+                f"{tail(self.build_log)}"
+            )
+
+    def provision(self) -> None:
+        """Write the alertmanager.yml this instance runs with."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        own = self._s.alertmanager.config_file
+        text = (
+            own.read_text()
+            if own is not None
+            else routing_config(self._s.alertmanager.webhook_url, self.timings)
+        )
+        self.config_path.write_text(text)
+
+    def start(self) -> None:
+        if self._proc.pid() is not None:
+            return
+        self.provision()
+        self._proc.start(
+            [
+                str(self.binary),
+                f"--config.file={self.config_path}",
+                f"--storage.path={self.home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--web.external-url={self.address}/",
+                # one instance, no gossip: an empty listen address turns clustering off
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            log_file=self.log_file,
+            cwd=self.home,
+        )
+
+    def wait_ready(self, deadline: float) -> None:
+        """Ready means: ``/-/ready`` answers and the API v2 reports its status."""
+        last = "no answer"
+        with httpx.Client(base_url=self.address, timeout=5.0) as http:
+            while time.monotonic() < deadline:
+                if not self.external and self._proc.pid() is None:
+                    raise ServiceStartError(
+                        "alertmanager", f"process exited:\n{tail(self.log_file)}", self.log_file
+                    )
+                try:
+                    ready = http.get("/-/ready")
+                    status = http.get("/api/v2/status")
+                    if ready.status_code == 200 and status.status_code == 200:
+                        return
+                    last = f"/-/ready {ready.status_code}, /api/v2/status {status.status_code}"
+                except httpx.HTTPError as exc:
+                    last = repr(exc)
+                time.sleep(0.25)
+        raise ServiceStartError("alertmanager", last, self.log_file)
+
+    def stop(self) -> bool:
+        return self._proc.stop(timeout_s=30.0)
+
+    def pid(self) -> int | None:
+        return self._proc.pid()
+
+    def status(self) -> ServiceStatus:
+        return local_status(
+            self.name,
+            external=self.external,
+            running_pid=self._proc.pid(),
+            installed=self.installed(),
+            version=self.version,
+            address=self.address,
+            log_file=self.log_file,
+        )
