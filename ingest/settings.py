@@ -140,6 +140,9 @@ class AlertmanagerSettings(BaseModel):
     config_file: Path | None = None
     # notification annotations link here (the device drill-down dashboard)
     grafana_url: str = "http://127.0.0.1:3000"
+    # `alerts ack` silences its alert until it resolves (notify then expires the silence), but
+    # no longer than this: an alert still open after that notifies again, as a reminder
+    ack_silence_max_h: float = Field(default=168.0, gt=0)
 
 
 class NotifySettings(BaseModel):
