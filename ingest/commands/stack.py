@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ingest import stack
 from ingest.settings import Settings
@@ -19,6 +20,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions.add_parser("down", help="stop the processes that 'up' started")
     st = actions.add_parser("status", help="state, version, address and PID of each service")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    cfg = actions.add_parser(
+        "alertmanager-config",
+        help="the alertmanager.yml that 'up' provisions (routing example, or your own file)",
+    )
+    cfg.add_argument("--out", type=Path, default=None, help="write it here (default: stdout)")
     parser.set_defaults(handler=run)
 
 
@@ -33,6 +39,15 @@ def _table(rows: list[ServiceStatus]) -> str:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "up":
         print(_table(stack.up(settings)))
+        return 0
+    if args.action == "alertmanager-config":
+        from ingest.stack.alertmanager import provisioned_config
+
+        text = provisioned_config(settings)
+        if args.out is None:
+            print(text, end="")
+        else:
+            args.out.write_text(text)
         return 0
     if args.action == "down":
         stopped = stack.down(settings)

@@ -48,6 +48,14 @@ def routing_config(webhook_url: str, timings: RouteTimings | None = None) -> str
     return string.Template(template).substitute(webhook_url=base, **t.__dict__)
 
 
+def provisioned_config(settings: Settings, timings: RouteTimings | None = None) -> str:
+    """The alertmanager.yml to run: ``alertmanager.config_file``, or the routing example."""
+    own = settings.alertmanager.config_file
+    if own is not None:
+        return own.read_text()
+    return routing_config(settings.alertmanager.webhook_url, timings)
+
+
 class AlertmanagerService:
     name = "alertmanager"
 
@@ -117,13 +125,7 @@ class AlertmanagerService:
     def provision(self) -> None:
         """Write the alertmanager.yml this instance runs with."""
         self.home.mkdir(parents=True, exist_ok=True)
-        own = self._s.alertmanager.config_file
-        text = (
-            own.read_text()
-            if own is not None
-            else routing_config(self._s.alertmanager.webhook_url, self.timings)
-        )
-        self.config_path.write_text(text)
+        self.config_path.write_text(provisioned_config(self._s, self.timings))
 
     def start(self) -> None:
         if self._proc.pid() is not None:
