@@ -11,7 +11,7 @@
 #                 dependencies install; else a one-page placeholder (the API works either way);
 #   dist/elm      the classic UI at / needs the Elm compiler, a binary download we cannot make:
 #                 a small page pointing to /ui/ instead.
-# The UI server only serves pre-compressed html/js/css (NAME.gz), hence the gzip below.
+# The UI server only serves pre-compressed html/js/css (NAME.gz, NAME.br), hence page() below.
 set -euo pipefail
 VERSION="${1:?alertmanager version, e.g. v0.35.0}"
 CACHE="${2:?cache dir}"
@@ -36,9 +36,19 @@ cd "$B/am"
 DIST="ui/app/dist"
 mkdir -p "$DIST/elm" "$DIST/mantine"
 
-page() {  # page DIR TITLE BODY-HTML: a pre-compressed index.html
+page() {  # page DIR TITLE BODY-HTML: index.html, pre-compressed as .gz and .br
   printf '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>%s</title></head>\n<body style="font-family:sans-serif;margin:2em">%s</body></html>\n' \
     "$2" "$3" >"$1/index.html"
+  # A browser asks for br first and the server answers 404 if there is no .br: write the page
+  # as one uncompressed brotli meta-block (RFC 7932: 3 header bytes, the data, an empty last
+  # block), which needs no brotli encoder.
+  python3 - "$1/index.html" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+assert 0 < len(data) <= 1 << 16
+header = ((len(data) - 1) << 4) | (1 << 20)  # WBITS=16, MNIBBLES=4, MLEN-1, ISUNCOMPRESSED
+open(sys.argv[1] + ".br", "wb").write(header.to_bytes(3, "little") + data + b"\x03")
+PY
   gzip -9 -n -f "$1/index.html"
 }
 
