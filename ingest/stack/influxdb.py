@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import httpx
 
-from ingest.errors import InstallError, ServiceStartError
+from ingest.errors import ServiceStartError
 from ingest.settings import Settings
+from ingest.stack.build import run_build_script
 from ingest.stack.process import ManagedProcess, tail
 from ingest.stack.service import ServiceStatus, local_status
 
@@ -51,26 +49,14 @@ class InfluxService:
 
     def install(self) -> None:
         """Build influxd (5-30 min cold on 2 cores; cached per version afterwards)."""
-        script = Path(str(resources.files("ingest.stack") / "scripts" / "build-influxd.sh"))
-        self.build_cache.mkdir(parents=True, exist_ok=True)
-        print(
-            f"building InfluxDB {self.version} from source (first run only, 5-30 min); "
-            f"log: {self.build_log}",
-            file=sys.stderr,
-            flush=True,
+        run_build_script(
+            "build-influxd.sh",
+            self.version,
+            self.build_cache,
+            self.build_log,
+            f"InfluxDB {self.version} from source (5-30 min)",
+            built=self.binary,
         )
-        with self.build_log.open("wb") as log:
-            result = subprocess.run(
-                ["bash", str(script), self.version, str(self.build_cache)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        if result.returncode != 0 or not self.installed():
-            raise InstallError(
-                f"building influxd {self.version} failed; read {self.build_log}:\n"
-                f"{tail(self.build_log)}"
-            )
 
     def start(self) -> None:
         if self._proc.pid() is not None:

@@ -25,8 +25,9 @@ export GOFLAGS="-mod=mod"
 command -v go >/dev/null || { echo "build-alertmanager: Go is required" >&2; exit 1; }
 
 MODULE="github.com/prometheus/alertmanager"
-SRC="$(go mod download -json "$MODULE@$VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-[ -d "$SRC" ] || { echo "build-alertmanager: go mod download gave no directory" >&2; exit 1; }
+INFO="$(go mod download -json "$MODULE@$VERSION" || true)"
+SRC="$(printf '%s\n' "$INFO" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+[ -d "$SRC" ] || { echo "build-alertmanager: go mod download failed: $INFO" >&2; exit 1; }
 
 B="$(mktemp -d)"
 trap 'chmod -R u+w "$B" 2>/dev/null; rm -rf "$B"' EXIT
