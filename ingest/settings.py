@@ -150,9 +150,10 @@ class NotifySettings(BaseModel):
 
     group_id: str = "vitalstream-notify"
     # open alerts are re-sent this often (wall clock), each valid for ``ttl_factor`` times as
-    # long, so Alertmanager resolves an alert on its own only if notify is gone that long
+    # long (15 min): Alertmanager resolves an alert on its own only if notify is gone that long
+    # (a restart or a rebalance takes seconds)
     resend_interval_s: float = Field(default=60.0, gt=0)
-    ttl_factor: float = Field(default=4.0, ge=2)
+    ttl_factor: float = Field(default=15.0, ge=2)
     max_batch_events: int = Field(default=500, gt=0)
     retry_initial_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)

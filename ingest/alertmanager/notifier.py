@@ -27,7 +27,7 @@ import logging
 import signal
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -50,6 +50,23 @@ Payload = dict[str, Any]
 _decoder = msgspec.json.Decoder(AlertEvent)
 # alerts of ours in Alertmanager: every one carries an alert_id label
 OURS = 'alert_id=~".+"'
+
+
+@dataclass
+class Posts:
+    """What one batch of events posts: one payload per label set (the last event wins)."""
+
+    payloads: dict[str, Payload] = field(default_factory=dict)
+    ended: set[str] = field(default_factory=set)  # label sets posted as ended
+    resolved_ids: list[str] = field(default_factory=list)
+
+    def put(self, payload: Payload, *, ended: bool) -> None:
+        key = _label_key(payload["labels"])
+        self.payloads[key] = payload
+        if ended:
+            self.ended.add(key)
+        else:
+            self.ended.discard(key)
 
 
 class _StopRequestedError(Exception):
@@ -143,8 +160,7 @@ class Notifier:
 
     async def _handle(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, Any]) -> None:
         now_ms = int(time.time() * 1000)
-        posts: dict[str, Payload] = {}  # by label set, the last state wins
-        resolved: list[str] = []
+        out = Posts()
         for tp, records in batch.items():
             for rec in records:
                 try:
@@ -156,11 +172,12 @@ class Notifier:
                         extra={"partition": tp.partition, "offset": rec.offset},
                     )
                     continue
-                self._apply(event, tp.partition, now_ms, posts, resolved)
-        accepted = await self._deliver(list(posts.values()))
-        self.metrics.sent.labels("firing").inc(accepted["firing"])
-        self.metrics.sent.labels("resolved").inc(accepted["resolved"])
-        await self._expire_ack_silences(resolved)
+                self._apply(event, tp.partition, now_ms, out)
+        await self._deliver(list(out.payloads.values()))
+        ended = len(out.ended & out.payloads.keys())
+        self.metrics.sent.labels("firing").inc(len(out.payloads) - ended)
+        self.metrics.sent.labels("resolved").inc(ended)
+        await self._expire_ack_silences(out.resolved_ids)
         # the position, not the last offset + 1: it is past the transaction markers too
         offsets = {
             tp: max(recs[-1].offset + 1, await consumer.position(tp))
@@ -176,33 +193,26 @@ class Notifier:
             log.warning("commit failed; the new owner re-posts", extra={"error": repr(exc)})
         self.metrics.active.set(len(self._active))
 
-    def _apply(
-        self,
-        e: AlertEvent,
-        partition: int,
-        now_ms: int,
-        posts: dict[str, Payload],
-        resolved: list[str],
-    ) -> None:
+    def _apply(self, e: AlertEvent, partition: int, now_ms: int, out: Posts) -> None:
+        """Record ``e`` in the open alerts and in what to post (``out``)."""
         payload = postable(
             e, grafana_url=self.settings.alertmanager.grafana_url, now_ms=now_ms, ttl_ms=self.ttl_ms
         )
         previous = self._active.get(e.alert_id)
         if previous is not None and previous[1]["labels"] != labels(e):
             # a changed label (severity escalated) is another alert to Alertmanager: end the old
-            posts[_label_key(previous[1]["labels"])] = _ended(previous[1], now_ms)
+            out.put(_ended(previous[1], now_ms), ended=True)
         if e.state == "resolved":
             self._active.pop(e.alert_id, None)
-            resolved.append(e.alert_id)
+            out.resolved_ids.append(e.alert_id)
         else:
             self._active[e.alert_id] = (partition, payload)
-        posts[_label_key(payload["labels"])] = payload
+        out.put(payload, ended=e.state == "resolved")
 
-    async def _deliver(self, payloads: list[Payload]) -> dict[str, int]:
+    async def _deliver(self, payloads: list[Payload]) -> None:
         """Post until Alertmanager accepts (or stop is requested: nothing is committed then)."""
-        counts = {"firing": 0, "resolved": 0}
         if not payloads:
-            return counts
+            return
         delay = self.settings.notify.retry_initial_s
         failed = False
         while True:
@@ -223,10 +233,6 @@ class Notifier:
             # Alertmanager may have restarted and forgotten what it held: re-post the open ones
             log.info("Alertmanager accepts posts again")
             self._last_resend = float("-inf")
-        now = time.time()
-        for p in payloads:
-            counts["resolved" if _ended_by(p, now) else "firing"] += 1
-        return counts
 
     async def _wait_polling(self, seconds: float) -> None:
         """Sleep ``seconds`` with fetching paused but the consumer polled (group membership)."""
@@ -303,6 +309,7 @@ class Notifier:
                 self.metrics.retried.inc()
                 delay = min(delay * 2, self.settings.notify.retry_max_s)
         self._reachable = True
+        restored = 0
         for a in found:
             lab = a.get("labels", {})
             alert_id, device = lab.get("alert_id"), lab.get("device")
@@ -315,7 +322,12 @@ class Notifier:
                 }
                 payload["generatorURL"] = a.get("generatorURL", "")
                 self._active[alert_id] = (part, payload)
+                restored += 1
         self.metrics.active.set(len(self._active))
+        log.info(
+            "open alerts taken back from Alertmanager",
+            extra={"partitions": sorted(wanted), "alerts": restored, "of": len(found)},
+        )
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Committed alert events between our position and the log's stable end."""
@@ -350,10 +362,6 @@ def _label_key(lab: dict[str, str]) -> str:
 
 def _ended(payload: Payload, now_ms: int) -> Payload:
     return {**payload, "endsAt": iso(now_ms)}
-
-
-def _ended_by(payload: Payload, now_s: float) -> bool:
-    return datetime.fromisoformat(payload["endsAt"]).timestamp() <= now_s
 
 
 async def run_notify(settings: Settings) -> None:
