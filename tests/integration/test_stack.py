@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -131,3 +132,38 @@ def test_alertmanager_serves_api_v2_the_provisioned_routing_and_its_ui(
         ui = http.get("/ui/", headers={"Accept-Encoding": "gzip"})
         assert ui.status_code == 200
         assert "<title>Alertmanager</title>" in ui.text
+
+
+def test_up_status_down_manage_alertmanager_and_leave_external_services_alone(
+    live_stack: Settings, tmp_path: Path
+) -> None:
+    """A stack whose Kafka and InfluxDB are the running ones (as external services) and whose
+    Alertmanager is its own: `up` starts only Alertmanager, `status` shows it, `down` stops it."""
+    from ingest import stack
+    from tests.integration.notify_harness import free_port
+
+    token = tmp_path / "token"
+    token.write_text(live_stack.influx_token())
+    s = live_stack.model_copy(
+        update={
+            "kafka": live_stack.kafka.model_copy(
+                update={"bootstrap_servers": live_stack.bootstrap_servers}
+            ),
+            "influxdb": live_stack.influxdb.model_copy(
+                update={"url": live_stack.influx_url, "token_file": token}
+            ),
+            "alertmanager": live_stack.alertmanager.model_copy(update={"url": None}),
+            "stack": live_stack.stack.model_copy(
+                update={"home": tmp_path / "stack", "alertmanager_port": free_port()}
+            ),
+        }
+    )
+    try:
+        rows = {r.name: r for r in stack.up(s)}
+        assert rows["kafka"].state == rows["influxdb"].state == "external"
+        assert rows["alertmanager"].state == "running"
+        assert rows["alertmanager"].address == f"http://127.0.0.1:{s.stack.alertmanager_port}"
+    finally:
+        stopped = stack.down(s)
+    assert stopped == ["alertmanager"]
+    assert {r.name: r.state for r in stack.status(s)}["alertmanager"] == "stopped"
