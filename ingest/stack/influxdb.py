@@ -10,13 +10,16 @@ import httpx
 
 from ingest.errors import ServiceStartError
 from ingest.settings import Settings
-from ingest.stack.build import run_build_script
+from ingest.stack.build import SourceBuilt
 from ingest.stack.process import ManagedProcess, tail
-from ingest.stack.service import ServiceStatus, local_status
 
 
-class InfluxService:
+class InfluxService(SourceBuilt):
+    """Built in 5-30 min on 2 cores the first time (libflux is the long part)."""
+
     name = "influxdb"
+    build_script = "build-influxd.sh"
+    build_what = "InfluxDB"
 
     def __init__(self, settings: Settings) -> None:
         self._s = settings
@@ -37,26 +40,8 @@ class InfluxService:
         return self.home / "influxd.log"
 
     @property
-    def build_log(self) -> Path:
-        return self.build_cache / f"build-{self.version}.log"
-
-    @property
     def address(self) -> str:
         return self._s.influx_url
-
-    def installed(self) -> bool:
-        return self.binary.is_file()
-
-    def install(self) -> None:
-        """Build influxd (5-30 min cold on 2 cores; cached per version afterwards)."""
-        run_build_script(
-            "build-influxd.sh",
-            self.version,
-            self.build_cache,
-            self.build_log,
-            f"InfluxDB {self.version} from source (5-30 min)",
-            built=self.binary,
-        )
 
     def start(self) -> None:
         if self._proc.pid() is not None:
@@ -183,17 +168,3 @@ class InfluxService:
                 f"probe query answered {resp.status_code}: {resp.text[:200]}",
                 self.log_file,
             )
-
-    def stop(self) -> bool:
-        return self._proc.stop(timeout_s=30.0)
-
-    def status(self) -> ServiceStatus:
-        return local_status(
-            self.name,
-            external=self.external,
-            running_pid=self._proc.pid(),
-            installed=self.installed(),
-            version=self.version,
-            address=self.address,
-            log_file=self.log_file,
-        )
