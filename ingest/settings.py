@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -143,6 +143,14 @@ class AlertmanagerSettings(BaseModel):
     # `alerts ack` silences its alert until it resolves (notify then expires the silence), but
     # no longer than this: an alert still open after that notifies again, as a reminder
     ack_silence_max_h: float = Field(default=168.0, gt=0)
+
+    @field_validator("url", "webhook_url", "grafana_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        # Alertmanager refuses a relative link (422) and would refuse every post carrying it
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an absolute http(s) URL, not {value!r}")
+        return value
 
 
 class NotifySettings(BaseModel):

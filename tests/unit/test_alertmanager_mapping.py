@@ -88,3 +88,13 @@ def test_routing_example_routes_by_category_and_severity_and_inhibits_clinical_n
         "wearer-team": "http://hook:1/wearer",
         "technician": "http://hook:1/technician",
     }
+
+
+def test_a_relative_grafana_url_fails_at_start_not_at_every_post() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from ingest.settings import Settings
+
+    with pytest.raises(ValidationError, match="absolute http"):
+        Settings.model_validate({"alertmanager": {"grafana_url": "grafana:3000"}})
