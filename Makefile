@@ -8,7 +8,7 @@ VS := $(VENV)/bin/vitalstream
 # reinstall when the dependencies or the compiled engine path (detectors/_fastpath.pyx) change
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml detectors/_fastpath.pyx | cksum | cut -d' ' -f1)
 
-.PHONY: help venv stack-up stack-down stack-status demo test test-unit chaos chaos-long fuzz fuzz-merge lint typecheck check bench schemas clean
+.PHONY: help venv stack-up stack-down stack-status demo test test-unit chaos chaos-long fuzz fuzz-merge ui-check lint typecheck check bench schemas clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -21,10 +21,10 @@ $(STAMP): pyproject.toml detectors/_fastpath.pyx
 
 venv: $(STAMP) ## create .venv and install vitalstream with its dev tools
 
-stack-up: venv ## install (first run builds InfluxDB: 5-30 min) and start Kafka + InfluxDB on 127.0.0.1
+stack-up: venv ## install (first run builds InfluxDB: 5-30 min, Alertmanager: ~8 min) and start Kafka + InfluxDB + Alertmanager on 127.0.0.1
 	$(VS) stack up
 
-stack-down: ## stop the local Kafka + InfluxDB that stack-up started
+stack-down: ## stop the local Kafka + InfluxDB + Alertmanager that stack-up started
 	@if [ -x $(VS) ]; then $(VS) stack down; else echo "nothing to stop (no venv)"; fi
 
 stack-status: venv ## state, version, address and PID of each local service
@@ -52,6 +52,10 @@ fuzz: venv ## coverage-guided fuzzing of the per-record path (atheris, FUZZ_SECO
 
 fuzz-merge: venv ## add what `make fuzz` found that widens coverage to the committed corpus (tests/fuzz/corpus)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tests/fuzz/fuzz_records.py -merge=1 tests/fuzz/corpus var/fuzz/corpus
+
+ui-check: stack-up ## the Alertmanager web UI in headless Chromium (installs Debian's chromium if missing)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	VITALSTREAM_BROWSER_CHECKS=1 $(PY) -m pytest tests/browser -p no:randomly
 
 lint: venv ## ruff lint and format check
 	$(VENV)/bin/ruff check .

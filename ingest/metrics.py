@@ -147,3 +147,43 @@ class PipelineMetrics:
                 elif s.name.endswith("_count"):
                     count = s.value
         return total / count if count else 0.0
+
+
+class NotifyMetrics:
+    """``vitalstream notify``'s metrics (Prometheus ``/metrics``)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.sent = Counter(
+            "vitalstream_notifications_sent",
+            "alert updates Alertmanager accepted (firing, re-sent, resolved)",
+            ["state"],
+            registry=r,
+        )
+        self.failed = Counter(
+            "vitalstream_notifications_failed",
+            "posts to Alertmanager that failed (each is retried)",
+            registry=r,
+        )
+        self.retried = Counter(
+            "vitalstream_notifications_retried",
+            "retries of a failed post to Alertmanager",
+            registry=r,
+        )
+        self.undecodable = Counter(
+            "vitalstream_notify_undecodable_events",
+            "records of the alerts topic that are no alert event (logged, skipped)",
+            registry=r,
+        )
+        self.lag = Gauge(
+            "vitalstream_notify_consumer_lag",
+            "alert events behind the alerts topic's end",
+            registry=r,
+        )
+        self.active = Gauge(
+            "vitalstream_notify_active_alerts", "open alerts kept alive in Alertmanager", registry=r
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

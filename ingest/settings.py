@@ -27,16 +27,20 @@ from detectors import EngineConfig
 
 KAFKA_VERSION = "3.9.1"
 INFLUXDB_VERSION = "v2.7.12"
+ALERTMANAGER_VERSION = "v0.35.0"
 
 
 def _project_var_dir() -> Path:
     """The project's git-ignored ``var/`` (data and logs of the local stack).
 
     For a source checkout (editable install) that is beside ``pyproject.toml``, wherever the
-    command runs from; otherwise ``./var``.
+    command runs from; otherwise ``./var``. Symlinks resolved.
     """
     root = Path(__file__).resolve().parents[1]
-    return (root if (root / "pyproject.toml").is_file() else Path.cwd()) / "var"
+    var = (root if (root / "pyproject.toml").is_file() else Path.cwd()) / "var"
+    # resolved: a var/ that is a symlink (work trees sharing one stack) must name the services'
+    # files as their command lines do, or `stack` would not recognise its own processes
+    return var.resolve()
 
 
 class KafkaSettings(BaseModel):
@@ -85,6 +89,9 @@ class StackSettings(BaseModel):
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
     influxdb_port: int = 18086
+    alertmanager_version: str = ALERTMANAGER_VERSION
+    # not Alertmanager's default 9093: that is often taken by a real one
+    alertmanager_port: int = 19094
     kafka_heap: str = "-Xms256m -Xmx1g"
     # secure mode: Kafka clients on SASL_SSL (SCRAM-SHA-512, user/password from the kafka
     # settings), InfluxDB on HTTPS; certificates are generated under home/tls
@@ -143,6 +150,48 @@ class IngestSettings(BaseModel):
     metrics_interval_s: float = Field(default=10.0, gt=0)
 
 
+class AlertmanagerSettings(BaseModel):
+    """Where Alertmanager is. ``url`` unset means: the local stack's, with the routing example
+    (``ingest/stack/resources/alertmanager.yml``) provisioned, its receivers posting to
+    ``webhook_url``."""
+
+    url: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+    # local stack only: the base URL its example receivers post to (``urgent``, ``wearer`` and
+    # ``technician`` are appended); or a whole alertmanager.yml of your own
+    webhook_url: str = "http://127.0.0.1:18952/"
+    config_file: Path | None = None
+    # notification annotations link here (the device drill-down dashboard)
+    grafana_url: str = "http://127.0.0.1:3000"
+    # `alerts ack` silences its alert until it resolves (notify then expires the silence), but
+    # no longer than this: an alert still open after that notifies again, as a reminder
+    ack_silence_max_h: float = Field(default=168.0, gt=0)
+
+    @field_validator("url", "webhook_url", "grafana_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        # Alertmanager refuses a relative link (422) and would refuse every post carrying it
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an absolute http(s) URL, not {value!r}")
+        return value
+
+
+class NotifySettings(BaseModel):
+    """``vitalstream notify``: the alerts topic -> Alertmanager."""
+
+    group_id: str = "vitalstream-notify"
+    # open alerts are re-sent this often (wall clock), each valid for ``ttl_factor`` times as
+    # long (15 min): Alertmanager resolves an alert on its own only if notify is gone that long
+    # (a restart or a rebalance takes seconds)
+    resend_interval_s: float = Field(default=60.0, gt=0)
+    ttl_factor: float = Field(default=15.0, ge=2)
+    max_batch_events: int = Field(default=500, gt=0)
+    retry_initial_s: float = Field(default=0.5, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=18901, ge=0)
+
+
 class PrivacySettings(BaseModel):
     """Pseudonymisation of device and alert ids (see :mod:`ingest.privacy`). On by default."""
 
@@ -171,6 +220,8 @@ class Settings(BaseSettings):
     stack: StackSettings = Field(default_factory=StackSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     detection: EngineConfig = Field(default_factory=EngineConfig)
+    alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
@@ -204,6 +255,13 @@ class Settings(BaseSettings):
         """The InfluxDB to use: configured, or the local stack's."""
         scheme = "https" if self.stack.secure else "http"
         return self.influxdb.url or f"{scheme}://127.0.0.1:{self.stack.influxdb_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        """The Alertmanager to use: configured, or the local stack's."""
+        return (self.alertmanager.url or f"http://127.0.0.1:{self.stack.alertmanager_port}").rstrip(
+            "/"
+        )
 
     @property
     def local_tls_dir(self) -> Path:
@@ -291,7 +349,10 @@ class Settings(BaseSettings):
             }
         )
         influx = self.influxdb.model_copy(update={"bucket": name})
-        return self.model_copy(update={"topics": topics, "ingest": ing, "influxdb": influx})
+        notify = self.notify.model_copy(update={"group_id": f"{name}-notify"})
+        return self.model_copy(
+            update={"topics": topics, "ingest": ing, "influxdb": influx, "notify": notify}
+        )
 
     def namespace_env(self) -> dict[str, str]:
         """Environment variables that give a ``vitalstream`` subprocess these settings'
@@ -305,6 +366,7 @@ class Settings(BaseSettings):
             "VITALSTREAM_TOPICS__PARTITIONS": str(self.topics.partitions),
             "VITALSTREAM_INGEST__GROUP_ID": self.ingest.group_id,
             "VITALSTREAM_INGEST__HTTP_PORT": str(self.ingest.http_port),
+            "VITALSTREAM_NOTIFY__GROUP_ID": self.notify.group_id,
         }
 
     @property

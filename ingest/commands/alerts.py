@@ -1,5 +1,10 @@
 """``vitalstream alerts ack ALERT_ID --note TEXT``: record that a clinician read an alert.
 
+Two records: the acknowledgement in InfluxDB (below; the dashboards show who acknowledged what)
+and an Alertmanager silence of that alert (matcher ``alert_id``, the author as ``createdBy``, the
+note as comment), so its notifications stop. ``vitalstream notify`` expires the silence when the
+alert resolves; it lasts at most ``alertmanager.ack_silence_max_h``.
+
 An acknowledgement is an InfluxDB point in the ``alert_acks`` measurement of the vitals bucket
 (tag ``alert_id``; fields ``note``, ``by``), time-stamped with the wall clock at acknowledgement
 (the only wall time in vitalstream's alert data: acknowledging is a human act, not an event of
@@ -16,6 +21,7 @@ import getpass
 import re
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -26,7 +32,8 @@ from ingest.influx.line_protocol import line
 from ingest.influx.writer import InfluxWriter
 from ingest.settings import Settings
 
-ALERT_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+# raw ids are 16 hex characters; pseudonyms (the default) a "p" and 20 (ingest.privacy)
+ALERT_ID_RE = re.compile(r"^(?:[0-9a-f]{16}|p[0-9a-f]{20})$")
 MEASUREMENT = "alert_acks"
 
 
@@ -49,7 +56,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=Path,
         default=None,
         metavar="ACKS.ndjson",
-        help="append to this file instead of writing to InfluxDB",
+        help="append to this file instead of writing to InfluxDB and Alertmanager",
     )
     parser.set_defaults(handler=run)
 
@@ -62,10 +69,10 @@ def make_ack(alert_id: str, note: str, by: str | None, ts_ms: int | None = None)
     >>> make_ack("not-an-id", "x", "dr.a")
     Traceback (most recent call last):
     ...
-    ingest.errors.ConfigError: ALERT_ID must be 16 lowercase hex characters
+    ingest.errors.ConfigError: ALERT_ID must be 16 hex characters or a pseudonym (p and 20)
     """
     if not ALERT_ID_RE.match(alert_id):
-        raise ConfigError("ALERT_ID must be 16 lowercase hex characters")
+        raise ConfigError("ALERT_ID must be 16 hex characters or a pseudonym (p and 20)")
     if not note.strip():
         raise ConfigError("--note must not be empty")
     who = by if by is not None else getpass.getuser()
@@ -102,6 +109,34 @@ async def write_ack(
         raise ConfigError(f"InfluxDB rejected the acknowledgement: {rejected[0].reason}")
 
 
+async def silence_ack(
+    settings: Settings, a: Ack, transport: httpx.AsyncBaseTransport | None = None
+) -> str:
+    """Silence the acknowledged alert in Alertmanager; returns the silence id."""
+    from ingest.alertmanager.client import AlertmanagerClient
+
+    client = AlertmanagerClient(
+        settings.alertmanager_url, timeout_s=settings.alertmanager.timeout_s, transport=transport
+    )
+    starts = datetime.fromtimestamp(a.ts_ms / 1000, tz=UTC)
+    try:
+        return await client.create_silence(
+            {"alert_id": a.alert_id},
+            created_by=a.by,
+            comment=f"acknowledged: {a.note}",
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=settings.alertmanager.ack_silence_max_h),
+        )
+    finally:
+        await client.aclose()
+
+
+async def acknowledge(settings: Settings, a: Ack) -> str:
+    """Both records of an acknowledgement; returns the silence id."""
+    await write_ack(settings, a)
+    return await silence_ack(settings, a)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     a = make_ack(args.alert_id, args.note, args.by)
     if args.to_file is not None:
@@ -109,7 +144,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f.write(msgspec.json.encode(a) + b"\n")
         where = str(args.to_file)
     else:
-        asyncio.run(write_ack(settings, a))
-        where = f"InfluxDB {settings.influxdb.bucket}/{MEASUREMENT}"
+        silence_id = asyncio.run(acknowledge(settings, a))
+        where = (
+            f"InfluxDB {settings.influxdb.bucket}/{MEASUREMENT}, Alertmanager silence {silence_id}"
+        )
     print(f"acknowledged {a.alert_id} by {a.by} -> {where}", file=sys.stderr)
     return 0

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import httpx
 
-from ingest.errors import InstallError, ServiceStartError
+from ingest.errors import ServiceStartError
 from ingest.settings import Settings
+from ingest.stack.build import SourceBuilt
 from ingest.stack.process import ManagedProcess, tail
-from ingest.stack.service import ServiceStatus, local_status
 
 
-class InfluxService:
+class InfluxService(SourceBuilt):
+    """Built in 5-30 min on 2 cores the first time (libflux is the long part)."""
+
     name = "influxdb"
+    build_script = "build-influxd.sh"
+    build_what = "InfluxDB"
 
     def __init__(self, settings: Settings) -> None:
         self._s = settings
@@ -39,38 +40,8 @@ class InfluxService:
         return self.home / "influxd.log"
 
     @property
-    def build_log(self) -> Path:
-        return self.build_cache / f"build-{self.version}.log"
-
-    @property
     def address(self) -> str:
         return self._s.influx_url
-
-    def installed(self) -> bool:
-        return self.binary.is_file()
-
-    def install(self) -> None:
-        """Build influxd (5-30 min cold on 2 cores; cached per version afterwards)."""
-        script = Path(str(resources.files("ingest.stack") / "scripts" / "build-influxd.sh"))
-        self.build_cache.mkdir(parents=True, exist_ok=True)
-        print(
-            f"building InfluxDB {self.version} from source (first run only, 5-30 min); "
-            f"log: {self.build_log}",
-            file=sys.stderr,
-            flush=True,
-        )
-        with self.build_log.open("wb") as log:
-            result = subprocess.run(
-                ["bash", str(script), self.version, str(self.build_cache)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        if result.returncode != 0 or not self.installed():
-            raise InstallError(
-                f"building influxd {self.version} failed; read {self.build_log}:\n"
-                f"{tail(self.build_log)}"
-            )
 
     def start(self) -> None:
         if self._proc.pid() is not None:
@@ -197,17 +168,3 @@ class InfluxService:
                 f"probe query answered {resp.status_code}: {resp.text[:200]}",
                 self.log_file,
             )
-
-    def stop(self) -> bool:
-        return self._proc.stop(timeout_s=30.0)
-
-    def status(self) -> ServiceStatus:
-        return local_status(
-            self.name,
-            external=self.external,
-            running_pid=self._proc.pid(),
-            installed=self.installed(),
-            version=self.version,
-            address=self.address,
-            log_file=self.log_file,
-        )

@@ -1,4 +1,5 @@
-"""``vitalstream stack up | down | status``: the local Kafka + InfluxDB, without Docker."""
+"""``vitalstream stack up | down | status``: the local Kafka, InfluxDB and Alertmanager, without
+Docker."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ingest.settings import Settings
+from ingest.stack.alertmanager import AlertmanagerService
 from ingest.stack.influxdb import InfluxService
 from ingest.stack.kafka import KafkaService
 from ingest.stack.service import Service, ServiceStatus
 
 
 def services(settings: Settings) -> list[Service]:
-    return [KafkaService(settings), InfluxService(settings)]
+    return [KafkaService(settings), InfluxService(settings), AlertmanagerService(settings)]
 
 
 def _say(msg: str) -> None:
@@ -22,7 +24,7 @@ def _say(msg: str) -> None:
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
-    """Install what is missing, start what is stopped, and wait until both serve real requests.
+    """Install what is missing, start what is stopped, and wait until each serves real requests.
 
     Idempotent: running services are probed again, not restarted. Services the settings point
     elsewhere (``external``) are left alone. Installs run in parallel (the InfluxDB build is long).

@@ -58,3 +58,28 @@ def test_ack_writes_influx_line() -> None:
     ack = alerts.make_ack("761d8a0cafbcdd15", "ok", "dr.a", 5)
     asyncio.run(alerts.write_ack(settings, ack, transport=httpx.MockTransport(handle)))
     assert seen == [b'alert_acks,alert_id=761d8a0cafbcdd15 note="ok",by="dr.a" 5']
+
+
+def test_ack_accepts_a_pseudonymous_alert_id() -> None:
+    assert alerts.make_ack("p" + "0a" * 10, "ok", "dr.a").alert_id == "p" + "0a" * 10
+
+
+def test_ack_silences_its_alert_in_alertmanager() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        assert (request.method, request.url.path) == ("POST", "/api/v2/silences")
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"silenceID": "s-1"})
+
+    settings = Settings.model_validate({"alertmanager": {"url": "http://am.test"}})
+    ack = alerts.make_ack("761d8a0cafbcdd15", "called the wearer", "dr.a", 1_767_225_600_000)
+    got = asyncio.run(alerts.silence_ack(settings, ack, transport=httpx.MockTransport(handle)))
+    assert got == "s-1"
+    (body,) = bodies
+    assert body["matchers"] == [
+        {"name": "alert_id", "value": "761d8a0cafbcdd15", "isRegex": False, "isEqual": True}
+    ]
+    assert (body["createdBy"], body["comment"]) == ("dr.a", "acknowledged: called the wearer")
+    assert body["startsAt"] == "2026-01-01T00:00:00+00:00"
+    assert body["endsAt"] == "2026-01-08T00:00:00+00:00"  # ack_silence_max_h, 7 days

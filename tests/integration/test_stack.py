@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -80,7 +81,7 @@ def test_influxdb_write_and_flux_query_on_fresh_bucket(live_stack: Settings) -> 
     assert values == [60.0, 61.0, 62.0, 63.0, 64.0]
 
 
-def test_stack_status_json_reports_both_services_running(live_stack: Settings) -> None:
+def test_stack_status_json_reports_every_service_running(live_stack: Settings) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "ingest.cli", "stack", "status", "--json"],
         capture_output=True,
@@ -88,13 +89,15 @@ def test_stack_status_json_reports_both_services_running(live_stack: Settings) -
         check=True,
     )
     status = json.loads(out.stdout)
-    for name in ("kafka", "influxdb"):
+    for name in ("kafka", "influxdb", "alertmanager"):
         assert status[name]["state"] in {"running", "external"}, status[name]
     if status["kafka"]["state"] == "running":
         assert status["kafka"]["version"] == live_stack.stack.kafka_version
         assert status["kafka"]["pid"] > 0
     if status["influxdb"]["state"] == "running":
         assert status["influxdb"]["version"] == live_stack.stack.influxdb_version
+    if status["alertmanager"]["state"] == "running":
+        assert status["alertmanager"]["version"] == live_stack.stack.alertmanager_version
 
 
 def test_stack_up_is_idempotent(live_stack: Settings) -> None:
@@ -103,3 +106,64 @@ def test_stack_up_is_idempotent(live_stack: Settings) -> None:
     before = {s.name: s.pid for s in stack.status(live_stack)}
     after = {s.name: s.pid for s in stack.up(live_stack)}
     assert before == after, "a second `up` must not restart running services"
+
+
+def test_alertmanager_serves_api_v2_the_provisioned_routing_and_its_ui(
+    live_stack: Settings,
+) -> None:
+    """The stack's Alertmanager runs the routing example, answers API v2, and serves the React
+    UI at /ui/ and a page pointing there at /."""
+    import httpx
+    import yaml
+
+    with httpx.Client(base_url=live_stack.alertmanager_url, timeout=10) as http:
+        status = http.get("/api/v2/status").json()
+        assert status["versionInfo"]["version"] == live_stack.stack.alertmanager_version[1:]
+        if live_stack.alertmanager.url is None:
+            route = yaml.safe_load(status["config"]["original"])["route"]
+            assert {r["receiver"] for r in route["routes"]} == {
+                "technician",
+                "urgent",
+                "wearer-team",
+            }
+            root = http.get("/", headers={"Accept-Encoding": "identity"})
+            assert root.status_code == 200
+            assert 'href="ui/"' in root.text
+        ui = http.get("/ui/", headers={"Accept-Encoding": "gzip"})
+        assert ui.status_code == 200
+        assert "<title>Alertmanager</title>" in ui.text
+
+
+def test_up_status_down_manage_alertmanager_and_leave_external_services_alone(
+    live_stack: Settings, tmp_path: Path
+) -> None:
+    """A stack whose Kafka and InfluxDB are the running ones (as external services) and whose
+    Alertmanager is its own: `up` starts only Alertmanager, `status` shows it, `down` stops it."""
+    from ingest import stack
+    from tests.integration.notify_harness import free_port
+
+    token = tmp_path / "token"
+    token.write_text(live_stack.influx_token())
+    s = live_stack.model_copy(
+        update={
+            "kafka": live_stack.kafka.model_copy(
+                update={"bootstrap_servers": live_stack.bootstrap_servers}
+            ),
+            "influxdb": live_stack.influxdb.model_copy(
+                update={"url": live_stack.influx_url, "token_file": token}
+            ),
+            "alertmanager": live_stack.alertmanager.model_copy(update={"url": None}),
+            "stack": live_stack.stack.model_copy(
+                update={"home": tmp_path / "stack", "alertmanager_port": free_port()}
+            ),
+        }
+    )
+    try:
+        rows = {r.name: r for r in stack.up(s)}
+        assert rows["kafka"].state == rows["influxdb"].state == "external"
+        assert rows["alertmanager"].state == "running"
+        assert rows["alertmanager"].address == f"http://127.0.0.1:{s.stack.alertmanager_port}"
+    finally:
+        stopped = stack.down(s)
+    assert stopped == ["alertmanager"]
+    assert {r.name: r.state for r in stack.status(s)}["alertmanager"] == "stopped"

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from ingest.settings import INFLUXDB_VERSION, KAFKA_VERSION
+from ingest.settings import ALERTMANAGER_VERSION, INFLUXDB_VERSION, KAFKA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 # compose-go is the library `docker compose` itself uses; its module ships the spec's schema
@@ -62,6 +62,25 @@ def test_compose_uses_the_local_stack_versions(compose: dict[str, Any]) -> None:
     images = {name: svc.get("image", "") for name, svc in compose["services"].items()}
     assert images["kafka"] == f"apache/kafka:{KAFKA_VERSION}"
     assert images["influxdb"] == f"influxdb:{INFLUXDB_VERSION.lstrip('v')}"
+    assert images["alertmanager"] == f"prom/alertmanager:{ALERTMANAGER_VERSION}"
+
+
+def test_notify_runs_against_the_alertmanager_with_the_provisioned_routing(
+    compose: dict[str, Any],
+) -> None:
+    svc = compose["services"]
+    assert svc["notify"]["command"] == ["notify"]
+    assert svc["notify"]["image"] == svc["vitalstream"]["image"]
+    assert svc["notify"]["environment"]["VITALSTREAM_ALERTMANAGER__URL"] == (
+        "http://alertmanager:9093"
+    )
+    assert svc["notify"]["depends_on"]["alertmanager"] == {"condition": "service_healthy"}
+    # the config is rendered by vitalstream itself from the one routing example
+    assert svc["alertmanager-config"]["command"][:2] == ["stack", "alertmanager-config"]
+    assert "--config.file=/config/alertmanager.yml" in svc["alertmanager"]["command"]
+    assert svc["alertmanager"]["depends_on"]["alertmanager-config"] == {
+        "condition": "service_completed_successfully"
+    }
 
 
 def test_every_service_has_a_healthcheck(compose: dict[str, Any]) -> None:

@@ -1,0 +1,91 @@
+"""The few calls of Alertmanager's API v2 that vitalstream makes (httpx, async)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from ingest.errors import VitalstreamError
+
+
+class AlertmanagerError(VitalstreamError):
+    """Alertmanager refused a request or could not be reached."""
+
+
+class AlertmanagerClient:
+    """``/api/v2`` of one Alertmanager."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=f"{self.url}/api/v2", timeout=timeout_s, transport=transport
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            resp = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AlertmanagerError(f"Alertmanager at {self.url} unreachable: {exc!r}") from exc
+        if resp.status_code >= 300:
+            raise AlertmanagerError(
+                f"Alertmanager {method} {path} answered {resp.status_code}: {resp.text[:200]}"
+            )
+        return resp
+
+    async def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """Create or update alerts (Alertmanager merges by label set)."""
+        if alerts:
+            await self._call("POST", "/alerts", json=alerts)
+
+    async def alerts(self, filters: list[str]) -> list[dict[str, Any]]:
+        """The alerts matching every matcher in ``filters`` (e.g. ``'alert_id=~".+"'``),
+        silenced and inhibited ones included."""
+        params: list[tuple[str, str | bool]] = [("filter", f) for f in filters]
+        params += [("silenced", True), ("inhibited", True), ("active", True)]
+        params.append(("unprocessed", True))
+        found: list[dict[str, Any]] = (await self._call("GET", "/alerts", params=params)).json()
+        return found
+
+    async def create_silence(
+        self,
+        matchers: dict[str, str],
+        *,
+        created_by: str,
+        comment: str,
+        ends_at: datetime,
+        starts_at: datetime | None = None,
+    ) -> str:
+        """Silence the alerts whose labels equal ``matchers``; returns the silence id."""
+        body = {
+            "matchers": [
+                {"name": k, "value": v, "isRegex": False, "isEqual": True}
+                for k, v in matchers.items()
+            ],
+            "startsAt": (starts_at or datetime.now(UTC)).isoformat(),
+            "endsAt": ends_at.isoformat(),
+            "createdBy": created_by,
+            "comment": comment,
+        }
+        resp = await self._call("POST", "/silences", json=body)
+        silence_id: str = resp.json()["silenceID"]
+        return silence_id
+
+    async def silences(self, filters: list[str]) -> list[dict[str, Any]]:
+        """Silences whose matchers cover every matcher in ``filters``, in any state."""
+        params = [("filter", f) for f in filters]
+        found: list[dict[str, Any]] = (await self._call("GET", "/silences", params=params)).json()
+        return found
+
+    async def expire_silence(self, silence_id: str) -> None:
+        await self._call("DELETE", f"/silence/{silence_id}")
