@@ -1,4 +1,5 @@
-"""The compiled per-reading path (``detectors/_fastpath.pyx``) against its pure-Python twin.
+"""The compiled build of the per-reading path (``detectors/reading_path.py`` compiled with its
+``.pxd``) against the same source interpreted.
 
 The compiled path must be an optimisation only: for any input, the same scores, baselines,
 flags, alert events (time-driven ones too) and snapshots, bit for bit. Checked on every
@@ -35,16 +36,18 @@ def test_the_compiled_path_is_built_and_current() -> None:
     edit of the .pyx would test old code, so the module must be newer than its source."""
     if os.environ.get("VITALSTREAM_ALLOW_PURE_PYTHON") == "1":
         pytest.skip("VITALSTREAM_ALLOW_PURE_PYTHON=1: the pure-Python engine is accepted")
-    assert engine_module.COMPILED, "detectors._fastpath is not built: run `make venv`"
-    import detectors._fastpath as fp
+    assert engine_module.COMPILED, "detectors.reading_path is not compiled: run `make venv`"
+    import detectors.reading_path as rp
 
-    source = Path(fp.__file__).with_name("_fastpath.pyx")
-    if source.exists():
-        assert Path(fp.__file__).stat().st_mtime >= source.stat().st_mtime, (
-            "detectors/_fastpath.pyx changed after it was compiled: run `make venv`"
+    built = Path(rp.__file__)
+    for name in ("reading_path.py", "reading_path.pxd"):
+        source = built.with_name(name)
+        assert built.stat().st_mtime >= source.stat().st_mtime, (
+            f"detectors/{name} changed after it was compiled: run `make venv`"
         )
-    assert Engine()._fast is not None
-    assert Engine(compiled=False)._fast is None
+    assert Engine().compiled
+    assert not Engine(compiled=False).compiled
+    assert type(Engine(compiled=False)._path).__module__ != type(Engine()._path).__module__
 
 
 def _run(
