@@ -92,6 +92,106 @@ LAYOUT_FINGERPRINT = LAYOUT.fingerprint
 _SNAPSHOT_VERSION = 2
 
 
+# The slot offsets the engine used to export as constants (``engine.T_HR``), kept as aliases of
+# the composed layout's offsets so code written against them still works; new code asks the
+# layout (``LAYOUT["device.newest_heart_rate"]``) or, in a module, ``self.slot(...)``.
+_LEGACY_SLOTS = {
+    "T_FIRST": "device.first",
+    "T_ANY": "device.newest",
+    "T_HR": "device.newest_heart_rate",
+    "T_SPO2": "device.newest_spo2",
+    "T_STEPS": "device.newest_steps",
+    "T_STAGE": "device.newest_sleep_stage",
+    "T_WATCH": "device_silent.watch_since",
+    "T_FIRST_STEPS": "activity.first_steps",
+    "STEPS_RING": "activity.steps_ring",
+    "RING_MIN": "activity.ring_minute",
+    "REST_FLAG": "activity.rest",
+    "STILL_FLAG": "activity.still",
+    "CADENCE": "activity.cadence",
+    "STAGE": "activity.stage",
+    "HR_FAST": "heart_rate.fast",
+    "HR_FAST_T": "heart_rate.fast_time",
+    "INTERVAL": "device.interval",
+    "B_SLEEP": "heart_rate.asleep",
+    "B_REST": "heart_rate.rest",
+    "B_ACTIVE": "heart_rate.active",
+    "CIRC": "heart_rate.circadian",
+    "B_SPO2": "spo2.baseline",
+    "R_TACHY": "tachycardia.run",
+    "R_BRADY": "bradycardia.run",
+    "R_LOWSPO2": "low_spo2.run",
+    "R_ABRUPT": "abrupt_hr_change.run",
+    "ABRUPT_OK": "abrupt_hr_change.began_with_jump",
+    "JUMP_T": "abrupt_hr_change.jump_up",
+    "JUMP_DOWN_T": "abrupt_hr_change.jump_down",
+    "HIGH_SINCE": "tachycardia.high_since",
+    "HIGH_LAST": "tachycardia.high_last",
+    "QUIET_SINCE": "activity.quiet_since",
+    "R_HIGHREST": "hr_activity_decoupling.run",
+    "FL": "flatline.run",
+    "DS": "desaturation.run",
+    "DS_CLUSTER": "desaturation.cluster",
+    "DS_LAST_EP": "desaturation.last_episode",
+    "DS_FIRST_EP": "desaturation.first_episode",
+    "ACT_START": "activity.bout_start",
+    "ACT_LAST": "activity.bout_last",
+    "ACT_HR_SUM": "activity.bout_hr_sum",
+    "ACT_HR_N": "activity.bout_hr_n",
+    "ACT_CAD_SUM": "activity.bout_cadence_sum",
+    "ACT_CAD_N": "activity.bout_cadence_n",
+    "SS_START": "sleep_session.start",
+    "SS_LAST": "sleep_session.last",
+    "SS_ASLEEP": "sleep_session.asleep_ms",
+    "SS_AWAKE": "sleep_session.awake_ms",
+    "SS_AWAKENINGS": "sleep_session.awakenings",
+    "SS_AWAKE_SINCE": "sleep_session.awake_since",
+    "SS_HR_SUM": "sleep_session.hr_sum",
+    "SS_HR_N": "sleep_session.hr_n",
+    "SS_DESATS": "sleep_session.desaturations",
+    "N_RHR": "elevated_resting_hr.baseline",
+    "N_DUR": "sleep_disruption.duration",
+    "N_EFF": "sleep_disruption.efficiency",
+    "N_AWK": "sleep_disruption.awakenings",
+    "SLEEP_CONSEC": "sleep_disruption.consecutive",
+    "RHR_RUN_START": "elevated_resting_hr.run_start",
+    "SLEEP_RUN_START": "sleep_disruption.run_start",
+    "LAST_ODI": "sleep_session.last_odi",
+    "HP": "unusual_inactivity.profile",
+    "H_CUR": "hour.current",
+    "H_STEPS": "hour.steps",
+    "H_STEPS_N": "hour.steps_n",
+    "H_HR_N": "hour.hr_n",
+    "H_ASLEEP_N": "hour.asleep_n",
+    "H_RUN": "unusual_inactivity.run",
+    "H_RUN_START": "unusual_inactivity.run_start",
+    "H_RUN_LAST": "unusual_inactivity.run_last",
+    "H_RUN_STEPS": "unusual_inactivity.run_steps",
+    "H_RUN_USUAL": "unusual_inactivity.run_usual",
+    "BEHIND_RUN": "clock_skew.behind_run",
+    "BEHIND_PREV": "clock_skew.behind_prev",
+    "BEHIND_FIRST": "clock_skew.behind_first",
+    "BEHIND_METRICS": "clock_skew.behind_metrics",
+    "SKEW_OFFSET": "clock_skew.offset",
+    "SINCE_HR_STEPS": "off_wrist.steps_since_hr",
+    "SINCE_HR_STAGES": "off_wrist.stages_since_hr",
+    "WORN_SINCE": "off_wrist.worn_since",
+    "N_READINGS": "device.readings",
+    "N_DUP": "device.duplicates",
+    "N_OOO": "device.out_of_order",
+    "N_LATE": "device.late",
+    "N_IMPOSSIBLE": "impossible_value.count",
+    "IMP_LAST": "impossible_value.last",
+}
+
+
+def __getattr__(name: str) -> int:
+    key = _LEGACY_SLOTS.get(name)
+    if key is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return LAYOUT[key]
+
+
 class LayoutMismatchError(ValueError):
     """A snapshot written by another state layout (or an older snapshot format): not read."""
 

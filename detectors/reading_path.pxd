@@ -3,15 +3,29 @@
 cimport cython
 cimport libc.math as math
 
+# module constants as C globals (their values still come from the Python modules that define
+# them): a Python global costs a dict lookup per use
+cdef int ASLEEP, REST, STILL, ACTIVE, LIGHT
+cdef long long MIN, HOUR, _MIN, _HOUR, _BLOCK_MS
+cdef object _HR, _SPO2, _STEPS, _STAGE, _METRIC_ORDER, Metric, Scored, msgspec
+cdef object _K_IMPOSSIBLE_VALUE, _K_CLOCK_SKEW, _K_DEVICE_SILENT, _K_FLATLINE, _K_OFF_WRIST
+cdef object _K_DROPOUT
 
+
+@cython.final
 cdef class Device:
     cdef public object s
     cdef public dict tracks
     cdef double[::1] v
 
 
+@cython.final
 cdef class ReadingPath:
-    cdef public object devices, new_device, rules, limits
+    cdef public dict devices
+    cdef public object new_device, rules
+    cdef double LO[4]
+    cdef double HI[4]
+    cdef Py_ssize_t NEWEST[4]
     cdef object impossible, behind, gap, close_night, close_hour, spo2, off_wrist
     cdef object tachycardia, bradycardia, abrupt, decoupling
     cdef object earlier, book_active, book_inactive, book_resolve
@@ -33,11 +47,14 @@ cdef class ReadingPath:
     cdef double abrupt_delta, abrupt_jump, rest_excess_bpm
     cdef bint assume_rest, tachy_on, brady_on, abrupt_on, decoupling_on
 
+    @cython.locals(devices=dict, d=Device)
+    cpdef process(self, object readings, list scored, list out)
+
     @cython.locals(
-        s="double[::1]", ts="long long", t=cython.double, v=cython.double,
+        s="double[::1]", its="long long", mi=cython.int, t=cython.double, v=cython.double,
         last=cython.double, prev=cython.double, gap=cython.double, skew=cython.double,
         bound=cython.double, iv=cython.double, cap=cython.double, hour="long long",
-        interval=cython.double, lo=cython.double, hi=cython.double, slot=Py_ssize_t,
+        interval=cython.double, slot=Py_ssize_t,
     )
     cpdef object one(self, object r, Device d, list out)
 
@@ -62,8 +79,8 @@ cdef class ReadingPath:
         w=cython.double, af=cython.double,
     )
     cdef object heart_rate(
-        self, object r, Device d, double[::1] s, dict tracks, long long ts, double t,
-        double v, object v_o, object did, list out,
+        self, object r, Device d, double[::1] s, dict tracks, object ts, long long its,
+        double t, double v, object v_o, object did, list out,
     )
 
     @cython.locals(
@@ -76,7 +93,7 @@ cdef class ReadingPath:
 
     @cython.locals(stage=cython.double, awake=cython.bint, dt=cython.double)
     cdef void stage(
-        self, Device d, double[::1] s, long long ts, double t, double v, object did, list out
+        self, Device d, double[::1] s, object ts, double t, double v, object did, list out
     ) except *
 
     @cython.locals(last_hr=cython.double)

@@ -48,6 +48,7 @@ _K_DEVICE_SILENT = K.DEVICE_SILENT
 _K_FLATLINE = K.FLATLINE
 _K_OFF_WRIST = K.OFF_WRIST
 _K_DROPOUT = K.DROPOUT
+_METRIC_ORDER = (_HR, _SPO2, _STEPS, _STAGE)
 _BLOCK_MS = 4 * HOUR  # the circadian rest offsets have one slot per 4 hours of the day
 _MIN = MIN
 _HOUR = HOUR
@@ -60,13 +61,6 @@ class Device:
         self.s = s
         self.tracks = tracks
         self.v = s  # compiled: a typed view of the same memory, made once per device
-
-
-def _limits(slot_of: dict[Metric, int]) -> dict[Metric, tuple[float, float, int]]:
-    """Per metric: the physically possible range and the slot of its newest event time."""
-    return {
-        m: (float(spec.minimum), float(spec.maximum), slot_of[m]) for m, spec in METRICS.items()
-    }
 
 
 class ReadingPath:
@@ -158,14 +152,12 @@ class ReadingPath:
         self.SINCE_HR_STEPS = at["off_wrist.steps_since_hr"]
         self.SINCE_HR_STAGES = at["off_wrist.stages_since_hr"]
         self.WORN_SINCE = at["off_wrist.worn_since"]
-        self.limits = _limits(
-            {
-                _HR: self.T_HR,
-                _SPO2: at["device.newest_spo2"],
-                _STEPS: self.T_STEPS,
-                _STAGE: self.T_STAGE,
-            }
-        )
+        # per metric number (heart rate, SpO2, steps, stage): the physically possible range
+        # and the slot of the metric's newest event time
+        newest = (self.T_HR, at["device.newest_spo2"], self.T_STEPS, self.T_STAGE)
+        self.LO = [float(METRICS[m].minimum) for m in _METRIC_ORDER]
+        self.HI = [float(METRICS[m].maximum) for m in _METRIC_ORDER]
+        self.NEWEST = list(newest)
         # thresholds, read once: even on the plain copy an attribute chain costs ~30 ns, and a
         # quiet heart-rate reading needs about 30 of them. Times and counts become floats
         # (exactly): slots are floats, and comparing a float with an int costs about twice as
@@ -214,20 +206,30 @@ class ReadingPath:
     ) -> None:
         """Append one :class:`Scored` per reading to ``scored`` and the alert events to ``out``."""
         devices = self.devices
-        append = scored.append
         for r in readings:
             d = devices.get(r.device_id)
             if d is None:
                 d = self.new_device(r.device_id)
-            append(self.one(r, d, out))
+            scored.append(self.one(r, d, out))
 
     def one(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
-        ts = r.ts_ms
         m = r.metric
-        if m.__class__ is not Metric:
+        if m is not _HR and m is not _STEPS and m is not _STAGE and m is not _SPO2:
             # a metric given by name: every rule reads ``r.metric`` as a Metric
             m = Metric(m)
             r = msgspec.structs.replace(r, metric=m)
+        if m is _HR:
+            mi = 0
+        elif m is _STEPS:
+            mi = 2
+        elif m is _STAGE:
+            mi = 3
+        elif m is _SPO2:
+            mi = 1
+        else:
+            raise ValueError(f"the engine has no route for metric {m.value!r}")
+        ts = r.ts_ms  # passed on as it came
+        its = ts  # compiled: a C integer copy, for integer arithmetic
         v_o = r.value
         # the event time as a float for the arithmetic on slots: an int-float comparison or
         # subtraction costs about twice as much (exact either way: ts < 2**53)
@@ -238,8 +240,8 @@ class ReadingPath:
         s[self.N_READINGS] += 1.0
         if s[self.T_FIRST] < 0.0:
             s[self.T_FIRST] = t
-        lo, hi, slot = self.limits[m]
-        if not (lo <= v <= hi) or (m is _STAGE and v != math.floor(v)):
+        slot = self.NEWEST[mi]
+        if not (self.LO[mi] <= v <= self.HI[mi]) or (mi == 3 and v != math.floor(v)):
             return self.impossible(r, d, out)  # type: ignore[no-any-return]
         tracks = d.tracks
         if tracks and _K_IMPOSSIBLE_VALUE in tracks:
@@ -275,26 +277,26 @@ class ReadingPath:
                 s[self.INTERVAL] = iv + 0.05 * ((cap if cap < gap else gap) - iv)
             if s[self.SS_START] >= 0.0 and t - s[self.SS_LAST] > self.session_gap_ms:
                 self.close_night(did, d, ts, out)
-            hour = ts // _HOUR
+            hour = its // _HOUR
             if hour != s[self.H_CUR]:
                 self.close_hour(did, d, hour, ts, out)
         elif prev < 0.0:
-            s[self.H_CUR] = ts // _HOUR
+            s[self.H_CUR] = its // _HOUR
         if t > prev:
             s[self.T_ANY] = t
         s[slot] = t
 
-        if m is _HR:
-            return self.heart_rate(r, d, s, tracks, ts, t, v, v_o, did, out)
-        if m is _SPO2:
+        if mi == 0:
+            return self.heart_rate(r, d, s, tracks, ts, its, t, v, v_o, did, out)
+        if mi == 1:
             return self.spo2(r, d, out, last)  # type: ignore[no-any-return]
-        if m is _STEPS:
+        if mi == 2:
             interval = (r.interval_s or 60.0) * 1000.0
-            self.steps(s, ts, t, v, interval)
+            self.steps(s, its, t, v, interval)
         else:
             interval = 0.0
             self.stage(d, s, ts, t, v, did, out)
-        self.off_wrist_check(r, d, s, t, v, m is _STEPS, interval, prev, out)
+        self.off_wrist_check(r, d, s, t, v, mi == 2, interval, prev, out)
         return Scored(did, ts, m, v_o, 0.0, None, False)
 
     # -- data quality ------------------------------------------------------------------------
@@ -366,6 +368,7 @@ class ReadingPath:
         s: array[float],
         tracks: dict[str, Track],
         ts: int,
+        its: int,
         t: float,
         v: float,
         v_o: float,
@@ -378,7 +381,7 @@ class ReadingPath:
         ctx = self.context(s, t)
         # slots are read once into locals (an array read costs ~25 ns): nothing below changes
         # the baselines, the circadian offset or the fast level before the learning step
-        circ = self.CIRC + (ts // _BLOCK_MS) % 6  # rest-HR offset of this 4-hour block
+        circ = self.CIRC + (its // _BLOCK_MS) % 6  # rest-HR offset of this 4-hour block
         offset = s[circ]
         rest = s[self.B_REST]
         rest_expected = rest + offset
@@ -504,7 +507,7 @@ class ReadingPath:
             af = dt / 60_000.0
             s[self.HR_FAST] = fast + (1.0 if af > 1.0 else af) * (v - fast)
         s[self.HR_FAST_T] = t
-        return Scored(did, ts, r.metric, v_o, abs(z), expected, flagged)
+        return Scored(did, ts, _HR, v_o, abs(z), expected, flagged)
 
     # -- steps and sleep stages --------------------------------------------------------------
 
