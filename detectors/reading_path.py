@@ -42,12 +42,12 @@ from messages.metrics import METRICS, Metric
 
 _HR, _SPO2, _STEPS, _STAGE = Metric.HEART_RATE, Metric.SPO2, Metric.STEPS, Metric.SLEEP_STAGE
 # enum members as module constants: ``K.NAME`` costs ~100 ns per lookup on the hot path
-_K_IMPOSSIBLE_VALUE = K.IMPOSSIBLE_VALUE
-_K_CLOCK_SKEW = K.CLOCK_SKEW
-_K_DEVICE_SILENT = K.DEVICE_SILENT
-_K_FLATLINE = K.FLATLINE
-_K_OFF_WRIST = K.OFF_WRIST
-_K_DROPOUT = K.DROPOUT
+_K_IMPOSSIBLE_VALUE, _K_CLOCK_SKEW, _K_DEVICE_SILENT = (
+    K.IMPOSSIBLE_VALUE,
+    K.CLOCK_SKEW,
+    K.DEVICE_SILENT,
+)
+_K_FLATLINE, _K_OFF_WRIST, _K_DROPOUT = K.FLATLINE, K.OFF_WRIST, K.DROPOUT
 _METRIC_ORDER = (_HR, _SPO2, _STEPS, _STAGE)
 _BLOCK_MS = 4 * HOUR  # the circadian rest offsets have one slot per 4 hours of the day
 _MIN = MIN
