@@ -2,7 +2,7 @@
 #   docker build -t vitalstream:local .        (compose.yaml builds it for you)
 #   docker run --rm vitalstream:local --help
 FROM python:3.11-slim AS build
-# a C compiler for the engine's compiled per-reading path (detectors/_fastpath.pyx)
+# a C compiler for the engine's compiled per-reading path (detectors/reading_path.py, compiled by Cython)
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

@@ -5,15 +5,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 VS := $(VENV)/bin/vitalstream
-# reinstall when the dependencies or the compiled engine path (detectors/_fastpath.pyx) change
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml detectors/_fastpath.pyx | cksum | cut -d' ' -f1)
+# reinstall when the dependencies or the compiled engine path (detectors/reading_path.py/.pxd) change
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml detectors/reading_path.py detectors/reading_path.pxd | cksum | cut -d' ' -f1)
 
 .PHONY: help venv stack-up stack-down stack-status demo test test-unit chaos chaos-long fuzz fuzz-merge ui-check lint typecheck check bench schemas clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml detectors/_fastpath.pyx
+$(STAMP): pyproject.toml detectors/reading_path.py detectors/reading_path.pxd
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'

@@ -1072,7 +1072,9 @@ class IngestDaemon:
             try:
                 self.engine.restore(device, state.engine)
             except ValueError as exc:
-                # a snapshot of an older state layout: the device starts afresh
+                # a snapshot of another state layout (detectors.engine.LayoutMismatchError):
+                # never misread, the device starts afresh
+                self.metrics.state_refused.inc()
                 log.warning("device state not restorable; starting afresh", extra={"error": exc})
                 continue
             self._applied[device] = state.offset

@@ -38,6 +38,11 @@ class PipelineMetrics:
             registry=r,
         )
         self.commits = Counter("vitalstream_commits", "offset commits", registry=r)
+        self.state_refused = Counter(
+            "vitalstream_device_state_refused",
+            "device state snapshots of another engine state layout, not restored (fresh start)",
+            registry=r,
+        )
         self.lag = Gauge("vitalstream_consumer_lag", "records behind the log end", registry=r)
         self.pending = Gauge(
             "vitalstream_pending_points", "points buffered, not yet written", registry=r

@@ -1,7 +1,9 @@
 """The contract every detector honours (like river's ``check_estimator``).
 
 Each entry of :data:`DETECTORS` is a factory ``seed -> detector`` and a labelled stream
-``seed -> [(features, is_anomaly)]`` that suits it; every check runs against every detector.
+``seed -> [(features, is_anomaly)]`` that suits it; every check runs against every detector:
+the building blocks, the River adapters, and every alert kind of the engine through its module
+(``kind:<module>``, see ``tests/detectors/kind_probe.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from detectors import (
     NightlyBaseline,
     SustainedThreshold,
 )
+from detectors.kinds.registry import MODULES
 from detectors.river_adapter import RiverAnomaly, gaussian_scorer
+from messages.kinds import AnomalyKind
+from tests.detectors.kind_probe import STREAMS, KindDetector
 
 Stream = list[tuple[dict[str, float], bool]]
 MIN = 60_000
@@ -114,7 +119,21 @@ DETECTORS: dict[str, tuple[Callable[[int | None], Detector], Callable[[int], Str
     ),
 }
 
+# every alert kind of the engine, through its module (tests/detectors/kind_probe.py)
+for _module in MODULES:
+    if _module.kind is not None:
+        DETECTORS[f"kind:{_module.name}"] = (
+            lambda seed, m=_module: KindDetector(m, seed),  # type: ignore[misc]
+            STREAMS[_module.name],
+        )
+
 params = pytest.mark.parametrize("name", sorted(DETECTORS))
+
+
+def test_every_registered_kind_is_in_the_contract_suite() -> None:
+    kinds = {m.kind for m in MODULES if m.kind is not None}
+    assert kinds == set(AnomalyKind)  # every alert kind has its module
+    assert {m.name for m in MODULES if m.kind is not None} == set(STREAMS)
 
 
 def _prequential(det: Detector, stream: Stream) -> list[float]:

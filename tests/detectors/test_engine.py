@@ -105,8 +105,47 @@ def test_snapshot_is_small_and_versioned() -> None:
     snap = eng.snapshot("d1")
     assert STATE_BYTES <= 2048
     assert len(snap) < 2048
-    with pytest.raises(ValueError, match="unsupported"):
+    with pytest.raises(ValueError, match="another layout"):
         eng.restore("d1", _enc.encode([99, "d1", b"", []]))
+    assert "d1" not in eng.device_ids()  # refused: the device starts afresh
+
+
+def test_a_snapshot_of_another_layout_starts_afresh_and_is_never_misread() -> None:
+    """Swap two slots of one module: same size, same version, other places. The old snapshot
+    must not be read into the new layout (that would silently misread the state)."""
+    from dataclasses import replace
+
+    from detectors import engine as engine_module
+    from detectors.kinds.registry import MODULES
+    from detectors.kinds.tachycardia import Tachycardia
+    from detectors.layout import StateLayout
+
+    eng = Engine()
+    run(normal_days("d1", 1), eng)
+    snap = eng.snapshot("d1")
+    lay = Tachycardia.layout
+    swapped = replace(lay, slots=(lay.slots[0], lay.slots[2], lay.slots[1]))
+    other = StateLayout(swapped if m is Tachycardia else m.layout for m in MODULES)
+    assert other.n_slots == engine_module.LAYOUT.n_slots
+    assert other.fingerprint != engine_module.LAYOUT_FINGERPRINT
+    # an engine built with the swapped layout refuses the snapshot and starts the device afresh
+    mp = pytest.MonkeyPatch()
+    with mp.context() as m:
+        m.setattr(engine_module, "LAYOUT_FINGERPRINT", other.fingerprint)
+        fresh = Engine()
+        fresh.process([Reading("d1", T0, Metric.HEART_RATE, 60.0)])
+        with pytest.raises(engine_module.LayoutMismatchError, match="another layout"):
+            fresh.restore("d1", snap)
+        assert fresh.layout_mismatches == 1
+        assert "d1" not in fresh.device_ids()
+        out = fresh.process([Reading("d1", T0 + 1, Metric.HEART_RATE, 60.0)])
+        assert fresh.stats("d1")["readings"] == 1  # afresh, not the 1-day state
+        assert len(out.scored) == 1
+    # the same layout restores it exactly
+    again = Engine()
+    again.restore("d1", snap)
+    assert again.snapshot("d1") == snap
+    assert again.layout_mismatches == 0
 
 
 def test_drop_and_device_ids() -> None:

@@ -1,0 +1,104 @@
+"""The protocol of a detector module (see :mod:`detectors.kinds` for how a kind plugs in)."""
+
+from __future__ import annotations
+
+from array import array
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from detectors.alerts import AlertBook, Track
+from detectors.config import EngineConfig
+from detectors.layout import Layout, StateLayout
+from messages.kinds import AnomalyKind
+from messages.metrics import Metric
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+#: the activity contexts a heart-rate or SpO2 reading is scored in (index into CONTEXT_TEXT)
+ASLEEP, REST, STILL, ACTIVE, LIGHT = 0, 1, 2, 3, 4
+CONTEXT_TEXT = ("asleep", "at rest", "inactive", "exercising", "lightly active")
+
+MIN = 60_000
+HOUR = 3_600_000
+
+
+class Env:
+    """What every module of one engine shares: the configuration (a plain-attribute copy of
+    :class:`EngineConfig`, cheap to read on the hot path), the alert book, the composed state
+    layout and the modules themselves by name."""
+
+    def __init__(
+        self, cfg: EngineConfig, plain: EngineConfig, book: AlertBook, layout: StateLayout
+    ) -> None:
+        self.cfg = cfg
+        self.c = plain
+        self.book = book
+        self.layout = layout
+        self.modules: Mapping[str, Module] = {}
+        #: the activity context of a device at an event time (set by the engine)
+        self.context_of: Callable[[Any, float], int] = _no_context
+
+
+def _no_context(d: Any, ts: float) -> int:
+    raise RuntimeError("the engine has not wired the context yet")
+
+
+class Module:
+    """A detector module: its slots, its configuration section, its rule and its wording.
+
+    Subclasses set the class attributes; ``__init__`` runs once per engine (after every
+    module's layout has been placed, so offsets are known), :meth:`setup` once every module of
+    the engine exists (to look up peers), :meth:`init_state` for each new device.
+    """
+
+    #: the module's name: its slots are ``"<name>.<slot>"`` in the composed layout
+    name: ClassVar[str]
+    #: the slots it keeps per device
+    layout: ClassVar[Layout]
+    #: the alert kind it raises, if any
+    kind: ClassVar[AnomalyKind | None] = None
+    #: its section of :class:`EngineConfig` (the field name), if any
+    section: ClassVar[str | None] = None
+    #: the metric whose arrival shows the condition is observable (for tick()'s staleness);
+    #: None: any reading of the device
+    metric: ClassVar[Metric | None] = None
+    #: judged per night, hour or day (a rarer heartbeat, a longer staleness limit)
+    multiday: ClassVar[bool] = False
+    #: resolved by its own logic (a gap ends, data flows again), never by tick() staleness
+    self_resolving: ClassVar[bool] = False
+    #: the headline of an alert of this kind when :meth:`explain` gives none
+    title: ClassVar[str] = ""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.book = env.book
+        self.c = env.c
+
+    def slot(self, name: str, owner: str | None = None) -> int:
+        """The offset of slot ``name`` of module ``owner`` (default: this one)."""
+        return self.env.layout[f"{owner or self.name}.{name}"]
+
+    def setup(self) -> None:
+        """Called once all modules of the engine exist (look up peers here)."""
+
+    def init_state(self, s: array[float], cfg: EngineConfig) -> None:
+        """Cold-start values that depend on the configuration (the rest come from the layout)."""
+
+    def explain(self, t: Track, dur: str, ctx: str) -> str | None:
+        """The sentence describing alert ``t`` lasting ``dur`` (``ctx``: " while <context>"
+        or ""); None: the generic ``"<title> for <dur><ctx>."``."""
+        return None
+
+
+def r1(x: float) -> float:
+    return round(x, 1)
+
+
+def g1(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def g(x: float | None, unit: str = "") -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:.1f}".removesuffix(".0") + unit

@@ -1,0 +1,77 @@
+"""Resting heart rate (the mean heart rate asleep) elevated over consecutive nights."""
+
+from __future__ import annotations
+
+from array import array
+from typing import TYPE_CHECKING
+
+from detectors import nightly
+from detectors.config import EngineConfig
+from detectors.kinds.base import Module, g1, r1
+from detectors.layout import Layout, Slot
+from detectors.types import AlertEvent, Severity
+from messages.kinds import AnomalyKind as K
+
+if TYPE_CHECKING:
+    from detectors.reading_path import Device
+
+
+class ElevatedRestingHr(Module):
+    name = "elevated_resting_hr"
+    kind = K.ELEVATED_RESTING_HR
+    section = "multiday"
+    multiday = True
+    title = "Resting heart rate elevated over several nights"
+    layout = Layout(
+        "elevated_resting_hr",
+        1,
+        (
+            Slot("baseline", nightly.SLOTS),  # ~4-week baseline of the nightly resting HR
+            Slot("run_start", init=-1.0),
+        ),
+    )
+
+    def init_state(self, s: array[float], cfg: EngineConfig) -> None:
+        nightly.reset(s, self.slot("baseline"), cfg.baseline.hr_sleep_prior[0], 3.0)
+
+    def setup(self) -> None:
+        self.N = self.slot("baseline")
+        self.RUN_START = self.slot("run_start")
+
+    def on_night(
+        self, did: str, d: Device, ts: int, start: float, rhr: float, out: list[AlertEvent]
+    ) -> None:
+        """Judge a closed night whose mean heart rate asleep was ``rhr``."""
+        s = d.s
+        md = self.c.multiday
+        span, floor = md.baseline_nights, 0.5
+        base = s[self.N]
+        consec = nightly.close_night(
+            s, self.N, rhr, 1, md.rhr_delta_bpm, None, floor, md.min_nights, span, 0.05
+        )
+        if consec == 1:
+            s[self.RUN_START] = start
+        if consec >= md.rhr_consecutive_nights:
+            sev: Severity = (
+                "warning"
+                if consec > md.rhr_consecutive_nights or rhr - base >= 2 * md.rhr_delta_bpm
+                else "info"
+            )
+            self.book.active(
+                did,
+                d.tracks,
+                K.ELEVATED_RESTING_HR,
+                ts,
+                int(s[self.RUN_START]),
+                sev,
+                r1(rhr),
+                True,
+                out,
+                baseline=r1(base),
+                context="asleep",
+                detail=f"Nightly resting heart rate {g1(rhr)} bpm, at least "
+                f"{g1(md.rhr_delta_bpm)} bpm above the ~{span}-night personal baseline of "
+                f"{g1(base)} bpm, for {consec} consecutive nights (an early illness sign).",
+            )
+        elif consec == 0:
+            self.book.resolve(did, d.tracks, K.ELEVATED_RESTING_HR, ts, out, end_ms=int(start))

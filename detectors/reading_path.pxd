@@ -1,0 +1,103 @@
+# C types for the compiled build of reading_path.py (Cython pure-Python mode: this file only
+# declares; the code is reading_path.py). ``math`` is C's libc.math there (only sqrt is used).
+cimport cython
+cimport libc.math as math
+
+# module constants as C globals (their values still come from the Python modules that define
+# them): a Python global costs a dict lookup per use
+cdef int ASLEEP, REST, STILL, ACTIVE, LIGHT
+cdef long long MIN, HOUR, _MIN, _HOUR, _BLOCK_MS
+cdef object _HR, _SPO2, _STEPS, _STAGE, _METRIC_ORDER, Metric, Scored, msgspec
+cdef object _K_IMPOSSIBLE_VALUE, _K_CLOCK_SKEW, _K_DEVICE_SILENT, _K_FLATLINE, _K_OFF_WRIST
+cdef object _K_DROPOUT
+
+
+@cython.final
+cdef class Device:
+    cdef public object s
+    cdef public dict tracks
+    cdef double[::1] v
+
+
+@cython.final
+cdef class ReadingPath:
+    cdef public dict devices
+    cdef public object new_device, rules
+    cdef double LO[4]
+    cdef double HI[4]
+    cdef Py_ssize_t NEWEST[4]
+    cdef object impossible, behind, gap, close_night, close_hour, spo2, off_wrist
+    cdef object tachycardia, bradycardia, abrupt, decoupling
+    cdef object earlier, book_active, book_inactive, book_resolve
+    cdef object impossible_clear_ms, off_wrist_gap
+    cdef Py_ssize_t T_FIRST, T_ANY, T_HR, T_STEPS, T_STAGE, INTERVAL, N_READINGS
+    cdef Py_ssize_t BEHIND_RUN, SKEW_OFFSET, T_FIRST_STEPS, STEPS_RING, RING_MIN
+    cdef Py_ssize_t REST_FLAG, STILL_FLAG, CADENCE, STAGE, QUIET_SINCE, ACT_START, ACT_LAST
+    cdef Py_ssize_t ACT_HR_SUM, ACT_HR_N, ACT_CAD_SUM, ACT_CAD_N, B_SLEEP, B_REST, B_ACTIVE
+    cdef Py_ssize_t CIRC, HR_FAST, HR_FAST_T, B_SPO2, R_TACHY, R_BRADY, R_ABRUPT, JUMP_T
+    cdef Py_ssize_t JUMP_DOWN_T, R_HIGHREST, FL, SS_START, SS_LAST, SS_ASLEEP, SS_AWAKE
+    cdef Py_ssize_t SS_AWAKENINGS, SS_AWAKE_SINCE, SS_HR_SUM, SS_HR_N, SS_DESATS
+    cdef Py_ssize_t H_CUR, H_STEPS, H_STEPS_N, H_HR_N, H_ASLEEP_N
+    cdef Py_ssize_t SINCE_HR_STEPS, SINCE_HR_STAGES, WORN_SINCE
+    cdef double skew_ms, dropout_min_gap_ms, dropout_factor, flatline_ms, flatline_n
+    cdef double off_wrist_gap_ms, session_gap_ms, session_wake_ms, awakening_min_ms
+    cdef double stage_valid_ms, steps_valid_ms, rest_max_spm, active_min_spm
+    cdef double rest_minutes, still_minutes, hr_sd_floor, spo2_sd_floor, warmup_ms, flag_z
+    cdef double max_dt_ms, tau_ms, prior_ms, circadian_tau_ms, tachy_low, brady_high
+    cdef double abrupt_delta, abrupt_jump, rest_excess_bpm
+    cdef bint assume_rest, tachy_on, brady_on, abrupt_on, decoupling_on
+
+    @cython.locals(devices=dict, d=Device)
+    cpdef process(self, object readings, list scored, list out)
+
+    @cython.locals(
+        s="double[::1]", its="long long", mi=cython.int, t=cython.double, v=cython.double,
+        last=cython.double, prev=cython.double, gap=cython.double, skew=cython.double,
+        bound=cython.double, iv=cython.double, cap=cython.double, hour="long long",
+        interval=cython.double, slot=Py_ssize_t,
+    )
+    cpdef object one(self, object r, Device d, list out)
+
+    @cython.locals(
+        s="double[::1]", v=cython.double, ctx=cython.int, o=Py_ssize_t, floor=cython.double,
+        var=cython.double, sd=cython.double, z=cython.double, score=cython.double,
+    )
+    cpdef object score_only(self, object r, Device d)
+
+    cpdef int context_of(self, Device d, double ts) except? -1
+
+    cdef int context(self, double[::1] s, double ts) noexcept
+
+    @cython.locals(
+        ctx=cython.int, circ=Py_ssize_t, offset=cython.double, rest=cython.double,
+        rest_expected=cython.double, o=Py_ssize_t, mean=cython.double, expected=cython.double,
+        var=cython.double, learned=cython.double, sd=cython.double, z=cython.double,
+        warm=cython.bint, flagged=cython.bint, rest_like=cython.bint, fast_t=cython.double,
+        fast=cython.double, ref=cython.double, dv=cython.double, near=cython.bint,
+        fl=Py_ssize_t, n=cython.double, stuck=cython.bint, max_dt=cython.double,
+        dt=cython.double, a=cython.double, dev=cython.double, inc=cython.double,
+        w=cython.double, af=cython.double,
+    )
+    cdef object heart_rate(
+        self, object r, Device d, double[::1] s, dict tracks, object ts, long long its,
+        double t, double v, object v_o, object did, list out,
+    )
+
+    @cython.locals(
+        cadence=cython.double, minute="long long", slot=Py_ssize_t, now=cython.double,
+        rest_n=cython.double, still_n=cython.double, sum_rest=cython.double,
+        sum_still=cython.double, n_rest=cython.long, n_still=cython.long, k=Py_ssize_t,
+        age=cython.double, c=cython.double, quiet=cython.double, still=cython.bint,
+    )
+    cdef void steps(self, double[::1] s, long long ts, double t, double v, double interval) noexcept
+
+    @cython.locals(stage=cython.double, awake=cython.bint, dt=cython.double)
+    cdef void stage(
+        self, Device d, double[::1] s, object ts, double t, double v, object did, list out
+    ) except *
+
+    @cython.locals(last_hr=cython.double)
+    cdef void off_wrist_check(
+        self, object r, Device d, double[::1] s, double t, double v, bint is_steps,
+        double interval, double prev_any, list out,
+    ) except *

@@ -1,0 +1,643 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=False
+# cython: initializedcheck=False, infer_types=False, annotation_typing=False
+"""The per-reading path: data quality, routing by metric, context, heart-rate scoring and learning.
+
+One source, two builds. This plain Python module is what :class:`detectors.engine.Engine` runs
+with ``compiled=False`` (or when no C compiler was available at install time); the install also
+compiles *this same file* with Cython, typed by the augmenting declarations in
+``reading_path.pxd`` (pure-Python mode: the ``.pxd`` adds C types, the code stays Python), and
+that build runs by default. Python floats are IEEE-754 doubles and the extension is compiled with
+``-ffp-contract=off`` (no fused multiply-adds), so both builds compute the same bits;
+``tests/detectors/test_fastpath.py`` checks it on simulated fleets and on hypothesis streams with
+randomised :class:`detectors.config.EngineConfig` values.
+
+Only what nearly every reading does lives here: a heart-rate reading is a few dozen float
+operations on the device's slot array, and the interpreter overhead around them is most of
+their cost. Every rule runs in its own module (:mod:`detectors.kinds`), called from here when a
+cheap guard says its outcome can differ from "nothing happens"; so do the rare events (clock
+jumps, gaps, nights and hours closing, SpO2, the off-wrist decision).
+
+Coding rules for this file (so that the compiled build stays bit-identical): a reading's value
+and timestamp are passed on as the objects they came in (``v_o``, ``ts``), arithmetic uses their
+float copies (``v``, ``t``); ``math`` means C's ``libc.math`` in the compiled build, so only
+``math.sqrt`` of a checked non-negative number is used.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from detectors.alerts import Track
+from detectors.kinds.base import ACTIVE, ASLEEP, HOUR, LIGHT, MIN, REST, STILL
+from detectors.layout import StateLayout
+from detectors.types import AlertEvent, Scored
+from messages.codec import Reading
+from messages.kinds import AnomalyKind as K
+from messages.metrics import METRICS, Metric
+
+_HR, _SPO2, _STEPS, _STAGE = Metric.HEART_RATE, Metric.SPO2, Metric.STEPS, Metric.SLEEP_STAGE
+# enum members as module constants: ``K.NAME`` costs ~100 ns per lookup on the hot path
+_K_IMPOSSIBLE_VALUE, _K_CLOCK_SKEW, _K_DEVICE_SILENT = (
+    K.IMPOSSIBLE_VALUE,
+    K.CLOCK_SKEW,
+    K.DEVICE_SILENT,
+)
+_K_FLATLINE, _K_OFF_WRIST, _K_DROPOUT = K.FLATLINE, K.OFF_WRIST, K.DROPOUT
+_METRIC_ORDER = (_HR, _SPO2, _STEPS, _STAGE)
+_BLOCK_MS = 4 * HOUR  # the circadian rest offsets have one slot per 4 hours of the day
+_MIN = MIN
+_HOUR = HOUR
+
+
+class Device:
+    """State of one device: the slot array ``s`` and the alert tracks by kind."""
+
+    def __init__(self, s: array[float], tracks: dict[str, Track]) -> None:
+        self.s = s
+        self.tracks = tracks
+        self.v = s  # compiled: a typed view of the same memory, made once per device
+
+
+class ReadingPath:
+    """Runs :meth:`Engine.process` for one engine: see the module docstring.
+
+    ``rules`` holds the modules' entry points the path calls (bound methods, by role).
+    """
+
+    def __init__(
+        self,
+        cfg: Any,
+        layout: StateLayout,
+        devices: dict[str, Device],
+        new_device: Callable[[str], Device],
+        rules: dict[str, Any],
+    ) -> None:
+        at = layout.offsets
+        self.devices = devices
+        self.new_device = new_device
+        self.rules = rules
+        self.impossible = rules["impossible"]
+        self.behind = rules["behind"]
+        self.gap = rules["gap"]
+        self.close_night = rules["close_night"]
+        self.close_hour = rules["close_hour"]
+        self.spo2 = rules["spo2"]
+        self.off_wrist = rules["off_wrist"]
+        self.tachycardia = rules["tachycardia"]
+        self.bradycardia = rules["bradycardia"]
+        self.abrupt = rules["abrupt"]
+        self.decoupling = rules["decoupling"]
+        book = rules["book"]
+        self.earlier = book.earlier
+        self.book_active = book.active
+        self.book_inactive = book.inactive
+        self.book_resolve = book.resolve
+        # slot offsets
+        self.T_FIRST = at["device.first"]
+        self.T_ANY = at["device.newest"]
+        self.T_HR = at["device.newest_heart_rate"]
+        self.T_STEPS = at["device.newest_steps"]
+        self.T_STAGE = at["device.newest_sleep_stage"]
+        self.INTERVAL = at["device.interval"]
+        self.N_READINGS = at["device.readings"]
+        self.BEHIND_RUN = at["clock_skew.behind_run"]
+        self.SKEW_OFFSET = at["clock_skew.offset"]
+        self.T_FIRST_STEPS = at["activity.first_steps"]
+        self.STEPS_RING = at["activity.steps_ring"]
+        self.RING_MIN = at["activity.ring_minute"]
+        self.REST_FLAG = at["activity.rest"]
+        self.STILL_FLAG = at["activity.still"]
+        self.CADENCE = at["activity.cadence"]
+        self.STAGE = at["activity.stage"]
+        self.QUIET_SINCE = at["activity.quiet_since"]
+        self.ACT_START = at["activity.bout_start"]
+        self.ACT_LAST = at["activity.bout_last"]
+        self.ACT_HR_SUM = at["activity.bout_hr_sum"]
+        self.ACT_HR_N = at["activity.bout_hr_n"]
+        self.ACT_CAD_SUM = at["activity.bout_cadence_sum"]
+        self.ACT_CAD_N = at["activity.bout_cadence_n"]
+        self.B_SLEEP = at["heart_rate.asleep"]
+        self.B_REST = at["heart_rate.rest"]
+        self.B_ACTIVE = at["heart_rate.active"]
+        self.CIRC = at["heart_rate.circadian"]
+        self.HR_FAST = at["heart_rate.fast"]
+        self.HR_FAST_T = at["heart_rate.fast_time"]
+        self.B_SPO2 = at["spo2.baseline"]
+        self.R_TACHY = at["tachycardia.run"]
+        self.R_BRADY = at["bradycardia.run"]
+        self.R_ABRUPT = at["abrupt_hr_change.run"]
+        self.JUMP_T = at["abrupt_hr_change.jump_up"]
+        self.JUMP_DOWN_T = at["abrupt_hr_change.jump_down"]
+        self.R_HIGHREST = at["hr_activity_decoupling.run"]
+        self.FL = at["flatline.run"]
+        self.SS_START = at["sleep_session.start"]
+        self.SS_LAST = at["sleep_session.last"]
+        self.SS_ASLEEP = at["sleep_session.asleep_ms"]
+        self.SS_AWAKE = at["sleep_session.awake_ms"]
+        self.SS_AWAKENINGS = at["sleep_session.awakenings"]
+        self.SS_AWAKE_SINCE = at["sleep_session.awake_since"]
+        self.SS_HR_SUM = at["sleep_session.hr_sum"]
+        self.SS_HR_N = at["sleep_session.hr_n"]
+        self.SS_DESATS = at["sleep_session.desaturations"]
+        self.H_CUR = at["hour.current"]
+        self.H_STEPS = at["hour.steps"]
+        self.H_STEPS_N = at["hour.steps_n"]
+        self.H_HR_N = at["hour.hr_n"]
+        self.H_ASLEEP_N = at["hour.asleep_n"]
+        self.SINCE_HR_STEPS = at["off_wrist.steps_since_hr"]
+        self.SINCE_HR_STAGES = at["off_wrist.stages_since_hr"]
+        self.WORN_SINCE = at["off_wrist.worn_since"]
+        # per metric number (heart rate, SpO2, steps, stage): the physically possible range
+        # and the slot of the metric's newest event time
+        newest = (self.T_HR, at["device.newest_spo2"], self.T_STEPS, self.T_STAGE)
+        self.LO = [float(METRICS[m].minimum) for m in _METRIC_ORDER]
+        self.HI = [float(METRICS[m].maximum) for m in _METRIC_ORDER]
+        self.NEWEST = list(newest)
+        # thresholds, read once: even on the plain copy an attribute chain costs ~30 ns, and a
+        # quiet heart-rate reading needs about 30 of them. Times and counts become floats
+        # (exactly): slots are floats, and comparing a float with an int costs about twice as
+        # much as with a float
+        q, a, b = cfg.quality, cfg.activity, cfg.baseline
+        self.skew_ms = float(q.skew_ms)
+        self.impossible_clear_ms = q.impossible_clear_ms
+        self.dropout_min_gap_ms = float(q.dropout_min_gap_ms)
+        self.dropout_factor = float(q.dropout_factor)
+        self.flatline_ms = float(q.flatline_ms)
+        self.flatline_n = float(q.flatline_min_readings)
+        self.off_wrist_gap = q.off_wrist_gap_ms  # an int, passed on as it is
+        self.off_wrist_gap_ms = float(q.off_wrist_gap_ms)
+        self.session_gap_ms = float(cfg.multiday.session_gap_ms)
+        self.session_wake_ms = float(cfg.multiday.session_wake_ms)
+        self.awakening_min_ms = float(cfg.multiday.awakening_min_ms)
+        self.stage_valid_ms = float(a.stage_valid_ms)
+        self.steps_valid_ms = float(a.steps_valid_ms)
+        self.rest_max_spm = float(a.rest_max_steps_per_min)
+        self.active_min_spm = float(a.active_min_steps_per_min)
+        self.assume_rest = bool(a.assume_rest_without_steps)
+        self.rest_minutes = float(a.rest_min_ms // _MIN)  # windows of the steps ring
+        self.still_minutes = float(a.still_min_ms // _MIN)
+        self.hr_sd_floor = float(b.hr_sd_floor)
+        self.spo2_sd_floor = float(b.spo2_sd_floor)
+        self.warmup_ms = float(b.warmup_ms)
+        self.flag_z = float(b.flag_z)
+        self.max_dt_ms = float(b.max_dt_ms)
+        self.tau_ms = float(b.tau_ms)
+        self.prior_ms = float(b.prior_ms)
+        self.circadian_tau_ms = float(b.circadian_tau_ms)
+        tc, bc, ab, dc = cfg.tachycardia, cfg.bradycardia, cfg.abrupt, cfg.decoupling
+        self.tachy_on = bool(tc.enabled)
+        # below this (the threshold relaxed by the hysteresis) no reading can hit the rule
+        self.tachy_low = float(tc.threshold - tc.hysteresis)
+        self.brady_on = bool(bc.enabled)
+        self.brady_high = float(bc.threshold + bc.hysteresis)  # ... and above this, bradycardia
+        self.abrupt_on = bool(ab.enabled)
+        self.abrupt_delta = float(ab.delta_bpm)
+        self.abrupt_jump = float(ab.delta_bpm / 2)
+        self.decoupling_on = bool(dc.enabled)
+        self.rest_excess_bpm = float(dc.rest_excess_bpm)
+
+    def process(
+        self, readings: Sequence[Reading], scored: list[Scored], out: list[AlertEvent]
+    ) -> None:
+        """Append one :class:`Scored` per reading to ``scored`` and the alert events to ``out``."""
+        devices = self.devices
+        for r in readings:
+            d = devices.get(r.device_id)
+            if d is None:
+                d = self.new_device(r.device_id)
+            scored.append(self.one(r, d, out))
+
+    def one(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
+        m = r.metric
+        if m is not _HR and m is not _STEPS and m is not _STAGE and m is not _SPO2:
+            # a metric given by name: every rule reads ``r.metric`` as a Metric
+            m = Metric(m)
+            r = msgspec.structs.replace(r, metric=m)
+        if m is _HR:
+            mi = 0
+        elif m is _STEPS:
+            mi = 2
+        elif m is _STAGE:
+            mi = 3
+        elif m is _SPO2:
+            mi = 1
+        else:
+            raise ValueError(f"the engine has no route for metric {m.value!r}")
+        ts = r.ts_ms  # passed on as it came
+        its = ts  # compiled: a C integer copy, for integer arithmetic
+        v_o = r.value
+        # the event time as a float for the arithmetic on slots: an int-float comparison or
+        # subtraction costs about twice as much (exact either way: ts < 2**53)
+        t = float(ts)
+        v = float(v_o)
+        s = d.v
+        did = r.device_id
+        s[self.N_READINGS] += 1.0
+        if s[self.T_FIRST] < 0.0:
+            s[self.T_FIRST] = t
+        slot = self.NEWEST[mi]
+        if not (self.LO[mi] <= v <= self.HI[mi]) or (mi == 3 and v != math.floor(v)):
+            return self.impossible(r, d, out)  # type: ignore[no-any-return]
+        tracks = d.tracks
+        if tracks and _K_IMPOSSIBLE_VALUE in tracks:
+            self.book_inactive(did, tracks, _K_IMPOSSIBLE_VALUE, ts, out, self.impossible_clear_ms)
+        last = s[slot]
+        prev = s[self.T_ANY]
+        if t <= last or t < prev - self.skew_ms:
+            if not self.behind(r, d, out):
+                return self.score_only(r, d)
+            prev = s[self.T_ANY]  # re-based on the device's new clock
+        else:
+            s[self.BEHIND_RUN] = 0.0
+
+        # device-level bookkeeping of an in-order reading: gaps, clock, session, hour
+        if prev >= 0.0 and t > prev:
+            gap = t - prev
+            skew = s[self.SKEW_OFFSET]
+            bound = 0.25 * skew
+            if bound < 2.0 * _MIN:
+                bound = 2.0 * _MIN
+            if skew > 0.0 and abs(gap - skew) <= bound:
+                # the clock jumped forward again by the amount it lost: corrected, not a gap
+                s[self.SKEW_OFFSET] = 0.0
+                self.book_resolve(did, tracks, _K_CLOCK_SKEW, ts, out)
+            elif tracks and _K_DEVICE_SILENT in tracks and tracks[_K_DEVICE_SILENT].is_open:
+                self.book_resolve(did, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
+            elif gap >= self.dropout_min_gap_ms and gap >= self.dropout_factor * s[self.INTERVAL]:
+                self.gap(did, d, int(prev), ts, gap, out)
+            else:
+                # learn the expected interval from ordinary gaps only
+                iv = s[self.INTERVAL]
+                cap = 10.0 * iv + 1000.0
+                s[self.INTERVAL] = iv + 0.05 * ((cap if cap < gap else gap) - iv)
+            if s[self.SS_START] >= 0.0 and t - s[self.SS_LAST] > self.session_gap_ms:
+                self.close_night(did, d, ts, out)
+            hour = its // _HOUR
+            if hour != s[self.H_CUR]:
+                self.close_hour(did, d, hour, ts, out)
+        elif prev < 0.0:
+            s[self.H_CUR] = its // _HOUR
+        if t > prev:
+            s[self.T_ANY] = t
+        s[slot] = t
+
+        if mi == 0:
+            return self.heart_rate(r, d, s, tracks, ts, its, t, v, v_o, did, out)
+        if mi == 1:
+            return self.spo2(r, d, out, last)  # type: ignore[no-any-return]
+        if mi == 2:
+            interval = (r.interval_s or 60.0) * 1000.0
+            self.steps(s, its, t, v, interval)
+        else:
+            interval = 0.0
+            self.stage(d, s, ts, t, v, did, out)
+        self.off_wrist_check(r, d, s, t, v, mi == 2, interval, prev, out)
+        return Scored(did, ts, m, v_o, 0.0, None, False)
+
+    # -- data quality ------------------------------------------------------------------------
+
+    def score_only(self, r: Reading, d: Device) -> Scored:
+        """Score a duplicate or out-of-order reading without touching any state."""
+        s = d.v
+        m = r.metric
+        v = float(r.value)
+        if m is _HR:
+            ctx = self.context(s, float(r.ts_ms))
+            o = self.B_SLEEP if ctx == ASLEEP else self.B_REST if ctx == REST else self.B_ACTIVE
+            floor = self.hr_sd_floor
+        elif m is _SPO2:
+            o = self.B_SPO2
+            floor = self.spo2_sd_floor
+        else:
+            return Scored(r.device_id, r.ts_ms, m, r.value, 0.0, None, False)
+        # ewz.zscore
+        var = s[o + 1]
+        if var < 0.0:
+            raise ValueError("math domain error")  # what math.sqrt says
+        sd = math.sqrt(var)
+        if sd < floor:
+            sd = floor
+        z = (v - s[o]) / sd
+        if m is _HR:
+            return Scored(r.device_id, r.ts_ms, m, r.value, abs(z), s[o], False)
+        score = -z  # max(-z, 0.0), keeping a -0.0 as max does
+        if score < 0.0:
+            score = 0.0
+        return Scored(r.device_id, r.ts_ms, m, r.value, score, s[o], False)
+
+    # -- context -----------------------------------------------------------------------------
+
+    def context_of(self, d: Device, ts: float) -> int:
+        """The activity context of ``d`` at event time ``ts`` (for the modules)."""
+        return self.context(d.v, ts)
+
+    def context(self, s: array[float], ts: float) -> int:
+        # stages may lag the wake-up: walking about is not asleep, whatever the last stage
+        if (
+            s[self.STAGE] != 0.0
+            and ts - s[self.T_STAGE] <= self.stage_valid_ms
+            and s[self.T_STAGE] >= 0.0
+            and not (
+                ts - s[self.T_STEPS] <= self.steps_valid_ms and s[self.CADENCE] > self.rest_max_spm
+            )
+        ):
+            return ASLEEP
+        if s[self.T_FIRST_STEPS] < 0.0:
+            return REST if self.assume_rest else LIGHT
+        if ts - s[self.T_STEPS] > self.steps_valid_ms:
+            return LIGHT  # steps stopped arriving: activity unknown
+        if s[self.REST_FLAG] != 0.0:
+            return REST
+        if s[self.STILL_FLAG] != 0.0:
+            return STILL
+        if s[self.CADENCE] >= self.active_min_spm:
+            return ACTIVE
+        return LIGHT
+
+    # -- heart rate --------------------------------------------------------------------------
+
+    def heart_rate(
+        self,
+        r: Reading,
+        d: Device,
+        s: array[float],
+        tracks: dict[str, Track],
+        ts: int,
+        its: int,
+        t: float,
+        v: float,
+        v_o: float,
+        did: str,
+        out: list[AlertEvent],
+    ) -> Scored:
+        # Most readings are quiet: far from every threshold, with no run or alert in progress.
+        # Each rule block below first checks, cheaply, whether its outcome can differ from
+        # "nothing happens", and skips the rest if not; the output is the same either way.
+        ctx = self.context(s, t)
+        # slots are read once into locals (an array read costs ~25 ns): nothing below changes
+        # the baselines, the circadian offset or the fast level before the learning step
+        circ = self.CIRC + (its // _BLOCK_MS) % 6  # rest-HR offset of this 4-hour block
+        offset = s[circ]
+        rest = s[self.B_REST]
+        rest_expected = rest + offset
+        if ctx == ASLEEP:
+            o = self.B_SLEEP
+            mean = expected = s[o]
+        elif ctx == REST:
+            o = self.B_REST
+            mean = rest
+            expected = rest_expected
+        else:
+            o = self.B_ACTIVE
+            mean = expected = s[o]
+        var = s[o + 1]
+        learned = s[o + 2]
+        if var < 0.0:
+            raise ValueError("math domain error")  # what math.sqrt says
+        sd = math.sqrt(var)
+        if sd < self.hr_sd_floor:
+            sd = self.hr_sd_floor
+        z = (v - expected) / sd
+        warm = learned >= self.warmup_ms
+        flagged = warm and (z >= self.flag_z or z <= -self.flag_z)
+        rest_like = ctx <= STILL
+        fast_t = s[self.HR_FAST_T]
+        fast = s[self.HR_FAST]
+
+        # sustained tachycardia while inactive (asleep or at rest): below the relaxed threshold
+        # no reading hits, so without a run or a track there is nothing to do
+        if self.tachy_on and (v > self.tachy_low or s[self.R_TACHY] >= 0.0 or tracks):
+            flagged = self.tachycardia(r, d, out, ctx, rest_expected) or flagged
+        # sustained bradycardia, any context
+        if self.brady_on and (v < self.brady_high or s[self.R_BRADY] >= 0.0 or tracks):
+            flagged = self.bradycardia(r, d, out, ctx, expected) or flagged
+        # abrupt change from the personal baseline of the context (asleep / at rest)
+        if self.abrupt_on:
+            # the level jumped faster than the ~1 min average could follow (a drift, or the
+            # slow recovery after exercise, is not abrupt); remembered for onset_ms
+            if fast_t >= 0.0:
+                if v - fast >= self.abrupt_jump:
+                    s[self.JUMP_T] = t
+                elif fast - v >= self.abrupt_jump:
+                    s[self.JUMP_DOWN_T] = t
+            ref = expected if ctx == ASLEEP else rest_expected
+            dv = v - ref
+            # the threshold is at least delta_bpm: nearer the baseline nothing can hit
+            near = dv < self.abrupt_delta and dv > -self.abrupt_delta
+            if (rest_like and not near) or s[self.R_ABRUPT] >= 0.0 or tracks:
+                flagged = self.abrupt(r, d, out, ctx, ref, sd, warm, not near) or flagged
+
+        # HR decoupled from activity: high at rest, or no rise during exercise
+        # (high at rest needs a rest excess; no rise needs an exercise bout)
+        if self.decoupling_on and (
+            (ctx == REST and v - rest_expected >= self.rest_excess_bpm)
+            or (ctx == ACTIVE and s[self.ACT_START] >= 0.0)
+            or s[self.R_HIGHREST] >= 0.0
+            or tracks
+        ):
+            flagged = self.decoupling(r, d, out, ctx, rest_expected) or flagged
+
+        # stuck sensor (data quality): the flatline module's run (value, start, count, last)
+        fl = self.FL
+        if s[fl + 2] > 0.0 and v == s[fl]:
+            n = s[fl + 2] + 1.0
+            s[fl + 2] = n
+            s[fl + 3] = t
+            stuck = n >= self.flatline_n and t - s[fl + 1] >= self.flatline_ms
+        else:
+            s[fl] = v
+            s[fl + 1] = t
+            s[fl + 3] = t
+            s[fl + 2] = 1.0
+            # a run of one reading spanning 0 ms (never, with a valid config)
+            stuck = self.flatline_n <= 1.0 and self.flatline_ms <= 0.0
+        if stuck:
+            self.book_active(did, tracks, _K_FLATLINE, ts, int(s[fl + 1]), "info", v_o, True, out)
+            flagged = True
+        elif tracks and _K_FLATLINE in tracks:
+            self.book_inactive(did, tracks, _K_FLATLINE, ts, out, 0)
+        if tracks:
+            if _K_OFF_WRIST in tracks:
+                self.book_resolve(did, tracks, _K_OFF_WRIST, ts, out, end_ms=ts)
+            if _K_DROPOUT in tracks:
+                self.book_resolve(did, tracks, _K_DROPOUT, ts, out, end_ms=ts)
+        s[self.SINCE_HR_STEPS] = 0.0
+        s[self.SINCE_HR_STAGES] = 0.0
+        s[self.WORN_SINCE] = 0.0
+
+        # aggregates: the night, the hour
+        if ctx == ASLEEP:
+            if s[self.SS_START] >= 0.0:
+                s[self.SS_HR_SUM] += v
+                s[self.SS_HR_N] += 1.0
+            s[self.H_ASLEEP_N] += 1.0
+        s[self.H_HR_N] += 1.0
+
+        # learn (prequential: after scoring), never from a flagged reading
+        max_dt = self.max_dt_ms
+        dt = t - fast_t if fast_t >= 0.0 else max_dt
+        if dt > max_dt:
+            dt = max_dt
+        if not flagged:
+            # ewz.learn_timed(s, o, v, dt, tau_ms, prior_ms), inlined
+            n = learned + dt
+            s[o + 2] = n if n < 1e15 else 1e15
+            a = dt / (n + self.prior_ms)
+            if a < dt / self.tau_ms:
+                a = dt / self.tau_ms
+            if not a < 1.0:
+                a = 1.0
+            dev = v - mean
+            inc = a * dev
+            mean += inc
+            s[o] = mean
+            s[o + 1] = (1.0 - a) * (var + dev * inc)
+            if ctx == REST:  # o is the rest baseline: ``mean`` is what it just learned
+                w = dt / self.circadian_tau_ms
+                s[circ] = offset + (w if w < 1.0 else 1.0) * ((v - mean) - offset)
+        # ~1 min EW of the raw level (learned even when flagged: it tracks "now")
+        if fast_t < 0.0:
+            s[self.HR_FAST] = v
+        else:
+            af = dt / 60_000.0
+            s[self.HR_FAST] = fast + (1.0 if af > 1.0 else af) * (v - fast)
+        s[self.HR_FAST_T] = t
+        return Scored(did, ts, _HR, v_o, abs(z), expected, flagged)
+
+    # -- steps and sleep stages --------------------------------------------------------------
+
+    def steps(self, s: array[float], ts: int, t: float, v: float, interval: float) -> None:
+        cadence = v * 60_000.0 / interval
+        s[self.CADENCE] = cadence
+        if s[self.T_FIRST_STEPS] < 0.0:
+            s[self.T_FIRST_STEPS] = t - interval
+        if cadence <= self.rest_max_spm:
+            if s[self.QUIET_SINCE] < 0.0:
+                s[self.QUIET_SINCE] = t - interval
+        else:
+            s[self.QUIET_SINCE] = -1.0
+        # quiet windows over the last minutes (pottering about is still "at rest")
+        minute = ts // _MIN
+        slot = minute % 10
+        now = float(minute)  # float arithmetic with the slots is cheaper, and exact
+        s[self.STEPS_RING + slot] = cadence
+        s[self.RING_MIN + slot] = now
+        rest_n = self.rest_minutes
+        still_n = self.still_minutes
+        sum_rest = 0.0
+        sum_still = 0.0
+        n_rest = 0
+        n_still = 0
+        for k in range(10):
+            age = now - s[self.RING_MIN + k]
+            if 0.0 <= age < rest_n:
+                c = s[self.STEPS_RING + k]
+                sum_rest += c
+                n_rest += 1
+                if age < still_n:
+                    sum_still += c
+                    n_still += 1
+        quiet = self.rest_max_spm
+        still = n_still >= still_n - 1 and sum_still <= quiet * n_still
+        s[self.STILL_FLAG] = 1.0 if still else 0.0
+        s[self.REST_FLAG] = (
+            1.0 if still and n_rest >= rest_n - 1 and sum_rest <= quiet * n_rest else 0.0
+        )
+        if cadence >= self.active_min_spm:
+            if s[self.ACT_START] < 0.0 or t - s[self.ACT_LAST] > 2.0 * _MIN:
+                s[self.ACT_START] = t - interval
+                s[self.ACT_HR_SUM] = 0.0
+                s[self.ACT_HR_N] = 0.0
+                s[self.ACT_CAD_SUM] = 0.0
+                s[self.ACT_CAD_N] = 0.0
+            s[self.ACT_LAST] = t
+            s[self.ACT_CAD_SUM] += cadence
+            s[self.ACT_CAD_N] += 1.0
+        elif s[self.ACT_START] >= 0.0 and t - s[self.ACT_LAST] > 2.0 * _MIN:
+            s[self.ACT_START] = -1.0
+        s[self.H_STEPS] += v
+        s[self.H_STEPS_N] += 1.0
+
+    def stage(
+        self,
+        d: Device,
+        s: array[float],
+        ts: int,
+        t: float,
+        v: float,
+        did: str,
+        out: list[AlertEvent],
+    ) -> None:
+        stage = v
+        awake = stage == 0.0
+        if s[self.SS_START] >= 0.0:
+            dt = t - s[self.SS_LAST]  # min(ts - last, stage_valid_ms)
+            if self.stage_valid_ms < dt:
+                dt = self.stage_valid_ms
+            if s[self.STAGE] == 0.0:
+                s[self.SS_AWAKE] += dt
+            else:
+                s[self.SS_ASLEEP] += dt
+            if awake:
+                if s[self.SS_AWAKE_SINCE] < 0.0:
+                    s[self.SS_AWAKE_SINCE] = t
+                elif t - s[self.SS_AWAKE_SINCE] >= self.session_wake_ms:
+                    s[self.SS_LAST] = s[self.SS_AWAKE_SINCE]
+                    self.close_night(did, d, ts, out)
+            else:
+                if (
+                    s[self.SS_AWAKE_SINCE] >= 0.0
+                    and t - s[self.SS_AWAKE_SINCE] >= self.awakening_min_ms
+                ):
+                    s[self.SS_AWAKENINGS] += 1.0
+                s[self.SS_AWAKE_SINCE] = -1.0
+            if s[self.SS_START] >= 0.0:
+                s[self.SS_LAST] = t
+        if s[self.SS_START] < 0.0 and not awake:
+            self.earlier.add(did)  # a night began: tick() closes it when it ends
+            s[self.SS_START] = t
+            s[self.SS_LAST] = t
+            s[self.SS_ASLEEP] = 0.0
+            s[self.SS_AWAKE] = 0.0
+            s[self.SS_AWAKENINGS] = 0.0
+            s[self.SS_HR_SUM] = 0.0
+            s[self.SS_HR_N] = 0.0
+            s[self.SS_DESATS] = 0.0
+            s[self.SS_AWAKE_SINCE] = -1.0
+        s[self.STAGE] = stage
+
+    def off_wrist_check(
+        self,
+        r: Reading,
+        d: Device,
+        s: array[float],
+        t: float,
+        v: float,
+        is_steps: bool,
+        interval: float,
+        prev_any: float,
+        out: list[AlertEvent],
+    ) -> None:
+        """Other data flows but heart rate stopped: off the wrist (no motion, no sleep staging)
+        or an optical dropout (the wearer still moves or sleeps)."""
+        if is_steps:
+            # a steps count covers the interval before its timestamp: only count intervals
+            # that began after the newest heart rate (the wrist may have moved before it)
+            if t - interval >= s[self.T_HR]:
+                s[self.SINCE_HR_STEPS] += v
+        else:
+            s[self.SINCE_HR_STAGES] += 1.0
+        last_hr = s[self.T_HR]
+        # only while data keeps flowing: after a gap of everything it is a dropout
+        if (
+            last_hr < 0.0
+            or t - last_hr < self.off_wrist_gap_ms
+            or t - prev_any >= self.off_wrist_gap_ms / 2.0
+        ):
+            return
+        self.off_wrist(r, d, last_hr, self.off_wrist_gap, out)
