@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
-from ingest.daemon import run_daemon
-from ingest.settings import Settings
+if TYPE_CHECKING:
+    from ingest.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,5 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.daemon import run_daemon
+
     asyncio.run(run_daemon(settings))
     return 0
