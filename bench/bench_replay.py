@@ -11,7 +11,8 @@ run, alternating rounds:
   (interpreter start, imports, file read and decompression included): the columnar path.
 - ``naive``: what a user writes first, in this process, file read included:
   ``csv.DictReader`` over the gzip file -> a pydantic model per row -> River ``EWMean`` and
-  ``EWVar`` per device and metric -> an ``influxdb_client.Point`` per row. Measured on the first
+  ``EWVar`` per device and metric -> an ``influxdb_client.Point`` per row, serialised to line
+  protocol as a write would (as in ``bench_detection.py``'s naive pipeline). Measured on the first
   ``--naive-rows`` rows (it is slow; its rate does not depend on the length).
 
 Once per run: the row-at-a-time path (today's reference, ``ingest.replay.replay.replay`` over
@@ -106,6 +107,7 @@ def run_naive(path: Path, limit: int) -> dict[str, Any]:
     means: dict[tuple[str, str], Any] = {}
     variances: dict[tuple[str, str], Any] = {}
     points = 0
+    lines: list[str] = []
     t0 = time.perf_counter()
     c0 = time.process_time()
     with gzip.open(path, "rt", newline="") as f:
@@ -124,9 +126,17 @@ def run_naive(path: Path, limit: int) -> dict[str, Any]:
             z = (value - m) / v**0.5 if v > 0 else 0.0
             mean.update(value)
             var.update(value)
-            Point("vitals").tag("device_id", row.device_id).tag("metric", row.metric).field(
-                "value", value
-            ).field("z", z).time(row.ts, WritePrecision.MS)
+            point = (
+                Point("vitals")
+                .tag("device_id", row.device_id)
+                .tag("metric", row.metric)
+                .field("value", value)
+                .field("z", z)
+                .time(row.ts, WritePrecision.MS)
+            )
+            lines.append(point.to_line_protocol())  # what a write would send
+            if len(lines) >= 5000:
+                lines.clear()
             points += 1
     wall = time.perf_counter() - t0
     return {
