@@ -181,7 +181,10 @@ def _services_up(base: Settings) -> None:
         stack.up(base)
 
 
-async def sustained(base: Settings, mode: str, n_devices: int, hours: float) -> dict[str, float]:
+async def _backlog(
+    base: Settings, mode: str, n_devices: int, hours: float
+) -> tuple[Settings, FleetSimulator, int]:
+    """A fresh namespace (topics, group, bucket) with the same backlog produced into it."""
     s = _isolated(base, f"bench-{mode}-{uuid.uuid4().hex[:6]}")
     _bucket(s, create=True)
     await _topics(s)
@@ -193,7 +196,11 @@ async def sustained(base: Settings, mode: str, n_devices: int, hours: float) -> 
         start_ms=now - int(hours * HOUR_MS) - HOUR_MS,
         duration_ms=int(hours * HOUR_MS),
     )
-    n = await _produce(s, sim)
+    return s, sim, await _produce(s, sim)
+
+
+async def sustained(base: Settings, mode: str, n_devices: int, hours: float) -> dict[str, float]:
+    s, _, n = await _backlog(base, mode, n_devices, hours)
     daemon, task = await _start(s, mode)
     t0 = time.perf_counter()
     cpu0 = _cpu_seconds(base)
@@ -330,18 +337,7 @@ async def _group_stable(s: Settings, timeout_s: float = 120) -> None:
 async def telegraf_sustained(
     base: Settings, binary: Path, n_devices: int, hours: float
 ) -> dict[str, float]:
-    s = _isolated(base, f"bench-telegraf-{uuid.uuid4().hex[:6]}")
-    _bucket(s, create=True)
-    await _topics(s)
-    now = int(time.time() * 1000)
-    sim = FleetSimulator(
-        _backlog_scenario(),
-        devices=n_devices,
-        seed=1,
-        start_ms=now - int(hours * HOUR_MS) - HOUR_MS,
-        duration_ms=int(hours * HOUR_MS),
-    )
-    n = await _produce(s, sim)
+    s, sim, n = await _backlog(base, "telegraf", n_devices, hours)
     expected = _expected_points(sim)
     kafka = kafka_client_kwargs(s)
     ends = await end_offsets(kafka, s.topics.readings)
