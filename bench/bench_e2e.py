@@ -5,6 +5,16 @@ Baseline: the same daemon (same consumer, batching, line format, checkpoints) wi
 does no detection: it scores every reading 0 and raises nothing. The difference is what detection
 costs. Target (issue 3): detection costs <= 20 % of pass-through throughput.
 
+Contender (``--telegraf``, on by default): Telegraf 1.37.2, what a TICK-stack user would run
+instead (``kafka_consumer`` -> ``json_v2`` -> ``influxdb_v2``, no detection), built once from its
+Go module with only those plugins (``bench/build-telegraf.sh``, cached in
+``~/.cache/vitalstream/telegraf``). It consumes the same simulated topic data (a fresh topic per
+run, same seed) with batch 5000 and flush 1 s, one point per reading (measurement = metric,
+field ``value``). Its readings/s = records / (time from its consumer group becoming stable to
+its committed offsets reaching the end of the topic); its CPU per reading is Telegraf's own
+process. After each run the bench counts the points in Telegraf's bucket against the distinct
+(device, metric, ts) of the records it could parse: every point written, or the run fails.
+
 Phases, per mode, alternating A/B/B/A to spread machine noise over both:
 1. sustained: a backlog of N readings is consumed; readings/s = N / (time until every record
    is consumed and a clean stop has flushed and committed everything);
@@ -12,7 +22,8 @@ Phases, per mode, alternating A/B/B/A to spread machine noise over both:
    latency = InfluxDB acknowledgement time - Kafka record timestamp (set when produced).
 
     python bench/bench_e2e.py [--readings 400000] [--rate 5000] [--seconds 20] [--rounds 2]
-                              [--modes passthrough,detection,detection-python]
+                              [--modes telegraf,passthrough,detection,detection-python]
+                              [--no-latency]
 """
 
 from __future__ import annotations
@@ -21,9 +32,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -36,16 +50,19 @@ from influxdb_client import InfluxDBClient
 from detectors import AlertEvent, Engine, ProcessResult, Scored
 from ingest import stack
 from ingest.daemon import DetectionEngine, IngestDaemon
-from ingest.kafka_io.offsets import wait_until_committed
+from ingest.kafka_io.offsets import committed_offsets, end_offsets, wait_until_committed
 from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings, load_settings
 from messages import Reading
-from simulators import FleetSimulator, load_scenario
+from simulators import FleetSimulator, Scenario, load_scenario
+from simulators.artefacts import Artefacts
 from simulators.sinks import KafkaSink, produce
 
 RESULTS = Path(__file__).parent / "results"
 HOUR_MS = 3_600_000
+TELEGRAF_VERSION = "v1.37.2"
+CACHE = Path.home() / ".cache" / "vitalstream" / "telegraf"
 
 
 class PassThroughEngine:
@@ -72,6 +89,14 @@ class PassThroughEngine:
 
     def drop(self, device_id: str) -> None:
         pass
+
+
+def _backlog_scenario() -> Scenario:
+    """``normal_week`` without the simulator's artefacts (malformed, wrong-type, non-finite,
+    duplicate and late messages): with them, Telegraf 1.37.2's output rejects points and one
+    partition's committed offset stopped short of the end, so it never finishes the backlog.
+    Every contender gets this same clean data."""
+    return load_scenario("normal_week").replace(artefacts=Artefacts.none())
 
 
 def _isolated(base: Settings, name: str) -> Settings:
@@ -116,30 +141,66 @@ async def _start(s: Settings, mode: str) -> tuple[IngestDaemon, asyncio.Task[Non
     return daemon, task
 
 
-def _cpu_seconds(base: Settings) -> dict[str, float]:
-    """CPU seconds used so far by this process (the daemon runs in it) and by each service."""
+def _service_pids(base: Settings) -> dict[str, int]:
+    """PIDs of the processes listening on Kafka's and InfluxDB's ports (whoever started them)."""
+    ports = {
+        "kafka": int(base.bootstrap_servers.rsplit(":", 1)[1]),
+        "influxdb": int(base.influx_url.rsplit(":", 1)[1].split("/")[0]),
+    }
+    pids = {}
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.pid is not None:
+            for name, port in ports.items():
+                if conn.laddr.port == port:
+                    pids[name] = conn.pid
+    return pids
+
+
+def _cpu_seconds(base: Settings, others: dict[str, int] | None = None) -> dict[str, float]:
+    """CPU seconds used so far by this process (the daemon runs in it), by each service and by
+    ``others`` (name -> pid)."""
     out = {"daemon": time.process_time()}
-    for st in stack.status(base):
-        if st.pid is not None:
-            with contextlib.suppress(psutil.Error):
-                c = psutil.Process(st.pid).cpu_times()
-                out[st.name] = c.user + c.system
+    for name, pid in {**_service_pids(base), **(others or {})}.items():
+        with contextlib.suppress(psutil.Error):
+            c = psutil.Process(pid).cpu_times()
+            out[name] = c.user + c.system + c.children_user + c.children_system
     return out
 
 
-async def sustained(base: Settings, mode: str, n_devices: int, hours: float) -> dict[str, float]:
+def _services_up(base: Settings) -> None:
+    """Start the stack unless both services already answer (``stack up`` from a work tree whose
+    var/ is shared would not recognise processes another tree started)."""
+    import httpx
+
+    try:
+        ok = httpx.get(f"{base.influx_url}/health", timeout=3).status_code == 200
+        ok = ok and len(_service_pids(base)) == 2
+    except httpx.HTTPError:
+        ok = False
+    if not ok:
+        stack.up(base)
+
+
+async def _backlog(
+    base: Settings, mode: str, n_devices: int, hours: float
+) -> tuple[Settings, FleetSimulator, int]:
+    """A fresh namespace (topics, group, bucket) with the same backlog produced into it."""
     s = _isolated(base, f"bench-{mode}-{uuid.uuid4().hex[:6]}")
     _bucket(s, create=True)
     await _topics(s)
     now = int(time.time() * 1000)
     sim = FleetSimulator(
-        load_scenario("normal_week"),
+        _backlog_scenario(),
         devices=n_devices,
         seed=1,
         start_ms=now - int(hours * HOUR_MS) - HOUR_MS,
         duration_ms=int(hours * HOUR_MS),
     )
-    n = await _produce(s, sim)
+    return s, sim, await _produce(s, sim)
+
+
+async def sustained(base: Settings, mode: str, n_devices: int, hours: float) -> dict[str, float]:
+    s, _, n = await _backlog(base, mode, n_devices, hours)
     daemon, task = await _start(s, mode)
     t0 = time.perf_counter()
     cpu0 = _cpu_seconds(base)
@@ -166,6 +227,163 @@ async def sustained(base: Settings, mode: str, n_devices: int, hours: float) -> 
         "readings": readings,
         "seconds": elapsed,
         "readings_per_s": readings / elapsed,
+        **{f"cpu_us_per_reading_{k}": v for k, v in cpu_us.items()},
+    }
+
+
+def telegraf_binary() -> Path:
+    script = Path(__file__).parent / "build-telegraf.sh"
+    print(f"telegraf {TELEGRAF_VERSION}: building once (cached in {CACHE})", flush=True)
+    out = subprocess.run(
+        ["bash", str(script), TELEGRAF_VERSION, str(CACHE)],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def _telegraf_config(s: Settings) -> str:
+    # the token comes from the environment (INFLUX_TOKEN), never the file or the command line
+    return f"""
+[agent]
+  interval = "1s"
+  flush_interval = "1s"
+  metric_batch_size = 5000
+  metric_buffer_limit = 1000000
+  omit_hostname = true
+  quiet = true
+
+[[inputs.kafka_consumer]]
+  brokers = ["{s.bootstrap_servers}"]
+  topics = ["{s.topics.readings}"]
+  consumer_group = "{s.ingest.group_id}"
+  offset = "oldest"
+  max_undelivered_messages = 10000
+  data_format = "json_v2"
+  [[inputs.kafka_consumer.json_v2]]
+    measurement_name_path = "metric"
+    timestamp_path = "ts"
+    timestamp_format = "unix_ms"
+    [[inputs.kafka_consumer.json_v2.tag]]
+      path = "device_id"
+    [[inputs.kafka_consumer.json_v2.field]]
+      path = "value"
+
+[[outputs.influxdb_v2]]
+  urls = ["{s.influx_url}"]
+  token = "${{INFLUX_TOKEN}}"
+  organization = "{s.influxdb.org}"
+  bucket = "{s.influxdb.bucket}"
+"""
+
+
+def _expected_points(sim: FleetSimulator) -> int:
+    """Distinct (device, metric, ts) among the records Telegraf's json_v2 can take (duplicates
+    overwrite one point; malformed records are dropped by its parser)."""
+    keys = set()
+    for chunk in sim:
+        for raw in chunk.values():
+            try:
+                m = json.loads(raw)
+            except ValueError:
+                continue
+            if not (
+                isinstance(m, dict)
+                and isinstance(m.get("device_id"), str)
+                and isinstance(m.get("metric"), str)
+                and isinstance(m.get("ts"), int)
+                and not isinstance(m.get("value"), bool)
+                # a measurement's field keeps its first type: InfluxDB rejects a string value
+                # among numbers (the simulator's wrong_type artefact), as it would ours
+                and isinstance(
+                    m.get("value"), str if m["metric"] == "sleep_stage" else (int, float)
+                )
+            ):
+                continue
+            keys.add((m["device_id"], m["metric"], m["ts"]))
+    return len(keys)
+
+
+def _count_points(s: Settings) -> int:
+    query = f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) |> count() |> group() |> sum()'
+    with InfluxDBClient(
+        url=s.influx_url, token=s.influx_token(), org=s.influxdb.org, timeout=120_000
+    ) as c:
+        tables = c.query_api().query(query)
+    return int(sum(r.get_value() for t in tables for r in t.records))
+
+
+async def _group_stable(s: Settings, timeout_s: float = 120) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(s))
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            groups = await admin.describe_consumer_groups([s.ingest.group_id])
+            for resp in groups:
+                for g in resp.groups:
+                    # (error, group, state, protocol_type, protocol, members, ...)
+                    if g[2] == "Stable" and g[5]:
+                        return
+            await asyncio.sleep(0.05)
+        raise RuntimeError("telegraf's consumer group did not become stable")
+    finally:
+        await admin.close()
+
+
+async def telegraf_sustained(
+    base: Settings, binary: Path, n_devices: int, hours: float
+) -> dict[str, float]:
+    s, sim, n = await _backlog(base, "telegraf", n_devices, hours)
+    expected = _expected_points(sim)
+    kafka = kafka_client_kwargs(s)
+    ends = await end_offsets(kafka, s.topics.readings)
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "telegraf.conf"
+        conf.write_text(_telegraf_config(s))
+        env = {**os.environ, "INFLUX_TOKEN": s.influx_token()}
+        log_file = (Path(tmp) / "telegraf.log").open("wb")
+        proc = await asyncio.create_subprocess_exec(
+            str(binary),
+            "--config",
+            str(conf),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+        try:
+            await _group_stable(s)
+            t0 = time.perf_counter()
+            cpu0 = _cpu_seconds(base, {"telegraf": proc.pid})
+            deadline = time.monotonic() + 900
+            while True:
+                done = await committed_offsets(kafka, s.topics.readings, s.ingest.group_id)
+                if all(done.get(p, 0) >= end for p, end in ends.items()):
+                    break
+                if proc.returncode is not None or time.monotonic() > deadline:
+                    log = (Path(tmp) / "telegraf.log").read_text()[-2000:]
+                    raise RuntimeError(f"telegraf stopped or stalled:\n{log}")
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - t0
+            cpu1 = _cpu_seconds(base, {"telegraf": proc.pid})
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+            await asyncio.wait_for(proc.wait(), timeout=30)
+            log_file.close()
+    written = _count_points(s)
+    _bucket(s, create=False)
+    cpu_us = {k: 1e6 * (cpu1[k] - cpu0[k]) / n for k in cpu1 if k in cpu0 and k != "daemon"}
+    return {
+        "records": n,
+        "readings": n,
+        "seconds": elapsed,
+        "readings_per_s": n / elapsed,
+        "points_expected": expected,
+        "points_written": written,
         **{f"cpu_us_per_reading_{k}": v for k, v in cpu_us.items()},
     }
 
@@ -218,16 +436,21 @@ async def latency(
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
     base = load_settings()
-    await asyncio.to_thread(stack.up, base)
+    await asyncio.to_thread(_services_up, base)
     modes = args.modes.split(",")
-    if modes[:2] != ["passthrough", "detection"]:
-        raise SystemExit("--modes starts with passthrough,detection")
+    if "passthrough" not in modes or "detection" not in modes:
+        raise SystemExit("--modes includes passthrough and detection")
+    binary = telegraf_binary() if "telegraf" in modes else None
     sus: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     lat: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     hours = args.readings / (args.devices * 640)  # normal_week offers ~640 readings/device-hour
     for rnd in range(args.rounds):
         for mode in modes if rnd % 2 == 0 else modes[::-1]:  # A/B/B/A: noise hits both
-            r = await sustained(base, mode, args.devices, hours)
+            if mode == "telegraf":
+                assert binary is not None
+                r = await telegraf_sustained(base, binary, args.devices, hours)
+            else:
+                r = await sustained(base, mode, args.devices, hours)
             sus[mode].append(r)
             cpu = "  ".join(
                 f"{k.removeprefix('cpu_us_per_reading_')} {v:4.1f}"
@@ -239,6 +462,17 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 f"{r['readings_per_s']:>9,.0f}/s  CPU µs/reading: {cpu}",
                 flush=True,
             )
+            if mode == "telegraf":
+                ok = r["points_written"] == r["points_expected"]
+                print(
+                    f"          telegraf wrote {r['points_written']:,.0f} points of "
+                    f"{r['points_expected']:,.0f} expected: {'all' if ok else 'MISSING'}",
+                    flush=True,
+                )
+                if not ok:
+                    raise SystemExit("telegraf did not write every point")
+            if mode == "telegraf" or args.no_latency:
+                continue
             q = await latency(base, mode, args.rate, args.seconds, args.devices)
             lat[mode].append(q)
             print(
@@ -247,6 +481,14 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 flush=True,
             )
     thr = {m: statistics.median(r["readings_per_s"] for r in sus[m]) for m in modes}
+    cpu_med = {
+        m: {
+            k.removeprefix("cpu_us_per_reading_"): statistics.median(r[k] for r in sus[m])
+            for k in sus[m][0]
+            if k.startswith("cpu_us_per_reading_")
+        }
+        for m in modes
+    }
     cost = 1 - thr["detection"] / thr["passthrough"]
     summary = {
         "benchmark": "e2e",
@@ -254,6 +496,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
         "params": vars(args),
         "sustained_readings_per_s": thr,
+        "cpu_us_per_reading": cpu_med,
         "detection_cost_fraction": cost,
         "latency_ms": {
             m: {
@@ -261,6 +504,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 "p99": statistics.median(q["p99_ms"] for q in lat[m]),
             }
             for m in modes
+            if lat[m]
         },
         "runs": {"sustained": sus, "latency": lat},
     }
@@ -268,6 +512,17 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         f"\ndetection costs {cost:.1%} of pass-through throughput "
         f"({thr['detection']:,.0f} vs {thr['passthrough']:,.0f} readings/s; target <= 20 %)"
     )
+    if "telegraf" in thr:
+        print("\n| | readings/s | x Telegraf | CPU µs/reading: own process / influxd / kafka |")
+        print("|---|---:|---:|---|")
+        for m in modes:
+            c = cpu_med[m]
+            own = c.get("telegraf" if m == "telegraf" else "daemon", float("nan"))
+            print(
+                f"| {m} | {thr[m]:,.0f} | {thr[m] / thr['telegraf']:.2f} | {own:.1f} / "
+                f"{c.get('influxdb', float('nan')):.1f} / {c.get('kafka', float('nan')):.1f} |"
+            )
+        summary["ratio_to_telegraf"] = {m: thr[m] / thr["telegraf"] for m in modes}
     if "detection-python" in thr:
         summary["detection_python_cost_fraction"] = py_cost = (
             1 - thr["detection-python"] / thr["passthrough"]
@@ -287,8 +542,11 @@ if __name__ == "__main__":
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument(
         "--modes",
-        default="passthrough,detection",
+        default="telegraf,passthrough,detection",
         help="comma-separated; add detection-python for the engine without its compiled path",
+    )
+    p.add_argument(
+        "--no-latency", action="store_true", help="sustained throughput only (no paced phase)"
     )
     result = asyncio.run(main(p.parse_args()))
     RESULTS.mkdir(exist_ok=True)

@@ -1,7 +1,9 @@
 """The ``vitalstream`` command. Builds the settings object and hands it to a subcommand.
 
 Subcommands live one per module in :mod:`ingest.commands`; each module defines
-``register(subparsers)`` and sets ``handler(args, settings) -> int`` as its default.
+``register(subparsers)`` and sets ``handler(args, settings) -> int`` as its default. A command
+module imports only the standard library at the top (the rest where it is used), so ``--help``
+of any command starts fast (``bench/bench_cli.py``).
 """
 
 from __future__ import annotations
@@ -13,12 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
 import ingest.commands
 from ingest.errors import VitalstreamError
-from ingest.log import configure_logging
-from ingest.settings import load_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # imported once the arguments parsed: ``--help`` and usage errors need neither pydantic nor
+    # the settings (which import the engine's config and numpy); each command imports what it
+    # uses when it runs
+    from pydantic import ValidationError
+
+    from ingest.log import configure_logging
+    from ingest.settings import load_settings
+
     try:
         settings = load_settings(args.config)
     except ValidationError as exc:

@@ -26,6 +26,13 @@ _MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
 #: a reading is one flat object; deeper JSON (even in ignored fields) is rejected before parsing,
 #: since a parser recursing 2,000 arrays deep runs out of stack
 MAX_JSON_DEPTH = 32
+# numeric metrics by wire name: (metric, minimum, maximum, unit), for the decoder's common case
+_NUMERIC = {
+    m.value: (m, float(spec.minimum), float(spec.maximum), spec.unit)
+    for m, spec in METRICS.items()
+    if not spec.categorical
+}
+_VALID_IDS_MAX = 1 << 16
 
 
 class InvalidReading(ValueError):  # noqa: N818 - it names the condition, like ValueError
@@ -197,6 +204,8 @@ class ReadingDecoder:
         self.max_future_ms = max_future_ms
         self.max_age_ms = max_age_ms
         self._decoder = msgspec.json.Decoder(_Wire)
+        # device ids that passed the pattern (a pure function of the string): skip the regex
+        self._valid_ids: dict[str, None] = {}
 
     def decode(self, raw: bytes | None, *, now_ms: int | None = None) -> Reading:
         if raw is None:
@@ -216,11 +225,28 @@ class ReadingDecoder:
         return self.validate(wire, now_ms=now_ms)
 
     def validate(self, wire: _Wire, *, now_ms: int | None = None) -> Reading:
-        metric = parse_metric(wire.metric)
-        value = check_value(metric, wire.value)
-        device_id = check_device_id(wire.device_id)
-        if wire.unit is not None and wire.unit != METRICS[metric].unit:
-            raise InvalidReading("wrong_unit", f"{metric.value} must be in {METRICS[metric].unit}")
+        # the common case first, with the checks' order kept: a known metric's numeric value in
+        # range, from a device id seen valid before; anything else takes the general checks
+        known = _NUMERIC.get(wire.metric)
+        value_in = wire.value
+        if (
+            known is not None
+            and type(value_in) is float
+            and known[1] <= value_in <= known[2]  # NaN compares false: not_finite below
+            and wire.device_id in self._valid_ids
+        ):
+            metric, unit = known[0], known[3]
+            value, device_id = value_in, wire.device_id
+        else:
+            metric = parse_metric(wire.metric)
+            value = check_value(metric, wire.value)
+            device_id = check_device_id(wire.device_id)
+            unit = METRICS[metric].unit
+            if len(self._valid_ids) >= _VALID_IDS_MAX:
+                self._valid_ids.clear()  # bounded: a fleet larger than this re-checks ids
+            self._valid_ids[device_id] = None
+        if wire.unit is not None and wire.unit != unit:
+            raise InvalidReading("wrong_unit", f"{metric.value} must be in {unit}")
         if wire.interval_s is not None and not (
             math.isfinite(wire.interval_s) and 0 < wire.interval_s <= 86_400
         ):

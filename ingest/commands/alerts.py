@@ -23,14 +23,16 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import msgspec
 
 from ingest.errors import ConfigError
-from ingest.influx.line_protocol import line
-from ingest.influx.writer import InfluxWriter
-from ingest.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ingest.settings import Settings
 
 # raw ids are 16 hex characters; pseudonyms (the default) a "p" and 20 (ingest.privacy)
 ALERT_ID_RE = re.compile(r"^(?:[0-9a-f]{16}|p[0-9a-f]{20})$")
@@ -86,12 +88,16 @@ def ack_line(a: Ack) -> str:
     >>> ack_line(Ack("761d8a0cafbcdd15", 'said "ok"', "dr.a", 5))
     'alert_acks,alert_id=761d8a0cafbcdd15 note="said \\\\"ok\\\\"",by="dr.a" 5'
     """
+    from ingest.influx.line_protocol import line
+
     return line(MEASUREMENT, {"alert_id": a.alert_id}, {"note": a.note, "by": a.by}, a.ts_ms)
 
 
 async def write_ack(
     settings: Settings, a: Ack, transport: httpx.AsyncBaseTransport | None = None
 ) -> None:
+    from ingest.influx.writer import InfluxWriter
+
     writer = InfluxWriter(
         url=settings.influx_url,
         org=settings.influxdb.org,

@@ -11,13 +11,12 @@ import asyncio
 import sys
 import time
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from ingest import stack
-from ingest.daemon import IngestDaemon
-from ingest.kafka_io.offsets import end_offsets, wait_until_committed
-from ingest.kafka_io.topics import create_missing_topics
-from ingest.kafka_security import kafka_client_kwargs
-from ingest.settings import Settings
+if TYPE_CHECKING:
+    from ingest.daemon import IngestDaemon
+    from ingest.settings import Settings
+
 
 HOUR_MS = 3_600_000
 
@@ -33,6 +32,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest import stack
+
     stack.up(settings)
     return asyncio.run(_demo(args, settings))
 
@@ -42,6 +43,10 @@ def _say(msg: str) -> None:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.daemon import IngestDaemon
+    from ingest.kafka_io.offsets import end_offsets, wait_until_committed
+    from ingest.kafka_io.topics import create_missing_topics
+    from ingest.kafka_security import kafka_client_kwargs
     from simulators import FleetSimulator, load_scenario
     from simulators.sinks import KafkaSink, produce
 

@@ -8,11 +8,13 @@ import shlex
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from detectors import EngineConfig
-from ingest.replay.evaluation import RunResult, run_scenario, say
-from ingest.replay.report import render
-from ingest.settings import Settings
+if TYPE_CHECKING:
+    from detectors import EngineConfig
+    from ingest.replay.evaluation import RunResult, say
+    from ingest.settings import Settings
+
 
 DEFAULT_SCENARIOS = "acute_events,illness_week,normal_week"
 DEFAULT_SEEDS = "1,2,3,4,5,6,7,8,9,10"
@@ -38,6 +40,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _one(job: tuple[str, int, int | None, EngineConfig]) -> RunResult:
+    from ingest.replay.evaluation import run_scenario
+
     name, seed, devices, cfg = job
     r = run_scenario(name, seed, config=cfg, devices=devices)
     say(
@@ -48,6 +52,9 @@ def _one(job: tuple[str, int, int | None, EngineConfig]) -> RunResult:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.replay.evaluation import say
+    from ingest.replay.report import render
+
     cfg = settings.detection
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
-from ingest import preflight
-from ingest.daemon import run_daemon
-from ingest.settings import Settings
+if TYPE_CHECKING:
+    from ingest.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,8 +30,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.check:
+        from ingest import preflight
+
         for line in asyncio.run(preflight.check(settings)):
             print(f"ok: {line}")
         return 0
+    from ingest.daemon import run_daemon
+
     asyncio.run(run_daemon(settings))
     return 0

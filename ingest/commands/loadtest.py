@@ -9,9 +9,10 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ingest import stack
-from ingest.settings import Settings
+if TYPE_CHECKING:
+    from ingest.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -86,6 +87,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest import stack
     from ingest.loadtest import report
     from ingest.loadtest.runner import LoadTest, LoadTestConfig
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.errors import ConfigError
-from ingest.replay.replay import MIN, ReplayError, ReplayStats, replay_file
-from ingest.settings import Settings
+
+if TYPE_CHECKING:
+    from ingest.replay.replay import ReplayStats
+    from ingest.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,6 +61,8 @@ def _progress(stats: ReplayStats, alerts: int) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.replay.replay import MIN, ReplayError, replay_file
+
     if not args.input.exists() and str(args.input) != "-":
         raise ConfigError(f"replay input {args.input} does not exist")
     try:

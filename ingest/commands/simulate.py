@@ -22,9 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from ingest.kafka_io.topics import create_missing_topics
-from ingest.kafka_security import kafka_client_kwargs
-
 if TYPE_CHECKING:
     from ingest.settings import Settings
     from simulators import Chunk, FleetSimulator
@@ -246,6 +243,8 @@ def _to_file(args: argparse.Namespace, sim: FleetSimulator, progress: Progress) 
 async def _to_kafka(
     args: argparse.Namespace, settings: Settings, sim: FleetSimulator, progress: Progress
 ) -> int:
+    from ingest.kafka_io.topics import create_missing_topics
+    from ingest.kafka_security import kafka_client_kwargs
     from simulators.sinks import KafkaSink, produce
 
     kwargs = kafka_client_kwargs(settings)
@@ -269,6 +268,8 @@ async def _labels_to_kafka(
 ) -> None:
     import msgspec
     from aiokafka import AIOKafkaProducer
+
+    from ingest.kafka_security import kafka_client_kwargs
 
     kwargs = kafka_client_kwargs(settings)
     producer = AIOKafkaProducer(**kwargs, linger_ms=20)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ingest import stack
-from ingest.settings import Settings
-from ingest.stack.service import ServiceStatus
+if TYPE_CHECKING:
+    from ingest.settings import Settings
+    from ingest.stack.service import ServiceStatus
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +38,8 @@ def _table(rows: list[ServiceStatus]) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest import stack
+
     if args.action == "up":
         print(_table(stack.up(settings)))
         return 0

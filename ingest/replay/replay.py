@@ -19,6 +19,7 @@ written at the end), so memory does not grow with the number of alerts either.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import heapq
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 import msgspec
+import numpy as np
 
 from detectors import AlertEvent, Engine, EngineConfig, Scored
 from messages.codec import Reading
@@ -68,8 +70,9 @@ class ReplayStats:
     alerts: int = 0
     seconds: float = 0.0
 
-    def skip(self, reason: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+    def skip(self, reason: str, n: int = 1) -> None:
+        if n:
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
 
 
 def rfc3339(ms: int) -> str:
@@ -297,6 +300,50 @@ def _score_row(s: Scored) -> list[object]:
     ]
 
 
+class _Runner:
+    """Runs batches of released readings through the engine; ticks it every minute of event
+    time (``order="time"``); hands alerts to the writer and scores to the CSV."""
+
+    def __init__(
+        self,
+        alerts_out: IO[bytes],
+        config: EngineConfig | None,
+        scores_out: IO[str] | None,
+        order: Literal["time", "device"],
+        stats: ReplayStats,
+    ) -> None:
+        self.engine = Engine(config or EngineConfig())
+        self.writer = _AlertWriter(alerts_out)
+        self.scores = csv.writer(scores_out) if scores_out is not None else None
+        if self.scores is not None:
+            self.scores.writerow(
+                ["device_id", "ts", "metric", "value", "score", "baseline", "flagged"]
+            )
+        self.order = order
+        self.stats = stats
+        self.watermark = 0
+        self.next_tick = 0
+
+    def run(self, readings: list[Reading]) -> None:
+        if not readings:
+            return
+        engine = self.engine
+        out = engine.process(readings)
+        self.stats.readings += len(readings)
+        self.writer.add(out.alerts)
+        if self.scores is not None:
+            self.scores.writerows(_score_row(s) for s in out.scored)
+        if self.order == "time":
+            self.watermark = max(self.watermark, max(r.ts_ms for r in readings))
+            if self.watermark >= self.next_tick:
+                self.writer.add(engine.tick(self.watermark))
+                self.next_tick = self.watermark + MIN
+
+    def finish(self) -> None:
+        self.writer.finish()
+        self.stats.alerts = self.writer.written
+
+
 def replay(
     rows: Iterator[Reading],
     alerts_out: IO[bytes],
@@ -312,34 +359,13 @@ def replay(
 ) -> ReplayStats:
     """Run ``rows`` through a fresh engine; write alerts (and optionally scores)."""
     st = stats or ReplayStats()
-    engine = Engine(config or EngineConfig())
-    writer = _AlertWriter(alerts_out)
-    scores = csv.writer(scores_out) if scores_out is not None else None
-    if scores is not None:
-        scores.writerow(["device_id", "ts", "metric", "value", "score", "baseline", "flagged"])
+    runner = _Runner(alerts_out, config, scores_out, order, st)
+    writer, run = runner.writer, runner.run
     buf = ReorderBuffer(window_ms, per_device=order == "device")
     pending: list[Reading] = []
-    watermark = 0
-    next_tick = 0
     current_device: str | None = None
     t0 = time.perf_counter()
     last_report = t0
-
-    def run(readings: list[Reading]) -> None:
-        nonlocal watermark, next_tick
-        if not readings:
-            return
-        out = engine.process(readings)
-        st.readings += len(readings)
-        writer.add(out.alerts)
-        if scores is not None:
-            scores.writerows(_score_row(s) for s in out.scored)
-        if order == "time":
-            watermark = max(watermark, max(r.ts_ms for r in readings))
-            if watermark >= next_tick:
-                writer.add(engine.tick(watermark))
-                next_tick = watermark + MIN
-
     for r in rows:
         if order == "device" and r.device_id != current_device:
             if current_device is not None:
@@ -347,7 +373,7 @@ def replay(
                 run(pending + buf.flush_device(current_device))
                 pending = []
                 writer.finish_device(current_device)
-                engine.drop(current_device)
+                runner.engine.drop(current_device)
             current_device = r.device_id
         pending.extend(buf.push(r))
         if len(pending) >= batch:
@@ -359,8 +385,58 @@ def replay(
                 last_report = now
                 progress(st, writer.written)
     run(pending + buf.flush())
-    writer.finish()
-    st.alerts = writer.written
+    runner.finish()
+    st.seconds = time.perf_counter() - t0
+    return st
+
+
+def replay_columns(
+    input_path: Path,
+    alerts_out: IO[bytes],
+    *,
+    config: EngineConfig | None = None,
+    scores_out: IO[str] | None = None,
+    window_ms: int = 10 * MIN,
+    batch: int = 10_000,
+    stats: ReplayStats | None = None,
+    progress: Callable[[ReplayStats, int], None] | None = None,
+    block_bytes: int | None = None,
+) -> ReplayStats:
+    """:func:`replay` of a CSV file in time order, read and reordered in columns
+    (:mod:`ingest.replay.columnar`): the same engine input, batches and ticks, so the same
+    output. Raises :class:`~ingest.replay.columnar.NeedsRowPath` before writing anything when
+    the header needs the row path's judgement, and possibly after (a row with more fields than
+    the header): the caller then starts over on the row path."""
+    from ingest.replay import columnar
+
+    st = stats or ReplayStats()
+    t0 = time.perf_counter()
+    reader = columnar.ColumnReader(
+        input_path,
+        st.skip,
+        parse_ts=parse_ts,
+        **({} if block_bytes is None else {"block_bytes": block_bytes}),
+    )
+    runner = _Runner(alerts_out, config, scores_out, "time", st)
+    state = columnar.ReleaseState(window_ms)
+    pending: list[Reading] = []
+    for block, rel in columnar.released_blocks(reader, state):
+        st.rows += block.rows
+        ends = rel.per_row_end
+        lo, need = 0, batch - len(pending)
+        # the row path runs the engine after the row that brings the pending readings to
+        # ``batch``: cut after the last reading that row released
+        while need <= len(ends) - lo:
+            hi = int(np.searchsorted(ends, ends[lo + need - 1], "right"))
+            runner.run(pending + columnar.readings(rel, lo, hi, reader.device_ids))
+            pending, lo, need = [], hi, batch
+        pending += columnar.readings(rel, lo, len(ends), reader.device_ids)
+        if progress is not None:
+            progress(st, runner.writer.written)
+    st.rows += reader.trailing_rows
+    rest = columnar.flush(state)
+    runner.run(pending + columnar.readings(rest, 0, len(rest.ts), reader.device_ids))
+    runner.finish()
     st.seconds = time.perf_counter() - t0
     return st
 
@@ -376,21 +452,44 @@ def replay_file(
     progress: Callable[[ReplayStats, int], None] | None = None,
 ) -> ReplayStats:
     """:func:`replay` from and to files."""
+    from ingest.replay.columnar import NeedsRowPath
+
+    if order == "time" and str(input_path) != "-":
+        with alerts_path.open("wb") as alerts, _maybe_open(scores_path) as scores_file:
+            try:
+                return replay_columns(
+                    input_path,
+                    alerts,
+                    config=config,
+                    scores_out=scores_file,
+                    window_ms=window_ms,
+                    progress=progress,
+                )
+            except NeedsRowPath:
+                pass  # start over on the row path (it overwrites both outputs)
     stats = ReplayStats()
-    with open_text(input_path) as src, alerts_path.open("wb") as alerts:
-        scores_file = scores_path.open("w", newline="") if scores_path is not None else None
-        try:
-            replay(
-                read_rows(src, stats),
-                alerts,
-                config=config,
-                scores_out=scores_file,
-                window_ms=window_ms,
-                order=order,
-                stats=stats,
-                progress=progress,
-            )
-        finally:
-            if scores_file is not None:
-                scores_file.close()
+    with (
+        open_text(input_path) as src,
+        alerts_path.open("wb") as alerts,
+        _maybe_open(scores_path) as scores_file,
+    ):
+        replay(
+            read_rows(src, stats),
+            alerts,
+            config=config,
+            scores_out=scores_file,
+            window_ms=window_ms,
+            order=order,
+            stats=stats,
+            progress=progress,
+        )
     return stats
+
+
+@contextlib.contextmanager
+def _maybe_open(path: Path | None) -> Iterator[IO[str] | None]:
+    if path is None:
+        yield None
+        return
+    with path.open("w", newline="") as f:
+        yield f

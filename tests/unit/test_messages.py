@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -65,6 +66,24 @@ def _fast_ok(doc: dict[str, object]) -> bool:
 def test_fast_decoder_agrees_with_pydantic_model(doc: dict[str, object]) -> None:
     # json.dumps writes NaN as a bare token, which is not JSON: both must reject it
     assert _fast_ok(doc) == _pydantic_ok(doc)
+
+
+def _outcome(dec: ReadingDecoder, doc: dict[str, object]) -> object:
+    try:
+        return dec.decode(json.dumps(doc).encode(), now_ms=NOW)
+    except InvalidReading as exc:
+        return exc.code
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages)
+def test_decoder_that_knows_the_device_decides_as_a_fresh_one(doc: dict[str, object]) -> None:
+    # the decoder skips the device-id pattern for ids it accepted before: same outcome
+    warm = ReadingDecoder()
+    if isinstance(doc["device_id"], str):
+        with contextlib.suppress(InvalidReading):  # an invalid id is never remembered
+            warm.decode(encode_reading(doc["device_id"], NOW, "heart_rate", 60), now_ms=NOW)
+    assert _outcome(warm, doc) == _outcome(ReadingDecoder(), doc)
 
 
 @pytest.mark.parametrize(

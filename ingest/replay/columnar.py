@@ -1,0 +1,546 @@
+"""The replay's input side in columns: CSV parsing, timestamps and reordering without per-row
+Python work, feeding the engine the very batches :func:`ingest.replay.replay.replay` would.
+
+The row-at-a-time path (:func:`~ingest.replay.replay.read_rows` ->
+:class:`~ingest.replay.replay.ReorderBuffer` -> :func:`~ingest.replay.replay.replay`) is the
+reference: this module computes, per block of the file, in which order and after which input row
+the reorder buffer would release every reading, and hands the engine the same readings in the same
+batches with the same ticks, so the alerts (and scores) are the same bytes. A test compares the two
+on files with disorder, duplicates and bad rows.
+
+How the release order is computed (``order="time"``; see ``ReorderBuffer.push``): a reading of
+device ``d`` at ``t`` pushed at row ``p`` leaves the buffer at the first of
+
+- an accepted row ``i >= p`` of ``d`` whose global newest time ``G_i`` reached ``t + window``
+  (its own device's release, first in that row's output, in ``(ts, row)`` order);
+- a sweep row ``i >= p`` (the file's newest time moved ``window // 4 + 1`` past the previous
+  sweep) with ``G_i >= t + window`` (after the row's own release, device by device in order of
+  first appearance, each in ``(ts, row)`` order);
+- a later row of ``d`` that is more than a window behind ``d``'s newest time (the device's held
+  readings go first, then that row);
+- the end of the file (everything left, in ``(ts, row)`` order).
+
+``G`` only grows, so each of these is a binary search over sorted keys. What is still held at the
+end of a block is carried into the next block, so memory is bounded by the block and the window,
+not the file. ``order="device"`` and rows the columnar reader cannot take as they are (a data row
+with more fields than the header) go through the row-at-a-time path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Full, Queue
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from ingest.replay.replay import open_text
+from messages.codec import Reading
+from messages.metrics import SLEEP_STAGES, Metric
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+MIN = 60_000
+_HEADER = ["device_id", "ts", "metric", "value"]
+_METRICS = list(Metric)
+_METRIC_CODE = {m.value: i for i, m in enumerate(_METRICS)}
+_STEPS = _METRIC_CODE[Metric.STEPS.value]
+_STAGE = _METRIC_CODE[Metric.SLEEP_STAGE.value]
+_NEVER = np.iinfo(np.int64).max
+_LOW = np.iinfo(np.int64).min
+# epoch-ms digits the vectorised cast takes (longer ones go through Python's int)
+_EPOCH_DIGITS = r"^[0-9]{1,18}$"
+_PLAIN_FLOAT = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+# small blocks keep each block's columns in cache (64 MB blocks were about twice as slow)
+BLOCK_BYTES = 4 << 20
+
+
+class NeedsRowPath(Exception):  # noqa: N818 - a signal, not an error
+    """The file has rows the columnar reader would read differently: use the row path."""
+
+
+@dataclass
+class Block:
+    """The valid rows of one block of the file, in file order."""
+
+    row: I64  # index of the row in the file (0 = first data row): the reorder buffer's seq
+    dev: I64  # device code (codes follow first appearance, as the buffer's device order)
+    ts: I64
+    metric: I64  # index into list(Metric)
+    value: F64
+    interval: F64  # steps: seconds since the device's previous steps row; others NaN
+    rows: int  # rows in the block, bad ones included
+
+
+@dataclass
+class Held:
+    """Readings still in the reorder buffer, and what the buffer remembers per device."""
+
+    dev: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    ts: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    row: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    metric: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    value: F64 = field(default_factory=lambda: np.empty(0, np.float64))
+    interval: F64 = field(default_factory=lambda: np.empty(0, np.float64))
+
+
+class ColumnReader:
+    """Read the replay CSV block by block into :class:`Block` columns.
+
+    Skip reasons and their precedence are those of :func:`ingest.replay.replay.read_rows`
+    (``short_row``, ``unknown_metric``, ``bad_ts``, ``bad_sleep_stage``); values that are not
+    numbers become NaN (the engine reports them as impossible values).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        skip: Callable[[str, int], None],
+        *,
+        parse_ts: Callable[[str], int],
+        block_bytes: int = BLOCK_BYTES,
+    ) -> None:
+        self._skip = skip
+        self._parse_ts = parse_ts
+        self._short = 0
+        self._too_long = False
+        self.device_ids: list[str] = []  # by device code
+        self._dev_code: dict[str, int] = {}
+        self._last_steps: dict[int, int] = {}  # device code -> ts of its last steps row
+        self._next_row = 0
+        self.trailing_rows = 0
+        with open_text(path) as text:
+            header = next(csv.reader(text), None)
+        if (
+            header is None
+            or [h.strip().lower() for h in header[:4]] != _HEADER
+            or len(set(header)) != len(header)
+        ):
+            raise NeedsRowPath("header")  # the row path says what is wrong with it
+        self._names = header[:4]
+        with path.open("rb") as raw:
+            gzip = raw.read(2) == b"\x1f\x8b"
+        self._reader = pacsv.open_csv(
+            pa.input_stream(str(path), compression="gzip" if gzip else None),
+            read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=True),
+            parse_options=pacsv.ParseOptions(
+                ignore_empty_lines=False, invalid_row_handler=self._invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                include_columns=self._names,
+                strings_can_be_null=False,
+            ),
+        )
+
+    def _invalid(self, row: Any) -> str:
+        if row.text.count(",") >= 3:
+            self._too_long = True  # a row the row path would take (its first four fields)
+        self._short += 1
+        return "skip"
+
+    def __iter__(self) -> Iterator[Block]:
+        for batch in self._reader:
+            if self._too_long:
+                raise NeedsRowPath("a row has more fields than the header")
+            yield self._block(batch)
+        if self._too_long:
+            raise NeedsRowPath("a row has more fields than the header")
+        #: short rows after the last block (none, as the reader reports them with their block)
+        self.trailing_rows = self._short
+        self._skip("short_row", self._short)
+        self._short = 0
+
+    def _block(self, batch: pa.RecordBatch) -> Block:
+        n = batch.num_rows
+        first = self._next_row
+        # the reader dropped short rows from the batch: they keep no index of their own, which
+        # does not matter (indices only order rows; a dropped row releases nothing)
+        self._next_row += n
+        short, self._short = self._short, 0
+        self._skip("short_row", short)
+        dev_col, ts_col, metric_col, value_col = (batch.column(c) for c in self._names)
+        # metric: the row path strips it and looks it up; do that once per distinct spelling
+        metric_enc = pc.dictionary_encode(metric_col)
+        spellings = metric_enc.dictionary.to_pylist()
+        code_of = np.array([_METRIC_CODE.get(s.strip(), -1) for s in spellings], np.int64)
+        metric = code_of[metric_enc.indices.to_numpy(zero_copy_only=False)]
+        ok = metric >= 0
+        # the reader gives an empty line four empty fields; the row path calls it a short row
+        # (so does this, and also a line of three bare commas, which it calls unknown_metric)
+        empty = ~ok & (pc.binary_length(dev_col).to_numpy(zero_copy_only=False) == 0)
+        if empty.any():
+            empty &= (pc.binary_length(ts_col).to_numpy(zero_copy_only=False) == 0) & (
+                pc.binary_length(value_col).to_numpy(zero_copy_only=False) == 0
+            )
+            empty &= pc.binary_length(metric_col).to_numpy(zero_copy_only=False) == 0
+            self._skip("short_row", int(empty.sum()))
+        self._skip("unknown_metric", int(n - ok.sum() - empty.sum()))
+        # timestamps: epoch-ms digits in one cast, anything else through the row path's parser
+        ts = np.zeros(n, np.int64)
+        digits = pc.match_substring_regex(ts_col, _EPOCH_DIGITS).to_numpy(zero_copy_only=False)
+        fast = ok & digits
+        if fast.any():
+            ts[fast] = pc.cast(pc.filter(ts_col, pa.array(fast)), pa.int64()).to_numpy()
+        slow = np.flatnonzero(ok & ~digits)
+        if slow.size:
+            texts = pc.take(ts_col, pa.array(slow)).to_pylist()
+            for i, text in zip(slow.tolist(), texts, strict=True):
+                try:
+                    ts[i] = self._parse_ts(text)
+                except ValueError:
+                    ok[i] = False
+                    self._skip("bad_ts", 1)
+        value = self._values(value_col, metric, ok)
+        bad_stage = ok & (metric == _STAGE) & np.isnan(value)
+        self._skip("bad_sleep_stage", int(bad_stage.sum()))
+        ok &= ~bad_stage
+        keep = np.flatnonzero(ok)
+        dev = self._devices(dev_col, keep)
+        ts, metric, value = ts[keep], metric[keep], value[keep]
+        return Block(
+            row=keep.astype(np.int64) + first,
+            dev=dev,
+            ts=ts,
+            metric=metric,
+            value=value,
+            interval=self._intervals(dev, ts, metric),
+            rows=n + short,
+        )
+
+    def _values(self, value_col: pa.Array, metric: I64, ok: npt.NDArray[np.bool_]) -> F64:
+        n = len(metric)
+        value = np.full(n, math.nan)
+        numeric = ok & (metric != _STAGE)
+        plain = numeric & pc.match_substring_regex(value_col, _PLAIN_FLOAT).to_numpy(
+            zero_copy_only=False
+        )
+        if plain.any():
+            value[plain] = pc.cast(pc.filter(value_col, pa.array(plain)), pa.float64()).to_numpy()
+        for i in np.flatnonzero(numeric & ~plain).tolist():  # " 60", "1_000", "n/a": as float()
+            with contextlib.suppress(ValueError):
+                value[i] = float(value_col[i].as_py())
+        stages = np.flatnonzero(ok & (metric == _STAGE))
+        if stages.size:
+            enc = pc.dictionary_encode(pc.take(value_col, pa.array(stages)))
+            code = [SLEEP_STAGES.get(s.strip().lower()) for s in enc.dictionary.to_pylist()]
+            table = np.array([math.nan if c is None else float(c) for c in code])
+            value[stages] = table[enc.indices.to_numpy(zero_copy_only=False)]
+        return value
+
+    def _devices(self, dev_col: pa.Array, keep: npt.NDArray[np.intp]) -> I64:
+        enc = pc.dictionary_encode(pc.take(dev_col, pa.array(keep)))
+        local = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        names = enc.dictionary.to_pylist()
+        # the dictionary lists devices in order of first appearance in the valid rows
+        to_code = np.empty(len(names), np.int64)
+        for i, name in enumerate(names):
+            code = self._dev_code.get(name)
+            if code is None:
+                code = self._dev_code[name] = len(self.device_ids)
+                self.device_ids.append(name)
+            to_code[i] = code
+        return np.asarray(to_code[local], np.int64)
+
+    def _intervals(self, dev: I64, ts: I64, metric: I64) -> F64:
+        interval = np.full(len(ts), math.nan)
+        steps = np.flatnonzero(metric == _STEPS)
+        if not steps.size:
+            return interval
+        sdev, sts = dev[steps], ts[steps]
+        by_dev = np.argsort(sdev, kind="stable")
+        d, t = sdev[by_dev], sts[by_dev]
+        first = np.ones(len(d), bool)
+        first[1:] = d[1:] != d[:-1]
+        prev = np.empty(len(t), np.int64)
+        prev[1:] = t[:-1]
+        has_prev = ~first
+        last = self._last_steps
+        for k in np.flatnonzero(first).tolist():
+            p = last.get(int(d[k]))
+            if p is not None:
+                prev[k] = p
+                has_prev[k] = True
+        ends = np.append(np.flatnonzero(first)[1:] - 1, len(d) - 1)
+        for k in ends.tolist():
+            last[int(d[k])] = int(t[k])
+        gap = t - prev
+        out = np.where(has_prev & (gap > 0) & (gap <= 15 * MIN), gap / 1000.0, 60.0)
+        interval[steps[by_dev]] = out
+        return interval
+
+
+@dataclass
+class ReleaseState:
+    """What the reorder buffer knows across blocks (``order="time"``)."""
+
+    window_ms: int
+    held: Held = field(default_factory=Held)
+    newest: dict[int, int] = field(default_factory=dict)  # device code -> newest accepted ts
+    global_newest: int = -(2**62)
+    swept: int = -(2**62)
+
+
+@dataclass
+class Released:
+    """Readings the buffer released during a block, in release order, and per input row of the
+    block how many it released (the row path runs the engine when that reaches its batch)."""
+
+    dev: I64
+    ts: I64
+    metric: I64
+    value: F64
+    interval: F64
+    per_row_end: I64  # file row index of the row that released each reading
+
+
+def release(block: Block, st: ReleaseState) -> Released:
+    """Release order of ``block``'s rows (and held readings) as ``ReorderBuffer.push`` would."""
+    w = st.window_ms
+    held = st.held
+    n = len(block.ts)
+    dev, ts, row = block.dev, block.ts, block.row
+    # -- far behind: more than a window behind the device's newest accepted time -------------
+    by_dev = _stable_order(dev)  # rows grouped by device, in file order within a device
+    d_sorted, t_sorted = dev[by_dev], ts[by_dev]
+    starts = np.flatnonzero(np.r_[True, d_sorted[1:] != d_sorted[:-1]]) if n else by_dev
+    newest_before = _group_prev_max(d_sorted, t_sorted, starts, st.newest)
+    far_sorted = (newest_before > _LOW) & (t_sorted < newest_before - w)
+    acc_sorted = ~far_sorted
+    far = np.zeros(n, bool)
+    far[by_dev] = far_sorted
+    acc = ~far
+    # -- the file's newest time after each accepted row ---------------------------------------
+    g = np.where(acc, ts, _LOW)
+    if n:
+        g = np.maximum.accumulate(np.maximum(g, st.global_newest))
+    # -- sweep rows ---------------------------------------------------------------------------
+    acc_idx = np.flatnonzero(acc)
+    g_acc = g[acc_idx]
+    step = w // 4 + 1
+    sweeps: list[int] = []
+    swept = st.swept
+    k = 0
+    while True:
+        k = max(k, int(np.searchsorted(g_acc, swept + step, "left")))
+        if k >= len(g_acc):
+            break
+        sweeps.append(k)
+        swept = int(g_acc[k])
+        k += 1
+    sweep_pos = acc_idx[np.array(sweeps, np.int64)] if sweeps else np.empty(0, np.int64)
+    sweep_g = g[sweep_pos]
+    # -- items: held readings (pushed before the block, position -1), then accepted rows by
+    # device (the order the searches below want; the final sort makes the release order) --------
+    acc_by_dev = by_dev[acc_sorted]
+    item_pos = np.concatenate([np.full(len(held.ts), -1, np.int64), acc_by_dev])
+    acc_dev_sorted = d_sorted[acc_sorted]
+    item_dev = np.concatenate([held.dev, acc_dev_sorted])
+    item_ts = np.concatenate([held.ts, t_sorted[acc_sorted]])
+    due = item_ts + w  # released once the newest time reaches this
+    # own device: first accepted row of the device, at or after the item, with G >= due. Along
+    # a device's accepted rows G only grows, so (device, G) keys are sorted: one binary search
+    own = np.full(len(item_ts), _NEVER, np.int64)
+    if len(acc_by_dev):
+        g_coord, due_coord, width = _coordinates(g[acc_by_dev], due, int(dev.max()))
+        key = acc_dev_sorted * width + g_coord
+        j = np.searchsorted(key, item_dev * width + due_coord, "left")
+        j[len(held.ts) :] = np.maximum(j[len(held.ts) :], np.arange(len(acc_by_dev)))
+        jj = np.minimum(j, len(acc_by_dev) - 1)
+        hit = (j < len(acc_by_dev)) & (acc_dev_sorted[jj] == item_dev)
+        own[hit] = acc_by_dev[jj[hit]]
+    # sweep: the first sweep at or after the item with G >= due
+    s = np.maximum(
+        np.searchsorted(sweep_pos, item_pos, "left"), np.searchsorted(sweep_g, due, "left")
+    )
+    sweep = np.full(len(item_ts), _NEVER, np.int64)
+    in_s = s < len(sweep_pos)
+    sweep[in_s] = sweep_pos[s[in_s]]
+    # a later far-behind row of the device releases everything the device holds
+    far_idx = np.flatnonzero(far)
+    flushed = np.full(len(item_ts), _NEVER, np.int64)
+    if len(far_idx):
+        far_by_dev = by_dev[far_sorted]
+        far_key = dev[far_by_dev] * (n + 2) + far_by_dev + 1
+        f = np.searchsorted(far_key, item_dev * (n + 2) + item_pos + 1, "right")
+        ff = np.minimum(f, len(far_by_dev) - 1)
+        hit = (f < len(far_by_dev)) & (dev[far_by_dev[ff]] == item_dev)
+        flushed[hit] = far_by_dev[ff[hit]]
+    at = np.minimum(np.minimum(own, sweep), flushed)
+    # place within the releasing row: 0 its own device (or flushed by a far-behind row), 1 the
+    # far-behind row itself, 2 + device code for a sweep (devices in order of first appearance)
+    group = np.where((at == sweep) & (at < own) & (at < flushed), 2 + item_dev, 0)
+    out = at < _NEVER
+    # every reading as an index into held + block rows, so each column is gathered once
+    nh = len(held.ts)
+    item_src = np.concatenate([np.arange(nh), acc_by_dev + nh])
+    rel_src = np.concatenate([item_src[out], far_idx + nh])
+    rel_at = np.concatenate([at[out], far_idx])
+    rel_group = np.concatenate([group[out], np.ones(len(far_idx), np.int64)])
+    rel_ts = np.concatenate([item_ts[out], ts[far_idx]])
+    rel_row = np.concatenate([held.row, row])[rel_src]
+    order = np.lexsort((rel_row, rel_ts, rel_group, rel_at))
+    src = rel_src[order]
+    keep = item_src[~out]
+
+    def column(held_part: npt.NDArray[Any], block_part: npt.NDArray[Any]) -> Any:
+        both = np.concatenate([held_part, block_part])
+        return both[src], both[keep]
+
+    dev_out, dev_held = column(held.dev, dev)
+    ts_out, ts_held = column(held.ts, ts)
+    metric_out, metric_held = column(held.metric, block.metric)
+    value_out, value_held = column(held.value, block.value)
+    interval_out, interval_held = column(held.interval, block.interval)
+    row_held = np.concatenate([held.row, row])[keep]
+    released = Released(
+        dev=dev_out,
+        ts=ts_out,
+        metric=metric_out,
+        value=value_out,
+        interval=interval_out,
+        per_row_end=row[rel_at[order]] if n else np.empty(0, np.int64),
+    )
+    st.held = Held(
+        dev=dev_held,
+        ts=ts_held,
+        row=row_held,
+        metric=metric_held,
+        value=value_held,
+        interval=interval_held,
+    )
+    if len(acc_idx):
+        st.global_newest = int(g_acc[-1])
+        st.swept = swept
+        acc_dev = acc_dev_sorted
+        acc_starts = np.flatnonzero(np.r_[True, acc_dev[1:] != acc_dev[:-1]])
+        newest = np.maximum.reduceat(t_sorted[acc_sorted], acc_starts)
+        for code, t in zip(acc_dev[acc_starts].tolist(), newest.tolist(), strict=True):
+            st.newest[code] = max(st.newest.get(code, t), t)
+    return released
+
+
+def flush(st: ReleaseState) -> Released:
+    """Everything still held, in ``(ts, row)`` order (the end of the file)."""
+    h = st.held
+    order = np.lexsort((h.row, h.ts))
+    st.held = Held()
+    return Released(
+        dev=h.dev[order],
+        ts=h.ts[order],
+        metric=h.metric[order],
+        value=h.value[order],
+        interval=h.interval[order],
+        per_row_end=np.full(len(order), _NEVER, np.int64),
+    )
+
+
+def _stable_order(dev: I64) -> npt.NDArray[np.intp]:
+    """Indices grouping ``dev`` by value, keeping the order within a group (a radix sort when
+    the codes fit 16 bits)."""
+    if len(dev) and int(dev.max()) < 2**15:
+        return np.argsort(dev.astype(np.int16), kind="stable")
+    return np.argsort(dev, kind="stable")
+
+
+def _coordinates(g: I64, due: I64, devices: int) -> tuple[I64, I64, int]:
+    """``g`` and ``due`` mapped to small non-negative integers with the same order between
+    them, and a width above them all, so ``device * width + coordinate`` cannot overflow."""
+    low, high = int(g.min()), int(g.max())
+    width = high - low + 2
+    if width * (devices + 1) < 2**62:  # offsets fit: cheapest
+        return g - low, np.clip(due - low, 0, width - 1), width
+    values = np.unique(g)
+    return (
+        np.searchsorted(values, g).astype(np.int64),
+        np.searchsorted(values, due).astype(np.int64),
+        len(values) + 1,
+    )
+
+
+def _group_prev_max(d: I64, t: I64, starts: npt.NDArray[np.intp], carry: dict[int, int]) -> I64:
+    """For each position of ``t`` (grouped by ``d``, groups beginning at ``starts``), the max of
+    the earlier values of its group and of ``carry[group]``; ``_LOW`` where there is none."""
+    n = len(t)
+    out = np.full(n, _LOW, np.int64)
+    if not n:
+        return out
+    run = _group_max(d, t, starts)
+    out[1:] = run[:-1]
+    out[starts] = _LOW
+    if carry:
+        base = np.array([carry.get(c, _LOW) for c in d[starts].tolist()], np.int64)
+        out = np.maximum(out, np.repeat(base, np.diff(np.append(starts, n))))
+    return out
+
+
+def _group_max(d: I64, t: I64, starts: npt.NDArray[np.intp]) -> I64:
+    """Running max of ``t`` within each group of equal ``d`` (groups beginning at ``starts``)."""
+    group = np.repeat(np.arange(len(starts), dtype=np.int64), np.diff(np.append(starts, len(t))))
+    low = int(t.min())
+    width = int(t.max()) - low + 1
+    if width * (len(starts) + 1) < 2**62:
+        key = np.maximum.accumulate(group * width + (t - low))
+        return np.asarray(key - group * width + low, np.int64)
+    values, rank = np.unique(t, return_inverse=True)  # offsets would overflow: rank them
+    width = len(values) + 1
+    key = np.maximum.accumulate(group * width + rank)
+    return np.asarray(values[key - group * width], np.int64)
+
+
+def readings(rel: Released, lo: int, hi: int, device_ids: list[str]) -> list[Reading]:
+    """Readings ``lo:hi`` of ``rel`` as engine input."""
+    devs = np.array(device_ids, dtype=object)[rel.dev[lo:hi]].tolist()
+    metrics = np.array(_METRICS, dtype=object)[rel.metric[lo:hi]].tolist()
+    interval = rel.interval[lo:hi]
+    boxed = interval.astype(object)
+    boxed[np.isnan(interval)] = None
+    ivals: list[float | None] = boxed.tolist()
+    return list(
+        map(Reading, devs, rel.ts[lo:hi].tolist(), metrics, rel.value[lo:hi].tolist(), ivals)
+    )
+
+
+def released_blocks(reader: ColumnReader, state: ReleaseState) -> Iterator[tuple[Block, Released]]:
+    """Read and reorder in a worker thread, one block ahead of the caller: the parsing and the
+    array work mostly release the GIL, so on two cores they overlap the engine."""
+    done = object()
+    queue: Queue[Any] = Queue(maxsize=2)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for block in reader:
+                item = (block, release(block, state))
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as exc:  # handed to the caller's thread
+            queue.put(exc)
+
+    worker = threading.Thread(target=work, name="replay-reader", daemon=True)
+    worker.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
