@@ -56,6 +56,7 @@ def test_second_stack_up_status_down_leaves_nothing_running(
             "kafka_port": live_stack.stack.kafka_port + 100,
             "kafka_controller_port": live_stack.stack.kafka_controller_port + 100,
             "influxdb_port": live_stack.stack.influxdb_port + 100,
+            "alertmanager_port": live_stack.stack.alertmanager_port + 100,
         }
     )
     other = live_stack.model_copy(update={"stack": st})
@@ -63,14 +64,14 @@ def test_second_stack_up_status_down_leaves_nothing_running(
     try:
         up = {r.name: r for r in stack.up(other)}
         assert all(r.state == "running" and r.pid for r in up.values())
-        assert len(_our_processes(str(tmp_path / "stack"))) == 2
+        assert len(_our_processes(str(tmp_path / "stack"))) == 3
         stopped = stack.down(other)
-        assert sorted(stopped) == ["influxdb", "kafka"]
+        assert sorted(stopped) == ["alertmanager", "influxdb", "kafka"]
         assert _our_processes(str(tmp_path / "stack")) == []
         assert {r.state for r in stack.status(other)} == {"stopped"}
         assert decoy.poll() is None, "a process that is not ours survives `down`"
         main = {r.name: r.state for r in stack.status(live_stack)}
-        assert main == {"kafka": "running", "influxdb": "running"}
+        assert main == {"kafka": "running", "influxdb": "running", "alertmanager": "running"}
     finally:
         os.kill(decoy.pid, signal.SIGKILL)
         decoy.wait()

@@ -37,6 +37,8 @@ def secure(live_stack: Settings, tmp_path: Path) -> Iterator[Settings]:
             "kafka_port": live_stack.stack.kafka_port + 300,
             "kafka_controller_port": live_stack.stack.kafka_controller_port + 300,
             "influxdb_port": live_stack.stack.influxdb_port + 300,
+            # not +300: the secure Kafka listens there too (kafka_port + 2)
+            "alertmanager_port": live_stack.stack.alertmanager_port + 310,
         }
     )
     kafka = live_stack.kafka.model_copy(
