@@ -52,7 +52,13 @@ async def test_sigterm_mid_stream_then_restart_loses_and_repeats_nothing(
     assert first.returncode == 0, out
     assert "ingest stopped cleanly" in out
     consumed_first = int(re.search(r"records=(\d+)", out.split("ingest stopped cleanly")[1])[1])  # type: ignore[index]
+    # a transaction's offsets become visible to readers once its commit markers are written,
+    # which Kafka does after the producer's commit returned: give that a moment
+    marker_deadline = time.monotonic() + 15
     committed_first = sum((await committed(s)).values())
+    while committed_first < consumed_first and time.monotonic() < marker_deadline:
+        await asyncio.sleep(0.2)
+        committed_first = sum((await committed(s)).values())
     assert committed_first == consumed_first, "everything consumed before SIGTERM was committed"
     assert 0 < committed_first < len(messages), "the stop landed mid-stream"
 
