@@ -84,12 +84,11 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run_real(args: argparse.Namespace, settings: Settings) -> int:
-    import json
-
     from ingest.replay.evaluation import say
     from ingest.replay.real_evaluation import evaluate_path
     from ingest.replay.real_report import keep_notes, render_markdown, report_json
     from ingest.replay.replay import ReplayError
+    from ingest.replay.report import write_report
 
     sets = []
     for path in args.real:
@@ -106,14 +105,8 @@ def run_real(args: argparse.Namespace, settings: Settings) -> int:
     command = _command(args)
     previous = args.out.read_text() if args.out is not None and args.out.exists() else None
     text = render_markdown(sets, command, args.min_hours, keep_notes(previous))
-    if args.out is not None:
-        args.out.write_text(text)
-        say(f"evaluate: report written to {args.out}")
-    else:
-        print(text)
-    if args.json is not None:
-        args.json.write_text(json.dumps(report_json(sets, command, args.min_hours), indent=1))
-        say(f"evaluate: JSON written to {args.json}")
+    data = report_json(sets, command, args.min_hours) if args.json is not None else None
+    write_report("evaluate", text, args.out, data, args.json)
     return 0
 
 
@@ -122,8 +115,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return run_real(args, settings)
     from concurrent.futures import ProcessPoolExecutor
 
-    from ingest.replay.evaluation import say
-    from ingest.replay.report import render
+    from ingest.replay.report import render, write_report
 
     cfg = settings.detection
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -136,10 +128,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         results = [_one(j) for j in jobs]
     verdict = render(results, _command(args), cfg)
-    text = "\n".join(verdict.lines) + "\n"
-    if args.out is not None:
-        args.out.write_text(text)
-        say(f"evaluate: report written to {args.out}")
-    else:
-        print(text)
+    write_report("evaluate", "\n".join(verdict.lines) + "\n", args.out)
     return 1 if (args.check and not verdict.ok) else 0

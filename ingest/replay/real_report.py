@@ -22,6 +22,7 @@ from ingest.replay.real_evaluation import (
     kind_rates,
     overall,
 )
+from ingest.replay.report import produced_by
 from messages.kinds import AnomalyKind, Category
 
 NOTES_BEGIN = "<!-- notes:begin (hand-written; kept when the report is regenerated) -->"
@@ -278,14 +279,7 @@ def render_markdown(
 ) -> str:
     clinical = [k.value for k in AnomalyKind if k.category is Category.CLINICAL]
     lines = [
-        "# Detection on real wearable data",
-        "",
-        "Produced by:",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+        *produced_by("Detection on real wearable data", command),
         "Real recordings of ordinary people, without clinical labels (see each folder's README"
         " for the source, licence and attribution): every clinical alert on them counts as a"
         " false alarm unless the data shows otherwise. Each replay CSV goes through"
