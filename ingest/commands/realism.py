@@ -44,6 +44,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from ingest.replay.evaluation import say
     from ingest.replay.real_evaluation import evaluate_path, replay_files
+    from ingest.replay.real_report import keep_notes
     from ingest.replay.realism import features_of_files, simulate_to_csv
     from ingest.replay.realism_report import Side, render, report_json
     from ingest.replay.replay import ReplayError
@@ -98,7 +99,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "",
         *[f"- `{k}`: {v}" for k, v in SOURCES.items()],
     ]
-    text = "\n".join(render(real, sims, command, notes)) + "\n"
+    previous = args.out.read_text() if args.out is not None and args.out.exists() else None
+    text = "\n".join(render(real, sims, command, notes, keep_notes(previous)))
     data = report_json(real, sims, command) if args.json is not None else None
     write_report("realism", text, args.out, data, args.json)
     return 0

@@ -358,10 +358,14 @@ def render_markdown(
             "",
             *_sample_table(s),
         ]
-    lines += ["", "## Reading of the alerts", "", NOTES_BEGIN]
-    lines += [notes.strip("\n")] if notes else ["(no notes yet)"]
-    lines += [NOTES_END, ""]
+    lines += notes_section("Reading of the alerts", notes)
     return "\n".join(lines)
+
+
+def notes_section(title: str, notes: str | None) -> list[str]:
+    """A hand-written section that :func:`keep_notes` carries over to the next report."""
+    body = [notes.strip("\n")] if notes else ["(no notes yet)"]
+    return ["", f"## {title}", "", NOTES_BEGIN, *body, NOTES_END, ""]
 
 
 def keep_notes(previous: str | None) -> str | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.replay.real_evaluation import RealSet, kind_rates
+from ingest.replay.real_report import notes_section
 from ingest.replay.realism import FEATURES, QUANTILES, Comparison, Features, compare, quantiles
 from ingest.replay.report import produced_by
 from messages.kinds import AnomalyKind, Category
@@ -42,7 +43,14 @@ def _q(q: list[float] | None) -> str:
     return "-" if q is None else " / ".join(f"{x:.3g}" for x in q)
 
 
-def render(real: list[Side], sims: list[Side], command: str, notes: list[str]) -> list[str]:
+def render(
+    real: list[Side],
+    sims: list[Side],
+    command: str,
+    notes: list[str],
+    reading: str | None = None,
+) -> list[str]:
+    """The Markdown report; ``reading`` is the hand-written reading kept from the last one."""
     qs = " / ".join(f"p{int(q * 100)}" for q in QUANTILES)
     lines = [
         *produced_by("Simulator realism: simulated fleets next to real wearers", command),
@@ -116,7 +124,7 @@ def render(real: list[Side], sims: list[Side], command: str, notes: list[str]) -
             n = sum(r.alerts for k, r in kind_rates(s.alerts).items() if k.category is cat)
             cells.append("-" if not pd else f"**{n / pd:.3f}** ({n})")
         lines.append(f"| all {cat.value} | | " + " | ".join(cells) + " | |")
-    return lines
+    return lines + notes_section("Reading", reading)
 
 
 def report_json(real: list[Side], sims: list[Side], command: str) -> dict[str, Any]:

@@ -81,3 +81,9 @@ def test_realism_command_on_a_small_run(tmp_path: Path) -> None:
     assert data["real"][0]["person_days"] == 2
     assert "hr_interval_s" in data["ks"]["sim fitbit vs fitabase-4388161847-2days"]
     assert main([*argv, "--calibrations", "nope"]) == 2
+    # the hand-written reading survives a re-run
+    md.write_text(text.replace("(no notes yet)", "Flat runs match."))
+    assert main([*argv, "--calibrations", "fitbit", "--out", str(md)]) == 0
+    again = md.read_text()
+    assert "Flat runs match." in again
+    assert "sim default" not in again
