@@ -61,7 +61,10 @@ class Calibration:
         Stretches in which the HR stream repeats one value (the optical sensor loses the pulse
         and holds the last value): per day (Poisson mean), lasting 2.5 min + a log-normal time.
     spike_rate
-        Share of HR samples displaced by 15-30 bpm (one-sample spikes).
+        Share of HR samples displaced by 15-23 bpm (one-sample spikes).
+    hr_dropouts_per_day, hr_dropout_median_min
+        Daytime stretches in which the worn device counts steps but sends no heart rate
+        (Poisson mean per day; 10 min + a log-normal time with this median, capped at 3 h).
     """
 
     name: str = "default"
@@ -87,6 +90,8 @@ class Calibration:
     flat_median_min: float = 0.65
     flat_sigma: float = 2.0
     spike_rate: float = 0.0
+    hr_dropouts_per_day: float = 0.0
+    hr_dropout_median_min: float = 10.0
 
 
 DEFAULT = Calibration()
@@ -103,9 +108,9 @@ FITBIT = Calibration(
     resting_hr_daily_sd=2.2,
     rest_minute_sd=3.5,
     putter_intensity_per_step=1.0 / 120.0,
-    walk_intensity_min=0.15,
+    walk_intensity_min=0.12,
     walk_intensity_max=0.35,
-    weekend_extra_sleep_h=2.5,
+    weekend_extra_sleep_h=3.0,
     stepless_workout_share=0.1,
     removals_per_day=3.0,
     removal_median_min=8.0,
@@ -115,6 +120,8 @@ FITBIT = Calibration(
     flat_median_min=0.5,
     flat_sigma=1.5,
     spike_rate=0.0008,
+    hr_dropouts_per_day=0.2,
+    hr_dropout_median_min=10.0,
 )
 
 CALIBRATIONS: dict[str, Calibration] = {c.name: c for c in (DEFAULT, FITBIT)}
@@ -156,6 +163,8 @@ SOURCES: dict[str, str] = {
     "flat_runs_per_day": "Fitabase: 778 runs of one repeated HR value lasting >= 2 min in about"
     " 150 device-days (5 a day), median 2.6 min, 78 of >= 10 min; set higher (8) because"
     " runs are only seen while the device is worn and sampling",
+    "hr_dropouts_per_day": "Fitabase: 0.17 `dropout` alerts per person-day, most of them heart"
+    " rate missing for 10 min to 4 h while steps go on (docs/evaluation-real.md)",
     "spike_rate": "Fitabase: 0.16 % of consecutive HR samples <= 15 s apart jump by >= 15 bpm"
     " (median 19 bpm); a one-sample spike makes two jumps",
 }

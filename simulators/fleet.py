@@ -345,6 +345,8 @@ class _Latent:
         (stage2,) = state.plans.sleep.raster(t0, 2 * m, EPOCH_MS, n)
         off = state.plans.charging.mask(t0, m, MINUTE_MS, n)
         gaps = state.plans.gaps.mask(t0, m, MINUTE_MS, n)
+        # calibrated: the worn device loses the pulse for a while (no HR, steps go on)
+        dropouts = state.plans.dropouts.mask(t0, m, MINUTE_MS, n)
         asleep = stage2[:, ::2] > 0
         local_h = ((minute[None, :] * MINUTE_MS + pop.utc_offset_ms[:, None]) % DAY_MS) / HOUR_MS
         # pottering about: a few steps in a third of waking minutes (fewer late at night)
@@ -380,7 +382,7 @@ class _Latent:
             spo2_override=np.full(shape, np.nan),
             spo2_force=np.zeros(shape, np.bool_),
             clinical=np.zeros(shape, np.bool_),
-            drop_optical=np.zeros(shape, np.bool_),
+            drop_optical=dropouts,
             silent=np.zeros(shape, np.bool_),
             flat=np.full(shape, np.nan),
             impossible=np.zeros(shape, np.int64),

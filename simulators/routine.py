@@ -111,7 +111,8 @@ class Plans:
     ``charging`` and ``gaps`` carry no values (a placeholder 1.0); ``charging`` also holds the
     calibrated off-wrist periods (removals, nights off).
     ``flat`` values: an id per stretch in which the heart-rate sensor repeats one value (its
-    start minute; calibrated sensor quirk).
+    start minute; calibrated sensor quirk). ``dropouts``: stretches without heart rate while
+    the device is worn (calibrated sensor quirk; no values).
     """
 
     activity: SegmentTable
@@ -119,15 +120,28 @@ class Plans:
     charging: SegmentTable
     gaps: SegmentTable
     flat: SegmentTable
+    dropouts: SegmentTable
 
     @classmethod
     def empty(cls) -> Plans:
         return cls(
-            SegmentTable(2), SegmentTable(1), SegmentTable(1), SegmentTable(1), SegmentTable(1)
+            SegmentTable(2),
+            SegmentTable(1),
+            SegmentTable(1),
+            SegmentTable(1),
+            SegmentTable(1),
+            SegmentTable(1),
         )
 
     def prune(self, before_ms: int) -> None:
-        for table in (self.activity, self.sleep, self.charging, self.gaps, self.flat):
+        for table in (
+            self.activity,
+            self.sleep,
+            self.charging,
+            self.gaps,
+            self.flat,
+            self.dropouts,
+        ):
             table.prune(before_ms)
 
 
@@ -320,7 +334,8 @@ def _plan_calibrated(
     cal: Calibration,
     conflicts: ConflictFn,
 ) -> None:
-    """Off-wrist removals in the day, a night off, and sensor flat runs (calibrated only)."""
+    """Off-wrist removals in the day, a night off, heart-rate dropouts and sensor flat runs
+    (calibrated only)."""
     day_start, day_end = wake_ms + 30 * MINUTE_MS, bed
     for _ in range(_poisson(rx, cal.removals_per_day)):
         if day_end - day_start < HOUR_MS:
@@ -332,6 +347,14 @@ def _plan_calibrated(
         end = start + _floor(minutes * MINUTE_MS, MINUTE_MS)
         if not conflicts(dev, start, end):
             plans.charging.add(dev, start, end, 1)
+    for _ in range(_poisson(rx, cal.hr_dropouts_per_day)):
+        if day_end - day_start < HOUR_MS:
+            break
+        start = _floor(rx.uniform(day_start, day_end), MINUTE_MS)
+        minutes = min(180.0, 10.0 + cal.hr_dropout_median_min * math.exp(rx.gauss(0, 1)))
+        end = start + _floor(minutes * MINUTE_MS, MINUTE_MS)
+        if not conflicts(dev, start, end):
+            plans.dropouts.add(dev, start, end, 1)
     if rx.random() < person.night_off_prob:
         start = _floor(bed - rx.uniform(0, 0.5) * HOUR_MS, MINUTE_MS)
         end = _floor(wake + rx.uniform(0, 1.0) * HOUR_MS, MINUTE_MS)

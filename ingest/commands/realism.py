@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="simulator calibrations to compare (simulators.calibration; default default,fitbit)",
     )
     parser.add_argument("--scenario", default="normal_week", help="scenario to simulate")
-    parser.add_argument("--devices", type=int, default=20, help="simulated devices (default 20)")
-    parser.add_argument("--days", type=float, default=10.0, help="simulated days (default 10)")
+    parser.add_argument("--devices", type=int, default=40, help="simulated devices (default 40)")
+    parser.add_argument("--days", type=float, default=14.0, help="simulated days (default 14)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="write the markdown report here")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write JSON")

@@ -245,8 +245,8 @@ def simulate_to_csv(
     *,
     calibration: str,
     scenario: str = "normal_week",
-    devices: int = 20,
-    days: float = 10.0,
+    devices: int = 40,
+    days: float = 14.0,
     seed: int = 1,
 ) -> int:
     """Write a simulated fleet (``scenario`` with ``calibration``) as a gzip replay CSV.
