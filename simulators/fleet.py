@@ -34,6 +34,9 @@ from simulators.scenario import Scenario
 K = AnomalyKind
 # hash streams: one per purpose, so draws never collide
 _S_PUTTER, _S_PUTTER_N, _S_SEG, _S_DRIFT_HR, _S_ROW, _S_SPOT, _S_DIP, _S_EVT = range(1, 9)
+# calibrated only (simulators.calibration): day-to-day resting offset, minute-to-minute HR
+# variation, one-sample spikes
+_S_DAY_HR, _S_MIN_HR, _S_SPIKE = range(9, 12)
 _LATE_MIN_MS, _LATE_MAX_MS = 10_000, 15 * MINUTE_MS
 _IMPOSSIBLE = {HR: (0.0, 251.0, 255.0, 300.0), SPO2: (0.0, 101.0, 127.0), STEPS: (-1.0, 1500.0)}
 # extra heart rate by sleep stage code + 1 (0 = not asleep): awake in bed, light, deep, REM
@@ -119,7 +122,9 @@ class FleetSimulator:
             models=scenario.models,
             utc_offsets_h=scenario.utc_offsets_h,
             clock_drift_ppm=art.clock_drift_ppm,
+            calibration=scenario.calibration,
         )
+        self.calibration = scenario.calibration
         self.device_ids: tuple[str, ...] = self.population.device_ids
         self.events: list[Event] = resolve_events(
             scenario.events, self.population, self.seed, self.start_ms, self.end_ms
@@ -228,6 +233,7 @@ class FleetSimulator:
                     self.artefacts,
                     self._disruption,
                     self._conflicts,
+                    self.calibration,
                 )
                 state.wake[dev] = wake
                 state.next_day[dev] += 1
@@ -339,6 +345,8 @@ class _Latent:
         (stage2,) = state.plans.sleep.raster(t0, 2 * m, EPOCH_MS, n)
         off = state.plans.charging.mask(t0, m, MINUTE_MS, n)
         gaps = state.plans.gaps.mask(t0, m, MINUTE_MS, n)
+        # calibrated: the worn device loses the pulse for a while (no HR, steps go on)
+        dropouts = state.plans.dropouts.mask(t0, m, MINUTE_MS, n)
         asleep = stage2[:, ::2] > 0
         local_h = ((minute[None, :] * MINUTE_MS + pop.utc_offset_ms[:, None]) % DAY_MS) / HOUR_MS
         # pottering about: a few steps in a third of waking minutes (fewer late at night)
@@ -349,7 +357,10 @@ class _Latent:
         in_seg = seg_steps > 0
         u3 = _noise.uniform(seed, _S_SEG, dev, minute[None, :])
         steps = np.where(in_seg, seg_steps * (0.92 + 0.16 * u3), putter)
-        intensity = np.where(in_seg, seg_int, putter / 400.0)
+        per_step = sim.calibration.putter_intensity_per_step
+        intensity = np.where(
+            in_seg, seg_int, putter / 400.0 if per_step is None else putter * per_step
+        )
         awake_free = ~asleep & ~off
         steps = np.where(awake_free, steps, 0.0)
         intensity = np.where(awake_free, intensity, 0.0)
@@ -371,7 +382,7 @@ class _Latent:
             spo2_override=np.full(shape, np.nan),
             spo2_force=np.zeros(shape, np.bool_),
             clinical=np.zeros(shape, np.bool_),
-            drop_optical=np.zeros(shape, np.bool_),
+            drop_optical=dropouts,
             silent=np.zeros(shape, np.bool_),
             flat=np.full(shape, np.nan),
             impossible=np.zeros(shape, np.int64),
@@ -466,6 +477,14 @@ def _heart_rate(sim: FleetSimulator, state: _State, lat: _Latent) -> NDArray[np.
     stage = lat.stage2[:, ::2]
     asleep = stage > 0
     rest = rhr + circ + lat.hr_add
+    cal = sim.calibration
+    if cal.resting_hr_daily_sd > 0:
+        # the resting level moves from day to day (local days)
+        local_day = (lat.minute[None, :] * MINUTE_MS + pop.utc_offset_ms[:, None]) // DAY_MS
+        dev_ = np.arange(sim.n_devices, dtype=np.int64)[:, None]
+        day_shift = cal.resting_hr_daily_sd * _noise.normal(sim.seed, _S_DAY_HR, dev_, local_day)
+        rest = rest + day_shift
+        rhr = rhr + day_shift
     awake_target = rest + lat.intensity * (pop.max_hr[:, None] - rest)
     sleep_target = rhr - pop.sleep_hr_drop[:, None] + 0.4 * circ + _STAGE_HR[stage] + lat.hr_add
     target = np.where(asleep, sleep_target, awake_target)
@@ -477,6 +496,9 @@ def _heart_rate(sim: FleetSimulator, state: _State, lat: _Latent) -> NDArray[np.
     # heart rate is steadier asleep
     wander = np.where(asleep, 0.8, 1.8)
     target = target + wander * (z0 + (z1 - z0) * (frac / 20.0)[None, :])
+    if cal.rest_minute_sd > 0:
+        z = np.clip(_noise.normal(sim.seed, _S_MIN_HR, dev, lat.minute[None, :]), -3, 3)
+        target = target + cal.rest_minute_sd * z
     a_up = 1.0 - np.exp(-1.0 / pop.tau_up_min)
     a_down = 1.0 - np.exp(-1.0 / pop.tau_down_min)
     out = np.empty_like(target)
@@ -532,6 +554,20 @@ def _sample_hr(
         u2 = _noise.uniform(sim.seed, 2, h[bad])
         # optical sensors lock onto cadence, or jump a few tens of bpm
         v[bad] = np.where(u2 < 0.5, lat.steps[dev[bad], m[bad]], v[bad] + 20 + 20 * u2)
+    cal = sim.calibration
+    if cal.spike_rate > 0:
+        spike = (_noise.uniform(sim.seed, _S_SPIKE, h) < cal.spike_rate) & normal
+        u3 = _noise.uniform(sim.seed, _S_SPIKE + 1, h[spike])
+        v[spike] += np.where(u3 < 0.5, -1.0, 1.0) * (15.0 + 16.0 * np.abs(u3 - 0.5))
+    if cal.flat_runs_per_day > 0:
+        # the sensor holds the first value of a flat stretch
+        (run_id,) = state.plans.flat.raster(lat.t0, lat.n_min, MINUTE_MS, sim.n_devices)
+        rid = run_id[dev, m]
+        held = (rid > 0) & normal
+        if held.any():
+            key = (dev[held] << 32) | rid[held].astype(np.int64)
+            _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            v[held] = v[held][first][inverse]
     v = np.where(normal & np.isnan(lat.flat[dev, m]), np.clip(v, _NORMAL_HR_MIN, _NORMAL_HR_MAX), v)
     flat = lat.flat[dev, m]
     v = np.where(np.isnan(flat), v, flat)

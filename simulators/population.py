@@ -7,6 +7,7 @@ the generator can vectorise across devices.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulators._noise import scalar_rng
+from simulators.calibration import DEFAULT, Calibration
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -41,6 +43,15 @@ DEVICE_MODELS: dict[str, DeviceModel] = {
     "ring": DeviceModel("ring", {60: 1.0}, True, True, spo2_spot_checks_per_day=0.0),
     # ECG patches: beat-to-beat HR aggregated per second, no optical SpO2, no sleep staging
     "patch": DeviceModel("patch", {1: 1.0}, False, False, spo2_spot_checks_per_day=0.0),
+    # a wrist tracker as in the Fitabase recordings (simulators.calibration.SOURCES): heart
+    # rate every 1-15 s and steps, no SpO2 and no sleep stages in its export
+    "fitbit": DeviceModel(
+        "fitbit",
+        {1: 0.011, 2: 0.012, 3: 0.072, 5: 0.216, 10: 0.32, 15: 0.369},
+        False,
+        False,
+        spo2_spot_checks_per_day=0.0,
+    ),
 }
 
 
@@ -50,7 +61,9 @@ class Person:
 
     ``resting_hr`` is the awake, seated resting heart rate in bpm (sleep runs
     ``sleep_hr_drop`` lower); ``chronotype_h`` shifts bed and wake times (positive = later);
-    ``active_start_h``/``active_end_h`` are the usual local hours for errands and workouts.
+    ``active_start_h``/``active_end_h`` are the usual local hours for errands and workouts;
+    ``night_off_prob`` is the chance of taking the device off for a night (calibrated
+    populations only, :mod:`simulators.calibration`).
     """
 
     age: float
@@ -66,9 +79,32 @@ class Person:
     active_end_h: float
     spo2_baseline: float
     circadian_amp: float
+    night_off_prob: float = 0.0
 
 
-def _draw_person(rng_seed: int, idx: int) -> Person:
+def _draw_person(rng_seed: int, idx: int, cal: Calibration = DEFAULT) -> Person:
+    person = _draw_default_person(rng_seed, idx)
+    if cal.resting_hr_mean is None and cal.night_off_max == 0.0:
+        return person
+    # a separate generator, so the default draws above stay as they were
+    r = scalar_rng(rng_seed, "person-calibrated", idx)
+    resting_hr = person.resting_hr
+    sleep_hr_drop = person.sleep_hr_drop
+    if cal.resting_hr_mean is not None:
+        level = cal.resting_hr_mean - 10.0 * (person.fitness - 0.5)
+        resting_hr = min(
+            cal.resting_hr_max, max(cal.resting_hr_min, r.gauss(level, cal.resting_hr_sd))
+        )
+        sleep_hr_drop = r.uniform(cal.sleep_hr_drop_min, cal.sleep_hr_drop_max)
+    return dataclasses.replace(
+        person,
+        resting_hr=resting_hr,
+        sleep_hr_drop=sleep_hr_drop,
+        night_off_prob=r.uniform(0.0, cal.night_off_max),
+    )
+
+
+def _draw_default_person(rng_seed: int, idx: int) -> Person:
     r = scalar_rng(rng_seed, "person", idx)
     age = min(85.0, max(18.0, r.gauss(42.0, 14.0)))
     fitness = min(0.98, max(0.02, r.betavariate(2.0, 2.2)))
@@ -138,6 +174,7 @@ def make_population(
     models: Mapping[str, float] | None = None,
     utc_offsets_h: Sequence[float] = (0.0,),
     clock_drift_ppm: float = 20.0,
+    calibration: Calibration = DEFAULT,
 ) -> Population:
     """Draw ``n`` wearers and their devices.
 
@@ -154,6 +191,9 @@ def make_population(
         Time zones the wearers live in, picked uniformly per person (sleep follows local time).
     clock_drift_ppm
         Standard deviation of the devices' clock drift.
+    calibration
+        Person and device parameters (:mod:`simulators.calibration`); its ``device_model``,
+        if set, replaces ``models``.
 
     Examples
     --------
@@ -164,10 +204,12 @@ def make_population(
     True
     """
     mix = dict(models) if models else {"watch": 0.70, "ring": 0.25, "patch": 0.05}
+    if calibration.device_model is not None:
+        mix = {calibration.device_model: 1.0}
     unknown = set(mix) - set(DEVICE_MODELS)
     if unknown:
         raise ValueError(f"unknown device models {sorted(unknown)}; known: {sorted(DEVICE_MODELS)}")
-    people = tuple(_draw_person(seed, i) for i in range(n))
+    people = tuple(_draw_person(seed, i, calibration) for i in range(n))
     ids: list[str] = []
     model_names: list[str] = []
     cols: dict[str, list[float]] = {

@@ -8,6 +8,7 @@ difference array, which vectorises across devices.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 from messages.metrics import SleepStage
 from simulators._noise import scalar_rng
 from simulators.artefacts import Artefacts
+from simulators.calibration import DEFAULT, Calibration
 from simulators.population import DAY_MS, HOUR_MS, MINUTE_MS, Person
 
 EPOCH_MS = 30_000
@@ -106,20 +108,40 @@ class Plans:
 
     ``activity`` values: steps per minute, exercise intensity (0-1 of heart-rate reserve).
     ``sleep`` values: stage + 1 per 30 s epoch (so 0 means "not in a sleep episode").
-    ``charging`` and ``gaps`` carry no values (a placeholder 1.0).
+    ``charging`` and ``gaps`` carry no values (a placeholder 1.0); ``charging`` also holds the
+    calibrated off-wrist periods (removals, nights off).
+    ``flat`` values: an id per stretch in which the heart-rate sensor repeats one value (its
+    start minute; calibrated sensor quirk). ``dropouts``: stretches without heart rate while
+    the device is worn (calibrated sensor quirk; no values).
     """
 
     activity: SegmentTable
     sleep: SegmentTable
     charging: SegmentTable
     gaps: SegmentTable
+    flat: SegmentTable
+    dropouts: SegmentTable
 
     @classmethod
     def empty(cls) -> Plans:
-        return cls(SegmentTable(2), SegmentTable(1), SegmentTable(1), SegmentTable(1))
+        return cls(
+            SegmentTable(2),
+            SegmentTable(1),
+            SegmentTable(1),
+            SegmentTable(1),
+            SegmentTable(1),
+            SegmentTable(1),
+        )
 
     def prune(self, before_ms: int) -> None:
-        for table in (self.activity, self.sleep, self.charging, self.gaps):
+        for table in (
+            self.activity,
+            self.sleep,
+            self.charging,
+            self.gaps,
+            self.flat,
+            self.dropouts,
+        ):
             table.prune(before_ms)
 
 
@@ -195,15 +217,19 @@ def plan_day(
     artefacts: Artefacts,
     disruption: DisruptionFn,
     conflicts: ConflictFn,
+    cal: Calibration = DEFAULT,
 ) -> tuple[int, tuple[int, int] | None]:
     """Plan local calendar day ``day`` of a device (epoch days).
 
     ``wake_ms`` is when the previous night ended. The day holds commutes, a lunch walk, maybe a
     workout, maybe a charge and a few gaps; the night starting this evening is planned too.
     Charging and gaps that would hide an injected event (``conflicts``) are skipped.
+    ``cal`` adds what a calibrated population does (removals, nights off, step-less workouts,
+    sensor flat runs), from a generator of its own so that the default plan is unchanged.
     Returns the next wake time and the charging span, if any.
     """
     r = scalar_rng(seed, "day", dev, day)
+    rx = scalar_rng(seed, "day-calibrated", dev, day) if cal != DEFAULT else None
     midnight = day * DAY_MS - utc_offset_ms
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
     weekend = weekday >= 5
@@ -226,16 +252,23 @@ def plan_day(
             dur, cadence, intensity = r.uniform(40, 90), r.uniform(110, 128), r.uniform(0.45, 0.6)
         else:  # cycling: the wrist moves a little, the heart works hard
             dur, cadence, intensity = r.uniform(40, 90), r.uniform(15, 35), r.uniform(0.6, 0.8)
+        if rx is not None and rx.random() < cal.stepless_workout_share:
+            # cycling, rowing or gym with the wrist still: no steps, the heart works
+            cadence, intensity = rx.uniform(0.0, 4.0), rx.uniform(0.35, 0.6)
         segs.append((start, start + _floor(dur * MINUTE_MS, MINUTE_MS), cadence, intensity))
     if person.commuter and not weekend:
         for hours in (person.active_start_h + r.uniform(0.5, 1.2), r.uniform(17.0, 18.5)):
             start = at(hours)
             dur = r.uniform(8, 25) * MINUTE_MS
-            segs.append((start, start + _floor(dur, MINUTE_MS), r.uniform(95, 115), 0.25))
+            segs.append(
+                (start, start + _floor(dur, MINUTE_MS), r.uniform(95, 115), _walk(rx, cal, 0.25))
+            )
     if r.random() < (0.7 if weekend else 0.5):
         start = at(r.uniform(11.5, 16.0) if weekend else r.uniform(12.0, 13.5))
         dur = r.uniform(10, 60 if weekend else 25) * MINUTE_MS
-        segs.append((start, start + _floor(dur, MINUTE_MS), r.uniform(85, 112), 0.22))
+        segs.append(
+            (start, start + _floor(dur, MINUTE_MS), r.uniform(85, 112), _walk(rx, cal, 0.22))
+        )
 
     bed = at(23.0 + person.chronotype_h + (0.6 if weekday >= 4 else 0.0) + r.gauss(0, 0.4))
     for seg in _non_overlapping(segs):
@@ -257,7 +290,8 @@ def plan_day(
         if not conflicts(dev, start, end):
             plans.gaps.add(dev, start, end, 1)
 
-    sleep_h = person.sleep_need_h + r.gauss(0, 0.5) + (0.7 if weekday >= 5 else 0.0)
+    sleep_h = person.sleep_need_h + r.gauss(0, 0.5)
+    sleep_h += cal.weekend_extra_sleep_h if weekday >= 5 else 0.0
     onset = _floor(bed, EPOCH_MS)
     level = disruption(dev, onset, onset + int(sleep_h * h))
     # disrupted nights start later and end earlier
@@ -265,4 +299,74 @@ def plan_day(
     wake = _floor(bed + sleep_h * h * (1.0 - 0.15 * level), EPOCH_MS)
     if wake - onset > h:
         plan_night(r, plans, dev, onset, wake, level)
+    if rx is not None:
+        _plan_calibrated(rx, plans, dev, person, midnight, wake_ms, bed, wake, cal, conflicts)
     return wake, charge
+
+
+def _walk(rx: random.Random | None, cal: Calibration, default: float) -> float:
+    """Intensity of a routine walk."""
+    if rx is None or cal.walk_intensity_min is None or cal.walk_intensity_max is None:
+        return default
+    return rx.uniform(cal.walk_intensity_min, cal.walk_intensity_max)
+
+
+def _poisson(r: random.Random, mean: float) -> int:
+    """A Poisson count (inversion; small means only)."""
+    n, p, u = 0, math.exp(-mean), r.random()
+    acc = p
+    while u > acc and n < 100:
+        n += 1
+        p *= mean / n
+        acc += p
+    return n
+
+
+def _plan_calibrated(
+    rx: random.Random,
+    plans: Plans,
+    dev: int,
+    person: Person,
+    midnight: int,
+    wake_ms: int,
+    bed: int,
+    wake: int,
+    cal: Calibration,
+    conflicts: ConflictFn,
+) -> None:
+    """Off-wrist removals in the day, a night off, heart-rate dropouts and sensor flat runs
+    (calibrated only)."""
+    day_start, day_end = wake_ms + 30 * MINUTE_MS, bed
+    for _ in range(_poisson(rx, cal.removals_per_day)):
+        if day_end - day_start < HOUR_MS:
+            break
+        start = _floor(rx.uniform(day_start, day_end), MINUTE_MS)
+        minutes = min(
+            240.0, max(2.0, cal.removal_median_min * math.exp(rx.gauss(0, 1) * cal.removal_sigma))
+        )
+        end = start + _floor(minutes * MINUTE_MS, MINUTE_MS)
+        if not conflicts(dev, start, end):
+            plans.charging.add(dev, start, end, 1)
+    for _ in range(_poisson(rx, cal.hr_dropouts_per_day)):
+        if day_end - day_start < HOUR_MS:
+            break
+        start = _floor(rx.uniform(day_start, day_end), MINUTE_MS)
+        minutes = min(180.0, 10.0 + cal.hr_dropout_median_min * math.exp(rx.gauss(0, 1)))
+        end = start + _floor(minutes * MINUTE_MS, MINUTE_MS)
+        if not conflicts(dev, start, end):
+            plans.dropouts.add(dev, start, end, 1)
+    if rx.random() < person.night_off_prob:
+        start = _floor(bed - rx.uniform(0, 0.5) * HOUR_MS, MINUTE_MS)
+        end = _floor(wake + rx.uniform(0, 1.0) * HOUR_MS, MINUTE_MS)
+        if not conflicts(dev, start, end):
+            plans.charging.add(dev, start, end, 1)
+    runs = []
+    for _ in range(_poisson(rx, cal.flat_runs_per_day)):
+        start = _floor(midnight + rx.uniform(0, DAY_MS), MINUTE_MS)
+        minutes = min(60.0, 2.5 + cal.flat_median_min * math.exp(rx.gauss(0, 1) * cal.flat_sigma))
+        runs.append((start, start + _floor(minutes * MINUTE_MS, MINUTE_MS)))
+    kept: list[tuple[int, int]] = []
+    for start, end in sorted(runs):
+        if not kept or start >= kept[-1][1]:
+            kept.append((start, end))
+            plans.flat.add(dev, start, end, float(start // MINUTE_MS))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from simulators.artefacts import Artefacts
+from simulators.calibration import DEFAULT, Calibration, get_calibration
 from simulators.events import EventSpec, parse_duration
 from simulators.population import DAY_MS
 
@@ -44,6 +45,9 @@ class Scenario:
         Time zones of the wearers.
     artefacts
         Device and transport artefact rates.
+    calibration
+        Person, routine and sensor parameters (:mod:`simulators.calibration`; TOML:
+        ``[fleet] calibration = "fitbit"``).
     events
         Anomalies to inject.
 
@@ -64,6 +68,7 @@ class Scenario:
     utc_offsets_h: tuple[float, ...] = (0.0,)
     artefacts: Artefacts = field(default_factory=Artefacts)
     events: tuple[EventSpec, ...] = ()
+    calibration: Calibration = DEFAULT
 
     def replace(self, **changes: Any) -> Scenario:
         """A copy with some fields changed."""
@@ -77,7 +82,7 @@ class Scenario:
         if unknown:
             raise ValueError(f"unknown scenario keys {sorted(unknown)}; known: {sorted(known)}")
         fleet = dict(data.get("fleet", {}))
-        unknown = set(fleet) - {"devices", "models", "utc_offsets_h"}
+        unknown = set(fleet) - {"devices", "models", "utc_offsets_h", "calibration"}
         if unknown:
             raise ValueError(f"unknown [fleet] keys {sorted(unknown)}")
         start = data.get("start")
@@ -104,6 +109,7 @@ class Scenario:
             utc_offsets_h=tuple(float(x) for x in fleet.get("utc_offsets_h", [0.0])),
             artefacts=Artefacts.from_dict(dict(data.get("artefacts", {}))),
             events=tuple(EventSpec.from_dict(e) for e in data.get("events", [])),
+            calibration=get_calibration(str(fleet.get("calibration", "default"))),
         )
 
 

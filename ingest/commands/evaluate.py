@@ -1,27 +1,30 @@
 """``vitalstream evaluate``: run labelled simulator scenarios through the engine and report
-recall, precision, time to detect and false alerts per device-day (see docs/evaluation.md)."""
+recall, precision, time to detect and false alerts per device-day (see docs/evaluation.md);
+with ``--real PATH...``, replay real recordings instead and report alerts per person-day (see
+docs/evaluation-real.md)."""
 
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from detectors import EngineConfig
-    from ingest.replay.evaluation import RunResult, say
+    from ingest.replay.evaluation import RunResult
     from ingest.settings import Settings
-
 
 DEFAULT_SCENARIOS = "acute_events,illness_week,normal_week"
 DEFAULT_SEEDS = "1,2,3,4,5,6,7,8,9,10"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("evaluate", help="score the detectors on labelled simulator scenarios")
+    parser = sub.add_parser(
+        "evaluate",
+        help="score the detectors on labelled simulator scenarios, or on real recordings (--real)",
+    )
     parser.add_argument(
         "--scenarios",
         default=DEFAULT_SCENARIOS,
@@ -36,11 +39,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--jobs", type=int, default=2, help="parallel runs (processes)")
     parser.add_argument("--out", type=Path, default=None, help="write the markdown report here")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument(
+        "--real",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="replay CSVs (files, or folders of them; one set per PATH) of real wearers: "
+        "report alerts per person-day instead of simulator scores",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="FILE", help="with --real: also write JSON"
+    )
+    parser.add_argument(
+        "--min-hours",
+        type=float,
+        default=12.0,
+        help="with --real: hours of data that make a day a person-day (default 12)",
+    )
     parser.set_defaults(handler=run)
 
 
 def _one(job: tuple[str, int, int | None, EngineConfig]) -> RunResult:
-    from ingest.replay.evaluation import run_scenario
+    from ingest.replay.evaluation import run_scenario, say
 
     name, seed, devices, cfg = job
     r = run_scenario(name, seed, config=cfg, devices=devices)
@@ -51,9 +72,49 @@ def _one(job: tuple[str, int, int | None, EngineConfig]) -> RunResult:
     return r
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def _command(args: argparse.Namespace) -> str:
+    if sys.argv[1:2] == ["evaluate"]:
+        return shlex.join(["vitalstream", "evaluate", *sys.argv[2:]])
+    if args.real:
+        return shlex.join(["vitalstream", "evaluate", "--real", *map(str, args.real)])
+    return shlex.join(
+        ["vitalstream", "evaluate", "--scenarios", args.scenarios, "--seeds", args.seeds]
+    )
+
+
+def run_real(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.replay.evaluation import say
-    from ingest.replay.report import render
+    from ingest.replay.real_evaluation import evaluate_path
+    from ingest.replay.real_report import keep_notes, render_markdown, report_json
+    from ingest.replay.replay import ReplayError
+    from ingest.replay.report import write_report
+
+    sets = []
+    for path in args.real:
+        try:
+            s = evaluate_path(path, config=settings.detection, min_hours=args.min_hours)
+        except ReplayError as exc:
+            print(f"vitalstream evaluate: {exc}", file=sys.stderr)
+            return 2
+        say(
+            f"evaluate: {s.name}: {len(s.people)} people, {s.person_days} person-days, "
+            f"{s.readings:,} readings in {s.seconds:.1f} s"
+        )
+        sets.append(s)
+    command = _command(args)
+    previous = args.out.read_text() if args.out is not None and args.out.exists() else None
+    text = render_markdown(sets, command, args.min_hours, keep_notes(previous))
+    data = report_json(sets, command, args.min_hours) if args.json is not None else None
+    write_report("evaluate", text, args.out, data, args.json)
+    return 0
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.real:
+        return run_real(args, settings)
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ingest.replay.report import render, write_report
 
     cfg = settings.detection
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -65,16 +126,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             results = list(pool.map(_one, jobs))
     else:
         results = [_one(j) for j in jobs]
-    argv = (
-        ["vitalstream", "evaluate", *sys.argv[2:]]
-        if sys.argv[1:2] == ["evaluate"]
-        else ["vitalstream", "evaluate", "--scenarios", args.scenarios, "--seeds", args.seeds]
-    )
-    verdict = render(results, shlex.join(argv), cfg)
-    text = "\n".join(verdict.lines) + "\n"
-    if args.out is not None:
-        args.out.write_text(text)
-        say(f"evaluate: report written to {args.out}")
-    else:
-        print(text)
+    verdict = render(results, _command(args), cfg)
+    write_report("evaluate", "\n".join(verdict.lines) + "\n", args.out)
     return 1 if (args.check and not verdict.ok) else 0

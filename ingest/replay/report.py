@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from detectors import EngineConfig
 from ingest.replay.evaluation import (
@@ -12,6 +14,7 @@ from ingest.replay.evaluation import (
     RunResult,
     false_alerts_per_device_day,
     merge,
+    say,
 )
 from messages.kinds import AnomalyKind, Category
 
@@ -72,17 +75,29 @@ def kind_table(stats: dict[AnomalyKind, KindStats], cfg: EngineConfig) -> tuple[
     return lines, ok
 
 
+def produced_by(title: str, command: str) -> list[str]:
+    """The head of every generated report: its title and the command that wrote it."""
+    return [f"# {title}", "", "Produced by:", "", "```", command, "```", ""]
+
+
+def write_report(
+    prog: str, text: str, out: Path | None, data: object = None, json_path: Path | None = None
+) -> None:
+    """Write a report's Markdown to ``out`` (stdout without it) and ``data`` as JSON."""
+    if out is not None:
+        out.write_text(text)
+        say(f"{prog}: report written to {out}")
+    else:
+        print(text)
+    if json_path is not None:
+        json_path.write_text(json.dumps(data, indent=1))
+        say(f"{prog}: JSON written to {json_path}")
+
+
 def render(results: list[RunResult], command: str, cfg: EngineConfig) -> Verdict:
     """The whole report; ``ok`` says whether every target was met."""
     out = [
-        "# Detection evaluation",
-        "",
-        "Produced by:",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+        *produced_by("Detection evaluation", command),
         "Each scenario is simulated by `simulators.FleetSimulator` (seeded, start "
         "2026-01-01T00:00Z) and fed to `detectors.Engine` with the default `EngineConfig` in "
         "delivery order (late, duplicate and out-of-order readings included; malformed messages "

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from simulators import FleetSimulator, load_scenario
-from simulators.chunk import DUPLICATE, HR, MALFORMED, SLEEP, SPO2, STEPS
+from simulators.chunk import HR, MALFORMED, SLEEP, SPO2, STEPS
 
-from .conftest import DAY_MS, START_MS
+from .conftest import DAY_MS, START_MS, columns
 
 DAYS = 7
 
@@ -19,14 +19,7 @@ DAYS = 7
 @pytest.fixture(scope="module")
 def week() -> tuple[FleetSimulator, dict[str, np.ndarray]]:
     sim = FleetSimulator(load_scenario("normal_week"), devices=24, start_ms=START_MS)
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("dev", "ts", "m", "v")}
-    for c in sim:
-        ok = (c.flags & (MALFORMED | DUPLICATE)) == 0
-        cols["dev"].append(c.device_idx[ok])
-        cols["ts"].append(c.ts_ms[ok])
-        cols["m"].append(c.metric[ok])
-        cols["v"].append(c.value[ok])
-    return sim, {k: np.concatenate(v) for k, v in cols.items()}
+    return sim, columns(sim)
 
 
 def test_values_in_physiological_ranges(week: tuple[FleetSimulator, dict[str, np.ndarray]]) -> None:

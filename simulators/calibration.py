@@ -1,0 +1,182 @@
+"""Named sets of person, routine and device parameters: how the simulated people live and what
+their sensors do.
+
+``default`` is the simulator as it has always been (every existing scenario, test and
+``docs/evaluation.md`` use it; its stream is unchanged by this module). ``fitbit`` is fitted to
+the real recordings in ``/work/shared/data`` (Fitabase: Fitbit heart rate every 1-15 s and
+steps per minute, 6 people, April-May 2016; PMData: Fitbit Versa 2 daily resting HR, steps and
+sleep of 16 people, 2019-20): :data:`SOURCES` says where each of its numbers came from, and
+``vitalstream realism`` (docs/simulator-realism.md) shows how close it gets. Choose one per
+scenario with ``[fleet] calibration = "fitbit"``.
+
+The ``fitbit`` set is not the default: on it today's engine raises many more false alarms (as
+on the real data), so the simulator targets of docs/evaluation.md are still measured on
+``default`` until the detection work catches up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Parameters of people, routines and sensors that the ``default`` model fixes in code.
+
+    A field left at its default keeps the original behaviour exactly (same random draws).
+
+    Parameters
+    ----------
+    name
+        How scenarios and reports refer to it.
+    device_model
+        Every device is this :data:`simulators.population.DEVICE_MODELS` entry (``None``: the
+        scenario's model mix).
+    resting_hr_mean, resting_hr_sd, resting_hr_min, resting_hr_max
+        Awake resting HR of a person ~ Normal(mean - 10 (fitness - 0.5), sd), clipped
+        (``resting_hr_mean=None``: the default model, 76 - 16 fitness + N(0, 4), 52-88).
+    sleep_hr_drop_min, sleep_hr_drop_max
+        Sleep runs this much (uniform, bpm) below the awake resting HR.
+    resting_hr_daily_sd
+        SD of a per-person, per-day offset of the resting level (day-to-day spread).
+    rest_minute_sd
+        SD of independent minute-to-minute HR variation on top of the slow wander (bpm).
+    putter_intensity_per_step
+        Exercise intensity (share of HR reserve) per step/min of pottering about
+        (``None``: 1/400).
+    walk_intensity_min, walk_intensity_max
+        Intensity of commutes and lunch or weekend walks (``None``: 0.25 and 0.22).
+    weekend_extra_sleep_h
+        Extra sleep on Saturday and Sunday mornings.
+    stepless_workout_share
+        Share of workouts the wrist counts no steps for (cycling, rowing, gym): 0-4 steps/min
+        at 35-60 % of HR reserve.
+    removals_per_day, removal_median_min, removal_sigma
+        Times a day the device comes off the wrist in the day (Poisson mean), each lasting a
+        log-normal time (median, log-sigma), capped at 4 h.
+    night_off_max
+        Each person takes the device off for the night with a probability drawn uniformly in
+        ``[0, night_off_max]``.
+    flat_runs_per_day, flat_median_min, flat_sigma
+        Stretches in which the HR stream repeats one value (the optical sensor loses the pulse
+        and holds the last value): per day (Poisson mean), lasting 2.5 min + a log-normal time.
+    spike_rate
+        Share of HR samples displaced by 15-23 bpm (one-sample spikes).
+    hr_dropouts_per_day, hr_dropout_median_min
+        Daytime stretches in which the worn device counts steps but sends no heart rate
+        (Poisson mean per day; 10 min + a log-normal time with this median, capped at 3 h).
+    """
+
+    name: str = "default"
+    device_model: str | None = None
+    resting_hr_mean: float | None = None
+    resting_hr_sd: float = 4.0
+    resting_hr_min: float = 52.0
+    resting_hr_max: float = 88.0
+    sleep_hr_drop_min: float = 7.0
+    sleep_hr_drop_max: float = 11.0
+    resting_hr_daily_sd: float = 0.0
+    rest_minute_sd: float = 0.0
+    putter_intensity_per_step: float | None = None
+    walk_intensity_min: float | None = None
+    walk_intensity_max: float | None = None
+    weekend_extra_sleep_h: float = 0.7
+    stepless_workout_share: float = 0.0
+    removals_per_day: float = 0.0
+    removal_median_min: float = 8.0
+    removal_sigma: float = 1.3
+    night_off_max: float = 0.0
+    flat_runs_per_day: float = 0.0
+    flat_median_min: float = 0.65
+    flat_sigma: float = 2.0
+    spike_rate: float = 0.0
+    hr_dropouts_per_day: float = 0.0
+    hr_dropout_median_min: float = 10.0
+
+
+DEFAULT = Calibration()
+
+FITBIT = Calibration(
+    name="fitbit",
+    device_model="fitbit",
+    resting_hr_mean=66.0,
+    resting_hr_sd=6.5,
+    resting_hr_min=48.0,
+    resting_hr_max=85.0,
+    sleep_hr_drop_min=5.0,
+    sleep_hr_drop_max=9.0,
+    resting_hr_daily_sd=2.2,
+    rest_minute_sd=3.5,
+    putter_intensity_per_step=1.0 / 120.0,
+    walk_intensity_min=0.12,
+    walk_intensity_max=0.35,
+    weekend_extra_sleep_h=3.0,
+    stepless_workout_share=0.1,
+    removals_per_day=3.0,
+    removal_median_min=8.0,
+    removal_sigma=1.3,
+    night_off_max=1.0,
+    flat_runs_per_day=8.0,
+    flat_median_min=0.5,
+    flat_sigma=1.5,
+    spike_rate=0.0008,
+    hr_dropouts_per_day=0.2,
+    hr_dropout_median_min=10.0,
+)
+
+CALIBRATIONS: dict[str, Calibration] = {c.name: c for c in (DEFAULT, FITBIT)}
+
+# where each number of the ``fitbit`` set comes from (measured with ``vitalstream realism``
+# unless said otherwise; "Fitabase" = /work/shared/data/fitabase, "PMData" = .../pmdata)
+SOURCES: dict[str, str] = {
+    "device_model": "Fitabase: heart rate and steps only, no SpO2, no sleep stages; the HR"
+    " interval mix of the `fitbit` device model is the share of Fitabase's sample intervals"
+    " (1 s 8 %, 2 s 4 %, 3 s 17 %, 5 s 31 %, 10 s 23 %, 15 s 17 %) turned into a share of"
+    " devices (weighted by interval)",
+    "resting_hr_mean": "PMData daily resting HR (Fitbit's estimate), 14 people: person means"
+    " 47-70 bpm, mean 59.5; Fitabase's 10th percentile of still minutes per day: median 62.6;"
+    " our resting level is seated-awake, a little above Fitbit's",
+    "resting_hr_sd": "PMData: SD of the 14 person means, 6.9 bpm",
+    "resting_hr_min": "PMData lowest person mean 47.2 bpm",
+    "resting_hr_max": "Fitabase 95th percentile of daily resting HR, 76 bpm, plus margin",
+    "sleep_hr_drop_min": "not measurable here (no HR during logged sleep); Fitbit's resting HR"
+    " is already close to the sleeping rate, so the drop is smaller than the default's 7-11",
+    "resting_hr_daily_sd": "PMData: within-person SD of the daily resting HR, median 2.2 bpm"
+    " (1.3-3.4)",
+    "rest_minute_sd": "Fitabase: median |change| of per-minute HR between still minutes 1.4 bpm"
+    " (default simulator 0.6)",
+    "putter_intensity_per_step": "Fitabase: HR 30 bpm (median) above the day's resting HR at"
+    " 40-80 steps/min (default simulator 20)",
+    "walk_intensity_min": "Fitabase: HR 40 bpm above resting at 100-120 steps/min (default 42:"
+    " kept close), but 5 % of slow-walking minutes only 14 bpm above: some walks barely lift"
+    " the heart rate (the decoupling false alarms of docs/evaluation-real.md)",
+    "weekend_extra_sleep_h": "Fitabase fitabase-4388161847: no steps until 08:00-10:00 on"
+    " weekend mornings against about 05:00 on weekdays (PMData sleep: 7.8 h median night,"
+    " p95 10.3 h)",
+    "stepless_workout_share": "Fitabase: HR 100-135 bpm for 15-70 min with 0-5 steps/min on"
+    " several mornings and evenings (cycling or gym); 2 of 5 wearers with HR; the share is set so"
+    " that the tachycardia and abrupt-change rates land near Fitabase's",
+    "removals_per_day": "Fitabase: 3.9 HR gaps > 1 min per device-day, median 7.6 min, 75th"
+    " percentile 33 min (about 2.5 daytime removals plus the night)",
+    "night_off_max": "Fitabase README and HR gaps: 2 of 5 wearers often wear it at night, one"
+    " rarely, one never 00-05; HR hours per day: median 15 (default simulator 23)",
+    "flat_runs_per_day": "Fitabase: 778 runs of one repeated HR value lasting >= 2 min in about"
+    " 150 device-days (5 a day), median 2.6 min, 78 of >= 10 min; set higher (8) because"
+    " runs are only seen while the device is worn and sampling",
+    "hr_dropouts_per_day": "Fitabase: 0.17 `dropout` alerts per person-day, most of them heart"
+    " rate missing for 10 min to 4 h while steps go on (docs/evaluation-real.md)",
+    "spike_rate": "Fitabase: 0.16 % of consecutive HR samples <= 15 s apart jump by >= 15 bpm"
+    " (median 19 bpm); a one-sample spike makes two jumps",
+}
+
+
+def get_calibration(name: str) -> Calibration:
+    """A calibration by name.
+
+    >>> get_calibration("fitbit").device_model
+    'fitbit'
+    """
+    try:
+        return CALIBRATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown calibration {name!r}; known: {sorted(CALIBRATIONS)}") from None

@@ -1,0 +1,171 @@
+"""``vitalstream evaluate --real``: alerts per person-day on real recordings, through the same
+replay path as ``vitalstream replay``.
+
+The fixture is two days of one real Fitabase wearer (tests/data/README.md has the attribution).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ingest.cli import main
+from ingest.replay.real_evaluation import evaluate_file, evaluate_path, kind_rates, overall
+from ingest.replay.real_report import NOTES_BEGIN, NOTES_END, keep_notes
+from ingest.replay.replay import ReplayError, parse_ts, replay_file
+from messages.kinds import AnomalyKind
+
+FIXTURE = Path(__file__).parent.parent / "data" / "fitabase-4388161847-2days.csv.gz"
+DEVICE = "fitabase-4388161847"
+
+
+def _hr_hours_by_day(path: Path) -> dict[str, float]:
+    """Hours with heart rate per UTC day, counted straight from the CSV (independently of the
+    module under test): Fitabase's zero steps rows are no evidence of wear."""
+    minutes: dict[str, set[str]] = defaultdict(set)
+    with gzip.open(path, "rt") as f:
+        for row in csv.DictReader(f):
+            if row["metric"] == "heart_rate" or (
+                row["metric"] == "steps" and float(row["value"]) > 0
+            ):
+                minutes[row["ts"][:10]].add(row["ts"][:16])
+    return {day: len(m) / 60.0 for day, m in minutes.items()}
+
+
+def test_person_days_follow_hours_of_data() -> None:
+    people, stats = evaluate_file(FIXTURE)
+    assert stats.rows == 18_480
+    assert [p.device_id for p in people] == [DEVICE]
+    (p,) = people
+    expected = _hr_hours_by_day(FIXTURE)
+    assert sorted(expected) == ["2016-04-13", "2016-04-14"]
+    got = {
+        datetime.fromtimestamp(d * 86_400, tz=UTC).strftime("%Y-%m-%d"): h
+        for d, h in p.hours_by_day.items()
+    }
+    assert got == pytest.approx(expected)
+    assert all(h >= 12 for h in expected.values())
+    assert len(p.person_days) == 2
+    # with a higher bar, the shorter day drops out and its alerts leave the rates
+    bar = (min(expected.values()) + max(expected.values())) / 2
+    (p2,), _ = evaluate_file(FIXTURE, min_hours=bar)
+    assert len(p2.person_days) == 1
+    kept_day = p2.person_days[0]
+    assert len(p2.alerts) == len(p.alerts)
+    assert [a.on_person_day for a in p2.alerts] == [
+        a.start_ms // 86_400_000 == kept_day for a in p2.alerts
+    ]
+
+
+def test_same_alerts_as_replay(tmp_path: Path) -> None:
+    """The evaluation runs the engine exactly as ``vitalstream replay`` does."""
+    out = tmp_path / "alerts.ndjson"
+    replay_file(FIXTURE, out)
+    replayed = [json.loads(line) for line in out.read_text().splitlines()]
+    (p,), _ = evaluate_file(FIXTURE)
+    assert [(a.line.kind, a.line.start, a.line.severity) for a in p.alerts] == [
+        (a["kind"], a["start"], a["severity"]) for a in replayed
+    ]
+
+
+def test_rates_on_the_real_fixture() -> None:
+    """What today's engine raises on these two real days: the slow morning HR rise of
+    2016-04-13 (about 100-130 bpm, no steps) gives two abrupt-change alerts and one
+    decoupling ("high at rest") alert; these are the false alarms issue 13 is about."""
+    s = evaluate_path(FIXTURE)
+    assert s.name == "fitabase-4388161847-2days"
+    assert s.person_days == 2
+    rates = kind_rates(s)
+    abrupt = rates[AnomalyKind.ABRUPT_HR_CHANGE]
+    assert abrupt.alerts == 2
+    assert abrupt.by_severity["warning"] == 1
+    assert abrupt.days_with == 1
+    assert rates[AnomalyKind.HR_ACTIVITY_DECOUPLING].alerts == 1
+    o = overall(s.people)
+    assert o.clinical == 3
+    assert o.per_day(o.clinical) == pytest.approx(1.5)
+    assert o.clinical_warn_crit == 1
+    assert o.share(o.days_any_clinical) == pytest.approx(0.5)
+    # data-quality alerts are counted apart from clinical ones
+    assert o.data_quality == sum(
+        r.alerts for k, r in rates.items() if k.category.value == "data_quality"
+    )
+    # context: the abrupt-change warning happened at rest with a high heart rate
+    (warn,) = [
+        a
+        for a in s.people[0].alerts
+        if a.kind is AnomalyKind.ABRUPT_HR_CHANGE and a.line.severity == "warning"
+    ]
+    assert warn.context.steps_per_min is not None
+    assert warn.context.steps_per_min < 5
+    assert warn.context.hr_median is not None
+    assert warn.context.hr_median > 90
+    assert parse_ts(warn.line.start) == warn.start_ms
+
+
+def test_hr_less_device_counts_steps_rows(tmp_path: Path) -> None:
+    """A device without heart rate (PMData): every steps row is a minute of data, zeros too;
+    sleep epochs count; a device with heart rate ignores its zero-steps rows."""
+    rows = ["device_id,ts,metric,value"]
+    for i in range(13 * 60):  # 13 h of zero-step minutes, no heart rate
+        rows.append(f"pm,{1_767_225_600_000 + i * 60_000},steps,0")
+    for i in range(13 * 60):  # 13 h of zero-step minutes on a device with a little HR
+        rows.append(f"fb,{1_767_225_600_000 + i * 60_000},steps,0")
+    rows.append("fb,1767225600000,heart_rate,60")
+    for i in range(2 * 60 * 2):  # 2 h of sleep epochs the next day
+        rows.append(f"pm,{1_767_312_000_000 + i * 30_000},sleep_stage,light")
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(rows) + "\n")
+    people = {p.device_id: p for p in evaluate_file(path)[0]}
+    assert people["pm"].steps_rows_count
+    assert people["pm"].hours_by_day == pytest.approx({20454: 13.0, 20455: 2.0})
+    assert len(people["pm"].person_days) == 1
+    assert not people["fb"].steps_rows_count
+    assert people["fb"].hours_by_day == pytest.approx({20454: 1 / 60})
+    assert people["fb"].person_days == []
+    judged = people["pm"].judged()
+    assert judged[AnomalyKind.TACHYCARDIA_AT_REST] == "no"
+    assert judged[AnomalyKind.SLEEP_DISRUPTION] == "yes"
+    assert people["fb"].judged()[AnomalyKind.TACHYCARDIA_AT_REST] == "no context"
+
+
+def test_folder_skips_other_csvs(tmp_path: Path) -> None:
+    (tmp_path / "p.csv.gz").write_bytes(FIXTURE.read_bytes())
+    (tmp_path / "p.wellness.csv").write_text("device_id,date,fatigue\nx,2020-01-01,3\n")
+    s = evaluate_path(tmp_path)
+    assert s.files == ["p.csv.gz"]
+    assert s.skipped_files == ["p.wellness.csv"]
+    assert s.person_days == 2
+    with pytest.raises(ReplayError, match="header"):
+        evaluate_path(tmp_path / "p.wellness.csv")
+    with pytest.raises(ReplayError, match="no such"):
+        evaluate_path(tmp_path / "missing")
+
+
+def test_command_writes_markdown_and_json_and_keeps_notes(tmp_path: Path) -> None:
+    md, js = tmp_path / "real.md", tmp_path / "real.json"
+    argv = ["evaluate", "--real", str(FIXTURE), "--out", str(md), "--json", str(js)]
+    assert main(argv) == 0
+    data = json.loads(js.read_text())
+    (s,) = data["sets"]
+    assert s["overall"]["person_days"] == 2
+    assert s["overall"]["clinical_alerts"] == 3
+    assert s["per_kind"]["abrupt_hr_change"]["per_person_day"] == pytest.approx(1.0)
+    assert s["people"][0]["judged"]["tachycardia_at_rest"] == "no context"
+    text = md.read_text()
+    assert "| `abrupt_hr_change` | clinical | 1.000 (2) |" in text
+    assert "vitalstream evaluate --real" in text
+    # a person's reading of the alerts survives a re-run
+    md.write_text(text.replace("(no notes yet)", "The morning rise is a false alarm."))
+    assert main(argv) == 0
+    again = md.read_text()
+    assert "The morning rise is a false alarm." in again
+    assert keep_notes(again) == "The morning rise is a false alarm."
+    assert again.count(NOTES_BEGIN) == again.count(NOTES_END) == 1
+    assert main(["evaluate", "--real", str(tmp_path / "nope")]) == 2
