@@ -407,6 +407,9 @@ class IngestDaemon:
                 raise InvalidReading("key_mismatch", "record key must be the reading's device_id")
             return (decoded,)
         assert isinstance(decoded, Decoded)  # a standard record: its readings
+        if not decoded.readings and not decoded.errors:
+            # e.g. a Bundle without entries: dead-lettered, never dropped in silence
+            raise InvalidReading("no_readings", "the record carries no readings")
         return self._parts(tp, offset, key, value, decoded)
 
     def _parts(
