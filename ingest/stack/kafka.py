@@ -181,7 +181,9 @@ class KafkaService:
             # the id is a base64 UUID; uuid4 bytes give the same shape as `StorageTool random-uuid`
             import base64
 
-            raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            raw = "-"
+            while raw.startswith("-"):  # StorageTool would read a leading "-" as an option
+                raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             id_file.write_text(raw)
         env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # KAFKA-15413
         result = subprocess.run(
