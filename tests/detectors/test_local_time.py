@@ -253,3 +253,26 @@ def test_both_offsets_name_the_same_instant() -> None:
 def test_a_bad_zone_is_refused_at_start(bad: dict[str, object]) -> None:
     with pytest.raises(pydantic.ValidationError, match=r"time zone|UTC offset"):
         EngineConfig.model_validate({"local_time": bad})
+
+
+def test_the_simulator_evaluation_tells_the_engine_each_wearers_zone() -> None:
+    """Scenarios with ``utc_offsets_h`` simulate wearers' days in local time and send epoch ms:
+    the evaluation configures each wearer's zone (a zone configured already wins)."""
+    from ingest.replay.evaluation import simulated_zones
+    from simulators import FleetSimulator, load_scenario
+
+    sim = FleetSimulator(load_scenario("illness_cohort"), seed=1, start_ms=T0)
+    offsets = dict(zip(sim.device_ids, sim.population.utc_offset_ms.tolist(), strict=True))
+    first = sim.device_ids[0]
+    cfg = EngineConfig.model_validate({"local_time": {"devices": {first: "+14:00"}}})
+    zones = simulated_zones(cfg, sim).local_time.devices
+    assert zones[first] == "+14:00"
+    eng = Engine(simulated_zones(cfg, sim))
+    local = eng.modules["local_time"]
+    for did, off in offsets.items():
+        if did != first:
+            assert local.configured_offset_ms(did, T0) == off  # type: ignore[attr-defined]
+    assert {v for v in offsets.values()} - {0}, "the scenario has wearers away from UTC"
+    plain = EngineConfig()
+    normal = FleetSimulator(load_scenario("normal_week"), devices=3, seed=1, start_ms=T0)
+    assert simulated_zones(plain, normal) is plain
