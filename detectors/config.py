@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from messages.codec import MAX_UTC_OFFSET_MIN, MIN_UTC_OFFSET_MIN
+
 _MIN = 60_000
 _HOUR = 60 * _MIN
 
@@ -175,8 +177,6 @@ class DeadmanConfig(_Cfg):
 
 
 _FIXED_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
-#: the real-world range of UTC offsets (minutes): UTC-12:00 to UTC+14:00
-MIN_UTC_OFFSET_MIN, MAX_UTC_OFFSET_MIN = -12 * 60, 14 * 60
 
 
 def time_zone(text: str) -> tzinfo:

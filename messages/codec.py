@@ -117,8 +117,9 @@ def parse_ts(ts: int | str, *, assume_utc: bool = False) -> int:
     return parse_ts_offset(ts, assume_utc=assume_utc)[0]
 
 
-# the real-world range of UTC offsets (minutes): a wilder one is kept out of local time
-_MIN_OFFSET_MIN, _MAX_OFFSET_MIN = -12 * 60, 14 * 60
+#: the real-world range of UTC offsets (minutes), UTC-12:00 to UTC+14:00: a wilder offset is
+#: not taken for the wearer's local time
+MIN_UTC_OFFSET_MIN, MAX_UTC_OFFSET_MIN = -12 * 60, 14 * 60
 
 
 def parse_ts_offset(ts: int | str, *, assume_utc: bool = False) -> tuple[int, int | None]:
@@ -149,7 +150,7 @@ def parse_ts_offset(ts: int | str, *, assume_utc: bool = False) -> tuple[int, in
             dt = dt.replace(tzinfo=UTC)
         elif ts[-1] != "Z" and not ts.endswith("-00:00"):
             seconds = int(dt.utcoffset().total_seconds())  # type: ignore[union-attr]
-            if seconds % 60 == 0 and _MIN_OFFSET_MIN <= seconds // 60 <= _MAX_OFFSET_MIN:
+            if seconds % 60 == 0 and MIN_UTC_OFFSET_MIN <= seconds // 60 <= MAX_UTC_OFFSET_MIN:
                 offset_min = seconds // 60
         ms = int(dt.timestamp() * 1000)
     if not _MIN_EPOCH_MS <= ms < _MAX_EPOCH_MS:

@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="[SET=]ZONE",
         help="with --real: the wearers' local time zone, an IANA name (Europe/Oslo) or a fixed "
         "offset (+01:00), for every set or for the set named SET (its folder or file name); "
-        "repeatable; default: the configured detection.local_time.timezone",
+        "repeatable; default: the configured detection.local_time.timezone; write a negative "
+        "offset as --timezone=-07:00",
     )
     parser.add_argument(
         "--min-hours",

@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         metavar="ZONE",
         help="the wearers' local time zone: an IANA name (Europe/Oslo, follows daylight saving "
-        "time) or a fixed offset (+01:00); default: the configured detection.local_time.timezone",
+        "time) or a fixed offset (+01:00); default: the configured "
+        "detection.local_time.timezone; write a negative offset as --timezone=-07:00",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(handler=run)
