@@ -278,3 +278,15 @@ def test_the_simulator_evaluation_tells_the_engine_each_wearers_zone() -> None:
     plain = EngineConfig()
     normal = FleetSimulator(load_scenario("normal_week"), devices=3, seed=1, start_ms=T0)
     assert simulated_zones(plain, normal) is plain
+
+
+def test_the_settings_take_the_zones_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingest.settings import Settings
+
+    monkeypatch.setenv("VITALSTREAM_DETECTION__LOCAL_TIME__TIMEZONE", "Europe/Oslo")
+    monkeypatch.setenv("VITALSTREAM_DETECTION__LOCAL_TIME__DEVICES", '{"watch-1": "-07:00"}')
+    lt = Settings().detection.local_time
+    assert (lt.timezone, lt.devices) == ("Europe/Oslo", {"watch-1": "-07:00"})
+    monkeypatch.setenv("VITALSTREAM_DETECTION__LOCAL_TIME__TIMEZONE", "Europe/Olso")
+    with pytest.raises(pydantic.ValidationError, match="unknown time zone 'Europe/Olso'"):
+        Settings()
