@@ -290,3 +290,34 @@ def test_the_settings_take_the_zones_from_the_environment(monkeypatch: pytest.Mo
     monkeypatch.setenv("VITALSTREAM_DETECTION__LOCAL_TIME__TIMEZONE", "Europe/Olso")
     with pytest.raises(pydantic.ValidationError, match="unknown time zone 'Europe/Olso'"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "zulu_to", "offset"),
+    [
+        ("omh-oxygen-saturation.json", None, 60),  # written with +01:00
+        ("fhir-heart-rate.json", None, 60),
+        ("omh-heart-rate.json", None, None),  # Z: no local offset
+        ("omh-heart-rate.json", "-07:00", -420),
+        ("omh-step-count-2.json", "+09:00", 540),
+        ("omh-sleep-stages.json", "+05:30", 330),
+        ("fhir-steps.json", None, None),
+        ("fhir-steps.json", "-07:00", -420),
+    ],
+)
+def test_the_standard_formats_carry_the_offset_too(
+    name: str, zulu_to: str | None, offset: int | None
+) -> None:
+    """Open mHealth and FHIR times are RFC 3339 as well: each reading carries their offset."""
+    from pathlib import Path
+
+    from messages.formats import Decoded, RecordDecoder
+
+    raw = (Path(__file__).parent.parent / "fixtures" / "formats" / name).read_bytes()
+    if zulu_to is not None:
+        raw = raw.replace(b'Z"', f'{zulu_to}"'.encode())
+    dec = RecordDecoder(ReadingDecoder(max_age_ms=10**13, max_future_ms=10**13))
+    out = dec.decode(raw, key=b"watch-0001", now_ms=T0)
+    assert isinstance(out, Decoded)
+    assert out.readings
+    assert {r.utc_offset_min for r in out.readings} == {offset}
