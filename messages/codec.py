@@ -149,7 +149,9 @@ def parse_ts_offset(ts: int | str, *, assume_utc: bool = False) -> tuple[int, in
                 raise InvalidReading("bad_timestamp", "ts has no UTC offset")
             dt = dt.replace(tzinfo=UTC)
         elif ts[-1] != "Z" and not ts.endswith("-00:00"):
-            seconds = int(dt.utcoffset().total_seconds())  # type: ignore[union-attr]
+            off = dt.utcoffset()
+            assert off is not None  # aware: tzinfo is set
+            seconds = off.days * 86_400 + off.seconds  # integer arithmetic: cheaper than floats
             if seconds % 60 == 0 and MIN_UTC_OFFSET_MIN <= seconds // 60 <= MAX_UTC_OFFSET_MIN:
                 offset_min = seconds // 60
         ms = int(dt.timestamp() * 1000)
