@@ -6,7 +6,13 @@ daemon nests :class:`EngineConfig` in its settings; times are milliseconds of ev
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from datetime import UTC, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from messages.codec import MAX_UTC_OFFSET_MIN, MIN_UTC_OFFSET_MIN
 
 _MIN = 60_000
 _HOUR = 60 * _MIN
@@ -170,6 +176,61 @@ class DeadmanConfig(_Cfg):
     watch_seen_devices: bool = True
 
 
+_FIXED_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+def time_zone(text: str) -> tzinfo:
+    """The zone named by ``text``: ``UTC``, a fixed offset ``+01:00`` / ``-07:00`` or an IANA
+    name (``Europe/Oslo``, whose offset follows daylight saving time).
+
+    >>> time_zone("-07:00").utcoffset(None)
+    datetime.timedelta(days=-1, seconds=61200)
+    >>> time_zone("Europe/Oslo").key
+    'Europe/Oslo'
+    """
+    if text in ("UTC", "Z"):
+        return UTC
+    m = _FIXED_OFFSET.match(text)
+    if m is not None:
+        minutes = int(m[2]) * 60 + int(m[3])
+        minutes = -minutes if m[1] == "-" else minutes
+        if int(m[3]) >= 60 or not MIN_UTC_OFFSET_MIN <= minutes <= MAX_UTC_OFFSET_MIN:
+            raise ValueError(f"UTC offset {text!r} outside -12:00..+14:00")
+        return timezone(timedelta(minutes=minutes))
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {text!r} (an IANA name like Europe/Oslo, or +01:00)"
+        ) from None
+
+
+class LocalTimeConfig(_Cfg):
+    """The wearer's local time, which hour-of-day profiles, circadian offsets and the night
+    follow. Precedence: the UTC offset a reading's RFC 3339 ``ts`` carries (``Z`` and
+    ``-00:00`` carry none), then the device's entry in ``devices``, then ``timezone``."""
+
+    timezone: str = Field(
+        "UTC", description="Fleet default: an IANA zone (Europe/Oslo) or a fixed offset (+01:00)"
+    )
+    devices: dict[str, str] = Field(
+        default_factory=dict, description="device_id -> zone or offset (overrides the default)"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        time_zone(v)
+        return v
+
+    @field_validator("devices")
+    @classmethod
+    def _known_zones(cls, v: dict[str, str]) -> dict[str, str]:
+        for zone in v.values():
+            time_zone(zone)
+        return v
+
+
 class EngineConfig(_Cfg):
     """Everything the engine needs; all defaults are usable.
 
@@ -191,3 +252,4 @@ class EngineConfig(_Cfg):
     quality: QualityConfig = QualityConfig()
     alerts: AlertConfig = AlertConfig()
     deadman: DeadmanConfig = DeadmanConfig()
+    local_time: LocalTimeConfig = LocalTimeConfig()

@@ -40,6 +40,7 @@ from detectors.config import EngineConfig
 from detectors.explain import Explainer
 from detectors.kinds.base import ACTIVE, ASLEEP, CONTEXT_TEXT, LIGHT, REST, STILL, Env, Module
 from detectors.kinds.device_silent import DeviceSilent
+from detectors.kinds.local_time import LocalTime
 from detectors.kinds.registry import LAYOUT, MODULES
 from detectors.kinds.sleep_session import SleepSession
 from detectors.types import AlertEvent, ProcessResult, Scored
@@ -260,6 +261,7 @@ class Engine:
         self._t_any = LAYOUT["device.newest"]
         self._silent = cast(DeviceSilent, mods["device_silent"])
         self._night = cast(SleepSession, mods["sleep_session"])
+        self._local = cast(LocalTime, mods["local_time"])
         self._ss_start = LAYOUT["sleep_session.start"]
         self._ss_last = LAYOUT["sleep_session.last"]
         self._enc = msgspec.msgpack.Encoder()
@@ -362,8 +364,11 @@ class Engine:
             )
         s = LAYOUT.fresh()
         s[:] = type(s)("d", snap.slots)
-        self._devices[device_id] = self._Device(s, {t.kind.value: t for t in snap.tracks})
+        d = self._devices[device_id] = self._Device(s, {t.kind.value: t for t in snap.tracks})
         self._due.pop(device_id, None)
+        if s[self._t_any] >= 0:
+            # an offset from the readings is kept; a configured one follows the configuration
+            self._local.refresh(device_id, d, s[self._t_any])
 
     def stats(self, device_id: str) -> dict[str, int]:
         """Data-quality counters of a device (for the daemon's metrics)."""

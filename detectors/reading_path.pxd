@@ -31,6 +31,7 @@ cdef class ReadingPath:
     cdef object earlier, book_active, book_inactive, book_resolve
     cdef object impossible_clear_ms, off_wrist_gap
     cdef Py_ssize_t T_FIRST, T_ANY, T_HR, T_STEPS, T_STAGE, INTERVAL, N_READINGS
+    cdef Py_ssize_t UTC_OFFSET, OFFSET_FROM_READING
     cdef Py_ssize_t BEHIND_RUN, SKEW_OFFSET, T_FIRST_STEPS, STEPS_RING, RING_MIN
     cdef Py_ssize_t REST_FLAG, STILL_FLAG, CADENCE, STAGE, QUIET_SINCE, ACT_START, ACT_LAST
     cdef Py_ssize_t ACT_HR_SUM, ACT_HR_N, ACT_CAD_SUM, ACT_CAD_N, B_SLEEP, B_REST, B_ACTIVE
@@ -54,7 +55,7 @@ cdef class ReadingPath:
         s="double[::1]", its="long long", mi=cython.int, t=cython.double, v=cython.double,
         last=cython.double, prev=cython.double, gap=cython.double, skew=cython.double,
         bound=cython.double, iv=cython.double, cap=cython.double, hour="long long",
-        interval=cython.double, slot=Py_ssize_t,
+        interval=cython.double, slot=Py_ssize_t, uo=object,
     )
     cpdef object one(self, object r, Device d, list out)
 
@@ -69,7 +70,7 @@ cdef class ReadingPath:
     cdef int context(self, double[::1] s, double ts) noexcept
 
     @cython.locals(
-        ctx=cython.int, circ=Py_ssize_t, offset=cython.double, rest=cython.double,
+        ctx=cython.int, off="long long", lts="long long", circ=Py_ssize_t, offset=cython.double, rest=cython.double,
         rest_expected=cython.double, o=Py_ssize_t, mean=cython.double, expected=cython.double,
         var=cython.double, learned=cython.double, sd=cython.double, z=cython.double,
         warm=cython.bint, flagged=cython.bint, rest_like=cython.bint, fast_t=cython.double,

@@ -105,6 +105,8 @@ class ReadingPath:
         self.T_STAGE = at["device.newest_sleep_stage"]
         self.INTERVAL = at["device.interval"]
         self.N_READINGS = at["device.readings"]
+        self.UTC_OFFSET = at["local_time.utc_offset_ms"]
+        self.OFFSET_FROM_READING = at["local_time.from_reading"]
         self.BEHIND_RUN = at["clock_skew.behind_run"]
         self.SKEW_OFFSET = at["clock_skew.offset"]
         self.T_FIRST_STEPS = at["activity.first_steps"]
@@ -254,6 +256,11 @@ class ReadingPath:
             prev = s[self.T_ANY]  # re-based on the device's new clock
         else:
             s[self.BEHIND_RUN] = 0.0
+        uo = r.utc_offset_min
+        if uo is not None:
+            # the wearer's clock, as the timestamp wrote it: wins over any configured zone
+            s[self.UTC_OFFSET] = uo * 60_000.0
+            s[self.OFFSET_FROM_READING] = 1.0
 
         # device-level bookkeeping of an in-order reading: gaps, clock, session, hour
         if prev >= 0.0 and t > prev:
@@ -281,7 +288,8 @@ class ReadingPath:
             if hour != s[self.H_CUR]:
                 self.close_hour(did, d, hour, ts, out)
         elif prev < 0.0:
-            s[self.H_CUR] = its // _HOUR
+            # the first hour: nothing to judge yet; the local-time module sets the offset
+            self.close_hour(did, d, its // _HOUR, ts, out)
         if t > prev:
             s[self.T_ANY] = t
         s[slot] = t
@@ -381,7 +389,11 @@ class ReadingPath:
         ctx = self.context(s, t)
         # slots are read once into locals (an array read costs ~25 ns): nothing below changes
         # the baselines, the circadian offset or the fast level before the learning step
-        circ = self.CIRC + (its // _BLOCK_MS) % 6  # rest-HR offset of this 4-hour block
+        # rest-HR offset of this 4-hour block of the wearer's day (local_time.local_ms, inlined;
+        # the offset is a whole number of ms)
+        off = int(s[self.UTC_OFFSET])
+        lts = its + off
+        circ = self.CIRC + (lts // _BLOCK_MS) % 6
         offset = s[circ]
         rest = s[self.B_REST]
         rest_expected = rest + offset

@@ -59,7 +59,9 @@ class _Wire(msgspec.Struct, omit_defaults=True):
 
 class Reading(msgspec.Struct, frozen=True, gc=False):
     """A validated reading. ``value`` is numeric; sleep stages carry their :class:`SleepStage`
-    code. ``ts_ms`` is device event time in epoch milliseconds, the point identity in InfluxDB."""
+    code. ``ts_ms`` is device event time in epoch milliseconds, the point identity in InfluxDB.
+    ``utc_offset_min`` is the wearer's UTC offset in minutes when the message's RFC 3339 ``ts``
+    carried one (not ``Z`` or ``-00:00``), else ``None`` (see :func:`parse_ts_offset`)."""
 
     device_id: str
     ts_ms: int
@@ -67,6 +69,7 @@ class Reading(msgspec.Struct, frozen=True, gc=False):
     value: float
     interval_s: float | None = None
     seq: int | None = None
+    utc_offset_min: int | None = None
 
 
 def json_depth_exceeds(raw: bytes, limit: int) -> bool:
@@ -111,6 +114,27 @@ def parse_ts(ts: int | str, *, assume_utc: bool = False) -> int:
     >>> parse_ts(1767225600000)
     1767225600000
     """
+    return parse_ts_offset(ts, assume_utc=assume_utc)[0]
+
+
+#: the real-world range of UTC offsets (minutes), UTC-12:00 to UTC+14:00: a wilder offset is
+#: not taken for the wearer's local time
+MIN_UTC_OFFSET_MIN, MAX_UTC_OFFSET_MIN = -12 * 60, 14 * 60
+
+
+def parse_ts_offset(ts: int | str, *, assume_utc: bool = False) -> tuple[int, int | None]:
+    """Return epoch milliseconds and the UTC offset (minutes) an RFC 3339 string carries.
+
+    The offset is the wearer's local clock as the device wrote it. ``Z`` and ``-00:00`` (RFC
+    3339: "local offset unknown"), epoch milliseconds, and offsets outside -12:00..+14:00 or
+    not whole minutes carry none (``None``); the timestamp itself is valid either way.
+
+    >>> parse_ts_offset("2026-01-01T02:00:30+01:00")
+    (1767229230000, 60)
+    >>> parse_ts_offset("2026-01-01T00:00:00Z"), parse_ts_offset(1767225600000)
+    ((1767225600000, None), (1767225600000, None))
+    """
+    offset_min = None
     if isinstance(ts, int):
         ms = ts
     else:
@@ -124,10 +148,16 @@ def parse_ts(ts: int | str, *, assume_utc: bool = False) -> int:
             if not assume_utc:
                 raise InvalidReading("bad_timestamp", "ts has no UTC offset")
             dt = dt.replace(tzinfo=UTC)
+        elif ts[-1] != "Z" and not ts.endswith("-00:00"):
+            off = dt.utcoffset()
+            assert off is not None  # aware: tzinfo is set
+            seconds = off.days * 86_400 + off.seconds  # integer arithmetic: cheaper than floats
+            if seconds % 60 == 0 and MIN_UTC_OFFSET_MIN <= seconds // 60 <= MAX_UTC_OFFSET_MIN:
+                offset_min = seconds // 60
         ms = int(dt.timestamp() * 1000)
     if not _MIN_EPOCH_MS <= ms < _MAX_EPOCH_MS:
         raise InvalidReading("bad_timestamp", "ts outside 2000-2100 (seconds instead of ms?)")
-    return ms
+    return ms, offset_min
 
 
 def check_value(metric: Metric, value: float | str) -> float:
@@ -251,13 +281,13 @@ class ReadingDecoder:
             math.isfinite(wire.interval_s) and 0 < wire.interval_s <= 86_400
         ):
             raise InvalidReading("bad_interval", "interval_s must be in (0, 86400]")
-        ts_ms = parse_ts(wire.ts)
+        ts_ms, offset_min = parse_ts_offset(wire.ts)
         now = int(time.time() * 1000) if now_ms is None else now_ms
         if ts_ms > now + self.max_future_ms:
             raise InvalidReading("ts_in_future", "ts is ahead of the ingest clock")
         if ts_ms < now - self.max_age_ms:
             raise InvalidReading("ts_too_old", "ts is older than the accepted age")
-        return Reading(device_id, ts_ms, metric, value, wire.interval_s, wire.seq)
+        return Reading(device_id, ts_ms, metric, value, wire.interval_s, wire.seq, offset_min)
 
 
 _encoder = msgspec.json.Encoder()

@@ -27,11 +27,15 @@ class Hour(Module):
     )
 
     def setup(self) -> None:
+        from detectors.kinds.local_time import LocalTime
         from detectors.kinds.unusual_inactivity import UnusualInactivity
 
         inactivity = self.env.modules["unusual_inactivity"]
         assert isinstance(inactivity, UnusualInactivity)
         self.inactivity = inactivity
+        local = self.env.modules["local_time"]
+        assert isinstance(local, LocalTime)
+        self.local = local
         self.CUR = self.slot("current")
         self.STEPS = self.slot("steps")
         self.STEPS_N = self.slot("steps_n")
@@ -39,10 +43,12 @@ class Hour(Module):
         self.ASLEEP_N = self.slot("asleep_n")
 
     def close(self, did: str, d: Device, hour: int, ts: int, out: list[AlertEvent]) -> None:
-        """The hour changed to ``hour``: judge the finished one, start the new one."""
+        """The hour changed to ``hour`` (or the device's first reading arrived): judge the
+        finished one with the offset it had, then start the new one on the offset it has."""
         s = d.s
         cur = int(s[self.CUR])
         worn = s[self.HR_N] >= 5 and s[self.STEPS_N] >= 30 and s[self.ASLEEP_N] * 2 < s[self.HR_N]
         self.inactivity.on_hour(did, d, cur, worn, s[self.STEPS], ts, out)
+        self.local.refresh(did, d, ts)
         s[self.CUR] = hour
         s[self.STEPS] = s[self.STEPS_N] = s[self.HR_N] = s[self.ASLEEP_N] = 0.0

@@ -17,6 +17,7 @@ from detectors.kinds.heart_rate import HeartRate
 from detectors.kinds.hour import Hour
 from detectors.kinds.hr_activity_decoupling import HrActivityDecoupling
 from detectors.kinds.impossible_value import ImpossibleValue
+from detectors.kinds.local_time import LocalTime
 from detectors.kinds.low_spo2 import LowSpo2
 from detectors.kinds.off_wrist import OffWrist
 from detectors.kinds.sleep_disruption import SleepDisruption
@@ -29,6 +30,7 @@ from detectors.layout import StateLayout
 MODULES: tuple[type[Module], ...] = (
     # shared signals
     DeviceClock,
+    LocalTime,
     Activity,
     HeartRate,
     Spo2,

@@ -1,5 +1,5 @@
 """Unusually inactive in usually active hours: each finished hour (worn and awake) against
-the person's usual steps for that hour of the day."""
+the person's usual steps for that hour of the wearer's local day."""
 
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ class UnusualInactivity(Module):
     )
 
     def setup(self) -> None:
+        from detectors.kinds.local_time import LocalTime
+
+        local = self.env.modules["local_time"]
+        assert isinstance(local, LocalTime)
+        self.local = local
         self.HP = self.slot("profile")
         self.RUN = self.slot("run")
         self.RUN_START = self.slot("run_start")
@@ -63,7 +68,7 @@ class UnusualInactivity(Module):
         if s[run] > 0 and cur - s[self.RUN_LAST] > 12:
             s[run] = 0.0  # too long without evidence either way
         if cur >= 0 and worn:
-            hod = cur % 24
+            hod = self.local.hour_of_day(s, cur * HOUR)  # the wearer's hour, not UTC's
             usual = hourly.usual(s, hp, hod)
             if ic.enabled and hourly.unusual(
                 s, hp, hod, total, ic.usual_active_steps_per_hour, ic.fraction, ic.min_days

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ingest.errors import ConfigError
+
 if TYPE_CHECKING:
     from detectors import EngineConfig
     from ingest.replay.evaluation import RunResult
@@ -52,6 +54,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--json", type=Path, default=None, metavar="FILE", help="with --real: also write JSON"
     )
     parser.add_argument(
+        "--timezone",
+        action="append",
+        default=[],
+        metavar="[SET=]ZONE",
+        help="with --real: the wearers' local time zone, an IANA name (Europe/Oslo) or a fixed "
+        "offset (+01:00), for every set or for the set named SET (its folder or file name); "
+        "repeatable; default: the configured detection.local_time.timezone; write a negative "
+        "offset as --timezone=-07:00",
+    )
+    parser.add_argument(
         "--min-hours",
         type=float,
         default=12.0,
@@ -84,15 +96,30 @@ def _command(args: argparse.Namespace) -> str:
 
 def run_real(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.replay.evaluation import say
-    from ingest.replay.real_evaluation import evaluate_path
+    from ingest.replay.real_evaluation import evaluate_path, set_name
     from ingest.replay.real_report import keep_notes, render_markdown, report_json
-    from ingest.replay.replay import ReplayError
+    from ingest.replay.replay import ReplayError, in_time_zone
     from ingest.replay.report import write_report
 
-    sets = []
-    for path in args.real:
+    # every set's configuration first: a misspelt zone or set fails before hours of replay
+    zones: dict[str | None, str] = {}
+    for spec in args.timezone:
+        name, sep, zone = spec.rpartition("=")
+        zones[name if sep else None] = zone
+    names = [set_name(p) for p in args.real]
+    unknown = sorted(n for n in zones if n is not None and n not in names)
+    if unknown:
+        raise ConfigError(f"--timezone: no set named {unknown[0]!r} among --real ({names})")
+    configs = []
+    for name in names:
         try:
-            s = evaluate_path(path, config=settings.detection, min_hours=args.min_hours)
+            configs.append(in_time_zone(settings.detection, zones.get(name, zones.get(None))))
+        except ValueError as exc:
+            raise ConfigError(f"--timezone: {exc}") from None
+    sets = []
+    for path, config in zip(args.real, configs, strict=True):
+        try:
+            s = evaluate_path(path, config=config, min_hours=args.min_hours)
         except ReplayError as exc:
             print(f"vitalstream evaluate: {exc}", file=sys.stderr)
             return 2

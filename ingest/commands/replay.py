@@ -44,6 +44,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="MINUTES",
         help="disorder of event time put right per device (default 10)",
     )
+    parser.add_argument(
+        "--timezone",
+        default=None,
+        metavar="ZONE",
+        help="the wearers' local time zone: an IANA name (Europe/Oslo, follows daylight saving "
+        "time) or a fixed offset (+01:00); default: the configured "
+        "detection.local_time.timezone; write a negative offset as --timezone=-07:00",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(handler=run)
 
@@ -61,16 +69,20 @@ def _progress(stats: ReplayStats, alerts: int) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.replay.replay import MIN, ReplayError, replay_file
+    from ingest.replay.replay import MIN, ReplayError, in_time_zone, replay_file
 
     if not args.input.exists() and str(args.input) != "-":
         raise ConfigError(f"replay input {args.input} does not exist")
+    try:
+        config = in_time_zone(settings.detection, args.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"--timezone: {exc}") from None
     try:
         stats = replay_file(
             args.input,
             args.out,
             scores_path=args.scores,
-            config=settings.detection,
+            config=config,
             window_ms=int(args.reorder_window * MIN),
             order=args.order,
             progress=None if args.quiet else _progress,

@@ -158,6 +158,24 @@ def readings_of(chunk: object, *, tick_ms: int = MIN) -> Iterator[list[Reading]]
         yield out
 
 
+def simulated_zones(config: EngineConfig, sim: Any) -> EngineConfig:
+    """``config`` knowing the UTC offset of every simulated wearer away from UTC (scenarios
+    with ``utc_offsets_h``): the simulator's readings are epoch ms, so the engine is told the
+    wearers' zones as a fleet's devices would be configured. Zones already configured win."""
+    offsets = sim.population.utc_offset_ms.tolist()
+    zones = {
+        did: f"{'-' if off < 0 else '+'}{abs(off) // HOUR:02d}:{abs(off) % HOUR // MIN:02d}"
+        for did, off in zip(sim.device_ids, offsets, strict=True)
+        if off != 0
+    }
+    if not zones:
+        return config
+    lt = config.local_time
+    return config.model_copy(
+        update={"local_time": lt.model_copy(update={"devices": zones | dict(lt.devices)})}
+    )
+
+
 def run_scenario(
     name: str,
     seed: int,
@@ -170,7 +188,7 @@ def run_scenario(
     from simulators import FleetSimulator, load_scenario
 
     sim = FleetSimulator(load_scenario(name), seed=seed, devices=devices, start_ms=EVAL_START_MS)
-    engine = Engine(config or EngineConfig())
+    engine = Engine(simulated_zones(config or EngineConfig(), sim))
     alerts: dict[str, Alert] = {}
     n = 0
     newest = 0

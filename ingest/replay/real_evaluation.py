@@ -288,6 +288,11 @@ def evaluate_file(
     return people, stats
 
 
+def set_name(path: Path) -> str:
+    """The name a folder or file of replay CSVs goes by in the report."""
+    return path.name.removesuffix(".gz").removesuffix(".csv") if path.is_file() else path.name
+
+
 def evaluate_path(
     path: Path, *, config: EngineConfig | None = None, min_hours: float = DEFAULT_MIN_HOURS
 ) -> RealSet:
@@ -303,9 +308,8 @@ def evaluate_path(
         rows += stats.rows
         readings += stats.readings
         skipped_rows.update(stats.skipped)
-    name = path.name.removesuffix(".gz").removesuffix(".csv") if path.is_file() else path.name
     return RealSet(
-        name=name,
+        name=set_name(path),
         path=str(path),
         files=[f.name for f in files],
         skipped_files=[f.name for f in skipped],

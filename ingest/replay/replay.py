@@ -37,6 +37,7 @@ import msgspec
 import numpy as np
 
 from detectors import AlertEvent, Engine, EngineConfig, Scored
+from detectors.config import time_zone
 from messages.codec import Reading
 from messages.metrics import SLEEP_STAGES, Metric
 
@@ -100,6 +101,27 @@ def parse_ts(text: str) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
+
+
+def in_time_zone(config: EngineConfig | None, zone: str | None) -> EngineConfig | None:
+    """``config`` with ``zone`` as the wearers' local time zone (the fleet default, see
+    :class:`detectors.config.LocalTimeConfig`); ``None``: unchanged. Replay CSVs carry UTC
+    times, so this is how a recorded set's local time is given.
+
+    >>> in_time_zone(None, "Europe/Oslo").local_time.timezone
+    'Europe/Oslo'
+    >>> in_time_zone(None, "Europe/Olso")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown time zone 'Europe/Olso' (an IANA name like Europe/Oslo, or +01:00)
+    """
+    cfg = config or EngineConfig()
+    if zone is None:
+        return config
+    time_zone(zone)  # raises ValueError naming the zone
+    return cfg.model_copy(
+        update={"local_time": cfg.local_time.model_copy(update={"timezone": zone})}
+    )
 
 
 def open_text(path: Path) -> IO[str]:

@@ -166,6 +166,8 @@ class RecordDecoder:
                     ),
                     now_ms=now_ms,
                 )
+                if part.utc_offset_min is not None:  # the wearer's local clock, as written
+                    reading = msgspec.structs.replace(reading, utc_offset_min=part.utc_offset_min)
                 identity = (reading.device_id, reading.ts_ms, reading.metric.value)
                 if identity in seen:
                     # one point in InfluxDB per device, metric and time: a second one would

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import msgspec
 
 from messages.codec import InvalidReading
-from messages.formats.parts import Part, PartError, msgspec_detail, when
+from messages.formats.parts import Part, PartError, local_offset, msgspec_detail, when
 from messages.formats.units import convert, split_steps
 from messages.metrics import Metric
 
@@ -208,18 +208,21 @@ def observation(obs: Observation, path: str, raw: bytes) -> Iterator[Part | Part
             period = obs.effective_period
             if period is None or period.start is None or period.end is None:
                 raise InvalidReading("bad_interval", "steps need effectivePeriod start and end")
+            offset = local_offset(period.start)
             for ts, steps, secs in split_steps(when(period.start), when(period.end), value):
-                yield Part(path, device, ts, metric, steps, secs, raw)
+                yield Part(path, device, ts, metric, steps, secs, raw, offset)
             return
-        yield Part(path, device, _effective(obs), metric, value, None, raw)
+        text = _effective(obs)
+        yield Part(path, device, when(text), metric, value, None, raw, local_offset(text))
     except InvalidReading as exc:
         yield PartError(path, exc.code, exc.detail, raw)
 
 
-def _effective(obs: Observation) -> int:
+def _effective(obs: Observation) -> str:
+    """The RFC 3339 time of an observation (a period: its start, else its end)."""
     text = obs.effective_date_time or obs.effective_instant
     if text is None and obs.effective_period is not None:
         text = obs.effective_period.start or obs.effective_period.end
     if text is None:
         raise InvalidReading("fhir_profile", "effective[x] is missing")
-    return when(text)
+    return text

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import msgspec
 
 from messages.codec import InvalidReading
-from messages.formats.parts import Part, PartError, msgspec_detail, when
+from messages.formats.parts import Part, PartError, local_offset, msgspec_detail, when
 from messages.formats.units import MAX_INTERVAL_MS, convert, sleep_epochs, split_steps
 from messages.metrics import Metric
 
@@ -131,6 +131,16 @@ def _instant(tf: _TimeFrame | None) -> int:
     return _interval(tf)[1]
 
 
+def _offset(tf: _TimeFrame | None) -> int | None:
+    """The UTC offset its first RFC 3339 time carries (the wearer's local clock)."""
+    if tf is None:
+        return None
+    ti = tf.time_interval
+    if tf.date_time is None and ti is not None:
+        return local_offset(ti.start_date_time or ti.end_date_time)
+    return local_offset(tf.date_time)
+
+
 def _interval(tf: _TimeFrame | None) -> tuple[int, int]:
     """[start, end) of a time_interval given by two ends, or one end and a duration."""
     ti = tf.time_interval if tf is not None else None
@@ -202,6 +212,7 @@ def decode(raw: bytes, default_device: str | None) -> Iterator[Part | PartError]
                     metric,
                     convert(metric, uv.value, uv.unit),
                     source=part,
+                    utc_offset_min=_offset(tf),
                 )
             except InvalidReading as exc:
                 yield PartError(path, exc.code, exc.detail, _encode(part))
@@ -223,8 +234,9 @@ def decode(raw: bytes, default_device: str | None) -> Iterator[Part | PartError]
                     else count
                 )
                 start, end = _interval(tf)
+                offset = _offset(tf)
                 for ts, steps, secs in split_steps(start, end, value):
-                    yield Part(path, default_device, ts, Metric.STEPS, steps, secs, part)
+                    yield Part(path, default_device, ts, Metric.STEPS, steps, secs, part, offset)
             except InvalidReading as exc:
                 yield PartError(path, exc.code, exc.detail, _encode(part))
     else:
@@ -265,8 +277,10 @@ def _sleep(body: _Sleep, device: str, raw: bytes) -> Iterator[Part | PartError]:
                 raise InvalidReading(
                     "unknown_code", f"sleep_stage_state {st.sleep_stage_state[:16]!r}"
                 )
-            start, end = _interval(st.sleep_stage_time_frame or st.effective_time_frame)
+            frame = st.sleep_stage_time_frame or st.effective_time_frame
+            start, end = _interval(frame)
+            offset = _offset(frame)
             for ts in sleep_epochs(start, end):
-                yield Part(path, device, ts, Metric.SLEEP_STAGE, stage, None, st)
+                yield Part(path, device, ts, Metric.SLEEP_STAGE, stage, None, st, offset)
         except InvalidReading as exc:
             yield PartError(path, exc.code, exc.detail, _encode(st))

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from messages.codec import parse_ts
+from messages.codec import parse_ts, parse_ts_offset
 from messages.metrics import Metric
 
 
@@ -22,6 +22,8 @@ class Part(NamedTuple):
     interval_s: float | None = None
     #: the JSON it came from (bytes, or a decoded struct encoded only if it is rejected)
     source: object = None
+    #: the UTC offset (minutes) its RFC 3339 time carried: the wearer's local clock
+    utc_offset_min: int | None = None
 
 
 class PartError(msgspec.Struct, frozen=True):
@@ -59,3 +61,9 @@ def msgspec_detail(exc: msgspec.ValidationError, prefix: str) -> tuple[str, str]
 def when(text: str) -> int:
     """Epoch ms of an RFC 3339 date-time with offset (what OMH and FHIR instants carry)."""
     return parse_ts(text)
+
+
+def local_offset(text: str | None) -> int | None:
+    """The UTC offset (minutes) an RFC 3339 date-time carries (see
+    :func:`messages.codec.parse_ts_offset`); ``None`` for none, or no time."""
+    return None if text is None else parse_ts_offset(text)[1]

@@ -123,6 +123,7 @@ _steps_ms = st.integers(min_value=-120_000, max_value=600_000) | st.sampled_from
             _values,
             _steps_ms,
             st.sampled_from([60.0, 60.0, 30.0, 0.0, -0.0, None, 60, float("nan")]),
+            st.sampled_from([None, None, None, 0, -420, 540, 330, -720, 840]),  # UTC offset
         ),
         min_size=1,
         max_size=400,
@@ -131,17 +132,18 @@ _steps_ms = st.integers(min_value=-120_000, max_value=600_000) | st.sampled_from
     huge_ts=st.booleans(),
 )
 def test_identical_on_adversarial_streams(
-    rows: list[tuple[int, Metric | str, float | int, int, float | int | None]],
+    rows: list[tuple[int, Metric | str, float | int, int, float | int | None, int | None]],
     cuts: list[int],
     huge_ts: bool,
 ) -> None:
     t = T0
     rs: list[Reading] = []
-    for i, (dev, metric, value, step, steps_interval) in enumerate(rows):
+    for i, (dev, metric, value, step, steps_interval, offset) in enumerate(rows):
         t += step
         ts = t + 2**53 if huge_ts and i % 97 == 50 else t
         interval = steps_interval if metric is Metric.STEPS else None
-        rs.append(Reading(f"d{dev}", ts, metric, value, interval))  # type: ignore[arg-type]
+        r = Reading(f"d{dev}", ts, metric, value, interval, None, offset)  # type: ignore[arg-type]
+        rs.append(r)
     bounds = sorted({0, len(rs), *[c for c in cuts if c < len(rs)]})
     batches = [rs[lo:hi] for lo, hi in itertools.pairwise(bounds)]
     _assert_same(batches, tick_every_ms=60_000)
@@ -205,6 +207,9 @@ def _configs(draw: st.DrawFn) -> EngineConfig:
         "quality": {
             "flatline_ms": draw(st.integers(0, 1_800_000)),
             "flatline_min_readings": draw(st.integers(1, 20)),
+        },
+        "local_time": {
+            "timezone": draw(st.sampled_from(["UTC", "-07:00", "+05:45", "Europe/Oslo"])),
         },
     }
     try:

@@ -169,3 +169,31 @@ def test_command_writes_markdown_and_json_and_keeps_notes(tmp_path: Path) -> Non
     assert keep_notes(again) == "The morning rise is a false alarm."
     assert again.count(NOTES_BEGIN) == again.count(NOTES_END) == 1
     assert main(["evaluate", "--real", str(tmp_path / "nope")]) == 2
+
+
+def test_timezone_option_gives_the_wearers_local_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--timezone``: replay CSVs carry UTC, the option says where the wearers live (their
+    circadian rest baselines then differ); a misspelt zone or set fails with one line."""
+
+    def scores(*zone: str) -> str:
+        out, sc = tmp_path / "a.ndjson", tmp_path / "s.csv"
+        argv = ["replay", str(FIXTURE), "--out", str(out), "--scores", str(sc), "--quiet"]
+        assert main([*argv, *zone]) == 0
+        return sc.read_text()
+
+    utc = scores()
+    assert scores("--timezone", "+00:00") == utc
+    assert scores("--timezone", "America/Los_Angeles") != utc
+    name = "fitabase-4388161847-2days"
+    base = ["evaluate", "--real", str(FIXTURE), "--out", str(tmp_path / "r.md")]
+    assert main([*base, "--timezone", f"{name}=-07:00"]) == 0
+    capsys.readouterr()
+    for bad in ("Europe/Olso", "elsewhere=+01:00"):
+        assert main([*base, "--timezone", bad]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("vitalstream: --timezone:")
+        assert "\n" not in err
+    replay = ["replay", str(FIXTURE), "--out", str(tmp_path / "b.ndjson"), "--quiet"]
+    assert main([*replay, "--timezone", "+25:00"]) == 1
