@@ -72,6 +72,24 @@ class RuleConfig(_Cfg):
     enabled: bool = True
 
 
+class TachycardiaConfig(RuleConfig):
+    """Tachycardia while inactive; how the rate got there sets how long it must last.
+
+    An abrupt onset (the ~1 min level at most ``onset_rise_bpm`` below the threshold when the
+    rate first crossed it: a jump of that much within about a minute) is the shape of a
+    paroxysmal rhythm and alerts after ``sustain_ms``. A gradual climb (the level already
+    near the threshold) is the shape of exertion the wrist counted no steps for (cycling, gym,
+    carrying): it alerts only if it lasts ``gradual_sustain_ms``.
+    """
+
+    onset_rise_bpm: float = Field(
+        20.0, gt=0, description="Abrupt onset: the ~1 min level at most this far below threshold"
+    )
+    gradual_sustain_ms: int = Field(
+        30 * _MIN, gt=0, description="A gradual climb above the threshold must last this long"
+    )
+
+
 class AbruptChangeConfig(_Cfg):
     delta_bpm: float = Field(25.0, gt=0, description="Minimum deviation from personal baseline")
     z: float = Field(5.0, gt=0, description="...and at least this many baseline sds")
@@ -79,6 +97,13 @@ class AbruptChangeConfig(_Cfg):
     grace_ms: int = 2 * _MIN
     onset_ms: int = Field(
         4 * _MIN, gt=0, description="The run must start this soon after a jump of delta/2"
+    )
+    jump_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="The level the jump left was at most this share of the change away from "
+        "the baseline (a change from the baseline, not a swing of a rate already up)",
     )
     defer_margin_bpm: float | None = Field(
         10.0,
@@ -131,13 +156,19 @@ class InactivityConfig(_Cfg):
 
 
 class DecouplingConfig(_Cfg):
-    """HR that does not follow activity: no rise during exercise, or high at rest."""
+    """HR that does not follow activity: no rise during exercise, or high at rest.
+
+    Off by default: on real Fitbit data every alert was ordinary physiology (walking that
+    barely lifts a fit wearer's rate, recovery after a hard workout, exercise the wrist counted
+    no steps for); steps say nothing of effort, so the rule cannot tell those from a heart
+    that fails to respond. See docs/detection.md.
+    """
 
     exercise_min_ms: int = Field(8 * _MIN, gt=0, description="Sustained exercise to judge")
     min_rise_bpm: float = Field(10.0, gt=0, description="Expected rise over the resting baseline")
     rest_excess_bpm: float = Field(25.0, gt=0, description="'High at rest' above rest baseline")
     rest_sustain_ms: int = Field(20 * _MIN, gt=0)
-    enabled: bool = True
+    enabled: bool = False
 
 
 class QualityConfig(_Cfg):
@@ -241,7 +272,7 @@ class EngineConfig(_Cfg):
 
     baseline: BaselineConfig = BaselineConfig()
     activity: ActivityConfig = ActivityConfig()
-    tachycardia: RuleConfig = RuleConfig(threshold=120.0, hysteresis=5.0)
+    tachycardia: TachycardiaConfig = TachycardiaConfig(threshold=120.0, hysteresis=5.0)
     bradycardia: RuleConfig = RuleConfig(threshold=40.0, hysteresis=3.0)
     low_spo2: RuleConfig = RuleConfig(threshold=90.0, sustain_ms=5 * _MIN, hysteresis=1.0)
     abrupt: AbruptChangeConfig = AbruptChangeConfig()

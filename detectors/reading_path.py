@@ -135,6 +135,8 @@ class ReadingPath:
         self.R_ABRUPT = at["abrupt_hr_change.run"]
         self.JUMP_T = at["abrupt_hr_change.jump_up"]
         self.JUMP_DOWN_T = at["abrupt_hr_change.jump_down"]
+        self.JUMP_FROM = at["abrupt_hr_change.jump_up_from"]
+        self.JUMP_DOWN_FROM = at["abrupt_hr_change.jump_down_from"]
         self.R_HIGHREST = at["hr_activity_decoupling.run"]
         self.FL = at["flatline.run"]
         self.SS_START = at["sleep_session.start"]
@@ -433,9 +435,14 @@ class ReadingPath:
             # the level jumped faster than the ~1 min average could follow (a drift, or the
             # slow recovery after exercise, is not abrupt); remembered for onset_ms
             if fast_t >= 0.0:
+                # the level a jump left, kept from its first reading (the level follows)
                 if v - fast >= self.abrupt_jump:
+                    if t - s[self.JUMP_T] > _MIN:
+                        s[self.JUMP_FROM] = fast
                     s[self.JUMP_T] = t
                 elif fast - v >= self.abrupt_jump:
+                    if t - s[self.JUMP_DOWN_T] > _MIN:
+                        s[self.JUMP_DOWN_FROM] = fast
                     s[self.JUMP_DOWN_T] = t
             ref = expected if ctx == ASLEEP else rest_expected
             dv = v - ref

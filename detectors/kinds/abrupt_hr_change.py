@@ -1,5 +1,14 @@
 """Abrupt heart-rate change from the personal baseline of the context (asleep or at rest),
-starting with a jump of the ~1 min level (a drift, or recovery after exercise, is not abrupt)."""
+starting with a jump of the ~1 min level (a drift, or recovery after exercise, is not abrupt).
+
+A change of rhythm (a paroxysmal tachycardia starting, a sudden block) takes the rate from the
+wearer's usual level to a new one in one step. What real wrist data also shows at rest is a
+rate that is already up (pottering about, getting ready in the morning, with few steps counted)
+and swings higher again: each swing is a "jump" of the ~1 min level, but not a change from the
+baseline. So the run must begin within ``onset_ms`` of a same-direction jump, and that jump
+must have made most of the change: the level it left was at most ``jump_share`` (half) of the
+change away from the baseline.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +45,9 @@ class AbruptHrChange(Module):
             # newest fast upward / downward jump of the level (set in reading_path)
             Slot("jump_up", reset_value=-1.0, jump="reset"),
             Slot("jump_down", reset_value=-1.0, jump="reset"),
+            # the ~1 min level each newest jump left (set in reading_path)
+            Slot("jump_up_from"),
+            Slot("jump_down_from"),
         ),
     )
 
@@ -44,6 +56,8 @@ class AbruptHrChange(Module):
         self.OK = self.slot("began_with_jump")
         self.JUMP_T = self.slot("jump_up")
         self.JUMP_DOWN_T = self.slot("jump_down")
+        self.JUMP_FROM = self.slot("jump_up_from")
+        self.JUMP_DOWN_FROM = self.slot("jump_down_from")
         self.B_REST = self.slot("rest", "heart_rate")
         self.ACT_LAST = self.slot("bout_last", "activity")
 
@@ -85,6 +99,7 @@ class AbruptHrChange(Module):
                 out,
                 baseline=r1(ref),
                 context=CONTEXT_TEXT[ctx],
+                detail=self.onset_text(s, v > ref) if not _is_open(tracks) else "",
             )
         elif K.ABRUPT_HR_CHANGE in tracks:
             self.book.inactive(r.device_id, tracks, K.ABRUPT_HR_CHANGE, ts, out)
@@ -119,11 +134,25 @@ class AbruptHrChange(Module):
             # and motion artefacts of a workout are not abrupt changes)
             jump = s[self.JUMP_T] if v > ref else s[self.JUMP_DOWN_T]  # same direction only
             fresh = 0 <= ts - jump <= ab.onset_ms and jump > s[self.ACT_LAST]
-            s[self.OK] = 1.0 if fresh else 0.0
+            # from the baseline: the jump made most of the change (the level it left was
+            # nearer the baseline than the new rate)
+            left = s[self.JUMP_FROM] if v > ref else s[self.JUMP_DOWN_FROM]
+            near = abs(left - ref) <= ab.jump_share * abs(v - ref)
+            s[self.OK] = 1.0 if fresh and near else 0.0
         return h
+
+    def onset_text(self, s: array[float], up: bool) -> str:
+        """How the change began, in words, for the explanation."""
+        left = s[self.JUMP_FROM] if up else s[self.JUMP_DOWN_FROM]
+        return f"It began with a jump from a level of about {round(left)} bpm within a minute."
 
     def explain(self, t: Track, dur: str, ctx: str) -> str:
         return (
             f"Heart rate changed abruptly to {g(t.peak)} bpm against a personal baseline of "
             f"{g(t.baseline)} bpm{ctx} and stayed changed for {dur}."
         )
+
+
+def _is_open(tracks: dict[str, Track]) -> bool:
+    t = tracks.get(K.ABRUPT_HR_CHANGE)
+    return t is not None and t.is_open

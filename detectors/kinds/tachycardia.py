@@ -1,5 +1,15 @@
 """Sustained tachycardia while inactive (asleep, at rest or still): the consumer-wearable
-rule (heart rate above ``tachycardia.threshold`` for ``sustain_ms``)."""
+rule (heart rate above ``tachycardia.threshold`` for ``sustain_ms``), with the onset as context.
+
+How the rate got above the threshold decides how long it must stay there. A paroxysmal rhythm
+(SVT, atrial fibrillation with a fast ventricular rate) starts abruptly: the rate jumps past the
+threshold from well below it within about a minute, and ``sustain_ms`` (10 min) is enough. A
+gradual climb, the ~1 min level already within ``onset_rise_bpm`` of the threshold when the rate
+crossed it, is the shape of exertion the wrist counted no steps for (cycling, rowing, gym,
+carrying): on real Fitbit data every such episode of 10-20 min was a workout. It alerts only if
+it lasts ``gradual_sustain_ms`` (30 min), which a sinus tachycardia of fever, dehydration or
+blood loss (hours) still does.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +45,8 @@ class Tachycardia(Module):
             # the current streak of heart rate above the threshold, whatever the context
             Slot("high_since", init=-1.0, jump="reset"),
             Slot("high_last", init=-1.0, jump="reset"),
+            # the ~1 min level just before the streak began (how abrupt the onset was)
+            Slot("onset_from", init=-1.0, jump="reset"),
         ),
     )
 
@@ -42,7 +54,10 @@ class Tachycardia(Module):
         self.R = self.slot("run")
         self.HIGH_SINCE = self.slot("high_since")
         self.HIGH_LAST = self.slot("high_last")
+        self.ONSET_FROM = self.slot("onset_from")
         self.QUIET_SINCE = self.slot("quiet_since", "activity")
+        self.FAST = self.slot("fast", "heart_rate")
+        self.FAST_T = self.slot("fast_time", "heart_rate")
         tc = self.c.tachycardia
         self.low = tc.threshold - tc.hysteresis
 
@@ -56,24 +71,28 @@ class Tachycardia(Module):
         tracks = d.tracks
         tc = self.c.tachycardia
         run = self.R
-        h = (
-            ctx <= STILL
-            and v > self.low
-            and sustain.hit(s, run, v, tc.threshold, tc.hysteresis, tc.sustain_ms, True)
-        )
-        # a run counts from when the rate was high *and* the wearer still, whichever is
-        # later (not from when "still" was confirmed, minutes later)
+        # the current streak of high readings, whatever the context; its onset is the ~1 min
+        # level before its first reading (no history yet: unknown, taken as gradual)
         if v > tc.threshold:
             if s[self.HIGH_SINCE] < 0 or ts - s[self.HIGH_LAST] > tc.grace_ms:
                 s[self.HIGH_SINCE] = ts
+                s[self.ONSET_FROM] = s[self.FAST] if s[self.FAST_T] >= 0 else v
             s[self.HIGH_LAST] = ts
+        sustain_ms = self.sustain_for(s[self.ONSET_FROM])
+        h = (
+            ctx <= STILL
+            and v > self.low
+            and sustain.hit(s, run, v, tc.threshold, tc.hysteresis, sustain_ms, True)
+        )
+        # a run counts from when the rate was high *and* the wearer still, whichever is
+        # later (not from when "still" was confirmed, minutes later)
         if (h or s[run] >= 0) and sustain.update(
             s,
             run,
             ts,
             h,
             v,
-            tc.sustain_ms,
+            sustain_ms,
             tc.grace_ms,
             True,
             max(s[self.HIGH_SINCE], s[self.QUIET_SINCE]) if ctx != ASLEEP else s[self.HIGH_SINCE],
@@ -92,10 +111,31 @@ class Tachycardia(Module):
                 out,
                 baseline=r1(rest_expected),
                 context=CONTEXT_TEXT[ctx],
+                detail=""
+                if K.TACHYCARDIA_AT_REST in tracks and tracks[K.TACHYCARDIA_AT_REST].is_open
+                else self.onset_text(s[self.ONSET_FROM], sustain_ms),
             )
         elif K.TACHYCARDIA_AT_REST in tracks:
             self.book.inactive(r.device_id, tracks, K.TACHYCARDIA_AT_REST, ts, out)
         return h
+
+    def sustain_for(self, onset_from: float) -> int:
+        """How long a run whose streak began from the ~1 min level ``onset_from`` must last."""
+        tc = self.c.tachycardia
+        if onset_from > tc.threshold - tc.onset_rise_bpm:
+            return tc.gradual_sustain_ms
+        return tc.sustain_ms
+
+    def onset_text(self, onset_from: float, sustain_ms: int) -> str:
+        """The onset, in words, for the explanation."""
+        tc = self.c.tachycardia
+        if sustain_ms == tc.sustain_ms:
+            return f"Abrupt onset: from a level of about {round(onset_from)} bpm within a minute."
+        return (
+            f"Gradual onset (the level was already about {round(onset_from)} bpm as it crossed "
+            f"{g(tc.threshold)} bpm, as in exercise without steps), so it had to last "
+            f"{round(sustain_ms / 60_000)} min before this alert."
+        )
 
     def explain(self, t: Track, dur: str, ctx: str) -> str:
         return (

@@ -49,6 +49,17 @@ def _readings(x: Features) -> list[Reading]:
     return out
 
 
+def _enabled(module: type[Module]) -> EngineConfig:
+    """The default configuration, with ``module``'s kind switched on if it ships disabled
+    (``hr_activity_decoupling``): the suite checks the rule, not the default."""
+    cfg = EngineConfig()
+    section = getattr(cfg, module.section) if module.section else None
+    if section is None or getattr(section, "enabled", True):
+        return cfg
+    assert module.section is not None
+    return cfg.model_copy(update={module.section: section.model_copy(update={"enabled": True})})
+
+
 class KindDetector:
     """The alert kind of ``module`` as a detector (see the module docstring)."""
 
@@ -56,7 +67,7 @@ class KindDetector:
         assert module.kind is not None
         self.module = module
         self.seed = seed  # the engine is deterministic: accepted for a uniform signature
-        self._engine = Engine(EngineConfig())
+        self._engine = Engine(_enabled(module))
         self._scratch = Engine(self._engine.cfg)
 
     def _open(self, eng: Engine) -> float:

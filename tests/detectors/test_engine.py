@@ -124,7 +124,7 @@ def test_a_snapshot_of_another_layout_starts_afresh_and_is_never_misread() -> No
     run(normal_days("d1", 1), eng)
     snap = eng.snapshot("d1")
     lay = Tachycardia.layout
-    swapped = replace(lay, slots=(lay.slots[0], lay.slots[2], lay.slots[1]))
+    swapped = replace(lay, slots=(lay.slots[0], lay.slots[2], lay.slots[1], *lay.slots[3:]))
     other = StateLayout(swapped if m is Tachycardia else m.layout for m in MODULES)
     assert other.n_slots == engine_module.LAYOUT.n_slots
     assert other.fingerprint != engine_module.LAYOUT_FINGERPRINT
@@ -180,6 +180,48 @@ def test_tachycardia_at_rest_opens_after_sustain_and_resolves() -> None:
     assert resolved.peak_value >= 130
 
 
+def _ramp_after_walk(held_min: int) -> list[Reading]:
+    """Walking (100 steps/min, HR 100) for 20 min, then no steps while the rate climbs from
+    100 to 135 bpm over 8 min and stays there ``held_min`` minutes (cycling after walking to
+    the bike: the wrist counts no steps), then back to rest."""
+    ramp_end = 128
+    stop = ramp_end + held_min
+
+    def hr(i: int) -> float:
+        if 100 <= i < 120:
+            return 100.0
+        if 120 <= i < ramp_end:
+            return 100.0 + 35.0 * (i - 120) / 8
+        if ramp_end <= i < stop:
+            return 135.0
+        return 66.0
+
+    return minutes(
+        "d1", stop + 40, hr=hr, steps=lambda i: 100.0 if 100 <= i < 120 else 0.0, hr_noise=1.0
+    )
+
+
+def test_tachycardia_with_a_gradual_onset_waits_longer() -> None:
+    """A climb to 135 bpm over 8 min after walking is the shape of exercise without steps:
+    20 min of it does not alert; held for 45 min it does, after the 30-min sustain, and says
+    why it waited."""
+    _, alerts = run(_ramp_after_walk(20))
+    assert K.TACHYCARDIA_AT_REST.value not in kinds(alerts)
+    _, alerts = run(_ramp_after_walk(45))
+    (opened,) = [a for a in alerts if a.kind is K.TACHYCARDIA_AT_REST and a.state == "open"]
+    assert 30 * MIN <= opened.ts_ms - opened.start_ms <= 31 * MIN
+    assert "Gradual onset" in opened.explanation
+    assert "30 min" in opened.explanation
+
+
+def test_tachycardia_with_an_abrupt_onset_keeps_the_short_sustain() -> None:
+    """The same 20 min at 135 bpm, jumping there from the resting rate, alerts at 10 min."""
+    _, alerts = run(rest_then({range(120, 140): 135.0}, 200))
+    (opened,) = [a for a in alerts if a.kind is K.TACHYCARDIA_AT_REST and a.state == "open"]
+    assert opened.ts_ms - opened.start_ms <= 11 * MIN
+    assert "Abrupt onset: from a level of about 6" in opened.explanation  # 66 +- noise
+
+
 def test_no_tachycardia_alert_during_exercise() -> None:
     rs = minutes(
         "d1",
@@ -206,6 +248,35 @@ def test_abrupt_change_from_personal_baseline() -> None:
     assert "abrupt_hr_change" in kinds(alerts)
     a = next(a for a in alerts if a.kind is K.ABRUPT_HR_CHANGE)
     assert a.ts_ms - a.start_ms <= 5 * MIN
+
+
+def test_abrupt_change_explains_the_jump() -> None:
+    _, alerts = run(rest_then({range(200, 215): 108.0}, 260, base=62.0))
+    a = next(a for a in alerts if a.kind is K.ABRUPT_HR_CHANGE)
+    assert "jump from a level of about 6" in a.explanation  # 62 +- noise
+
+
+def test_swing_of_a_rate_already_up_is_not_an_abrupt_change() -> None:
+    """Up at 85 bpm for 10 min (getting ready without steps: not yet far enough from the
+    baseline of 62 to count), then a swing to 100: the jump left a level 23 bpm above the
+    baseline, more than half of the change, so it is not a change from the baseline; the
+    same 100 bpm straight from the baseline is."""
+    swing = rest_then({range(190, 200): 85.0, range(200, 215): 100.0}, 260, base=62.0)
+    _, alerts = run(swing)
+    assert K.ABRUPT_HR_CHANGE.value not in kinds(alerts)
+    _, alerts = run(rest_then({range(200, 215): 100.0}, 260, base=62.0))
+    assert K.ABRUPT_HR_CHANGE.value in kinds(alerts)
+
+
+def test_decoupling_ships_disabled() -> None:
+    """High at rest for 50 min (98 bpm, resting 66): no decoupling alert by default; the
+    rule still works when switched on."""
+    rs = rest_then({range(120, 170): 98.0}, 220)
+    _, alerts = run(rs)
+    assert K.HR_ACTIVITY_DECOUPLING.value not in kinds(alerts)
+    on = EngineConfig.model_validate({"decoupling": {"enabled": True}})
+    _, alerts = run(rs, Engine(on))
+    assert K.HR_ACTIVITY_DECOUPLING.value in kinds(alerts)
 
 
 def test_low_spo2_and_desaturation() -> None:
