@@ -142,12 +142,12 @@ class Presence(Module):
 
     def ordinary_ms(self, d: Device) -> float:
         """The shortest usual length this device does not routinely go without data (a gap
-        at least this long is news)."""
+        at least this long is news); 0 if it has no habitual holes at all."""
         s = d.s
         if all(s[o] < 0 for o in self.NEWEST):
             # sleep stages only (or nothing yet): a whole day's usual hours
             return float(HOUR * sum(1 for h in range(24) if self.usual(d, h)))
         for i, edge in enumerate(HOLE_EDGES_MS):
             if s[self.HOLES + i] < self.ordinary_count:
-                return float(edge)
+                return float(edge) if i else 0.0
         return float(LONGEST_ORDINARY_MS)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from detectors import AlertEvent, Engine
+from detectors import AlertEvent, Engine, EngineConfig
+from detectors.config import DeadmanConfig
 from messages.codec import Reading
 from messages.kinds import AnomalyKind as K
 from messages.metrics import Metric
@@ -168,3 +169,12 @@ def test_a_short_still_pause_in_heart_rate_is_not_off_the_wrist() -> None:
         if not 60 <= i < 75:  # 15 min without heart rate, still
             rs.append(Reading("d1", t + 1, Metric.HEART_RATE, 62.0 + i % 5))
     assert opened(replay(Engine(), rs), K.OFF_WRIST, K.DROPOUT) == []
+
+
+def test_a_short_silence_limit_is_not_stretched_by_the_profile() -> None:
+    """A device with no habitual holes is silent after the configured limit, however short."""
+    eng = Engine(EngineConfig(deadman=DeadmanConfig(silent_after_ms=2 * MIN)))
+    eng.process(streaming("watch", T0, T0 + HOUR))
+    last = T0 + HOUR - 15_000 + 1
+    assert eng.tick(last + 2 * MIN - 1) == []
+    assert [e.kind for e in eng.tick(last + 2 * MIN)] == [K.DEVICE_SILENT]
