@@ -176,9 +176,27 @@ class QualityConfig(_Cfg):
     flatline_min_readings: int = Field(
         15, ge=2, description="...and this many readings (a 1/min device: 15 min)"
     )
+    flatline_max_gap_ms: int = Field(
+        5 * _MIN, gt=0, description="A heart-rate gap this long ends a run of identical values"
+    )
     dropout_min_gap_ms: int = Field(10 * _MIN, gt=0, description="Shortest gap called a dropout")
     dropout_factor: float = Field(10.0, gt=1, description="...and this many expected intervals")
     off_wrist_gap_ms: int = Field(10 * _MIN, gt=0, description="No HR while other data flows")
+    off_wrist_min_ms: int = Field(
+        20 * _MIN, gt=0, description="No HR and no motion this long: off the wrist"
+    )
+    off_wrist_back_ms: int = Field(
+        3 * _MIN, gt=0, description="HR flowing again this long ends off_wrist / optical dropout"
+    )
+    presence_days: int = Field(
+        14, ge=2, description="Memory (days) of when a device usually sends and its holes"
+    )
+    usual_hour_share: float = Field(
+        0.75, ge=0, lt=1, description="An hour of the day with data on more days than this: usual"
+    )
+    ordinary_holes_per_week: float = Field(
+        2.0, gt=0, description="Gaps of a length this frequent are the device's habit, not news"
+    )
     late_ms: int = Field(5 * _MIN, gt=0, description="Behind the device's newest reading: late")
     skew_ms: int = Field(5 * _MIN, gt=0, description="A backward clock jump of at least this")
     skew_min_readings: int = Field(5, ge=2, description="Consecutive readings behind = skew")

@@ -291,8 +291,10 @@ class Engine:
                 "gap": mm["dropout"].on_gap,
                 "close_night": mm["sleep_session"].close,
                 "close_hour": mm["hour"].close,
+                "presence": mm["presence"].on_hour,
                 "spo2": mm["spo2"].on_reading,
                 "off_wrist": mm["off_wrist"].decide,
+                "hr_back": mm["off_wrist"].on_heart_rate,
                 "tachycardia": mm["tachycardia"].on_heart_rate,
                 "bradycardia": mm["bradycardia"].on_heart_rate,
                 "abrupt": mm["abrupt_hr_change"].on_heart_rate,
@@ -467,7 +469,7 @@ class Engine:
         silent = tracks.get(AnomalyKind.DEVICE_SILENT)
         if silent is not None and silent.is_open:
             return now_ms + 1  # every tick: the open alert's heartbeat and severity
-        due = self._silent.last_seen(d) + self._silent.limit(did)
+        due = self._silent.due(did, d)
         if s[self._ss_start] >= 0:
             due = min(due, s[self._ss_last] + self._c.multiday.session_gap_ms)
         ac = self._c.alerts

@@ -23,9 +23,10 @@ def reset(s: array[float], o: int) -> None:
     s[o + LAST] = -1.0
 
 
-def update(s: array[float], o: int, ts: float, x: float) -> None:
-    """Extend the run of identical values with one in-order reading, or start a new one."""
-    if s[o + COUNT] > 0 and x == s[o]:
+def update(s: array[float], o: int, ts: float, x: float, max_gap_ms: float) -> None:
+    """Extend the run of identical values with one in-order reading, or start a new one
+    (also after a gap longer than ``max_gap_ms``: a run spans contiguous readings only)."""
+    if s[o + COUNT] > 0 and x == s[o] and ts - s[o + LAST] <= max_gap_ms:
         s[o + COUNT] += 1.0
         s[o + LAST] = ts
     else:
@@ -62,11 +63,13 @@ class Flatline(ArrayDetector):
         *,
         min_ms: int = 600_000,
         min_readings: int = 8,
+        max_gap_ms: int = 300_000,
         default_step_ms: int = 60_000,
         seed: int | None = None,
     ) -> None:
         self.min_ms = min_ms
         self.min_readings = min_readings
+        self.max_gap_ms = max_gap_ms
         self.default_step_ms = default_step_ms
         super().__init__(seed=seed)
 
@@ -86,6 +89,8 @@ class Flatline(ArrayDetector):
         s = self._s
         if v is None or s[COUNT] == 0 or v != s[VALUE]:
             return 0.0
+        if self._ts(x) - s[LAST] > self.max_gap_ms:
+            return 0.0  # a new run after the gap
         dur = max(self._ts(x) - s[START], 0.0)
         fill = min(1.0, (s[COUNT] + 1) / self.min_readings)
         return min(dur / self.min_ms, 100.0) * fill
@@ -97,4 +102,4 @@ class Flatline(ArrayDetector):
         ts = self._ts(x)
         if ts < self._s[LAST]:
             return
-        update(self._s, 0, ts, v)
+        update(self._s, 0, ts, v, self.max_gap_ms)

@@ -29,7 +29,7 @@ cdef class ReadingPath:
     cdef object impossible, behind, gap, close_night, close_hour, spo2, off_wrist
     cdef object tachycardia, bradycardia, abrupt, decoupling
     cdef object earlier, book_active, book_inactive, book_resolve
-    cdef object impossible_clear_ms, off_wrist_gap
+    cdef object impossible_clear_ms, off_wrist_gap, presence, hr_back
     cdef Py_ssize_t T_FIRST, T_ANY, T_HR, T_STEPS, T_STAGE, INTERVAL, N_READINGS
     cdef Py_ssize_t UTC_OFFSET, OFFSET_FROM_READING
     cdef Py_ssize_t BEHIND_RUN, SKEW_OFFSET, T_FIRST_STEPS, STEPS_RING, RING_MIN
@@ -42,6 +42,7 @@ cdef class ReadingPath:
     cdef Py_ssize_t H_CUR, H_STEPS, H_STEPS_N, H_HR_N, H_ASLEEP_N
     cdef Py_ssize_t SINCE_HR_STEPS, SINCE_HR_STAGES, WORN_SINCE
     cdef double skew_ms, dropout_min_gap_ms, dropout_factor, flatline_ms, flatline_n
+    cdef double flatline_gap_ms
     cdef double off_wrist_gap_ms, session_gap_ms, session_wake_ms, awakening_min_ms
     cdef double stage_valid_ms, steps_valid_ms, rest_max_spm, active_min_spm
     cdef double rest_minutes, still_minutes, hr_sd_floor, spo2_sd_floor, warmup_ms, flag_z

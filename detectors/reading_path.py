@@ -86,8 +86,10 @@ class ReadingPath:
         self.gap = rules["gap"]
         self.close_night = rules["close_night"]
         self.close_hour = rules["close_hour"]
+        self.presence = rules["presence"]
         self.spo2 = rules["spo2"]
         self.off_wrist = rules["off_wrist"]
+        self.hr_back = rules["hr_back"]
         self.tachycardia = rules["tachycardia"]
         self.bradycardia = rules["bradycardia"]
         self.abrupt = rules["abrupt"]
@@ -173,6 +175,7 @@ class ReadingPath:
         self.dropout_factor = float(q.dropout_factor)
         self.flatline_ms = float(q.flatline_ms)
         self.flatline_n = float(q.flatline_min_readings)
+        self.flatline_gap_ms = float(q.flatline_max_gap_ms)
         self.off_wrist_gap = q.off_wrist_gap_ms  # an int, passed on as it is
         self.off_wrist_gap_ms = float(q.off_wrist_gap_ms)
         self.session_gap_ms = float(cfg.multiday.session_gap_ms)
@@ -288,9 +291,11 @@ class ReadingPath:
                 self.close_night(did, d, ts, out)
             hour = its // _HOUR
             if hour != s[self.H_CUR]:
+                self.presence(d, s[self.H_CUR], hour, t)
                 self.close_hour(did, d, hour, ts, out)
         elif prev < 0.0:
             # the first hour: nothing to judge yet; the local-time module sets the offset
+            self.presence(d, -1.0, its // _HOUR, t)
             self.close_hour(did, d, its // _HOUR, ts, out)
         if t > prev:
             s[self.T_ANY] = t
@@ -461,9 +466,11 @@ class ReadingPath:
         ):
             flagged = self.decoupling(r, d, out, ctx, rest_expected) or flagged
 
-        # stuck sensor (data quality): the flatline module's run (value, start, count, last)
+        # stuck sensor (data quality): the flatline module's run (value, start, count, last);
+        # a gap in heart rate ends it (a tracker repeats its last value as it loses contact,
+        # and the first value after the gap may equal it: that is no stuck sensor)
         fl = self.FL
-        if s[fl + 2] > 0.0 and v == s[fl]:
+        if s[fl + 2] > 0.0 and v == s[fl] and t - s[fl + 3] <= self.flatline_gap_ms:
             n = s[fl + 2] + 1.0
             s[fl + 2] = n
             s[fl + 3] = t
@@ -480,11 +487,8 @@ class ReadingPath:
             flagged = True
         elif tracks and _K_FLATLINE in tracks:
             self.book_inactive(did, tracks, _K_FLATLINE, ts, out, 0)
-        if tracks:
-            if _K_OFF_WRIST in tracks:
-                self.book_resolve(did, tracks, _K_OFF_WRIST, ts, out, end_ms=ts)
-            if _K_DROPOUT in tracks:
-                self.book_resolve(did, tracks, _K_DROPOUT, ts, out, end_ms=ts)
+        if tracks and (_K_OFF_WRIST in tracks or _K_DROPOUT in tracks):
+            self.hr_back(did, d, t, out)  # resolved once heart rate keeps flowing
         s[self.SINCE_HR_STEPS] = 0.0
         s[self.SINCE_HR_STAGES] = 0.0
         s[self.WORN_SINCE] = 0.0

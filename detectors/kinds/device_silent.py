@@ -1,7 +1,11 @@
 """Deadman (data quality): no data at all from a device for longer than its limit
 (``deadman.roster`` per device, else ``deadman.silent_after_ms``). Opened by tick() on event
 time, or after the fact when a reading ends a gap that long (see
-:mod:`~detectors.kinds.dropout`); resolved by the next reading."""
+:mod:`~detectors.kinds.dropout`); resolved by the next reading.
+
+A roster device's limit is the operator's word and counts raw time. A device only seen counts
+only the silence in the hours it usually sends data, and only beyond the holes it routinely
+has (:mod:`~detectors.kinds.presence`): a tracker that logs sleep only is silent every day."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from detectors.types import AlertEvent
 from messages.kinds import AnomalyKind as K
 
 if TYPE_CHECKING:
+    from detectors.kinds.presence import Presence
     from detectors.reading_path import Device
 
 
@@ -28,6 +33,10 @@ class DeviceSilent(Module):
     def setup(self) -> None:
         self.T_WATCH = self.slot("watch_since")
         self.T_ANY = self.slot("newest", "device")
+        self.presence: Presence = self.env.modules["presence"]  # type: ignore[assignment]
+
+    def on_roster(self, device_id: str) -> bool:
+        return device_id in self.c.deadman.roster
 
     def limit(self, device_id: str) -> int:
         dm = self.c.deadman
@@ -38,6 +47,25 @@ class DeviceSilent(Module):
         s = d.s
         return s[self.T_ANY] if s[self.T_ANY] >= 0 else s[self.T_WATCH]
 
+    def _need(self, did: str, d: Device) -> float:
+        """The usual-hours silence that makes a seen (not roster) device silent."""
+        return max(float(self.limit(did)), self.presence.ordinary_ms(d))
+
+    def is_silent(self, did: str, d: Device, now_ms: float) -> bool:
+        last = self.last_seen(d)
+        if self.on_roster(did):
+            return now_ms - last >= self.limit(did)
+        if now_ms - last < self.limit(did):
+            return False
+        return self.presence.usual_ms(d, last, now_ms) >= self._need(did, d)
+
+    def due(self, did: str, d: Device) -> float:
+        """The earliest event time at which the device would be silent, if nothing arrives."""
+        last = self.last_seen(d)
+        if self.on_roster(did) or last < 0:
+            return last + self.limit(did)
+        return max(last + self.limit(did), self.presence.reach(d, last, self._need(did, d)))
+
     def on_tick(self, did: str, d: Device, now_ms: int, out: list[AlertEvent]) -> bool:
         """Open (or keep open) the alert if ``did`` has been silent too long; True if the
         device's state changed."""
@@ -46,10 +74,17 @@ class DeviceSilent(Module):
         if s[self.T_ANY] < 0 and s[self.T_WATCH] < 0:
             s[self.T_WATCH] = now_ms  # a roster device never seen: watch from now
             changed = True
-        last = self.last_seen(d)
-        if now_ms - last >= self.limit(did):
+        if self.is_silent(did, d, now_ms):
             self.book.active(
-                did, d.tracks, K.DEVICE_SILENT, now_ms, int(last), "warning", None, True, out
+                did,
+                d.tracks,
+                K.DEVICE_SILENT,
+                now_ms,
+                int(self.last_seen(d)),
+                "warning",
+                None,
+                True,
+                out,
             )
             changed = True
         return changed

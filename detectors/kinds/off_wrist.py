@@ -1,7 +1,11 @@
-"""Off the wrist (data quality): heart rate stopped for ``quality.off_wrist_gap_ms`` while
+"""Off the wrist (data quality): heart rate stopped for ``quality.off_wrist_min_ms`` while
 other data keeps flowing and the wearer neither moves nor sleeps (else it is an optical
 dropout, :mod:`~detectors.kinds.dropout`). The evidence (steps, stages since the newest heart
-rate) is counted per reading in :mod:`detectors.reading_path`; this module decides."""
+rate) is counted per reading in :mod:`detectors.reading_path`; this module decides.
+
+Both alerts resolve once heart rate has flowed again for ``quality.off_wrist_back_ms`` (no gap
+longer than that): a tracker lying on a table may log a few stray readings, which do not end
+the episode (one alert per removal, not a flapping series)."""
 
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ class OffWrist(Module):
             Slot("steps_since_hr"),  # steps counted since the newest heart rate
             Slot("stages_since_hr"),  # sleep stages received since the newest heart rate
             Slot("worn_since"),  # first sign of wear (steps, sleep) since the newest HR
+            Slot("back_since", init=-1.0),  # heart rate flowing again since (-1: not back)
+            Slot("back_last", init=-1.0),  # the newest heart rate while the alert is open
         ),
     )
 
@@ -37,6 +43,28 @@ class OffWrist(Module):
         self.STEPS = self.slot("steps_since_hr")
         self.STAGES = self.slot("stages_since_hr")
         self.WORN_SINCE = self.slot("worn_since")
+        self.BACK_SINCE = self.slot("back_since")
+        self.BACK_LAST = self.slot("back_last")
+        self.back_ms = float(self.c.quality.off_wrist_back_ms)
+        # a shorter pause without motion is as likely a still wearer whose tracker skipped HR
+        self.min_ms = max(self.c.quality.off_wrist_gap_ms, self.c.quality.off_wrist_min_ms)
+
+    def on_heart_rate(self, did: str, d: Device, t: float, out: list[AlertEvent]) -> None:
+        """A heart rate while off_wrist or an optical dropout may be open: resolve them once
+        heart rate has kept flowing for ``back_ms``, as from its first reading back."""
+        s = d.s
+        tracks = d.tracks
+        if not any(k in tracks and tracks[k].is_open for k in (K.OFF_WRIST, K.DROPOUT)):
+            s[self.BACK_SINCE] = -1.0
+            return
+        if s[self.BACK_SINCE] < 0 or t - s[self.BACK_LAST] > self.back_ms:
+            s[self.BACK_SINCE] = t
+        s[self.BACK_LAST] = t
+        if t - s[self.BACK_SINCE] >= self.back_ms:
+            back = int(s[self.BACK_SINCE])
+            self.book.resolve(did, tracks, K.OFF_WRIST, int(t), out, end_ms=back)
+            self.book.resolve(did, tracks, K.DROPOUT, int(t), out, end_ms=back)
+            s[self.BACK_SINCE] = -1.0
 
     def decide(
         self, r: Reading, d: Device, last_hr: float, gap: int, out: list[AlertEvent]
@@ -66,7 +94,10 @@ class OffWrist(Module):
                 detail="No heart rate or SpO2 while the device is worn (it still counts steps "
                 "or stages sleep): the optical sensor dropped out (data quality).",
             )
-        elif not (K.DROPOUT in tracks and tracks[K.DROPOUT].is_open):
+        elif (
+            not (K.DROPOUT in tracks and tracks[K.DROPOUT].is_open)
+            and r.ts_ms - last_hr >= self.min_ms
+        ):
             book.active(
                 r.device_id,
                 tracks,

@@ -20,6 +20,7 @@ from detectors.kinds.impossible_value import ImpossibleValue
 from detectors.kinds.local_time import LocalTime
 from detectors.kinds.low_spo2 import LowSpo2
 from detectors.kinds.off_wrist import OffWrist
+from detectors.kinds.presence import Presence
 from detectors.kinds.sleep_disruption import SleepDisruption
 from detectors.kinds.sleep_session import SleepSession
 from detectors.kinds.spo2 import Spo2
@@ -36,6 +37,7 @@ MODULES: tuple[type[Module], ...] = (
     Spo2,
     SleepSession,
     Hour,
+    Presence,
     # alert kinds
     ImpossibleValue,
     ClockSkew,

@@ -207,6 +207,12 @@ def _configs(draw: st.DrawFn) -> EngineConfig:
         "quality": {
             "flatline_ms": draw(st.integers(0, 1_800_000)),
             "flatline_min_readings": draw(st.integers(1, 20)),
+            "flatline_max_gap_ms": draw(st.integers(1, 900_000)),
+            "off_wrist_min_ms": draw(st.integers(1, 3_600_000)),
+            "off_wrist_back_ms": draw(st.integers(1, 900_000)),
+            "presence_days": draw(st.integers(2, 30)),
+            "usual_hour_share": draw(st.floats(0, 0.95)),
+            "ordinary_holes_per_week": draw(st.floats(0.1, 20)),
         },
         "local_time": {
             "timezone": draw(st.sampled_from(["UTC", "-07:00", "+05:45", "Europe/Oslo"])),

@@ -1,0 +1,180 @@
+"""Data-quality kinds judged against what each device normally sends (docs/data-quality.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from detectors import AlertEvent, Engine, EngineConfig
+from detectors.config import DeadmanConfig
+from messages.codec import Reading
+from messages.kinds import AnomalyKind as K
+from messages.metrics import Metric
+from tests.detectors.streams import DAY, HOUR, MIN, T0
+
+EPOCH = 30_000  # a sleep-stage epoch
+
+
+def replay(eng: Engine, readings: Iterable[Reading], tick_every: int = 5 * MIN) -> list[AlertEvent]:
+    """Feed time-ordered readings with a tick() every ``tick_every`` of event time (as the
+    replay and the daemon do); all alert events."""
+    out: list[AlertEvent] = []
+    batch: list[Reading] = []
+    next_tick = -1
+    for r in readings:
+        if next_tick < 0:
+            next_tick = r.ts_ms - r.ts_ms % tick_every + tick_every
+        while r.ts_ms >= next_tick:
+            out += eng.process(batch).alerts
+            batch = []
+            out += eng.tick(next_tick)
+            next_tick += tick_every
+        batch.append(r)
+    out += eng.process(batch).alerts
+    return out
+
+
+def opened(events: list[AlertEvent], *kinds: K) -> list[AlertEvent]:
+    return [e for e in events if e.state == "open" and e.kind in kinds]
+
+
+def sleep_only(device: str, nights: int) -> list[Reading]:
+    """A tracker that logs only sleep stages, 30 s epochs, bedtime 22:40-23:20 to 06:30-07:30."""
+    out = []
+    for n in range(nights):
+        start = T0 + n * DAY + 22 * HOUR + (40 + (n * 17) % 40) * MIN
+        end = T0 + (n + 1) * DAY + 6 * HOUR + (30 + (n * 23) % 60) * MIN
+        out += [
+            Reading(device, t, Metric.SLEEP_STAGE, float(1 + (t // (45 * MIN)) % 3))
+            for t in range(start, end, EPOCH)
+        ]
+    return out
+
+
+def streaming(
+    device: str, start: int, end: int, skip: tuple[int, int] | None = None
+) -> list[Reading]:
+    """Steps every minute and heart rate every 15 s, nothing at all during ``skip``."""
+    out = []
+    for t in range(start, end, 15_000):
+        if skip and skip[0] <= t < skip[1]:
+            continue
+        if t % MIN == 0:
+            out.append(Reading(device, t, Metric.STEPS, float((t // MIN) % 7), 60.0))
+        out.append(Reading(device, t + 1, Metric.HEART_RATE, 60.0 + (t // 15_000) % 9))
+    return out
+
+
+def test_a_sleep_only_tracker_is_not_silent_every_day() -> None:
+    """Two weeks of a tracker that only logs sleep: its days without data are its habit. At
+    most the first day (nothing learned yet) may be reported, never the days after."""
+    events = replay(Engine(), sleep_only("sleeper", 14))
+    quality = opened(events, K.DEVICE_SILENT, K.DROPOUT)
+    assert len(quality) <= 1
+    assert all(e.ts_ms < T0 + 2 * DAY for e in quality)
+
+
+def test_a_sleep_only_tracker_that_misses_a_night_is_silent() -> None:
+    readings = [r for r in sleep_only("sleeper", 14) if not T0 + 9 * DAY < r.ts_ms < T0 + 10 * DAY]
+    events = replay(Engine(), readings)
+    late = [e for e in opened(events, K.DEVICE_SILENT) if e.ts_ms > T0 + 2 * DAY]
+    assert len(late) == 1
+    assert T0 + 9 * DAY < late[0].ts_ms < T0 + 11 * DAY
+
+
+def test_a_streaming_device_that_stops_still_drops_out_and_goes_silent() -> None:
+    """Three days of a device that streams all day; on day 4 it stops for 30 min (a dropout,
+    found when data resumes), later for 3 h in the afternoon (silent, found by tick())."""
+    day4 = T0 + 3 * DAY
+    readings = streaming(
+        "watch", T0, day4 + 10 * HOUR, skip=(day4 + 9 * HOUR, day4 + 9 * HOUR + 30 * MIN)
+    )
+    readings += streaming(
+        "watch", day4 + 13 * HOUR, day4 + 20 * HOUR, skip=(day4 + 14 * HOUR, day4 + 17 * HOUR)
+    )
+    # (10:00 to 13:00 on day 4 is silent too: the device normally sends then)
+    events = replay(Engine(), readings)
+    drops = opened(events, K.DROPOUT)
+    silent = opened(events, K.DEVICE_SILENT)
+    assert [e.ts_ms for e in drops] == [day4 + 9 * HOUR + 30 * MIN]
+    assert len(silent) == 2
+    assert day4 + 10 * HOUR + 45 * MIN <= silent[0].ts_ms <= day4 + 11 * HOUR
+    assert day4 + 14 * HOUR + 45 * MIN <= silent[1].ts_ms <= day4 + 15 * HOUR
+
+
+def test_holes_a_device_routinely_has_become_ordinary() -> None:
+    """A steps export that skips 25 min four times a day: after a few days that is its habit;
+    a 4 h hole in its usual hours is still news."""
+    readings = []
+    for day in range(8):
+        for m in range(7 * 60, 23 * 60):  # steps from 07:00 to 23:00
+            if any(h * 60 <= m < h * 60 + 25 for h in (9, 12, 15, 19)):
+                continue
+            if day == 7 and 13 * 60 <= m < 17 * 60:
+                continue
+            readings.append(Reading("steps", T0 + day * DAY + m * MIN, Metric.STEPS, 3.0, 60.0))
+    events = replay(Engine(), readings)
+    drops = opened(events, K.DROPOUT)
+    assert drops  # learning: the first days' holes are reported
+    assert all(e.ts_ms < T0 + 3 * DAY for e in drops)
+    late_silent = [e for e in opened(events, K.DEVICE_SILENT) if e.ts_ms > T0 + 3 * DAY]
+    assert len(late_silent) == 1
+    assert T0 + 7 * DAY + 13 * HOUR < late_silent[0].ts_ms < T0 + 7 * DAY + 17 * HOUR
+
+
+def held(constant: set[int], missing: set[int]) -> list[Reading]:
+    """Four hours, steps every minute (0) and heart rate every 15 s: exactly 63 bpm in the
+    ``constant`` minutes, none in the ``missing`` ones, varying otherwise."""
+    rs: list[Reading] = []
+    for i in range(240):
+        t = T0 + i * MIN
+        rs.append(Reading("d1", t, Metric.STEPS, 0.0, 60.0))
+        if i in missing:
+            continue
+        for k in range(4):
+            v = 63.0 if i in constant else 60.0 + (i * 4 + k) % 7
+            rs.append(Reading("d1", t + k * 15_000 + 1, Metric.HEART_RATE, v))
+    return rs
+
+
+def test_a_value_held_before_a_heart_rate_gap_is_no_flatline() -> None:
+    """A tracker repeats its last value for a few minutes as it loses contact; the first value
+    after an hour without heart rate equals it: no stuck sensor. A 20 min run is one."""
+    lost = held(set(range(60, 64)) | set(range(124, 126)), set(range(64, 124)))
+    assert opened(replay(Engine(), lost), K.FLATLINE) == []
+    stuck = held(set(range(60, 80)), set())
+    assert len(opened(replay(Engine(), stuck), K.FLATLINE)) == 1
+
+
+def test_stray_readings_do_not_split_one_removal() -> None:
+    """Off the wrist for two hours; the tracker on the table logs two stray heart rates at 40
+    min: one off_wrist alert, resolved when heart rate keeps flowing again."""
+    rs: list[Reading] = []
+    for i in range(300):
+        t = T0 + i * MIN
+        rs.append(Reading("d1", t, Metric.STEPS, 0.0, 60.0))
+        off = 60 <= i < 180
+        if not off or i in (100, 101):
+            rs.append(Reading("d1", t + 1, Metric.HEART_RATE, 62.0 + i % 5))
+    events = replay(Engine(), rs)
+    assert len(opened(events, K.OFF_WRIST)) == 1
+    resolved = [e for e in events if e.kind is K.OFF_WRIST and e.state == "resolved"]
+    assert len(resolved) == 1
+
+
+def test_a_short_still_pause_in_heart_rate_is_not_off_the_wrist() -> None:
+    rs: list[Reading] = []
+    for i in range(120):
+        t = T0 + i * MIN
+        rs.append(Reading("d1", t, Metric.STEPS, 0.0, 60.0))
+        if not 60 <= i < 75:  # 15 min without heart rate, still
+            rs.append(Reading("d1", t + 1, Metric.HEART_RATE, 62.0 + i % 5))
+    assert opened(replay(Engine(), rs), K.OFF_WRIST, K.DROPOUT) == []
+
+
+def test_a_short_silence_limit_is_not_stretched_by_the_profile() -> None:
+    """A device with no habitual holes is silent after the configured limit, however short."""
+    eng = Engine(EngineConfig(deadman=DeadmanConfig(silent_after_ms=2 * MIN)))
+    eng.process(streaming("watch", T0, T0 + HOUR))
+    last = T0 + HOUR - 15_000 + 1
+    assert eng.tick(last + 2 * MIN - 1) == []
+    assert [e.kind for e in eng.tick(last + 2 * MIN)] == [K.DEVICE_SILENT]
