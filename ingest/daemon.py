@@ -54,6 +54,7 @@ from aiokafka.partitioner import murmur2
 
 from detectors import AlertEvent, Engine, GridClock, ProcessResult, Scored
 from ingest import preflight
+from ingest.alert_urgency import UrgentAlerts
 from ingest.errors import FencedError, PermanentSinkError, RetriableSinkError
 from ingest.http_server import HealthServer
 from ingest.idle import PartitionActivity
@@ -143,6 +144,9 @@ class IngestDaemon:
         self._inflight: asyncio.Task[None] | None = None
         self._last_flush = time.monotonic()
         self._last_commit = time.monotonic()
+        # an alert opened or escalated since the last commit: commit soon (see _maybe_checkpoint)
+        self._urgent = UrgentAlerts()
+        self._alert_waiting = False
         self._last_metrics = time.monotonic()
         self._positions: dict[TopicPartition, int] = {}  # next offset to read, per partition
         self._applied: dict[str, int] = {}  # device -> last readings offset in its state
@@ -604,6 +608,8 @@ class IngestDaemon:
             self._pending.alerts.append(public)
             self._dirty.add(a.device_id)
             self.metrics.alerts.labels(a.state).inc()
+            if self._urgent.urgent(a):
+                self._alert_waiting = True
             if a.state == "open":
                 self.opened_alerts.append(a)
 
@@ -698,6 +704,7 @@ class IngestDaemon:
                 self._pending.alerts, cp.alerts = cp.alerts, []
             return cp
         cp.commit = True
+        self._alert_waiting = False
         for device in self._dirty:
             part = self._device_partition.get(device)
             if part is None:
@@ -721,7 +728,15 @@ class IngestDaemon:
                 task.result()  # re-raise anything unexpected (fencing among them)
         ing = self.settings.ingest
         now = time.monotonic()
-        commit_due = (now - self._last_commit) * 1000 >= ing.commit_interval_ms and bool(
+        since_commit_ms = (now - self._last_commit) * 1000
+        # an opened or escalated alert is committed by this checkpoint, unless the last commit
+        # was less than alert_commit_interval_ms ago (an alert storm commits at that rate)
+        alert_due = (
+            self._alert_waiting
+            and ing.alert_commit_interval_ms > 0
+            and since_commit_ms >= ing.alert_commit_interval_ms
+        )
+        commit_due = (alert_due or since_commit_ms >= ing.commit_interval_ms) and bool(
             self._pending.offsets or self._dirty
         )
         flush_due = (now - self._last_flush) * 1000 >= ing.flush_interval_ms and bool(
@@ -974,6 +989,7 @@ class IngestDaemon:
         for device in gone:
             self.engine.drop(device)
             self.pseudo.forget(device)
+            self._urgent.forget((device,))
             del self._device_partition[device]
             self._applied.pop(device, None)
         log.info("partitions revoked", extra={"partitions": sorted(parts), "devices": len(gone)})
