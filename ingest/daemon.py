@@ -95,10 +95,23 @@ class DetectionEngine(Protocol):
     def drop(self, device_id: str) -> None: ...
 
 
-@dataclass(slots=True)
-class _Source:
-    """Where a point came from, to dead-letter the record if InfluxDB rejects the point."""
+class _Source(Protocol):
+    """Where a point came from, to dead-letter the record if InfluxDB rejects the point: the
+    Kafka record itself (no object per reading), or a :class:`_RecordRef` for a record that
+    raised."""
 
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class _RecordRef:
     partition: int
     offset: int
     key: bytes | None
@@ -322,6 +335,7 @@ class IngestDaemon:
         readings: list[Reading] = []
         sources: list[_Source] = []
         n_records = 0
+        decode = self.decoder.decode
         for tp, records in batch.items():
             if tp not in assigned:
                 continue  # fetched before a revoke: the new owner reads these again
@@ -336,18 +350,25 @@ class IngestDaemon:
             next_tick = clock.next_ms
             newest: int | None = None
             for rec in records:
-                n_records += 1
                 key, value, offset = rec.key, rec.value, rec.offset  # type: ignore[attr-defined]
-                pending.offsets[tp] = self._positions[tp] = offset + 1
-                pending.record_ts_ms.append(rec.timestamp)  # type: ignore[attr-defined]
                 headers = rec.headers  # type: ignore[attr-defined]
                 try:
-                    many = self.decode_record(tp, offset, key, value, headers, now_ms)
+                    many: Sequence[Reading] | None = None
+                    if not headers:  # the common case first: our own JSON, correctly keyed
+                        try:
+                            one = decode(value, now_ms=now_ms)
+                        except InvalidReading:
+                            pass
+                        else:
+                            if key == one.device_id.encode():
+                                many = (one,)
+                    if many is None:  # anything else (and its reason) takes the general path
+                        many = self.decode_record(tp, offset, key, value, headers, now_ms)
                 except InvalidReading as exc:
                     self._dead_letter(tp, offset, key, value, exc.code, exc.detail)
                     continue
                 except Exception as exc:  # one record must never stop the loop
-                    self._internal_error(_Source(part, offset, key, value), "decode", exc)
+                    self._internal_error(_RecordRef(part, offset, key, value), "decode", exc)
                     continue
                 skip: bool | None = None  # a record's readings were all applied, or none
                 for reading in many:
@@ -369,8 +390,12 @@ class IngestDaemon:
                             for at in grid:
                                 self._tick(part, at)
                     readings.append(reading)
-                    sources.append(_Source(part, offset, key, value))
+                    sources.append(rec)  # type: ignore[arg-type]
             if records:
+                # nothing above reads these: set once per partition, not per record
+                pending.offsets[tp] = self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
+                pending.record_ts_ms += [r.timestamp for r in records]  # type: ignore[attr-defined]
+                n_records += len(records)
                 self._activity.saw(part, newest)
         self.metrics.records.inc(n_records)
         self._score(readings, sources)
@@ -466,23 +491,42 @@ class IngestDaemon:
             out = self.engine.process(readings)
         except Exception as exc:  # a bug the batch hit: find the record, keep the rest
             out, sources = self._score_one_by_one(readings, sources, exc)
-        owner = self._device_partition
-        for scored, src in zip(out.scored, sources, strict=True):
+        scored = out.scored
+        pseudo = self.pseudo
+        try:  # the whole batch in one go; if a point raises, point by point
+            lines = [scored_line(s, pseudo(s.device_id)) for s in scored]
+        except Exception:
+            lines, scored, sources = self._format_one_by_one(scored, sources)
+        pending.lines += lines
+        pending.lanes += [src.partition for src in sources]
+        pending.sources += sources
+        # bookkeeping once per device, not per reading: its last reading's record counts
+        latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
+        applied, owner = self._applied, self._device_partition
+        for device, src in latest.items():
+            applied[device] = src.offset
+            if owner.get(device) != src.partition:
+                self._own(device, src.partition)
+        self._dirty.update(latest)
+        self.metrics.readings.inc(len(readings))
+        self._add_alerts(out.alerts)
+
+    def _format_one_by_one(
+        self, scored: list[Scored], sources: list[_Source]
+    ) -> tuple[list[str], list[Scored], list[_Source]]:
+        """Format the points of a batch one at a time; dead-letter the records that raise."""
+        lines: list[str] = []
+        kept: list[Scored] = []
+        kept_sources: list[_Source] = []
+        for s, src in zip(scored, sources, strict=True):
             try:
-                line = scored_line(scored, self.pseudo(scored.device_id))
+                lines.append(scored_line(s, self.pseudo(s.device_id)))
             except Exception as exc:
                 self._internal_error(src, "format", exc)
                 continue
-            pending.lines.append(line)
-            pending.lanes.append(src.partition)
-            pending.sources.append(src)
-            device = scored.device_id
-            self._applied[device] = src.offset
-            if owner.get(device) != src.partition:
-                self._own(device, src.partition)
-            self._dirty.add(device)
-        self.metrics.readings.inc(len(readings))
-        self._add_alerts(out.alerts)
+            kept.append(s)
+            kept_sources.append(src)
+        return lines, kept, kept_sources
 
     def _score_one_by_one(
         self, readings: list[Reading], sources: list[_Source], error: Exception
