@@ -20,7 +20,8 @@ Phases, per mode, alternating A/B/B/A to spread machine noise over both:
    is consumed and a clean stop has flushed and committed everything);
 2. latency: a paced producer offers R readings/s for T s to a running daemon (``--rate half``:
    half this run's sustained detection rate, measured in the rounds before); the ``loadtest``
-   scenario's short events, over a span the pace sends in T s, open alerts. Reading-to-InfluxDB
+   scenario's short events (1,000 devices by default, ``--latency-devices``), over a span the
+   pace sends in T s, open alerts. Reading-to-InfluxDB
    latency = InfluxDB acknowledgement time - Kafka record timestamp (set when produced);
    reading-to-alert latency = when a ``read_committed`` consumer of the alert topic (in this
    process) receives an ``open`` event - when the reading that triggered it was handed to the
@@ -437,8 +438,9 @@ async def latency(
     await _topics(s)
     daemon, task = await _start(s, mode)
     # the loadtest scenario's short events open alerts; its span is what the pace sends in
-    # `seconds` (normal_week-like fleets offer ~640 readings per device-hour)
-    span_ms = max(HOUR_MS // 4, int(rate * seconds / (n_devices * 640) * HOUR_MS))
+    # `seconds` (its fleets offer ~640 readings per device-hour), 20 min at least so that its
+    # events (10-20 min) fit
+    span_ms = max(HOUR_MS // 3, int(rate * seconds / (n_devices * 640) * HOUR_MS))
     start_ms = int(time.time() * 1000) - span_ms - HOUR_MS
     sim = FleetSimulator(
         load_scenario("loadtest"),
@@ -543,7 +545,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     lat_modes = [m for m in modes if m != "telegraf"]
     for rnd in range(0 if args.no_latency else args.rounds):
         for mode in lat_modes if rnd % 2 == 0 else lat_modes[::-1]:
-            q = await latency(base, mode, rate, args.seconds, args.devices)
+            q = await latency(base, mode, rate, args.seconds, args.latency_devices)
             lat[mode].append(q)
             print(
                 f"latency   {mode:<12} offered {q['offered_per_s']:>7,.0f}/s  "
@@ -629,6 +631,12 @@ if __name__ == "__main__":
         help="readings/s offered in the latency phase, or 'half' (of the sustained detection rate)",
     )
     p.add_argument("--seconds", type=float, default=20.0, help="latency phase duration")
+    p.add_argument(
+        "--latency-devices",
+        type=int,
+        default=1000,
+        help="fleet of the latency phase (the loadtest scenario's: ~0.5 %% per event kind)",
+    )
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument(
         "--modes",
