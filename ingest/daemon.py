@@ -8,8 +8,11 @@ One asyncio task polls Kafka (``getmany``) and scores what arrives into a *pendi
 3. commit the offsets the buffer covers.
 
 An offset is therefore committed only after everything derived from the records below it is
-durable. While InfluxDB is slow or down the checkpoint retries with back-off; the buffer fills
-and fetching pauses (``consumer.pause``), so memory stays bounded and nothing is committed.
+durable. Offsets are committed every ``commit_interval_ms``, and by the next checkpoint when an
+alert opens or escalates (at most every ``alert_commit_interval_ms``), so that a
+``read_committed`` consumer sees the alert without waiting for the routine commit. While
+InfluxDB is slow or down the checkpoint retries with back-off; the buffer fills and fetching
+pauses (``consumer.pause``), so memory stays bounded and nothing is committed.
 Polling goes on meanwhile, so the consumer keeps its group membership.
 
 On rebalance, revoked partitions are checkpointed and their devices dropped; assigned partitions
