@@ -18,11 +18,23 @@ process. After each run the bench counts the points in Telegraf's bucket against
 Phases, per mode, alternating A/B/B/A to spread machine noise over both:
 1. sustained: a backlog of N readings is consumed; readings/s = N / (time until every record
    is consumed and a clean stop has flushed and committed everything);
-2. latency: a paced producer offers R readings/s for T s to a running daemon; reading-to-InfluxDB
-   latency = InfluxDB acknowledgement time - Kafka record timestamp (set when produced).
+2. latency: a paced producer offers R readings/s for T s to a running daemon (``--rate half``:
+   half this run's sustained detection rate, measured in the rounds before); the ``loadtest``
+   scenario's short events (1,000 devices by default, ``--latency-devices``), over a span the
+   pace sends in T s, open alerts. Reading-to-InfluxDB
+   latency = InfluxDB acknowledgement time - Kafka record timestamp (set when produced);
+   reading-to-alert latency = when a ``read_committed`` consumer of the alert topic (in this
+   process) receives an ``open`` event - when the reading that triggered it was handed to the
+   producer (the device's reading at the event's time; for a time-driven alert, the first
+   reading past it).
 
-    python bench/bench_e2e.py [--readings 400000] [--rate 5000] [--seconds 20] [--rounds 2]
-                              [--modes telegraf,passthrough,detection,detection-python]
+Mode ``detection-routine-commit``: detection with ``ingest.alert_commit_interval_ms = 0``, so
+alert events wait for the routine commit (the daemon before prompt alert commits), for a
+before/after in one run.
+
+    python bench/bench_e2e.py [--readings 400000] [--rate 5000|half] [--seconds 20] [--rounds 2]
+                              [--modes telegraf,passthrough,detection,detection-python,
+                                       detection-routine-commit]
                               [--no-latency]
 """
 
@@ -53,6 +65,8 @@ from ingest.daemon import DetectionEngine, IngestDaemon
 from ingest.kafka_io.offsets import committed_offsets, end_offsets, wait_until_committed
 from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
+from ingest.loadtest.analysis import ProducedIndex
+from ingest.loadtest.runner import _device_names, decode_alerts
 from ingest.settings import Settings, load_settings
 from messages import Reading
 from simulators import FleetSimulator, Scenario, load_scenario
@@ -99,7 +113,9 @@ def _backlog_scenario() -> Scenario:
     return load_scenario("normal_week").replace(artefacts=Artefacts.none())
 
 
-def _isolated(base: Settings, name: str) -> Settings:
+def _isolated(base: Settings, name: str, mode: str) -> Settings:
+    if mode == "detection-routine-commit":  # alert events wait for the routine commit
+        return base.with_namespace(name, http_port=0, alert_commit_interval_ms=0)
     return base.with_namespace(name, http_port=0)
 
 
@@ -185,7 +201,7 @@ async def _backlog(
     base: Settings, mode: str, n_devices: int, hours: float
 ) -> tuple[Settings, FleetSimulator, int]:
     """A fresh namespace (topics, group, bucket) with the same backlog produced into it."""
-    s = _isolated(base, f"bench-{mode}-{uuid.uuid4().hex[:6]}")
+    s = _isolated(base, f"bench-{mode}-{uuid.uuid4().hex[:6]}", mode)
     _bucket(s, create=True)
     await _topics(s)
     now = int(time.time() * 1000)
@@ -388,25 +404,59 @@ async def telegraf_sustained(
     }
 
 
+async def _read_alerts(
+    s: Settings, into: list[tuple[float, int, bytes]], stop: asyncio.Event
+) -> None:
+    """Every alert event a ``read_committed`` consumer receives, with its receipt time."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    parts = await end_offsets(kafka_client_kwargs(s), s.topics.alerts)
+    consumer = AIOKafkaConsumer(
+        **kafka_client_kwargs(s),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        fetch_max_wait_ms=20,  # receipt time is the measurement: do not wait for more data
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(s.topics.alerts, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while not stop.is_set():
+            for records in (await consumer.getmany(timeout_ms=50)).values():
+                now = time.time()
+                into.extend((now, r.timestamp, r.value) for r in records)
+    finally:
+        await consumer.stop()
+
+
 async def latency(
     base: Settings, mode: str, rate: float, seconds: float, n_devices: int
 ) -> dict[str, float]:
-    s = _isolated(base, f"bench-lat-{mode}-{uuid.uuid4().hex[:6]}")
+    s = _isolated(base, f"bench-lat-{mode}-{uuid.uuid4().hex[:6]}", mode)
     _bucket(s, create=True)
     await _topics(s)
     daemon, task = await _start(s, mode)
-    # pace by message count: chunk i is sent when `rate` x elapsed reaches the messages before it
-    span_ms = int(seconds * 60_000)  # ~60x real time gives enough readings for n_devices
+    # the loadtest scenario's short events open alerts; its span is what the pace sends in
+    # `seconds` (its fleets offer ~640 readings per device-hour), 20 min at least so that its
+    # events (10-20 min) fit
+    span_ms = max(HOUR_MS // 3, int(rate * seconds / (n_devices * 640) * HOUR_MS))
+    start_ms = int(time.time() * 1000) - span_ms - HOUR_MS
     sim = FleetSimulator(
-        load_scenario("normal_week"),
+        load_scenario("loadtest"),
         devices=n_devices,
         seed=2,
-        start_ms=int(time.time() * 1000) - span_ms - HOUR_MS,
+        start_ms=start_ms,
         duration_ms=span_ms,
         chunk_ms=60_000,
     )
     chunks = [c for c in sim if len(c)]
+    index = ProducedIndex(start_ms)
+    alert_records: list[tuple[float, int, bytes]] = []
+    stop_alerts = asyncio.Event()
+    reader = asyncio.create_task(_read_alerts(s, alert_records, stop_alerts))
     daemon.latency_sample.clear()
+    # pace by message count: a slice is sent when `rate` x elapsed reaches the messages before it
     t0 = time.perf_counter()
     offered = 0
     async with KafkaSink(s.bootstrap_servers, s.topics.readings, linger_ms=5) as sink:
@@ -414,6 +464,7 @@ async def latency(
             for lo in range(0, len(chunk), 500):
                 part = chunk.slice(lo, min(lo + 500, len(chunk)), chunk.start_ms, chunk.end_ms)
                 await asyncio.sleep(max(0.0, t0 + offered / rate - time.perf_counter()))
+                index.add(part.device_idx, part.ts_ms, time.time())
                 offered += await sink.send(part)
             if time.perf_counter() - t0 > seconds:
                 break
@@ -422,15 +473,32 @@ async def latency(
     await wait_until_committed(
         kafka_client_kwargs(s), s.topics.readings, s.ingest.group_id, timeout_s=300
     )
+    await asyncio.sleep(1.0)  # the last transaction's events reach the reader
+    stop_alerts.set()
+    await reader
     daemon.request_stop()
     await task
     lat = np.array(daemon.latency_sample or [float("nan")])
     _bucket(s, create=False)
+    # reading -> alert, open events only (the events someone waits for)
+    names = _device_names(s, sim.device_ids)
+    alert_ms = []
+    for recv, _kts, event in decode_alerts(alert_records):
+        idx = names.get(event.device_id)
+        trigger = index.trigger_wall(idx, event.ts_ms) if idx is not None else None
+        if event.state == "open" and trigger is not None:
+            alert_ms.append(max(0.0, (recv - trigger[0]) * 1000))
+    alerts = np.array(alert_ms or [float("nan")])
     return {
         "offered_per_s": offered / wall,
         "p50_ms": float(np.percentile(lat, 50) * 1000),
         "p99_ms": float(np.percentile(lat, 99) * 1000),
         "samples": float(len(lat)),
+        "alert_p50_ms": float(np.percentile(alerts, 50)),
+        "alert_p99_ms": float(np.percentile(alerts, 99)),
+        "alert_max_ms": float(np.max(alerts)),
+        "alerts_opened": float(len(alert_ms)),
+        "commits": daemon.metrics._total(daemon.metrics.commits),
     }
 
 
@@ -471,16 +539,21 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 )
                 if not ok:
                     raise SystemExit("telegraf did not write every point")
-            if mode == "telegraf" or args.no_latency:
-                continue
-            q = await latency(base, mode, args.rate, args.seconds, args.devices)
+    thr = {m: statistics.median(r["readings_per_s"] for r in sus[m]) for m in modes}
+    # latency after every sustained round, so that "half the sustainable rate" is known
+    rate = thr["detection"] / 2 if args.rate == "half" else float(args.rate)
+    lat_modes = [m for m in modes if m != "telegraf"]
+    for rnd in range(0 if args.no_latency else args.rounds):
+        for mode in lat_modes if rnd % 2 == 0 else lat_modes[::-1]:
+            q = await latency(base, mode, rate, args.seconds, args.latency_devices)
             lat[mode].append(q)
             print(
                 f"latency   {mode:<12} offered {q['offered_per_s']:>7,.0f}/s  "
-                f"p50 {q['p50_ms']:7.0f} ms  p99 {q['p99_ms']:7.0f} ms",
+                f"reading->InfluxDB p50 {q['p50_ms']:5.0f} ms  p99 {q['p99_ms']:5.0f} ms  "
+                f"reading->alert p50 {q['alert_p50_ms']:5.0f} ms  p99 {q['alert_p99_ms']:5.0f} "
+                f"ms  ({q['alerts_opened']:.0f} alerts, {q['commits']:.0f} commits)",
                 flush=True,
             )
-    thr = {m: statistics.median(r["readings_per_s"] for r in sus[m]) for m in modes}
     cpu_med = {
         m: {
             k.removeprefix("cpu_us_per_reading_"): statistics.median(r[k] for r in sus[m])
@@ -500,8 +573,12 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "detection_cost_fraction": cost,
         "latency_ms": {
             m: {
+                "offered_per_s": statistics.median(q["offered_per_s"] for q in lat[m]),
                 "p50": statistics.median(q["p50_ms"] for q in lat[m]),
                 "p99": statistics.median(q["p99_ms"] for q in lat[m]),
+                "alert_p50": statistics.median(q["alert_p50_ms"] for q in lat[m]),
+                "alert_p99": statistics.median(q["alert_p99_ms"] for q in lat[m]),
+                "alerts_opened": sum(q["alerts_opened"] for q in lat[m]),
             }
             for m in modes
             if lat[m]
@@ -523,6 +600,17 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 f"{c.get('influxdb', float('nan')):.1f} / {c.get('kafka', float('nan')):.1f} |"
             )
         summary["ratio_to_telegraf"] = {m: thr[m] / thr["telegraf"] for m in modes}
+    if any(lat.values()):
+        print(
+            f"\nlatency at {rate:,.0f} readings/s offered (medians of rounds)\n"
+            "| | reading->InfluxDB p50 / p99 | reading->alert p50 / p99 | open alerts |\n"
+            "|---|---|---|---:|"
+        )
+        for m, q in summary["latency_ms"].items():  # type: ignore[attr-defined]
+            print(
+                f"| {m} | {q['p50']:,.0f} / {q['p99']:,.0f} ms | "
+                f"{q['alert_p50']:,.0f} / {q['alert_p99']:,.0f} ms | {q['alerts_opened']:.0f} |"
+            )
     if "detection-python" in thr:
         summary["detection_python_cost_fraction"] = py_cost = (
             1 - thr["detection-python"] / thr["passthrough"]
@@ -537,8 +625,18 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--readings", type=int, default=400_000)
     p.add_argument("--devices", type=int, default=200)
-    p.add_argument("--rate", type=float, default=5000.0, help="offered readings/s, latency phase")
+    p.add_argument(
+        "--rate",
+        default="5000",
+        help="readings/s offered in the latency phase, or 'half' (of the sustained detection rate)",
+    )
     p.add_argument("--seconds", type=float, default=20.0, help="latency phase duration")
+    p.add_argument(
+        "--latency-devices",
+        type=int,
+        default=1000,
+        help="fleet of the latency phase (the loadtest scenario's: ~0.5 %% per event kind)",
+    )
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument(
         "--modes",

@@ -8,8 +8,11 @@ One asyncio task polls Kafka (``getmany``) and scores what arrives into a *pendi
 3. commit the offsets the buffer covers.
 
 An offset is therefore committed only after everything derived from the records below it is
-durable. While InfluxDB is slow or down the checkpoint retries with back-off; the buffer fills
-and fetching pauses (``consumer.pause``), so memory stays bounded and nothing is committed.
+durable. Offsets are committed every ``commit_interval_ms``, and by the next checkpoint when an
+alert opens or escalates (at most every ``alert_commit_interval_ms``), so that a
+``read_committed`` consumer sees the alert without waiting for the routine commit. While
+InfluxDB is slow or down the checkpoint retries with back-off; the buffer fills and fetching
+pauses (``consumer.pause``), so memory stays bounded and nothing is committed.
 Polling goes on meanwhile, so the consumer keeps its group membership.
 
 On rebalance, revoked partitions are checkpointed and their devices dropped; assigned partitions
@@ -54,6 +57,7 @@ from aiokafka.partitioner import murmur2
 
 from detectors import AlertEvent, Engine, GridClock, ProcessResult, Scored
 from ingest import preflight
+from ingest.alert_urgency import UrgentAlerts
 from ingest.errors import FencedError, PermanentSinkError, RetriableSinkError
 from ingest.http_server import HealthServer
 from ingest.idle import PartitionActivity
@@ -94,10 +98,23 @@ class DetectionEngine(Protocol):
     def drop(self, device_id: str) -> None: ...
 
 
-@dataclass(slots=True)
-class _Source:
-    """Where a point came from, to dead-letter the record if InfluxDB rejects the point."""
+class _Source(Protocol):
+    """Where a point came from, to dead-letter the record if InfluxDB rejects the point: the
+    Kafka record itself (no object per reading), or a :class:`_RecordRef` for a record that
+    raised."""
 
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class _RecordRef:
     partition: int
     offset: int
     key: bytes | None
@@ -143,6 +160,9 @@ class IngestDaemon:
         self._inflight: asyncio.Task[None] | None = None
         self._last_flush = time.monotonic()
         self._last_commit = time.monotonic()
+        # an alert opened or escalated since the last commit: commit soon (see _maybe_checkpoint)
+        self._urgent = UrgentAlerts()
+        self._alert_waiting = False
         self._last_metrics = time.monotonic()
         self._positions: dict[TopicPartition, int] = {}  # next offset to read, per partition
         self._applied: dict[str, int] = {}  # device -> last readings offset in its state
@@ -318,6 +338,7 @@ class IngestDaemon:
         readings: list[Reading] = []
         sources: list[_Source] = []
         n_records = 0
+        decode = self.decoder.decode
         for tp, records in batch.items():
             if tp not in assigned:
                 continue  # fetched before a revoke: the new owner reads these again
@@ -332,18 +353,25 @@ class IngestDaemon:
             next_tick = clock.next_ms
             newest: int | None = None
             for rec in records:
-                n_records += 1
                 key, value, offset = rec.key, rec.value, rec.offset  # type: ignore[attr-defined]
-                pending.offsets[tp] = self._positions[tp] = offset + 1
-                pending.record_ts_ms.append(rec.timestamp)  # type: ignore[attr-defined]
                 headers = rec.headers  # type: ignore[attr-defined]
                 try:
-                    many = self.decode_record(tp, offset, key, value, headers, now_ms)
+                    many: Sequence[Reading] | None = None
+                    if not headers:  # the common case first: our own JSON, correctly keyed
+                        try:
+                            one = decode(value, now_ms=now_ms)
+                        except InvalidReading:
+                            pass
+                        else:
+                            if key == one.device_id.encode():
+                                many = (one,)
+                    if many is None:  # anything else (and its reason) takes the general path
+                        many = self.decode_record(tp, offset, key, value, headers, now_ms)
                 except InvalidReading as exc:
                     self._dead_letter(tp, offset, key, value, exc.code, exc.detail)
                     continue
                 except Exception as exc:  # one record must never stop the loop
-                    self._internal_error(_Source(part, offset, key, value), "decode", exc)
+                    self._internal_error(_RecordRef(part, offset, key, value), "decode", exc)
                     continue
                 skip: bool | None = None  # a record's readings were all applied, or none
                 for reading in many:
@@ -365,8 +393,12 @@ class IngestDaemon:
                             for at in grid:
                                 self._tick(part, at)
                     readings.append(reading)
-                    sources.append(_Source(part, offset, key, value))
+                    sources.append(rec)  # type: ignore[arg-type]
             if records:
+                # nothing above reads these: set once per partition, not per record
+                pending.offsets[tp] = self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
+                pending.record_ts_ms += [r.timestamp for r in records]  # type: ignore[attr-defined]
+                n_records += len(records)
                 self._activity.saw(part, newest)
         self.metrics.records.inc(n_records)
         self._score(readings, sources)
@@ -462,23 +494,42 @@ class IngestDaemon:
             out = self.engine.process(readings)
         except Exception as exc:  # a bug the batch hit: find the record, keep the rest
             out, sources = self._score_one_by_one(readings, sources, exc)
-        owner = self._device_partition
-        for scored, src in zip(out.scored, sources, strict=True):
+        scored = out.scored
+        pseudo = self.pseudo
+        try:  # the whole batch in one go; if a point raises, point by point
+            lines = [scored_line(s, pseudo(s.device_id)) for s in scored]
+        except Exception:
+            lines, scored, sources = self._format_one_by_one(scored, sources)
+        pending.lines += lines
+        pending.lanes += [src.partition for src in sources]
+        pending.sources += sources
+        # bookkeeping once per device, not per reading: its last reading's record counts
+        latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
+        applied, owner = self._applied, self._device_partition
+        for device, src in latest.items():
+            applied[device] = src.offset
+            if owner.get(device) != src.partition:
+                self._own(device, src.partition)
+        self._dirty.update(latest)
+        self.metrics.readings.inc(len(readings))
+        self._add_alerts(out.alerts)
+
+    def _format_one_by_one(
+        self, scored: list[Scored], sources: list[_Source]
+    ) -> tuple[list[str], list[Scored], list[_Source]]:
+        """Format the points of a batch one at a time; dead-letter the records that raise."""
+        lines: list[str] = []
+        kept: list[Scored] = []
+        kept_sources: list[_Source] = []
+        for s, src in zip(scored, sources, strict=True):
             try:
-                line = scored_line(scored, self.pseudo(scored.device_id))
+                lines.append(scored_line(s, self.pseudo(s.device_id)))
             except Exception as exc:
                 self._internal_error(src, "format", exc)
                 continue
-            pending.lines.append(line)
-            pending.lanes.append(src.partition)
-            pending.sources.append(src)
-            device = scored.device_id
-            self._applied[device] = src.offset
-            if owner.get(device) != src.partition:
-                self._own(device, src.partition)
-            self._dirty.add(device)
-        self.metrics.readings.inc(len(readings))
-        self._add_alerts(out.alerts)
+            kept.append(s)
+            kept_sources.append(src)
+        return lines, kept, kept_sources
 
     def _score_one_by_one(
         self, readings: list[Reading], sources: list[_Source], error: Exception
@@ -604,6 +655,8 @@ class IngestDaemon:
             self._pending.alerts.append(public)
             self._dirty.add(a.device_id)
             self.metrics.alerts.labels(a.state).inc()
+            if self._urgent.urgent(a):
+                self._alert_waiting = True
             if a.state == "open":
                 self.opened_alerts.append(a)
 
@@ -698,6 +751,7 @@ class IngestDaemon:
                 self._pending.alerts, cp.alerts = cp.alerts, []
             return cp
         cp.commit = True
+        self._alert_waiting = False
         for device in self._dirty:
             part = self._device_partition.get(device)
             if part is None:
@@ -721,7 +775,15 @@ class IngestDaemon:
                 task.result()  # re-raise anything unexpected (fencing among them)
         ing = self.settings.ingest
         now = time.monotonic()
-        commit_due = (now - self._last_commit) * 1000 >= ing.commit_interval_ms and bool(
+        since_commit_ms = (now - self._last_commit) * 1000
+        # an opened or escalated alert is committed by this checkpoint, unless the last commit
+        # was less than alert_commit_interval_ms ago (an alert storm commits at that rate)
+        alert_due = (
+            self._alert_waiting
+            and ing.alert_commit_interval_ms > 0
+            and since_commit_ms >= ing.alert_commit_interval_ms
+        )
+        commit_due = (alert_due or since_commit_ms >= ing.commit_interval_ms) and bool(
             self._pending.offsets or self._dirty
         )
         flush_due = (now - self._last_flush) * 1000 >= ing.flush_interval_ms and bool(
@@ -974,6 +1036,7 @@ class IngestDaemon:
         for device in gone:
             self.engine.drop(device)
             self.pseudo.forget(device)
+            self._urgent.forget((device,))
             del self._device_partition[device]
             self._applied.pop(device, None)
         log.info("partitions revoked", extra={"partitions": sorted(parts), "devices": len(gone)})

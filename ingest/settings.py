@@ -120,6 +120,11 @@ class IngestSettings(BaseModel):
     flush_interval_ms: int = Field(default=1000, gt=0)
     # ... and offsets committed, with device state, this often (state volume, replay on crash)
     commit_interval_ms: int = Field(default=5000, gt=0)
+    # an alert that opens or escalates is committed (so a read_committed consumer sees it) by
+    # the next checkpoint instead of waiting for commit_interval_ms, but commits come at most
+    # this often, which bounds the commit rate in an alert storm (0: alerts wait for the
+    # routine commit)
+    alert_commit_interval_ms: int = Field(default=500, ge=0)
     # dead letters, alerts, device state and offsets in one Kafka transaction per commit
     exactly_once: bool = True
     # time-driven detection (deadman, staleness) runs on this grid of event time

@@ -88,7 +88,7 @@ def scored_line(s: Scored, device_tag: str) -> str:
     base = f",baseline={b:.2f}" if b is not None and math.isfinite(b) else ""
     flagged = "true" if s.flagged else "false"
     return (
-        f"vitals,device={device_tag},metric={s.metric.value} "
+        f"vitals,device={device_tag},metric={s.metric._value_} "  # _value_: no enum property
         f"value={s.value!r},score={score:.4f}{base},flagged={flagged} {s.ts_ms}"
     )
 

@@ -35,6 +35,7 @@ class _Record:
     offset: int
     timestamp: int
     headers: tuple[tuple[str, bytes | None], ...] = ()
+    partition: int = 0  # the daemon keeps the record as the source of its points
 
 
 class _Consumer:

@@ -23,6 +23,7 @@ class _Record(NamedTuple):
     offset: int
     timestamp: int
     headers: tuple[tuple[str, bytes], ...] = ()
+    partition: int = 0  # the daemon keeps the record as the source of its points
 
 
 class _Consumer:
