@@ -140,3 +140,16 @@ def test_short_nights_are_disrupted_and_the_explanation_says_why() -> None:
     assert "short" in opened[0].explanation
     assert "sleep staging" in opened[0].explanation
     assert opened[0].ts_ms < T0 + 7 * DAY + MIN
+
+
+def test_without_sleep_staging_no_night_is_guessed() -> None:
+    # heart rate and steps only, nights 12 bpm higher from day 3: nothing says it was sleep
+    def plan(i: int) -> tuple[float, float]:
+        steps, hr = _no_stage_day(i % 1440)
+        return steps, hr + (12.0 if i // 1440 >= 3 and steps == 0.0 else 0.0)
+
+    readings = minutes("wrist", 7 * 1440, steps=lambda i: plan(i)[0], hr=lambda i: plan(i)[1])
+    out = Engine(EngineConfig()).process(readings)
+    kinds = {a.kind for a in out.alerts}
+    assert "elevated_resting_hr" not in kinds
+    assert "sleep_disruption" not in kinds
