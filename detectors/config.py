@@ -111,6 +111,13 @@ class MultiDayConfig(_Cfg):
         0.6, gt=0, le=1, description="Two measures beyond this share of their limits also count"
     )
     sleep_consecutive_nights: int = Field(2, ge=1)
+    sleep_window_nights: int = Field(
+        3,
+        ge=1,
+        le=16,
+        description="...or that many within this many nights when one of them had more wake"
+        " inside the night than usual (not only short)",
+    )
     sleep_short_h: float = Field(
         6.0, gt=0, description="A night counts as short only below this (clinical short sleep)"
     )

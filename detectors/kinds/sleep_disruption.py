@@ -8,7 +8,12 @@ below its personal baseline and below the clinical reference (``sleep_low_effici
 inside the night, so one of them alone is not evidence). A night is disrupted when it is
 clearly short or clearly fragmented, or short and more awake than usual (efficiency or
 awakenings), both at ``sleep_loose_factor`` of those limits. Long nights with the awakenings a
-long night brings are not disruption."""
+long night brings are not disruption.
+
+The alert needs ``sleep_consecutive_nights`` (2) disrupted nights in a row, or that many within
+the last ``sleep_window_nights`` (3) when one of them had more wake inside the night than usual
+(disruption rarely keeps to consecutive nights; short nights alone, often late nights out,
+must be consecutive). It opens on a disrupted night and resolves on the next normal one."""
 
 from __future__ import annotations
 
@@ -35,13 +40,17 @@ class SleepDisruption(Module):
     title = "Sleep disrupted"
     layout = Layout(
         "sleep_disruption",
-        2,
+        3,
         (
             Slot("duration", nightly.SLOTS),  # hours asleep
             Slot("efficiency", nightly.SLOTS),
             Slot("awakenings", nightly.SLOTS),  # awake bouts of 5+ min
             Slot("consecutive"),
             Slot("run_start", init=-1.0),
+            # the last nights' verdicts, one bit a night (bit 0 = the latest): disrupted, and
+            # disrupted with more wake inside the night than usual
+            Slot("recent"),
+            Slot("recent_wake"),
         ),
     )
 
@@ -56,6 +65,8 @@ class SleepDisruption(Module):
         self.AWK = self.slot("awakenings")
         self.CONSEC = self.slot("consecutive")
         self.RUN_START = self.slot("run_start")
+        self.RECENT = self.slot("recent")
+        self.RECENT_WAKE = self.slot("recent_wake")
 
     def on_night(self, did: str, d: Device, ts: int, night: Night, out: list[AlertEvent]) -> None:
         s = d.s
@@ -77,15 +88,26 @@ class SleepDisruption(Module):
         # two dimensions together (short and more wake than usual) are evidence at the loose
         # share of the limits
         fragmented_loose = some_wake if short_loose else low_eff_loose and woken_loose
-        if short or fragmented or (short_loose and fragmented_loose):
+        disrupted = short or fragmented or (short_loose and fragmented_loose)
+        # wake inside the night, not only a short night (which is often a late night out)
+        with_wake = fragmented or (short_loose and fragmented_loose)
+        window = 1 << md.sleep_window_nights
+        before = int(s[self.RECENT])
+        recent = (before * 2 + disrupted) % window
+        recent_wake = (int(s[self.RECENT_WAKE]) * 2 + with_wake) % window
+        s[self.RECENT] = recent
+        s[self.RECENT_WAKE] = recent_wake
+        if disrupted:
             s[self.CONSEC] += 1.0
-            if s[self.CONSEC] == 1.0:
+            if before % (window // 2) == 0:  # the first disrupted night in the window
                 s[self.RUN_START] = start
         else:
             s[self.CONSEC] = 0.0
             for o, x in ((self.DUR, hours), (self.EFF, eff), (self.AWK, awk)):
                 ewz.learn(s, o, x, 2.0 / (span + 1.0), 0.5)
-        if s[self.CONSEC] >= md.sleep_consecutive_nights:
+        nights = recent.bit_count()
+        k = md.sleep_consecutive_nights
+        if disrupted and (s[self.CONSEC] >= k or (nights >= k and recent_wake)):
             what = (
                 ("short, with more wake than usual" if fragmented_loose else "short")
                 if short_loose
@@ -103,12 +125,13 @@ class SleepDisruption(Module):
                 out,
                 baseline=r1(b_dur),
                 context="asleep (by the device's sleep staging)",
-                detail=f"Sleep disrupted for {int(s[self.CONSEC])} consecutive nights; last "
+                detail=f"Sleep disrupted on {nights} of the last {md.sleep_window_nights} "
+                f"nights ({int(s[self.CONSEC])} in a row); last "
                 f"night {what}: {hours:.1f} h asleep (personal baseline {b_dur:.1f} h), "
                 f"efficiency {eff:.0%} (baseline {b_eff:.0%}), {int(awk)} awakening(s) of "
                 f"{md.awakening_min_ms // 60_000}+ min (baseline {b_awk:.1f}).",
             )
-        elif s[self.CONSEC] == 0:
+        elif not disrupted:
             self.book.resolve(did, d.tracks, K.SLEEP_DISRUPTION, ts, out, end_ms=int(start))
 
     def _off(

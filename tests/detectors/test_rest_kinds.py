@@ -153,3 +153,43 @@ def test_without_sleep_staging_no_night_is_guessed() -> None:
     kinds = {a.kind for a in out.alerts}
     assert "elevated_resting_hr" not in kinds
     assert "sleep_disruption" not in kinds
+
+
+def _nights_of(plan: str) -> Callable[[int], float | None]:
+    """Stages from 23:00 of day n after ``plan[n]``: ``n`` 8 h asleep; ``f`` 9 h in bed with 4
+    awakenings of 25 min (efficiency ~81 %); ``s`` only 03:00-07:00 asleep (short, unbroken)."""
+
+    def stage(i: int) -> float | None:
+        day, minute = divmod(i, 1440)
+        night, m = (day, minute - 23 * 60) if minute >= 23 * 60 else (day - 1, minute + 60)
+        kind = plan[night] if 0 <= night < len(plan) else "n"
+        if kind == "f":
+            if m >= 9 * 60:
+                return None
+            return 0.0 if m >= 90 and (m - 90) % 120 < 25 and m < 8 * 60 else 1.0
+        if kind == "s":
+            return 1.0 if 4 * 60 <= m < 8 * 60 else None
+        return 1.0 if m < 8 * 60 else None
+
+    return stage
+
+
+def _disruptions(plan: str) -> list[AlertEvent]:
+    readings = minutes("bed", (len(plan) + 2) * 1440, stage=_nights_of(plan))
+    out = Engine(EngineConfig()).process(readings)
+    return [a for a in out.alerts if a.kind == "sleep_disruption" and a.state == "open"]
+
+
+def test_two_broken_nights_of_three_are_disrupted() -> None:
+    # a normal night between two nights broken by long awakenings
+    (a,) = _disruptions("nnnnnfnfnn")
+    assert "2 of the last 3 nights" in a.explanation
+    assert "fragmented" in a.explanation
+    assert abs(a.start_ms - (T0 + 5 * DAY + 23 * HOUR)) < MIN  # the first broken night
+
+
+def test_two_short_nights_apart_are_late_nights_not_disruption() -> None:
+    # short but unbroken nights (late to bed) with a normal night between them
+    assert _disruptions("nnnnnsnsnn") == []
+    # ...two in a row are
+    assert len(_disruptions("nnnnnssnnn")) == 1
