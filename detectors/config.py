@@ -142,6 +142,19 @@ class MultiDayConfig(_Cfg):
         0.6, gt=0, le=1, description="Two measures beyond this share of their limits also count"
     )
     sleep_consecutive_nights: int = Field(2, ge=1)
+    sleep_window_nights: int = Field(
+        3,
+        ge=1,
+        le=16,
+        description="...or that many within this many nights when one of them had more wake"
+        " inside the night than usual (not only short)",
+    )
+    sleep_short_h: float = Field(
+        6.0, gt=0, description="A night counts as short only below this (clinical short sleep)"
+    )
+    sleep_low_efficiency: float = Field(
+        0.85, gt=0, le=1, description="...as fragmented only below this efficiency (clinical)"
+    )
     awakening_min_ms: int = Field(5 * _MIN, ge=0, description="Shorter awake bouts don't count")
 
 
@@ -152,6 +165,18 @@ class InactivityConfig(_Cfg):
     fraction: float = Field(0.1, gt=0, lt=1, description="Below this share of usual is unusual")
     consecutive_hours: int = Field(3, ge=1)
     min_days: int = Field(2, ge=1, description="Days of history before judging an hour")
+    wake_grace_hours: int = Field(
+        2, ge=0, description="Hours after sleep not judged (awake in bed, a lie-in)"
+    )
+    sleep_hr_margin_bpm: float = Field(
+        6.0,
+        ge=0,
+        description="No sleep staging: an hour whose mean HR is within this (or 2 sd of the"
+        " day-to-day spread) of the person's lowest daily level counts as asleep",
+    )
+    sleep_hr_max_sd_bpm: float = Field(
+        8.0, gt=0, description="...and whose HR varies no more than this within the hour"
+    )
     enabled: bool = True
 
 

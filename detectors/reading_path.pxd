@@ -39,7 +39,7 @@ cdef class ReadingPath:
     cdef Py_ssize_t JUMP_FROM, JUMP_DOWN_FROM
     cdef Py_ssize_t JUMP_DOWN_T, R_HIGHREST, FL, SS_START, SS_LAST, SS_ASLEEP, SS_AWAKE
     cdef Py_ssize_t SS_AWAKENINGS, SS_AWAKE_SINCE, SS_HR_SUM, SS_HR_N, SS_DESATS
-    cdef Py_ssize_t H_CUR, H_STEPS, H_STEPS_N, H_HR_N, H_ASLEEP_N
+    cdef Py_ssize_t H_CUR, H_STEPS, H_STEPS_N, H_HR_N, H_ASLEEP_N, H_HR_SUM, H_HR_SQ
     cdef Py_ssize_t SINCE_HR_STEPS, SINCE_HR_STAGES, WORN_SINCE
     cdef double skew_ms, dropout_min_gap_ms, dropout_factor, flatline_ms, flatline_n
     cdef double flatline_gap_ms

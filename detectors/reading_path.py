@@ -154,6 +154,8 @@ class ReadingPath:
         self.H_STEPS = at["hour.steps"]
         self.H_STEPS_N = at["hour.steps_n"]
         self.H_HR_N = at["hour.hr_n"]
+        self.H_HR_SUM = at["hour.hr_sum"]
+        self.H_HR_SQ = at["hour.hr_sq"]
         self.H_ASLEEP_N = at["hour.asleep_n"]
         self.SINCE_HR_STEPS = at["off_wrist.steps_since_hr"]
         self.SINCE_HR_STAGES = at["off_wrist.stages_since_hr"]
@@ -500,6 +502,8 @@ class ReadingPath:
                 s[self.SS_HR_N] += 1.0
             s[self.H_ASLEEP_N] += 1.0
         s[self.H_HR_N] += 1.0
+        s[self.H_HR_SUM] += v
+        s[self.H_HR_SQ] += v * v
 
         # learn (prequential: after scoring), never from a flagged reading
         max_dt = self.max_dt_ms

@@ -1,4 +1,7 @@
-"""Resting heart rate (the mean heart rate asleep) elevated over consecutive nights."""
+"""Resting heart rate (the mean heart rate asleep) elevated over consecutive nights.
+
+Asleep is what the device's sleep staging says: a device without staging has no nights and is
+never judged (its heart rate at night is not guessed to be sleep)."""
 
 from __future__ import annotations
 
@@ -68,7 +71,7 @@ class ElevatedRestingHr(Module):
                 True,
                 out,
                 baseline=r1(base),
-                context="asleep",
+                context="asleep (by the device's sleep staging)",
                 detail=f"Nightly resting heart rate {g1(rhr)} bpm, at least "
                 f"{g1(md.rhr_delta_bpm)} bpm above the ~{span}-night personal baseline of "
                 f"{g1(base)} bpm, for {consec} consecutive nights (an early illness sign).",

@@ -1,5 +1,19 @@
-"""Sleep disrupted over consecutive nights: one measure (hours asleep, efficiency, awakenings)
-far off its personal baseline, or two of them clearly off."""
+"""Sleep disrupted over consecutive nights, from the device's sleep staging (a device without
+staging is never judged: nights exist only where stages arrive).
+
+A night is *short* when hours asleep fall below the personal baseline by max(delta, z sd) and
+below the clinical short-sleep reference (``sleep_short_h``); *fragmented* when efficiency falls
+below its personal baseline and below the clinical reference (``sleep_low_efficiency``, 85 %)
+*and* awakenings rise above theirs (efficiency and awakenings measure the same thing, wake
+inside the night, so one of them alone is not evidence). A night is disrupted when it is
+clearly short or clearly fragmented, or short and more awake than usual (efficiency or
+awakenings), both at ``sleep_loose_factor`` of those limits. Long nights with the awakenings a
+long night brings are not disruption.
+
+The alert needs ``sleep_consecutive_nights`` (2) disrupted nights in a row, or that many within
+the last ``sleep_window_nights`` (3) when one of them had more wake inside the night than usual
+(disruption rarely keeps to consecutive nights; short nights alone, often late nights out,
+must be consecutive). It opens on a disrupted night and resolves on the next normal one."""
 
 from __future__ import annotations
 
@@ -26,13 +40,17 @@ class SleepDisruption(Module):
     title = "Sleep disrupted"
     layout = Layout(
         "sleep_disruption",
-        1,
+        3,
         (
             Slot("duration", nightly.SLOTS),  # hours asleep
             Slot("efficiency", nightly.SLOTS),
             Slot("awakenings", nightly.SLOTS),  # awake bouts of 5+ min
             Slot("consecutive"),
             Slot("run_start", init=-1.0),
+            # the last nights' verdicts, one bit a night (bit 0 = the latest): disrupted, and
+            # disrupted with more wake inside the night than usual
+            Slot("recent"),
+            Slot("recent_wake"),
         ),
     )
 
@@ -47,33 +65,54 @@ class SleepDisruption(Module):
         self.AWK = self.slot("awakenings")
         self.CONSEC = self.slot("consecutive")
         self.RUN_START = self.slot("run_start")
+        self.RECENT = self.slot("recent")
+        self.RECENT_WAKE = self.slot("recent_wake")
 
     def on_night(self, did: str, d: Device, ts: int, night: Night, out: list[AlertEvent]) -> None:
         s = d.s
         md = self.c.multiday
         span = md.baseline_nights
         start, hours, eff, awk = night.start, night.hours, night.efficiency, night.awakenings
-        z = md.sleep_z
         b_dur, b_eff, b_awk = s[self.DUR], s[self.EFF], s[self.AWK]
-        checks = (
-            (self.DUR, hours, -1, md.sleep_duration_delta_h, 0.5),
-            (self.EFF, eff, -1, md.sleep_efficiency_delta, 0.03),
-            (self.AWK, awk, 1, md.sleep_awakenings_delta, 1.0),
-        )
-        lf = md.sleep_loose_factor
-        strict = loose = 0
-        for o, x, sign, delta, floor_ in checks:
-            strict += nightly.abnormal(s, o, x, sign, delta, z, floor_, md.min_nights)
-            loose += nightly.abnormal(s, o, x, sign, delta * lf, z * lf, floor_, md.min_nights)
-        if strict or loose >= 2:
+        short, short_loose = self._off(s, self.DUR, hours, -1, md.sleep_duration_delta_h, 0.5)
+        low_eff, low_eff_loose = self._off(s, self.EFF, eff, -1, md.sleep_efficiency_delta, 0.03)
+        woken, woken_loose = self._off(s, self.AWK, awk, 1, md.sleep_awakenings_delta, 1.0)
+        # short sleep counts only below the clinical reference; on its own, so does low
+        # efficiency, and awakenings must agree with it (one measure of wake inside the night)
+        some_wake = low_eff_loose or woken_loose
+        if hours >= md.sleep_short_h:
+            short = short_loose = False
+        if eff >= md.sleep_low_efficiency:
+            low_eff = low_eff_loose = False
+        fragmented = (low_eff or woken) and low_eff_loose and woken_loose
+        # two dimensions together (short and more wake than usual) are evidence at the loose
+        # share of the limits
+        fragmented_loose = some_wake if short_loose else low_eff_loose and woken_loose
+        disrupted = short or fragmented or (short_loose and fragmented_loose)
+        # wake inside the night, not only a short night (which is often a late night out)
+        with_wake = fragmented or (short_loose and fragmented_loose)
+        window = 1 << md.sleep_window_nights
+        before = int(s[self.RECENT])
+        recent = (before * 2 + disrupted) % window
+        recent_wake = (int(s[self.RECENT_WAKE]) * 2 + with_wake) % window
+        s[self.RECENT] = recent
+        s[self.RECENT_WAKE] = recent_wake
+        if disrupted:
             s[self.CONSEC] += 1.0
-            if s[self.CONSEC] == 1.0:
+            if before % (window // 2) == 0:  # the first disrupted night in the window
                 s[self.RUN_START] = start
         else:
             s[self.CONSEC] = 0.0
-            for o, x, _, _, _ in checks:
+            for o, x in ((self.DUR, hours), (self.EFF, eff), (self.AWK, awk)):
                 ewz.learn(s, o, x, 2.0 / (span + 1.0), 0.5)
-        if s[self.CONSEC] >= md.sleep_consecutive_nights:
+        nights = recent.bit_count()
+        k = md.sleep_consecutive_nights
+        if disrupted and (s[self.CONSEC] >= k or (nights >= k and recent_wake)):
+            what = (
+                ("short, with more wake than usual" if fragmented_loose else "short")
+                if short_loose
+                else "fragmented"
+            )
             self.book.active(
                 did,
                 d.tracks,
@@ -85,11 +124,24 @@ class SleepDisruption(Module):
                 False,
                 out,
                 baseline=r1(b_dur),
-                context="asleep",
-                detail=f"Sleep disrupted for {int(s[self.CONSEC])} consecutive nights: last "
-                f"night {hours:.1f} h asleep (personal baseline {b_dur:.1f} h), efficiency "
-                f"{eff:.0%} (baseline {b_eff:.0%}), {int(awk)} awakenings (baseline "
-                f"{b_awk:.1f}).",
+                context="asleep (by the device's sleep staging)",
+                detail=f"Sleep disrupted on {nights} of the last {md.sleep_window_nights} "
+                f"nights ({int(s[self.CONSEC])} in a row); last "
+                f"night {what}: {hours:.1f} h asleep (personal baseline {b_dur:.1f} h), "
+                f"efficiency {eff:.0%} (baseline {b_eff:.0%}), {int(awk)} awakening(s) of "
+                f"{md.awakening_min_ms // 60_000}+ min (baseline {b_awk:.1f}).",
             )
-        elif s[self.CONSEC] == 0:
+        elif not disrupted:
             self.book.resolve(did, d.tracks, K.SLEEP_DISRUPTION, ts, out, end_ms=int(start))
+
+    def _off(
+        self, s: array[float], o: int, x: float, sign: int, delta: float, floor_: float
+    ) -> tuple[bool, bool]:
+        """Whether ``x`` is off its personal baseline clearly, and at the loose share."""
+        md = self.c.multiday
+        lf = md.sleep_loose_factor
+        z = md.sleep_z
+        return (
+            nightly.abnormal(s, o, x, sign, delta, z, floor_, md.min_nights),
+            nightly.abnormal(s, o, x, sign, delta * lf, z * lf, floor_, md.min_nights),
+        )

@@ -65,7 +65,8 @@ NEEDS: dict[AnomalyKind, tuple[Metric, ...]] = {
     AnomalyKind.DESATURATION: (Metric.SPO2,),
     AnomalyKind.ELEVATED_RESTING_HR: (Metric.HEART_RATE, Metric.SLEEP_STAGE),
     AnomalyKind.SLEEP_DISRUPTION: (Metric.SLEEP_STAGE,),
-    AnomalyKind.UNUSUAL_INACTIVITY: (Metric.STEPS,),
+    # heart rate is the only evidence of wear: steps alone may be a day off the wrist
+    AnomalyKind.UNUSUAL_INACTIVITY: (Metric.HEART_RATE, Metric.STEPS),
     AnomalyKind.HR_ACTIVITY_DECOUPLING: (Metric.HEART_RATE, Metric.STEPS),
     AnomalyKind.FLATLINE: (Metric.HEART_RATE,),
     AnomalyKind.DROPOUT: (),
@@ -79,6 +80,12 @@ CONTEXT: dict[AnomalyKind, tuple[Metric, ...]] = {
     AnomalyKind.TACHYCARDIA_AT_REST: (Metric.STEPS, Metric.SLEEP_STAGE),
     AnomalyKind.ABRUPT_HR_CHANGE: (Metric.STEPS, Metric.SLEEP_STAGE),
     AnomalyKind.BRADYCARDIA: (Metric.SLEEP_STAGE,),
+}
+# context a rule infers from another signal when the device does not send it (not a guess:
+# the rule says so in its explanation)
+INFERRED: dict[AnomalyKind, tuple[Metric, ...]] = {
+    # sleep told from heart rate near the sleeping level (detectors/kinds/unusual_inactivity)
+    AnomalyKind.UNUSUAL_INACTIVITY: (Metric.SLEEP_STAGE,),
 }
 
 
@@ -180,7 +187,8 @@ class Person:
     steps_rows_count: bool
 
     def judged(self) -> dict[AnomalyKind, str]:
-        """Per kind: ``yes``, ``no context`` (judged, but rest/sleep is assumed) or ``no``."""
+        """Per kind: ``yes``, ``no context`` (judged, but rest/sleep is assumed), ``inferred``
+        (judged, sleep told from heart rate for want of sleep staging) or ``no``."""
         has = {m for m, n in self.readings.items() if n}
         out = {}
         for kind, needs in NEEDS.items():
@@ -188,6 +196,8 @@ class Person:
                 out[kind] = "no"
             elif any(m.value not in has for m in CONTEXT.get(kind, ())):
                 out[kind] = "no context"
+            elif any(m.value not in has for m in INFERRED.get(kind, ())):
+                out[kind] = "inferred"
             else:
                 out[kind] = "yes"
         return out

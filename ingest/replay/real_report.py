@@ -221,9 +221,9 @@ def _judged_table(s: RealSet) -> list[str]:
         groups.setdefault(key, []).append(p.device_id)
         verdicts[key] = p.judged()
     lines = [
-        "| signals sent | devices | judged | judged, context assumed"
-        " | not judged (signal missing) |",
-        "|---|---|---|---|---|",
+        "| signals sent | devices | judged | judged, sleep told from heart rate"
+        " | judged, context assumed | not judged (signal missing) |",
+        "|---|---|---|---|---|---|",
     ]
     for key, devices in sorted(groups.items()):
         v = verdicts[key]
@@ -233,7 +233,7 @@ def _judged_table(s: RealSet) -> list[str]:
 
         lines.append(
             f"| {', '.join(key) or 'none'} | {len(devices)} | {names('yes')} | "
-            f"{names('no context')} | {names('no')} |"
+            f"{names('inferred')} | {names('no context')} | {names('no')} |"
         )
     return lines
 
@@ -346,7 +346,9 @@ def render_markdown(
             "",
             "A kind is judged where the device sends the signals it reads; *context assumed*"
             " means the rule runs but cannot see whether the wearer was resting or asleep"
-            " (no steps or no sleep stages), so it guesses.",
+            " (no steps or no sleep stages), so it guesses; *sleep told from heart rate*"
+            " means that, for want of sleep staging, an hour whose heart rate is near the"
+            " person's sleeping level counts as asleep (the alert's explanation says so).",
             "",
             *_judged_table(s),
             "",

@@ -134,6 +134,10 @@ def test_hr_less_device_counts_steps_rows(tmp_path: Path) -> None:
     assert judged[AnomalyKind.TACHYCARDIA_AT_REST] == "no"
     assert judged[AnomalyKind.SLEEP_DISRUPTION] == "yes"
     assert people["fb"].judged()[AnomalyKind.TACHYCARDIA_AT_REST] == "no context"
+    # steps without heart rate: no evidence of wear, so no inactivity judged
+    assert judged[AnomalyKind.UNUSUAL_INACTIVITY] == "no"
+    # heart rate and steps without staging: judged, sleep told from heart rate
+    assert people["fb"].judged()[AnomalyKind.UNUSUAL_INACTIVITY] == "inferred"
 
 
 def test_folder_skips_other_csvs(tmp_path: Path) -> None:
@@ -159,7 +163,11 @@ def test_command_writes_markdown_and_json_and_keeps_notes(tmp_path: Path) -> Non
     assert s["overall"]["clinical_alerts"] == 2
     assert s["per_kind"]["abrupt_hr_change"]["per_person_day"] == pytest.approx(1.0)
     assert s["people"][0]["judged"]["tachycardia_at_rest"] == "no context"
+    # heart rate and steps, no sleep staging: inactivity tells sleep from heart rate
+    assert s["people"][0]["judged"]["unusual_inactivity"] == "inferred"
     text = md.read_text()
+    assert "| heart_rate, steps | 1 | " in text
+    assert "| `unusual_inactivity` |" in text.split("judged, sleep told from heart rate")[1]
     assert "| `abrupt_hr_change` | clinical | 1.000 (2) |" in text
     assert "vitalstream evaluate --real" in text
     # a person's reading of the alerts survives a re-run
