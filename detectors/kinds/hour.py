@@ -27,11 +27,15 @@ class Hour(Module):
     )
 
     def setup(self) -> None:
+        from detectors.kinds.illness import Illness
         from detectors.kinds.unusual_inactivity import UnusualInactivity
 
         inactivity = self.env.modules["unusual_inactivity"]
         assert isinstance(inactivity, UnusualInactivity)
         self.inactivity = inactivity
+        illness = self.env.modules["illness"]
+        assert isinstance(illness, Illness)
+        self.illness = illness
         self.CUR = self.slot("current")
         self.STEPS = self.slot("steps")
         self.STEPS_N = self.slot("steps_n")
@@ -44,5 +48,6 @@ class Hour(Module):
         cur = int(s[self.CUR])
         worn = s[self.HR_N] >= 5 and s[self.STEPS_N] >= 30 and s[self.ASLEEP_N] * 2 < s[self.HR_N]
         self.inactivity.on_hour(did, d, cur, worn, s[self.STEPS], ts, out)
+        self.illness.on_hour(did, d, cur, hour, ts, out)
         s[self.CUR] = hour
         s[self.STEPS] = s[self.STEPS_N] = s[self.HR_N] = s[self.ASLEEP_N] = 0.0

@@ -16,6 +16,7 @@ from detectors.kinds.flatline import Flatline
 from detectors.kinds.heart_rate import HeartRate
 from detectors.kinds.hour import Hour
 from detectors.kinds.hr_activity_decoupling import HrActivityDecoupling
+from detectors.kinds.illness import Illness
 from detectors.kinds.impossible_value import ImpossibleValue
 from detectors.kinds.low_spo2 import LowSpo2
 from detectors.kinds.off_wrist import OffWrist
@@ -50,6 +51,7 @@ MODULES: tuple[type[Module], ...] = (
     ElevatedRestingHr,
     SleepDisruption,
     UnusualInactivity,
+    Illness,
 )
 
 #: the composed layout of a device's state array
