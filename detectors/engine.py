@@ -368,7 +368,7 @@ class Engine:
             )
         try:
             models = {name: self.modules[name].load_model(b) for name, b in snap.models.items()}
-        except (KeyError, ValueError) as e:
+        except (KeyError, ValueError, NotImplementedError) as e:  # a module gone or changed
             self.drop(device_id)
             self.layout_mismatches += 1
             raise LayoutMismatchError(

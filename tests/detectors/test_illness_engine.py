@@ -108,6 +108,12 @@ def test_an_unreadable_model_starts_the_device_afresh() -> None:
     with pytest.raises(LayoutMismatchError, match="model"):
         other.restore("d1", broken)
     assert "d1" not in other.device_ids()
+    # a model under the name of a module that keeps none (or of no module at all)
+    for key in (b"\xa4hour", b"\xa7nothere"):  # msgpack short strings
+        odd = snap.replace(b"\xa7illness", key)
+        assert odd != snap
+        with pytest.raises(LayoutMismatchError, match="model"):
+            other.restore("d1", odd)
 
 
 def test_a_night_is_the_wearers_local_night() -> None:
