@@ -141,10 +141,8 @@ def run_naive(msgs: list[bytes]) -> dict[str, Any]:
     }
 
 
-def run_engine_only(msgs: list[bytes], repeat: int) -> dict[str, float]:
-    """The engine alone: :meth:`Engine.process` on the decoded batches, process CPU time,
-    best of ``repeat`` runs, for the compiled and the interpreted build of its per-reading path
-    (interleaved, so both see the same load)."""
+def decoded_batches(msgs: list[bytes]) -> list[list[Reading]]:
+    """The messages decoded into batches of :data:`BATCH` (dead letters left out)."""
     dec = ReadingDecoder()
     now = START_MS + 20 * 86_400_000
     batches: list[list[Reading]] = []
@@ -154,15 +152,28 @@ def run_engine_only(msgs: list[bytes], repeat: int) -> dict[str, float]:
             with contextlib.suppress(ValueError):
                 batch.append(dec.decode(raw, now_ms=now))
         batches.append(batch)
+    return batches
+
+
+def engine_cpu_s(engine: Engine, batches: list[list[Reading]]) -> float:
+    """Process CPU seconds of :meth:`Engine.process` over the batches."""
+    c0 = time.process_time()
+    for b in batches:
+        engine.process(b)
+    return time.process_time() - c0
+
+
+def run_engine_only(msgs: list[bytes], repeat: int) -> dict[str, float]:
+    """The engine alone: :meth:`Engine.process` on the decoded batches, process CPU time,
+    best of ``repeat`` runs, for the compiled and the interpreted build of its per-reading path
+    (interleaved, so both see the same load)."""
+    batches = decoded_batches(msgs)
     n = sum(len(b) for b in batches)
     best = {True: float("inf"), False: float("inf")}
     for _ in range(repeat):
         for compiled in (True, False):
-            engine = Engine(EngineConfig(), compiled=compiled)
-            c0 = time.process_time()
-            for b in batches:
-                engine.process(b)
-            best[compiled] = min(best[compiled], time.process_time() - c0)
+            cpu = engine_cpu_s(Engine(EngineConfig(), compiled=compiled), batches)
+            best[compiled] = min(best[compiled], cpu)
     return {
         "readings": n,
         "compiled_us_per_reading": 1e6 * best[True] / n,

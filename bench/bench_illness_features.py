@@ -1,125 +1,155 @@
-"""Per-reading cost of the daily-feature accumulator against the engine, in the same run.
+"""What the illness kind adds to the engine's per-reading cost, before/after in the same run.
 
-Run: ``.venv/bin/python bench/bench_illness_features.py [--devices 50] [--hours 24] [--repeat 3]``
+Run: ``.venv/bin/python bench/bench_illness_features.py [--base 426fcf9] [--devices 40]
+[--hours 48] [--rounds 5]``
 
-One simulated fleet (``normal_week``, as ``bench_detection.py`` makes it), decoded once into
-:class:`messages.codec.Reading` objects; then, best of ``--repeat`` runs, CPU time per reading of:
+The illness kind's work per reading is four float additions in the compiled per-reading path
+(:mod:`detectors.reading_path`), per hour a fold into the local day and night, and per night and
+device one River model update (:mod:`detectors.kinds.illness`). Its cost is measured as
+``bench/bench_detection.py`` measures the engine (``run_engine_only``: :meth:`Engine.process` on
+decoded batches of 10k, process CPU time per reading, compiled path only) on two source trees
+in the same run:
 
-- ``engine``: :meth:`detectors.Engine.process` on batches of 10k (compiled path when built):
-  the baseline the illness path must add <= 5 % to;
-- ``loop``: a Python loop over the readings calling a function that does nothing with the
-  three arguments the accumulator takes (the unavoidable cost of a per-reading Python call);
-- ``features``: the same loop calling :meth:`DailyFeatures.update` of the reading's device;
-- ``monitor``: :meth:`IllnessMonitor.update` (features + the River model on closed nights).
+- **before**: the commit ``--base`` (the tree without the illness kind), exported with
+  ``git archive`` to a scratch directory and its compiled path built there (``pip wheel``,
+  the same compiler flags as ``make venv``);
+- **after**: this tree.
 
-Also the per-device state bytes (features slots, model snapshot). Prints figures and writes
-``bench/results/illness_features.json``.
+The same wire messages (``normal_week``, as ``bench_detection.py`` makes them; 48 h, so every
+device closes days and nights and its River model runs) are written once and each tree measures
+them in a subprocess of its own, alternating before/after for ``--rounds`` rounds; the best
+(least disturbed) round of each counts. Also the per-device state: the snapshot bytes with and
+without the illness kind and the model's bytes. Prints the figures and writes
+``bench/results/illness_cost.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import time
-from collections.abc import Callable
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench_detection import START_MS, messages
-
-from detectors import Engine, EngineConfig
-from detectors.daily_features import DailyFeatures
-from detectors.illness import IllnessMonitor
-from messages import ReadingDecoder
-from messages.codec import InvalidReading, Reading
-
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results")
-BATCH = 10_000
+
+# runs inside each tree: the engine-only measurement of bench_detection.py, one round, plus the
+# per-device state after the stream
+_MEASURE = r"""
+import json, sys
+sys.path.insert(0, sys.argv[2])  # this tree's bench helpers; detectors from the measured tree
+from bench_detection import decoded_batches, engine_cpu_s
+from detectors import Engine, EngineConfig
+batches = decoded_batches(open(sys.argv[1], "rb").read().split(b"\n"))
+n = sum(len(b) for b in batches)
+engine = Engine(EngineConfig())
+cpu = engine_cpu_s(engine, batches)
+sizes = [len(engine.snapshot(d)) for d in engine.device_ids()]
+models = [
+    len(engine.modules[name].dump_model(m))
+    for d in engine.device_ids()
+    for name, m in getattr(engine._devices[d], "models", {}).items()
+]
+print(json.dumps({"us": 1e6 * cpu / n, "readings": n, "compiled": engine.compiled,
+                  "snapshot_max": max(sizes), "model_max": max(models, default=0)}))
+"""
 
 
-def readings(devices: int, hours: float) -> list[Reading]:
-    """The fleet of ``bench_detection`` (same scenario and seed), decoded."""
-    decoder = ReadingDecoder()
-    now = START_MS + 20 * 86_400_000  # a fixed ingest clock inside the decoder's window
-    out: list[Reading] = []
-    for raw in messages(devices, hours):
-        with contextlib.suppress(InvalidReading):  # out-of-range artefacts
-            out.append(decoder.decode(raw, now_ms=now))
-    return out
+def build_base(commit: str, where: Path) -> Path:
+    """Export ``commit`` to ``where`` and build its compiled per-reading path there."""
+    tree = where / f"base-{commit}"
+    if (tree / "detectors").exists() and list((tree / "detectors").glob("reading_path*.so")):
+        return tree
+    tree.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    wheels = where / f"wheel-{commit}"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(tree)],
+        check=True,
+    )
+    (wheel,) = wheels.glob("*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            if name.startswith("detectors/reading_path") and name.endswith(".so"):
+                (tree / name).write_bytes(z.read(name))
+    return tree
 
 
-def time_engine(rs: list[Reading]) -> float:
-    engine = Engine(EngineConfig())
-    c0 = time.process_time()
-    for lo in range(0, len(rs), BATCH):
-        engine.process(rs[lo : lo + BATCH])
-    return time.process_time() - c0
-
-
-def time_loop(rs: list[Reading], make: Callable[[], Any] | None) -> float:
-    per_device: dict[str, Any] = {}
-
-    def nothing(ts: int, metric: str, value: float) -> None:
-        return None
-
-    c0 = time.process_time()
-    for r in rs:
-        dev = per_device.get(r.device_id)
-        if dev is None:
-            dev = per_device[r.device_id] = make() if make is not None else None
-        update = nothing if dev is None else dev.update
-        update(r.ts_ms, r.metric, r.value)
-    return time.process_time() - c0
+def measure(tree: Path, msgs_path: Path) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(msgs_path), str(Path(__file__).parent)],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode:
+        raise RuntimeError(f"measuring {tree} failed:\n{proc.stderr}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=50)
-    parser.add_argument("--hours", type=float, default=24.0)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    rs = readings(args.devices, args.hours)
-    n = len(rs)
-    runs: dict[str, list[float]] = {"engine": [], "loop": [], "features": [], "monitor": []}
-    for _ in range(args.repeat):  # interleaved, so a busy spell hits every variant
-        runs["engine"].append(time_engine(rs))
-        runs["loop"].append(time_loop(rs, None))
-        runs["features"].append(time_loop(rs, DailyFeatures))
-        runs["monitor"].append(time_loop(rs, IllnessMonitor))
-    us = {k: 1e6 * min(v) / n for k, v in runs.items()}
-    added = us["features"] - us["loop"]
-    mon = IllnessMonitor()
-    for r in rs:
-        if r.device_id == rs[0].device_id:
-            mon.update(r.ts_ms, r.metric, r.value)
-    result = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "args": vars(args),
-        "readings": n,
-        "us_per_reading": us,
-        "features_minus_loop_us": added,
-        "features_vs_engine_pct": 100.0 * us["features"] / us["engine"],
-        "features_arithmetic_vs_engine_pct": 100.0 * added / us["engine"],
-        "monitor_vs_engine_pct": 100.0 * us["monitor"] / us["engine"],
-        "state_bytes": {
-            "features_slots": DailyFeatures().state_nbytes(),
-            "model_snapshot": mon.detector.state_nbytes(),
-            "monitor_snapshot": mon.state_nbytes(),
-        },
-    }
-    print(f"{n:,} readings, {args.devices} devices, {args.hours:g} h; best of {args.repeat}")
-    for k, v in us.items():
-        print(f"  {k:<9} {v:7.3f} us/reading")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--base", default="426fcf9", help="the commit without the illness kind")
+    ap.add_argument("--devices", type=int, default=30)
+    ap.add_argument("--hours", type=float, default=48.0)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--scratch", default=str(Path(tempfile.gettempdir()) / "vitalstream-bench"))
+    args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_detection import messages
+
+    scratch = Path(args.scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    base = build_base(args.base, scratch)
+    msgs = messages(args.devices, args.hours)
+    msgs_path = scratch / "illness-cost-messages.jsonl"
+    assert not any(b"\n" in m for m in msgs)  # one wire message per line
+    msgs_path.write_bytes(b"\n".join(msgs))
+    print(f"{len(msgs):,} wire messages, {args.devices} devices, {args.hours} h; base {args.base}")
+    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    for i in range(args.rounds):
+        for name, tree in (("before", base), ("after", ROOT)):
+            r = measure(tree, msgs_path)
+            runs[name].append(r)
+            print(f"  round {i + 1} {name:>6}: {r['us']:.3f} us per reading")
+    best = {k: min(v, key=lambda r: r["us"]) for k, v in runs.items()}
+    added = 100.0 * (best["after"]["us"] / best["before"]["us"] - 1.0)
     print(
-        f"  features add {result['features_vs_engine_pct']:.0f} % to the engine as a Python call "
-        f"({result['features_arithmetic_vs_engine_pct']:.0f} % without the call overhead)"
+        f"engine alone, compiled, best of {args.rounds}: before {best['before']['us']:.3f} us, "
+        f"after {best['after']['us']:.3f} us per reading: {added:+.1f} % (target <= 5 %)"
     )
-    print(f"  state bytes per device: {result['state_bytes']}")
+    print(
+        f"per-device snapshot (max): before {best['before']['snapshot_max']} B, after "
+        f"{best['after']['snapshot_max']} B; illness model {best['after']['model_max']} B"
+    )
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "illness_features.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = RESULTS / "illness_cost.json"
+    out.write_text(
+        json.dumps(
+            {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "args": vars(args),
+                "messages": len(msgs),
+                "runs": runs,
+                "best": best,
+                "added_pct": added,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {out}")
 
 

@@ -5,16 +5,19 @@ Run: ``.venv/bin/python bench/eval_illness.py [--seeds 1,2,3]``
 Every model configuration and the reference rule judge the *same* nights in the same run:
 
 - **real, healthy** (no illness labels: every alert-day is a false alarm):
-  ``/work/shared/data/fitabase`` (heart rate + steps, through :class:`DailyFeatures`; person-days
-  = days with >= 12 h of heart rate, as that README counts them) and
+  ``/work/shared/data/fitabase`` (heart rate + steps, through the engine: the nights its
+  ``illness`` module judges; person-days = days with >= 12 h of heart rate, as that README
+  counts them) and
   ``/work/shared/data/pmdata/*.resting_hr.csv`` (Fitbit's daily resting HR: one night per row;
   steps of the day before from the five people whose steps are exported). Figure: illness
   alert-days per 30 person-days (target <= 0.5).
 - **simulated cohort**: the ``illness_cohort`` scenario per seed: 25 wearers for 60 days
   (watches and rings, four time zones), 20 of whom catch a viral illness
   (``elevated_resting_hr`` with ``profile = "illness"``, prodrome from day 24-33, onset 1-5
-  days later); everyone has late nights out and hard training days. Readings are fed in
-  delivery order (late ones included), as the daemon sees them. Odd devices have their
+  days later); everyone has late nights out and hard training days. Readings are fed to the
+  engine in delivery order (late ones included), as the daemon sees them, and each wearer's
+  night is their local night (``--utc-nights``: UTC nights, as the engine has them until it
+  knows a device's zone). Odd devices have their
   sleep stages removed (heart rate and steps only). Figures: % of ill people alerted within
   onset-7 .. onset+3 days (target >= 90 %), the median first alert vs onset in days (target
   <= -1, i.e. at least a day before), and false alert-days per 30 person-days outside the
@@ -34,25 +37,31 @@ import gzip
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from river import anomaly, time_series
 
-from detectors.daily_features import DAY_MS, DailyFeatures, DayRecord, NightRecord
-from detectors.illness import IllnessDetector, night_features
+from detectors import Engine, EngineConfig
+from detectors.illness import flagged_days, night_features
+from detectors.kinds.registry import LAYOUT
+from ingest.replay.evaluation import readings_of
+from ingest.replay.real_evaluation import RESTING_HR_SUFFIX, read_resting_hr
+from messages.codec import Reading
+from messages.kinds import AnomalyKind
+from messages.metrics import Metric
 from simulators import FleetSimulator
-from simulators.chunk import HR, SLEEP, STEPS
 from simulators.scenario import load_scenario
 
 DATA = Path("/work/shared/data")
 RESULTS = Path(__file__).with_name("results")
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z (a Thursday)
-METRIC_NAME = {HR: "heart_rate", STEPS: "steps", SLEEP: "sleep_stage"}
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 
 # night = (local day the night ended, model input)
 Night = tuple[int, dict[str, float]]
@@ -61,8 +70,7 @@ Judge = Callable[[list[Night]], list[int]]  # -> days of flagged nights
 
 def model_judge(**kwargs: Any) -> Judge:
     def run(nights: list[Night]) -> list[int]:
-        det = IllnessDetector(**kwargs)
-        return [day for day, x in nights if det.judge(day, x) is not None]
+        return flagged_days(nights, **kwargs)
 
     return run
 
@@ -144,7 +152,7 @@ CONFIGS: dict[str, Judge] = {
 }
 
 
-# -- feeding the accumulator ----------------------------------------------------------------
+# -- the engine's nights ----------------------------------------------------------------------
 
 
 @dataclass
@@ -154,113 +162,108 @@ class DeviceNights:
     rest_hr: list[float] = field(default_factory=list)
 
 
-class NightCollector:
-    """One device's :class:`DailyFeatures` and the model inputs of its closed nights."""
+class NightTap:
+    """An :class:`Engine` whose ``illness`` module also records, per device, the model input of
+    every night it judges (the engine's own features: nothing is recomputed here), with each
+    device's UTC offset given (what the per-device local time will give the engine)."""
 
-    def __init__(self, utc_offset_min: int, worn_day_h: float = 12.0) -> None:
-        self.features = DailyFeatures(utc_offset_min)
-        self.worn_day_h = worn_day_h
-        self.out = DeviceNights()
-        self.last_day: DayRecord | None = None
-        self.newest = 0
+    def __init__(self, offsets_ms: dict[str, int] | None = None, worn_day_h: float = 12.0) -> None:
+        self.engine = Engine(EngineConfig())
+        self.devices: dict[str, DeviceNights] = {}
+        mod: Any = self.engine.modules["illness"]
+        close = mod._close_night
+        offsets = offsets_ms or {}
 
-    def feed(self, ts: int, metric: str, value: float) -> None:
-        recs = self.features.update(ts, metric, value)
-        self.newest = max(self.newest, ts)
-        if recs is not None:
-            self._take(recs)
+        def tap(did: str, d: Any, ts: int, out: list[Any]) -> None:
+            night, day = mod._night_record(d.s), mod._day_record(d.s)
+            dn = self.devices.setdefault(did, DeviceNights())
+            dn.nights.append((night.day, night_features(night, day)))
+            if night.rest_hr is not None:
+                dn.rest_hr.append(night.rest_hr)
+            if day is not None and day.day == night.day - 1:
+                dn.person_days += day.worn_h >= worn_day_h
+            close(did, d, ts, out)
 
-    def finish(self) -> DeviceNights:
-        recs = self.features.advance(self.newest + 2 * DAY_MS)
-        if recs is not None:
-            self._take(recs)
-        return self.out
+        mod._close_night = tap
+        mod.utc_offset_ms = lambda did, d: float(offsets.get(did, 0))
 
-    def _take(self, records: tuple[DayRecord | NightRecord, ...]) -> None:
-        for rec in records:
-            if isinstance(rec, DayRecord):
-                self.last_day = rec
-                self.out.person_days += rec.worn_h >= self.worn_day_h
-            else:
-                self.out.nights.append((rec.day, night_features(rec, self.last_day)))
-                if rec.rest_hr is not None:
-                    self.out.rest_hr.append(rec.rest_hr)
+    def feed(self, readings: list[Reading]) -> None:
+        if readings:
+            self.engine.process(readings)
+            self.engine.tick(max(r.ts_ms for r in readings))
 
-
-def nights_from_readings(
-    readings: Iterable[tuple[int, str, float]], utc_offset_min: int
-) -> DeviceNights:
-    """Run one device's readings through :class:`DailyFeatures`."""
-    collector = NightCollector(utc_offset_min)
-    for ts, metric, value in readings:
-        collector.feed(ts, metric, value)
-    return collector.finish()
+    def finish(self, newest_ms: int) -> dict[str, DeviceNights]:
+        """Close the last day and night (a reading of nothing: a tick two days on)."""
+        for did in list(self.engine.device_ids()):
+            d = self.engine._devices[did]
+            mod: Any = self.engine.modules["illness"]
+            hour = int(d.s[LAYOUT["hour.current"]])
+            mod.on_hour(did, d, hour, hour + 48, newest_ms, [])
+        return self.devices
 
 
-def _read_replay(path: Path) -> dict[str, list[tuple[int, str, float]]]:
-    by_device: dict[str, list[tuple[int, str, float]]] = {}
+def _replay_readings(path: Path) -> list[Reading]:
+    """The rows of a replay CSV as engine readings, in time order."""
+    rows: list[Reading] = []
     with gzip.open(path, "rt") as f:
         for row in csv.DictReader(f):
             ts = int(datetime.fromisoformat(row["ts"]).timestamp() * 1000)
+            metric = Metric(row["metric"])
             value = row["value"]
             v = (
                 float(value)
                 if value[0].isdigit()
                 else float(["awake", "light", "deep", "rem"].index(value))
             )
-            by_device.setdefault(row["device_id"], []).append((ts, row["metric"], v))
-    for rows in by_device.values():
-        rows.sort(key=lambda r: r[0])
-    return by_device
+            rows.append(
+                Reading(row["device_id"], ts, metric, v, 60.0 if metric is Metric.STEPS else None)
+            )
+    rows.sort(key=lambda r: r.ts_ms)
+    return rows
 
 
 # -- real data ------------------------------------------------------------------------------
 
 
 def fitabase() -> dict[str, DeviceNights]:
-    out = {}
+    out: dict[str, DeviceNights] = {}
     for path in sorted((DATA / "fitabase").glob("fitabase-*.csv.gz")):
-        for dev, rows in _read_replay(path).items():
-            out[dev] = nights_from_readings(rows, 0)  # times are already local
+        tap = NightTap()  # times are already local
+        rows = _replay_readings(path)
+        for lo in range(0, len(rows), 10_000):
+            tap.feed(rows[lo : lo + 10_000])
+        out.update(tap.finish(rows[-1].ts_ms))
     return out
 
 
 def pmdata() -> dict[str, DeviceNights]:
+    """Fitbit's daily resting HR (no HR samples), with the steps of the day before where the
+    replay has steps (local days: UTC+1)."""
     out = {}
-    for path in sorted((DATA / "pmdata").glob("pmdata-p*.resting_hr.csv")):
-        person = path.name.split(".")[0]
+    for path in sorted((DATA / "pmdata").glob("pmdata-p*" + RESTING_HR_SUFFIX)):
+        person = path.name.removesuffix(RESTING_HR_SUFFIX)
         steps_by_day: dict[int, float] = {}
+        minutes_by_day: dict[int, int] = {}
         replay = DATA / "pmdata" / f"{person}.csv.gz"
         if replay.exists():
-            rows = [r for r in _read_replay(replay).get(person, []) if r[1] == "steps"]
-            if rows:
-                for rec in _days(rows, 60):
-                    if rec.steps is not None:
-                        steps_by_day[rec.day] = rec.steps
+            for r in _replay_readings(replay):
+                if r.metric is Metric.STEPS:
+                    day = (r.ts_ms + HOUR_MS) // DAY_MS
+                    steps_by_day[day] = steps_by_day.get(day, 0.0) + r.value
+                    minutes_by_day[day] = minutes_by_day.get(day, 0) + 1
+        # a day's steps count only with >= 10 h of steps minutes (the engine's worn-day rule)
+        steps_by_day = {d: v for d, v in steps_by_day.items() if minutes_by_day[d] >= 600}
         dn = DeviceNights()
-        with path.open() as f:
-            for row in csv.DictReader(f):
-                day = (date.fromisoformat(row["date"]) - date(1970, 1, 1)).days
-                rhr = float(row["resting_hr_bpm"])
-                x: dict[str, float] = {"rest_hr": rhr}
-                if day - 1 in steps_by_day:
-                    x["steps"] = steps_by_day[day - 1]
-                    x["weekend"] = 1.0 if (day - 1 + 3) % 7 >= 5 else 0.0
-                dn.nights.append((day, x))
-                dn.rest_hr.append(rhr)
-                dn.person_days += 1
+        for day, rhr in read_resting_hr(path):
+            x: dict[str, float] = {"rest_hr": rhr}
+            if day - 1 in steps_by_day:
+                x["steps"] = steps_by_day[day - 1]
+                x["weekend"] = 1.0 if (day - 1 + 3) % 7 >= 5 else 0.0
+            dn.nights.append((day, x))
+            dn.rest_hr.append(rhr)
+            dn.person_days += 1
         out[person] = dn
     return out
-
-
-def _days(rows: list[tuple[int, str, float]], offset_min: int) -> list[DayRecord]:
-    feats = DailyFeatures(offset_min)
-    days: list[DayRecord] = []
-    for ts, metric, value in rows:
-        for rec in feats.update(ts, metric, value) or ():
-            if isinstance(rec, DayRecord):
-                days.append(rec)
-    return days
 
 
 def false_alarm_rate(devices: dict[str, DeviceNights], judge: Judge) -> tuple[int, int, float]:
@@ -291,35 +294,73 @@ class SimDevice:
     utc_offset_ms: int
 
 
-def simulate(seed: int) -> list[SimDevice]:
-    """Feed the cohort to one collector per device in delivery order, as the daemon would."""
+def simulate(seed: int, *, local_time: bool = True) -> list[SimDevice]:
+    """Feed the cohort to the engine in delivery order, as the daemon would; odd devices send
+    heart rate and steps only. ``local_time``: the engine knows each wearer's UTC offset (the
+    per-device local time being added in parallel); ``False``: every night is a UTC night, as
+    the engine has it today."""
     sim = FleetSimulator(load_scenario("illness_cohort"), seed=seed, start_ms=START_MS)
-    offsets = sim.population.utc_offset_ms
-    collectors = [NightCollector(int(off) // 60_000) for off in offsets]
+    offsets = [int(off) for off in sim.population.utc_offset_ms]
+    ids = sim.device_ids
+    tap = NightTap({ids[i]: off for i, off in enumerate(offsets)} if local_time else None)
+    staged = {did for i, did in enumerate(ids) if i % 2 == 0}
+    newest = 0
     for chunk in sim:
-        keep = ~chunk.malformed
-        dev = chunk.device_idx[keep].tolist()
-        ts = chunk.ts_ms[keep].tolist()
-        met = chunk.metric[keep].tolist()
-        val = chunk.value[keep].tolist()
-        for d, t, m, v in zip(dev, ts, met, val, strict=True):
-            if m == SLEEP and d % 2:  # odd devices: heart rate and steps only
-                continue
-            name = METRIC_NAME.get(m)
-            if name is not None:
-                collectors[d].feed(t, name, v)
+        for batch in readings_of(chunk):
+            keep = [r for r in batch if r.metric is not Metric.SLEEP_STAGE or r.device_id in staged]
+            tap.feed(keep)
+            if batch:
+                newest = max(newest, batch[-1].ts_ms)
+    nights = tap.finish(newest)
     out = []
-    for d, collector in enumerate(collectors):
-        off = int(offsets[d])
-        dn = collector.finish()
+    for d, did in enumerate(ids):
+        off = offsets[d] if local_time else 0
+        dn = nights.get(did, DeviceNights())
         onset = span = onset_ms = None
         for e in sim.events:
-            if e.device == d and e.params.get("profile") == "illness":
+            if e.device == d and e.kind is AnomalyKind.ILLNESS:
                 onset_ms = int(e.params["onset_ms"])
                 onset = (onset_ms + off) // DAY_MS
                 span = ((e.start_ms + off) // DAY_MS, (e.end_ms + off) // DAY_MS + 1)
         out.append(SimDevice(dn, onset, span, onset_ms, off))
     return out
+
+
+def cached_cohort(seed: int, local_time: bool) -> list[SimDevice]:
+    """:func:`simulate`, kept in ``bench/results/`` (the engine pass is the slow part; the
+    nights it judged are all the configurations need)."""
+    path = RESULTS / f"illness_nights-seed{seed}-{'local' if local_time else 'utc'}.json"
+    if path.exists():
+        raw = json.loads(path.read_text())
+        return [
+            SimDevice(
+                DeviceNights([(n[0], n[1]) for n in d["nights"]], d["person_days"], d["rest_hr"]),
+                d["onset_day"],
+                tuple(d["span_days"]) if d["span_days"] else None,  # type: ignore[arg-type]
+                d["onset_ms"],
+                d["utc_offset_ms"],
+            )
+            for d in raw
+        ]
+    cohort = simulate(seed, local_time=local_time)
+    RESULTS.mkdir(exist_ok=True)
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "nights": d.nights.nights,
+                    "person_days": d.nights.person_days,
+                    "rest_hr": d.nights.rest_hr,
+                    "onset_day": d.onset_day,
+                    "span_days": d.span_days,
+                    "onset_ms": d.onset_ms,
+                    "utc_offset_ms": d.utc_offset_ms,
+                }
+                for d in cohort
+            ]
+        )
+    )
+    return cohort
 
 
 def cohort_figures(cohort: list[SimDevice], judge: Judge) -> dict[str, Any]:
@@ -363,6 +404,7 @@ def cohort_figures(cohort: list[SimDevice], judge: Judge) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--utc-nights", action="store_true", help="nights in UTC, not local")
     args = parser.parse_args()
     t0 = time.perf_counter()
     real = {"fitabase": fitabase(), "pmdata": pmdata()}
@@ -373,7 +415,7 @@ def main() -> None:
     cohorts = []
     for seed in (int(s) for s in args.seeds.split(",")):
         t1 = time.perf_counter()
-        cohorts.append(simulate(seed))
+        cohorts.append(cached_cohort(seed, not args.utc_nights))
         print(f"  seed {seed}: simulated and featurised in {time.perf_counter() - t1:.1f} s")
     sim_devs = {f"{i}-{j}": d.nights for i, c in enumerate(cohorts) for j, d in enumerate(c)}
     healthy_sim = {k: v for k, v in sim_devs.items()}

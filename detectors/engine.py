@@ -203,6 +203,8 @@ class _Snapshot(msgspec.Struct, array_like=True):
     slots: bytes
     tracks: list[Track]
     layout: str = ""
+    #: the modules' per-device models (River objects) by module name, as the module dumps them
+    models: dict[str, bytes] = msgspec.field(default_factory=dict)
 
 
 class Engine:
@@ -329,14 +331,18 @@ class Engine:
         self._book.earlier.discard(device_id)
 
     def snapshot(self, device_id: str) -> bytes:
-        """All state of one device as versioned msgpack (about 1.4 KB plus open alerts),
-        stamped with the layout's fingerprint."""
+        """All state of one device as versioned msgpack (about 2 KB plus open alerts: the slot
+        array and the modules' per-device models), stamped with the layout's fingerprint."""
         d = self._devices.get(device_id)
         if d is None:
             raise KeyError(device_id)
         tracks = [d.tracks[k] for k in sorted(d.tracks)]
+        mods = self.modules
+        models = {name: mods[name].dump_model(m) for name, m in sorted(d.models.items())}
         return self._enc.encode(
-            _Snapshot(_SNAPSHOT_VERSION, device_id, d.s.tobytes(), tracks, LAYOUT_FINGERPRINT)
+            _Snapshot(
+                _SNAPSHOT_VERSION, device_id, d.s.tobytes(), tracks, LAYOUT_FINGERPRINT, models
+            )
         )
 
     def restore(self, device_id: str, data: bytes) -> None:
@@ -364,13 +370,28 @@ class Engine:
                 f"device state snapshot of another layout ({found}; this engine: "
                 f"v{_SNAPSHOT_VERSION} layout {LAYOUT_FINGERPRINT}): the device starts afresh"
             )
+        try:
+            models = {name: self.modules[name].load_model(b) for name, b in snap.models.items()}
+        except (KeyError, ValueError, NotImplementedError) as e:  # a module gone or changed
+            self.drop(device_id)
+            self.layout_mismatches += 1
+            raise LayoutMismatchError(
+                f"device state snapshot with an unreadable model ({e}): the device starts afresh"
+            ) from None
         s = LAYOUT.fresh()
         s[:] = type(s)("d", snap.slots)
-        d = self._devices[device_id] = self._Device(s, {t.kind.value: t for t in snap.tracks})
+        tracks = {t.kind.value: t for t in snap.tracks}
+        d = self._devices[device_id] = self._Device(s, tracks, models)
         self._due.pop(device_id, None)
         if s[self._t_any] >= 0:
             # an offset from the readings is kept; a configured one follows the configuration
             self._local.refresh(device_id, d, s[self._t_any])
+
+    def models(self, device_id: str) -> dict[str, Any]:
+        """The per-device models of a device by module name (River objects the modules judge
+        once per day or night: the ``illness`` kind's :class:`detectors.illness.IllnessDetector`);
+        part of its snapshot."""
+        return dict(self._devices[device_id].models)
 
     def stats(self, device_id: str) -> dict[str, int]:
         """Data-quality counters of a device (for the daemon's metrics)."""

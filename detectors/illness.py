@@ -1,7 +1,8 @@
 """Multi-day illness signal per device: River statistics on nightly resting HR and daily steps.
 
-Input: one feature dict per closed night (see :mod:`detectors.daily_features`), built by
-:class:`IllnessMonitor` from the night's record and the record of the day before it::
+Input: one feature dict per closed night (:func:`night_features` of the records in
+:mod:`detectors.daily_features`, which the engine's ``illness`` module accumulates: the night's
+record and the record of the day before it)::
 
     {"rest_hr": 61.2, "day_rest_hr": 66.0, "steps": 5400.0, "weekend": 0.0, "sleep_min": 455.0}
 
@@ -35,32 +36,31 @@ After ``max_alert_nights`` flagged nights (1: the alert has been given) the dete
 ``refractory_nights`` (14): it learns every night again and builds no evidence, so a lasting
 change of level (a new training block, a new medicine) costs one alert, not weeks of them.
 
-All arithmetic is deterministic (no randomness); state is River objects plus a few floats,
-serialised with pickle (our own snapshots only): about 1 KB per device with the EW baseline,
-2.1 KB with the median (``state_nbytes``; measured in ``docs/illness.md``).
+All arithmetic is deterministic (no randomness); state is River objects plus a few floats.
+A snapshot is msgpack, never pickle (it travels through the changelog topic): each River
+statistic is its own state bytes (River's Rust statistics export them with ``__getstate__``)
+and its few Python attributes, read back into a fresh statistic of the same configuration.
+About 0.5 KB per device with the EW baseline, 1.2 KB with the median (``state_nbytes``;
+measured in ``docs/illness.md``).
 """
 
 from __future__ import annotations
 
 import math
-import pickle
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
 from river import stats
 
 from detectors.base import Features, feature
-from detectors.daily_features import DailyFeatures, DayRecord, NightRecord
+from detectors.daily_features import DayRecord, NightRecord
 
-SNAPSHOT_VERSION = 1
-# the attributes a snapshot holds, in order (River objects, counters, the CuSum)
+SNAPSHOT_VERSION = 2
+# the River statistics a snapshot holds, in order
+_RIVER = ("_center", "_spread", "_steps", "_sleep", "_day")
+# then the counters and the CuSum
 _STATE = (
-    "_center",
-    "_spread",
-    "_steps",
-    "_sleep",
-    "_day",
     "_n",
     "_n_steps",
     "_n_sleep",
@@ -206,6 +206,11 @@ class IllnessDetector:
     def nights(self) -> int:
         """Nights learned into the resting-HR baseline."""
         return self._n
+
+    @property
+    def elevated_run(self) -> int:
+        """Judged nights in a row with resting HR more than one sd above the baseline."""
+        return self._elevated_run
 
     @property
     def flagged_run(self) -> int:
@@ -363,27 +368,40 @@ class IllnessDetector:
 
     # -- state -----------------------------------------------------------------------------
 
-    def _state(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _STATE)
+    def _statistics(self) -> list[Any]:
+        out: list[Any] = []
+        for name in _RIVER:
+            obj = getattr(self, name)
+            out.extend(obj if isinstance(obj, tuple) else (obj,))
+        return out
 
     def snapshot(self) -> bytes:
-        """Versioned bytes: the River objects and counters (pickle; our own data only)."""
-        return bytes([SNAPSHOT_VERSION]) + pickle.dumps(
-            (self.baseline_kind, self._state()), protocol=pickle.HIGHEST_PROTOCOL
+        """Versioned msgpack bytes: each River statistic's state, the counters and the CuSum."""
+        river = [_stat_state(x) for x in self._statistics()]
+        counters = [getattr(self, name) for name in _STATE]
+        return bytes([SNAPSHOT_VERSION]) + msgspec.msgpack.encode(
+            (self.baseline_kind, self.span, river, counters)
         )
 
     def restore(self, data: bytes) -> None:
-        """Replace the state; ``ValueError`` if the version or baseline kind differs."""
+        """Replace the state; ``ValueError`` if the version, baseline kind or span differs."""
         if not data or data[0] != SNAPSHOT_VERSION:
             raise ValueError(f"not a version-{SNAPSHOT_VERSION} IllnessDetector snapshot")
-        kind, st = pickle.loads(data[1:])  # noqa: S301 - our own snapshots, never network input
-        if kind != self.baseline_kind:
+        try:
+            kind, span, river, counters = msgspec.msgpack.decode(data[1:])
+        except (msgspec.DecodeError, ValueError, TypeError):
+            raise ValueError("unreadable IllnessDetector snapshot") from None
+        if kind != self.baseline_kind or span != self.span:
             raise ValueError(
-                f"snapshot has a {kind!r} baseline, this detector {self.baseline_kind!r}"
+                f"snapshot has a {kind!r} baseline over {span} nights, this detector "
+                f"{self.baseline_kind!r} over {self.span}"
             )
-        if len(st) != len(_STATE):
+        stats_ = self._statistics()
+        if len(river) != len(stats_) or len(counters) != len(_STATE):
             raise ValueError("IllnessDetector snapshot of another layout")
-        for name, value in zip(_STATE, st, strict=True):
+        for obj, st in zip(stats_, river, strict=True):
+            _set_stat_state(obj, st)
+        for name, value in zip(_STATE, counters, strict=True):
             setattr(self, name, value)
 
     def state_nbytes(self) -> int:
@@ -391,67 +409,41 @@ class IllnessDetector:
         return len(self.snapshot())
 
 
-class IllnessMonitor:
-    """One device's daily features and illness model, fed reading by reading.
+def _stat_state(x: Any) -> list[Any]:
+    """A River statistic's state: its attributes in name order, the Rust core's as its state
+    bytes."""
+    return [
+        v.__getstate__() if type(v).__module__.startswith("river._river_rust") else v
+        for _, v in sorted(vars(x).items())
+    ]
 
-    Parameters
-    ----------
-    utc_offset_min
-        The wearer's UTC offset (minutes).
-    detector
-        The model (default :class:`IllnessDetector` with its defaults).
 
-    Examples
-    --------
-    >>> mon = IllnessMonitor(utc_offset_min=0)
-    >>> mon.update(1_767_225_600_000, "heart_rate", 60.0) is None
-    True
-    >>> 0 < mon.state_nbytes() <= 4096
-    True
+def _set_stat_state(x: Any, st: list[Any]) -> None:
+    """Put :func:`_stat_state`'s output back into ``x`` (a statistic configured the same)."""
+    names = sorted(vars(x))
+    if not isinstance(st, list) or len(st) != len(names):
+        raise ValueError(f"not the state of a {type(x).__name__}")
+    for k, v in zip(names, st, strict=True):
+        cur = getattr(x, k)
+        if type(cur).__module__.startswith("river._river_rust"):
+            if not isinstance(v, bytes):
+                raise ValueError(f"not the state of a {type(x).__name__}")
+            cur.__setstate__(v)
+        elif type(v) is not type(cur):
+            raise ValueError(f"not the state of a {type(x).__name__}")
+        else:
+            setattr(x, k, v)
+
+
+def flagged_days(nights: Iterable[tuple[int, Features]], **kwargs: Any) -> list[int]:
+    """The days whose night a fresh :class:`IllnessDetector` (``kwargs``: its parameters)
+    flags, judging ``(day, features)`` nights in order: a daily series replayed offline.
+
+    >>> flagged_days([(d, {"rest_hr": 60.0 + (8.0 if d >= 20 else d % 2)}) for d in range(25)])
+    [20]
     """
-
-    def __init__(self, utc_offset_min: int = 0, detector: IllnessDetector | None = None) -> None:
-        self.features = DailyFeatures(utc_offset_min)
-        self.detector = detector if detector is not None else IllnessDetector()
-        self._last_day: DayRecord | None = None
-
-    def update(self, ts_ms: int, metric: str, value: float) -> list[IllnessCandidate] | None:
-        """One reading; the candidates of the nights it closed (usually ``None``)."""
-        records = self.features.update(ts_ms, metric, value)
-        return None if records is None else self._on_records(records)
-
-    def advance(self, now_ms: int) -> list[IllnessCandidate] | None:
-        """Close the periods that ended before ``now_ms`` (a clock tick)."""
-        records = self.features.advance(now_ms)
-        return None if records is None else self._on_records(records)
-
-    def _on_records(self, records: tuple[DayRecord | NightRecord, ...]) -> list[IllnessCandidate]:
-        out = []
-        for rec in records:
-            if isinstance(rec, DayRecord):
-                self._last_day = rec
-                continue
-            cand = self.detector.judge(rec.day, night_features(rec, self._last_day))
-            if cand is not None:
-                out.append(cand)
-        return out
-
-    def snapshot(self) -> bytes:
-        """The features' and the model's state (msgspec-framed)."""
-        return msgspec.msgpack.encode(
-            (self.features.snapshot(), self.detector.snapshot(), self._last_day)
-        )
-
-    def restore(self, data: bytes) -> None:
-        feats, model, last = msgspec.msgpack.decode(
-            data, type=tuple[bytes, bytes, DayRecord | None]
-        )
-        self.features.restore(feats)
-        self.detector.restore(model)
-        self._last_day = last
-
-    def state_nbytes(self) -> int:
-        return len(self.snapshot())
+    det = IllnessDetector(**kwargs)
+    return [day for day, x in nights if det.judge(day, x) is not None]
 
 
 def explain(

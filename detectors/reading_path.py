@@ -55,11 +55,15 @@ _HOUR = HOUR
 
 
 class Device:
-    """State of one device: the slot array ``s`` and the alert tracks by kind."""
+    """State of one device: the slot array ``s``, the alert tracks by kind and the modules'
+    per-day models by module name (River objects, judged per night: never per reading)."""
 
-    def __init__(self, s: array[float], tracks: dict[str, Track]) -> None:
+    def __init__(
+        self, s: array[float], tracks: dict[str, Track], models: dict[str, Any] | None = None
+    ) -> None:
         self.s = s
         self.tracks = tracks
+        self.models = {} if models is None else models
         self.v = s  # compiled: a typed view of the same memory, made once per device
 
 
@@ -160,6 +164,7 @@ class ReadingPath:
         self.SINCE_HR_STEPS = at["off_wrist.steps_since_hr"]
         self.SINCE_HR_STAGES = at["off_wrist.stages_since_hr"]
         self.WORN_SINCE = at["off_wrist.worn_since"]
+        self.IL_WORN = at["illness.hour_worn"]  # then rest_w, rest_sum, rest_sq
         # per metric number (heart rate, SpO2, steps, stage): the physically possible range
         # and the slot of the metric's newest event time
         newest = (self.T_HR, at["device.newest_spo2"], self.T_STEPS, self.T_STAGE)
@@ -510,6 +515,16 @@ class ReadingPath:
         dt = t - fast_t if fast_t >= 0.0 else max_dt
         if dt > max_dt:
             dt = max_dt
+        # the illness module's hour: time worn and time at rest (10 min of quiet steps, the
+        # steps stream alive), each reading weighing the time since the previous one (<= 1 min)
+        il = self.IL_WORN
+        iw = dt / 60_000.0 if dt < 60_000.0 else 1.0
+        s[il] += iw
+        if s[self.REST_FLAG] != 0.0 and t - s[self.T_STEPS] <= self.steps_valid_ms:
+            iwv = iw * v
+            s[il + 1] += iw
+            s[il + 2] += iwv
+            s[il + 3] += iwv * v
         if not flagged:
             # ewz.learn_timed(s, o, v, dt, tau_ms, prior_ms), inlined
             n = learned + dt

@@ -25,6 +25,7 @@ class AnomalyKind(enum.StrEnum):
     SLEEP_DISRUPTION = "sleep_disruption"
     UNUSUAL_INACTIVITY = "unusual_inactivity"
     HR_ACTIVITY_DECOUPLING = "hr_activity_decoupling"
+    ILLNESS = "illness"
     # data quality: reported as such, never as a clinical alert
     FLATLINE = "flatline"
     DROPOUT = "dropout"

@@ -73,6 +73,8 @@ KINDS: dict[AnomalyKind, KindInfo] = {
     K.LOW_SPO2: KindInfo(20 * MINUTE_MS, 5 * MINUTE_MS, (1.5, 5.0), needs_spo2=True),
     K.DESATURATION: KindInfo(3 * MINUTE_MS, 1 * MINUTE_MS, (1.5, 5.0), needs_spo2=True),
     K.ELEVATED_RESTING_HR: KindInfo(3 * DAY_MS, DAY_MS, (18.0, 18.0)),
+    # its span comes from the illness time course (simulators/illness.py)
+    K.ILLNESS: KindInfo(14 * DAY_MS, DAY_MS, (12.0, 12.0)),
     K.SLEEP_DISRUPTION: KindInfo(3 * DAY_MS, 12 * HOUR_MS, (18.0, 18.0), needs_sleep=True),
     K.UNUSUAL_INACTIVITY: KindInfo(DAY_MS, 6 * HOUR_MS, (0.0, 0.0)),
     K.HR_ACTIVITY_DECOUPLING: KindInfo(40 * MINUTE_MS, 10 * MINUTE_MS, (8.0, 19.0)),
@@ -228,7 +230,7 @@ def _physical_params(
             "drop": round(max(4.0, min(4.0 + 4.0 * sev, base - 90.5)), 1),
             "baseline": round(base, 1),
         }
-    elif kind is K.ELEVATED_RESTING_HR:
+    elif kind is K.ELEVATED_RESTING_HR or kind is K.ILLNESS:
         p = {"delta_bpm": round(5 + 7 * sev), "baseline_bpm": round(rhr, 1)}
     elif kind is K.SLEEP_DISRUPTION:
         p = {"level": round(0.4 + 0.6 * sev, 2)}
@@ -300,10 +302,15 @@ def resolve_events(
             r = scalar_rng(seed, "event", idx, dev)
             offset = int(pop.utc_offset_ms[dev])
             params = _physical_params(spec.kind, spec.severity, dev, pop, spec.params)
-            if spec.kind is K.ELEVATED_RESTING_HR and spec.params.get("profile", "step") != "step":
+            profile = spec.params.get("profile", "step")
+            if spec.kind is K.ILLNESS:  # the viral-illness time course, always
+                if spec.params.get("profile", "illness") != "illness":
+                    raise ValueError("an illness event has no profile other than 'illness'")
+                profile = "illness"
+            if profile != "step" and spec.kind in (K.ILLNESS, K.ELEVATED_RESTING_HR):
                 params = {
                     "baseline_bpm": params["baseline_bpm"],
-                    **illness.draw_params(r, spec.severity, spec.params),
+                    **illness.draw_params(r, spec.severity, {**spec.params, "profile": profile}),
                 }
             span = illness.span_ms(params) or duration
             for occurrence in range(spec.count):

@@ -426,7 +426,7 @@ def _apply_events(sim: FleetSimulator, lat: _Latent, t0: int, t1: int) -> None:
             lat.spo2_override[sl] = float(p["baseline"]) - float(p["drop"])
             lat.spo2_force[sl] = True
             lat.clinical[sl] = True
-        elif k is K.ELEVATED_RESTING_HR:
+        elif k is K.ELEVATED_RESTING_HR or k is K.ILLNESS:
             hr_add, act, up, forced, intensity = illness.effects(
                 p, e.start_ms, lat.minute[s:x] * MINUTE_MS
             )

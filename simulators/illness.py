@@ -1,6 +1,7 @@
 """Time courses of a resting-HR rise: a viral illness and the healthy nights that look like one.
 
-An ``elevated_resting_hr`` event carries ``params.profile``:
+An ``elevated_resting_hr`` event carries ``params.profile`` (an ``illness`` event is always
+the ``"illness"`` profile, labelled as the ``illness`` kind the engine alerts on):
 
 - ``"step"`` (default): every heart-rate target + ``delta_bpm`` for the whole span (the
   original, idealised event).

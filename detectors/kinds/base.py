@@ -84,6 +84,14 @@ class Module:
     def init_state(self, s: array[float], cfg: EngineConfig) -> None:
         """Cold-start values that depend on the configuration (the rest come from the layout)."""
 
+    def dump_model(self, model: Any) -> bytes:
+        """Bytes of this module's per-device model (``Device.models[name]``) for a snapshot."""
+        raise NotImplementedError(f"module {self.name} keeps no per-device model")
+
+    def load_model(self, data: bytes) -> Any:
+        """The model :meth:`dump_model` wrote (``ValueError`` if the bytes are not one)."""
+        raise NotImplementedError(f"module {self.name} keeps no per-device model")
+
     def explain(self, t: Track, dur: str, ctx: str) -> str | None:
         """The sentence describing alert ``t`` lasting ``dur`` (``ctx``: " while <context>"
         or ""); None: the generic ``"<title> for <dur><ctx>."``."""

@@ -57,6 +57,7 @@ class Hour(Module):
     )
 
     def setup(self) -> None:
+        from detectors.kinds.illness import Illness
         from detectors.kinds.local_time import LocalTime
         from detectors.kinds.unusual_inactivity import UnusualInactivity
 
@@ -66,6 +67,9 @@ class Hour(Module):
         local = self.env.modules["local_time"]
         assert isinstance(local, LocalTime)
         self.local = local
+        illness = self.env.modules["illness"]
+        assert isinstance(illness, Illness)
+        self.illness = illness
         self.CUR = self.slot("current")
         self.STEPS = self.slot("steps")
         self.STEPS_N = self.slot("steps_n")
@@ -91,6 +95,7 @@ class Hour(Module):
             hr_sd=math.sqrt(var) if var > 0.0 else 0.0,
         )
         self.inactivity.on_hour(did, d, cur, summary, ts, out)
+        self.illness.on_hour(did, d, cur, hour, ts, out)
         self.local.refresh(did, d, ts)
         s[self.CUR] = hour
         s[self.STEPS] = s[self.STEPS_N] = s[self.HR_N] = s[self.ASLEEP_N] = 0.0

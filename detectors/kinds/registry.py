@@ -16,6 +16,7 @@ from detectors.kinds.flatline import Flatline
 from detectors.kinds.heart_rate import HeartRate
 from detectors.kinds.hour import Hour
 from detectors.kinds.hr_activity_decoupling import HrActivityDecoupling
+from detectors.kinds.illness import Illness
 from detectors.kinds.impossible_value import ImpossibleValue
 from detectors.kinds.local_time import LocalTime
 from detectors.kinds.low_spo2 import LowSpo2
@@ -54,6 +55,7 @@ MODULES: tuple[type[Module], ...] = (
     ElevatedRestingHr,
     SleepDisruption,
     UnusualInactivity,
+    Illness,
 )
 
 #: the composed layout of a device's state array

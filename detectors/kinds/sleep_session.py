@@ -13,6 +13,7 @@ from detectors.types import AlertEvent
 
 if TYPE_CHECKING:
     from detectors.kinds.elevated_resting_hr import ElevatedRestingHr
+    from detectors.kinds.illness import Illness
     from detectors.kinds.sleep_disruption import SleepDisruption
     from detectors.reading_path import Device
 
@@ -53,6 +54,7 @@ class SleepSession(Module):
         m = self.env.modules
         self.rhr: ElevatedRestingHr = m["elevated_resting_hr"]  # type: ignore[assignment]
         self.sleep: SleepDisruption = m["sleep_disruption"]  # type: ignore[assignment]
+        self.illness: Illness = m["illness"]  # type: ignore[assignment]
         self.T_FIRST = self.slot("first", "device")
         self.START = self.slot("start")
         self.LAST = self.slot("last")
@@ -76,6 +78,7 @@ class SleepSession(Module):
         eff = asleep / max(end - start, 1.0)
         awk = s[self.AWAKENINGS]
         s[self.LAST_ODI] = s[self.DESATS] / hours
+        self.illness.on_sleep(did, d, end, asleep / MIN)
         if s[self.HR_N] >= 10:
             self.rhr.on_night(did, d, ts, start, s[self.HR_SUM] / s[self.HR_N], out)
         self.sleep.on_night(did, d, ts, Night(start, hours, eff, awk), out)

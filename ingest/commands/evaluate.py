@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ingest.replay.evaluation import RunResult
     from ingest.settings import Settings
 
-DEFAULT_SCENARIOS = "acute_events,illness_week,normal_week"
+DEFAULT_SCENARIOS = "acute_events,illness_week,illness_cohort,normal_week"
 DEFAULT_SEEDS = "1,2,3,4,5,6,7,8,9,10"
 
 

@@ -43,7 +43,7 @@ ACUTE = (
     K.LOW_SPO2,
     K.DESATURATION,
 )
-MULTIDAY = (K.ELEVATED_RESTING_HR, K.SLEEP_DISRUPTION, K.UNUSUAL_INACTIVITY)
+MULTIDAY = (K.ELEVATED_RESTING_HR, K.SLEEP_DISRUPTION, K.UNUSUAL_INACTIVITY, K.ILLNESS)
 # how long after a label ends an alert may still start and count as detecting it
 _SLACK = {kind: (36 * HOUR if kind in MULTIDAY else 30 * MIN) for kind in K}
 
@@ -270,6 +270,76 @@ def merge(results: list[RunResult]) -> dict[AnomalyKind, KindStats]:
             t.true_alerts += st.true_alerts
             t.ttd_ms += st.ttd_ms
     return total
+
+
+#: an illness counts as alerted when its first alert opens within this window around symptom
+#: onset (the label's ``params.onset_ms``), as in the wearable studies (issue 14)
+ILLNESS_WINDOW_MS = (-7 * DAY, 3 * DAY)
+
+
+@dataclass
+class IllnessFigures:
+    """Early detection of the simulated illnesses (``illness`` labels with their onset)."""
+
+    ill: int = 0
+    alerted: int = 0
+    #: first alert's open time minus symptom onset, hours, one per alerted illness
+    leads_h: list[float] = field(default_factory=list)
+    #: illness alerts that opened outside every illness span of their device (+ slack)
+    false_alerts: int = 0
+    healthy_device_days: float = 0.0
+
+    @property
+    def alerted_share(self) -> float | None:
+        return self.alerted / self.ill if self.ill else None
+
+    @property
+    def median_lead_h(self) -> float | None:
+        return statistics.median(self.leads_h) if self.leads_h else None
+
+    @property
+    def false_per_30_days(self) -> float | None:
+        if self.healthy_device_days <= 0:
+            return None
+        return 30.0 * self.false_alerts / self.healthy_device_days
+
+    def lead_days_histogram(self) -> dict[int, int]:
+        """Alerted illnesses by whole days between onset and the first alert (-1: the day
+        before onset or up to 24 h earlier)."""
+        days = [int(h // 24) for h in self.leads_h]
+        return {d: days.count(d) for d in sorted(set(days))}
+
+
+def illness_figures(results: Iterable[RunResult]) -> IllnessFigures | None:
+    """Early detection of ``illness`` labels over runs; ``None`` when no run has one."""
+    fig = IllnessFigures()
+    lo, hi = ILLNESS_WINDOW_MS
+    for r in results:
+        labels = [lb for lb in r.labels if lb.kind is K.ILLNESS]
+        if not labels:
+            continue
+        alerts = [a for a in r.alerts if a.kind is K.ILLNESS]
+        spans: dict[str, list[tuple[int, int]]] = {}
+        for lb in labels:
+            spans.setdefault(lb.device_id, []).append((lb.start_ms, lb.end_ms + _SLACK[K.ILLNESS]))
+            onset = int(lb.params["onset_ms"])
+            fig.ill += 1
+            opened = [
+                a.opened_ms
+                for a in alerts
+                if a.device_id == lb.device_id and onset + lo <= a.opened_ms <= onset + hi
+            ]
+            if opened:
+                fig.alerted += 1
+                fig.leads_h.append((min(opened) - onset) / HOUR)
+        ill_days = sum(lb.end_ms - lb.start_ms for lb in labels) / DAY
+        fig.healthy_device_days += r.device_days - ill_days
+        fig.false_alerts += sum(
+            1
+            for a in alerts
+            if not any(s <= a.opened_ms <= e for s, e in spans.get(a.device_id, []))
+        )
+    return fig if fig.ill else None
 
 
 def say(msg: str) -> None:

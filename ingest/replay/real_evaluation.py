@@ -33,6 +33,7 @@ from pathlib import Path
 import msgspec
 
 from detectors import EngineConfig
+from detectors.illness import flagged_days
 from ingest.replay.replay import (
     AlertLine,
     ReplayError,
@@ -51,6 +52,10 @@ DAY = 86_400_000
 MIN_PER_DAY = 1440
 DEFAULT_MIN_HOURS = 12.0
 _HEADER = "device_id,ts,metric,value"
+#: a daily resting-HR series beside the replay files (Fitbit's own estimate, one row per day:
+#: ``device_id,date,resting_hr_bpm,...``), judged by the illness model where no heart-rate
+#: samples exist (PMData)
+RESTING_HR_SUFFIX = ".resting_hr.csv"
 # per-minute coverage flags
 _BODY = 1  # a body signal: HR, SpO2, a sleep epoch, or steps > 0
 _STEPS_ROW = 2  # any steps row, zero included
@@ -68,6 +73,7 @@ NEEDS: dict[AnomalyKind, tuple[Metric, ...]] = {
     # heart rate is the only evidence of wear: steps alone may be a day off the wrist
     AnomalyKind.UNUSUAL_INACTIVITY: (Metric.HEART_RATE, Metric.STEPS),
     AnomalyKind.HR_ACTIVITY_DECOUPLING: (Metric.HEART_RATE, Metric.STEPS),
+    AnomalyKind.ILLNESS: (Metric.HEART_RATE, Metric.STEPS),
     AnomalyKind.FLATLINE: (Metric.HEART_RATE,),
     AnomalyKind.DROPOUT: (),
     AnomalyKind.IMPOSSIBLE_VALUE: (),
@@ -216,6 +222,7 @@ class RealSet:
     readings: int
     skipped_rows: dict[str, int]
     seconds: float
+    daily_resting_hr: DailyRestingHr | None = None
 
     @property
     def person_days(self) -> int:
@@ -225,6 +232,58 @@ class RealSet:
     def days_with_data(self) -> int:
         """Days with at least one minute of data (the looser denominator)."""
         return sum(1 for p in self.people for h in p.hours_by_day.values() if h > 0)
+
+
+@dataclass
+class DailyRestingHr:
+    """The illness model (:func:`detectors.illness.flagged_days`, default parameters) on each
+    person's daily resting-HR series: a person-day is a day with a value; an alert-day a day
+    whose night the model flags."""
+
+    files: list[str]
+    person_days: int
+    alert_days: dict[str, list[int]]
+
+    @property
+    def alerts(self) -> int:
+        return sum(len(v) for v in self.alert_days.values())
+
+    @property
+    def per_30_person_days(self) -> float | None:
+        return 30.0 * self.alerts / self.person_days if self.person_days else None
+
+
+def read_resting_hr(path: Path) -> list[tuple[int, float]]:
+    """``(epoch day, resting HR)`` rows of a ``*.resting_hr.csv`` file, in date order."""
+    out = []
+    with path.open() as f:
+        header = f.readline().strip().split(",")
+        try:
+            i_date, i_bpm = header.index("date"), header.index("resting_hr_bpm")
+        except ValueError:
+            raise ReplayError(f"{path}: no date and resting_hr_bpm columns") from None
+        for line in f:
+            cols = line.strip().split(",")
+            if len(cols) <= max(i_date, i_bpm) or not cols[i_bpm]:
+                continue
+            day = parse_ts(cols[i_date] + "T00:00:00Z") // DAY
+            out.append((day, float(cols[i_bpm])))
+    return sorted(out)
+
+
+def daily_resting_hr(path: Path) -> DailyRestingHr | None:
+    """The illness model on the ``*.resting_hr.csv`` series of a folder (``None``: none)."""
+    files = sorted(path.glob("*" + RESTING_HR_SUFFIX)) if path.is_dir() else []
+    if not files:
+        return None
+    alert_days = {}
+    person_days = 0
+    for f in files:
+        series = read_resting_hr(f)
+        person_days += len(series)
+        flagged = flagged_days((day, {"rest_hr": bpm}) for day, bpm in series)
+        alert_days[f.name.removesuffix(RESTING_HR_SUFFIX)] = flagged
+    return DailyRestingHr([f.name for f in files], person_days, alert_days)
 
 
 def is_replay_csv(path: Path) -> bool:
@@ -328,6 +387,7 @@ def evaluate_path(
         readings=readings,
         skipped_rows=dict(skipped_rows),
         seconds=time.perf_counter() - t0,
+        daily_resting_hr=daily_resting_hr(path),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from ingest.replay.real_evaluation import (
     DAY,
     MIN,
+    RESTING_HR_SUFFIX,
     SEVERITIES,
     Overall,
     Person,
@@ -118,6 +119,17 @@ def set_json(s: RealSet, min_hours: float) -> dict[str, Any]:
             for p in s.people
         ],
         "sample_alerts": [_alert_json(a) for a in _sample(s)],
+        "illness_on_daily_resting_hr": None
+        if s.daily_resting_hr is None
+        else {
+            "files": s.daily_resting_hr.files,
+            "person_days": s.daily_resting_hr.person_days,
+            "alert_days": s.daily_resting_hr.alerts,
+            "per_30_person_days": s.daily_resting_hr.per_30_person_days,
+            "alert_days_by_person": {
+                k: [_day(d) for d in v] for k, v in s.daily_resting_hr.alert_days.items()
+            },
+        },
     }
 
 
@@ -188,6 +200,25 @@ def _kind_table(s: RealSet) -> list[str]:
             f"{_pct(r.days_with / pd if pd else None)} | {r.off_day_alerts} |"
         )
     return lines
+
+
+def _daily_resting_hr(s: RealSet) -> list[str]:
+    d = s.daily_resting_hr
+    if d is None:
+        return []
+    people = ", ".join(f"{k} {len(v)}" for k, v in sorted(d.alert_days.items()) if v)
+    return [
+        "### Illness on the daily resting-HR series",
+        "",
+        f"The folder's {len(d.files)} `*{RESTING_HR_SUFFIX}` files (the device's own daily"
+        " resting-HR estimate, no heart-rate samples needed), one night per row, judged by the"
+        " `illness` kind's model (`detectors.illness.flagged_days`, default parameters; resting"
+        " HR only) in date order, every alert-day counted as a false alarm (no illness labels):"
+        f" **{d.alerts} alert-days in {d.person_days} person-days ="
+        f" {_rate(d.per_30_person_days, 2)} per 30 person-days** (target <= 0.5)."
+        + (f" Alert-days by person: {people}." if people else ""),
+        "",
+    ]
 
 
 def _signals(p: Person) -> str:
@@ -338,6 +369,7 @@ def render_markdown(
             "",
             *_kind_table(s),
             "",
+            *_daily_resting_hr(s),
             "### Per person",
             "",
             *_people_table(s),

@@ -13,6 +13,7 @@ from ingest.replay.evaluation import (
     KindStats,
     RunResult,
     false_alerts_per_device_day,
+    illness_figures,
     merge,
     say,
 )
@@ -21,6 +22,8 @@ from messages.kinds import AnomalyKind, Category
 K = AnomalyKind
 RECALL_TARGET = 0.95
 FALSE_PER_DAY_TARGET = 0.1
+ILLNESS_ALERTED_TARGET = 0.9  # alerted within onset-7 d .. onset+3 d
+ILLNESS_LEAD_TARGET_H = -24.0  # median first alert at least a day before symptom onset
 
 
 def sustain_min(cfg: EngineConfig, kind: AnomalyKind) -> float | None:
@@ -94,6 +97,32 @@ def write_report(
         say(f"{prog}: JSON written to {json_path}")
 
 
+def illness_section(runs: list[RunResult]) -> tuple[list[str], bool]:
+    """Early detection of the scenario's ``illness`` labels (none: no lines, nothing missed)."""
+    fig = illness_figures(runs)
+    if fig is None:
+        return [], True
+    share, lead = fig.alerted_share or 0.0, fig.median_lead_h
+    share_ok = share >= ILLNESS_ALERTED_TARGET
+    lead_ok = lead is not None and lead <= ILLNESS_LEAD_TARGET_H
+    hist = ", ".join(f"{d:+d} d: {n}" for d, n in fig.lead_days_histogram().items())
+    lines = [
+        "Illness, early detection (an illness is alerted when its first `illness` alert opens"
+        " within symptom onset - 7 d .. onset + 3 d; lead = that alert's open time minus onset):",
+        "",
+        "| ill | alerted | median lead (h) | median lead (d) | first alert vs onset, whole days |"
+        " false illness alerts / 30 healthy device-days | target |",
+        "|---:|---:|---:|---:|---|---:|---|",
+        f"| {fig.ill} | {fig.alerted} ({100 * share:.1f} %) | {_f(lead, '+.0f')} |"
+        f" {_f(None if lead is None else lead / 24, '+.1f')} | {hist} |"
+        f" {_f(fig.false_per_30_days)} ({fig.false_alerts}) |"
+        f" alerted >= {100 * ILLNESS_ALERTED_TARGET:.0f} % {'PASS' if share_ok else '**MISS**'},"
+        f" median lead <= {ILLNESS_LEAD_TARGET_H:+.0f} h {'PASS' if lead_ok else '**MISS**'} |",
+        "",
+    ]
+    return lines, share_ok and lead_ok
+
+
 def render(results: list[RunResult], command: str, cfg: EngineConfig) -> Verdict:
     """The whole report; ``ok`` says whether every target was met."""
     out = [
@@ -135,6 +164,9 @@ def render(results: list[RunResult], command: str, cfg: EngineConfig) -> Verdict
         table, t_ok = kind_table(merge(runs), cfg)
         ok &= t_ok
         sections += [f"## {name}", "", *table, ""]
+        illness, i_ok = illness_section(runs)
+        ok &= i_ok
+        sections += illness
         unmatched = [a for r in runs for a in r.unmatched]
         if unmatched:
             sections += [f"Alerts matching no label ({len(unmatched)}):", ""]

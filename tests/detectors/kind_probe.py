@@ -277,6 +277,21 @@ def _elevated_rhr(seed: int) -> Stream:
     return _days(seed, 15, plan)
 
 
+def _illness(seed: int) -> Stream:
+    """Ordinary days, heart rate and steps only (no sleep staging); the heart rate runs 8 bpm
+    higher from the evening of day 10 to the morning of day 14. Labelled from noon of day 11
+    (when the first elevated night closes) to noon of day 14 (the first normal night closes)."""
+
+    def plan(day: int, minute: int, rng: random.Random) -> tuple[dict[str, float], bool]:
+        night = day if minute >= 12 * 60 else day - 1
+        x = _ordinary(minute, rng, 8.0 if 10 <= night <= 12 else 0.0)
+        x.pop("sleep_stage", None)
+        x.pop("spo2", None)
+        return x, 11 <= night <= 13
+
+    return _days(seed, 16, plan)
+
+
 def _sleep_disruption(seed: int) -> Stream:
     """Ordinary days; on nights 2-4 and 8-10 the wearer lies awake until 3 am."""
 
@@ -321,4 +336,5 @@ STREAMS: dict[str, Callable[[int], Stream]] = {
     "elevated_resting_hr": _elevated_rhr,
     "sleep_disruption": _sleep_disruption,
     "unusual_inactivity": _inactivity,
+    "illness": _illness,
 }

@@ -103,8 +103,9 @@ def test_snapshot_is_small_and_versioned() -> None:
     eng = Engine()
     run(normal_days("d1", 2), eng)
     snap = eng.snapshot("d1")
-    assert STATE_BYTES <= 2048
-    assert len(snap) < 2048
+    # issue 14's budget: the always-on state of a device (slots, River models) <= 4 KB
+    assert STATE_BYTES + 512 <= 4096
+    assert len(snap) < 4096
     with pytest.raises(ValueError, match="another layout"):
         eng.restore("d1", _enc.encode([99, "d1", b"", []]))
     assert "d1" not in eng.device_ids()  # refused: the device starts afresh
@@ -322,7 +323,9 @@ def test_elevated_resting_hr_over_nights() -> None:
     assert rhr[0].state == "open"
     assert "consecutive nights" in rhr[0].explanation
     assert not [
-        a for a in alerts if a.kind is not K.ELEVATED_RESTING_HR and a.category is Category.CLINICAL
+        a
+        for a in alerts
+        if a.kind not in (K.ELEVATED_RESTING_HR, K.ILLNESS) and a.category is Category.CLINICAL
     ]
 
 

@@ -69,7 +69,14 @@ CLEAN = Artefacts(clock_drift_ppm=0.0, late_rate=0.0, duplicate_rate=0.0, malfor
 @pytest.fixture(scope="module")
 def all_kinds() -> tuple[FleetSimulator, Rows]:
     events = tuple(
-        EventSpec(kind=k, devices=[i], severity=0.6, day=2 if k in _MULTI_DAY else None)
+        EventSpec(
+            kind=k,
+            devices=[i],
+            severity=0.6,
+            day=2 if k in _MULTI_DAY else None,
+            # an illness spans 8-26 days: a short one fits the week
+            params={"lead_days": 1.0, "recovery_days": 3.25} if k is K.ILLNESS else {},
+        )
         for i, k in enumerate(AnomalyKind)
     )
     scenario = Scenario(
@@ -83,7 +90,7 @@ def all_kinds() -> tuple[FleetSimulator, Rows]:
     return sim, collect(sim)
 
 
-_MULTI_DAY = {K.ELEVATED_RESTING_HR, K.SLEEP_DISRUPTION, K.UNUSUAL_INACTIVITY}
+_MULTI_DAY = {K.ELEVATED_RESTING_HR, K.SLEEP_DISRUPTION, K.UNUSUAL_INACTIVITY, K.ILLNESS}
 
 
 def _label(sim: FleetSimulator, kind: AnomalyKind) -> Label:

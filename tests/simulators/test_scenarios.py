@@ -31,9 +31,13 @@ def test_acute_events_cover_every_acute_and_data_quality_kind() -> None:
         AnomalyKind.SLEEP_DISRUPTION,
         AnomalyKind.UNUSUAL_INACTIVITY,
     }
-    assert {lb.kind for lb in sim.event_labels} == set(AnomalyKind) - multi_day
+    assert {lb.kind for lb in sim.event_labels} == set(AnomalyKind) - multi_day - {
+        AnomalyKind.ILLNESS
+    }
     illness = FleetSimulator(load_scenario("illness_week"), start_ms=START_MS)
     assert multi_day <= {lb.kind for lb in illness.event_labels}
+    cohort = FleetSimulator(load_scenario("illness_cohort"), start_ms=START_MS)
+    assert AnomalyKind.ILLNESS in {lb.kind for lb in cohort.event_labels}
 
 
 def test_scenario_from_file(tmp_path: Path) -> None:

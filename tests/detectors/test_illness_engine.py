@@ -1,0 +1,140 @@
+"""The ``illness`` kind in the engine: River models in the per-device state, snapshots that
+carry them, and replay that gives the same alerts across a restore mid-stream."""
+
+from __future__ import annotations
+
+import pytest
+from river import stats
+
+import detectors
+from detectors.engine import Engine, LayoutMismatchError
+from detectors.illness import IllnessDetector
+from detectors.types import AlertEvent
+from messages.codec import Reading
+from messages.kinds import AnomalyKind as K
+from tests.detectors.streams import DAY, MIN, T0, day_plan, minutes
+
+BATCH = 5_000
+
+
+def hr_and_steps(
+    device: str, days: int, *, up_from: int = 10**9, up_bpm: float = 8.0
+) -> list[Reading]:
+    """Ordinary days from a device that sends heart rate and steps only (no sleep stages); from
+    day ``up_from`` on, heart rate ``up_bpm`` higher."""
+    return minutes(
+        device,
+        days * 1440,
+        steps=lambda i: day_plan(i % 1440)[0],
+        hr=lambda i: day_plan(i % 1440)[1] + (up_bpm if i // 1440 >= up_from else 0.0),
+        seed=3,
+    )
+
+
+def run(eng: Engine, rs: list[Reading]) -> list[AlertEvent]:
+    out: list[AlertEvent] = []
+    for lo in range(0, len(rs), BATCH):
+        batch = rs[lo : lo + BATCH]
+        out += eng.process(batch).alerts
+        out += eng.tick(batch[-1].ts_ms)
+    return out
+
+
+def test_processing_a_stream_puts_river_models_in_the_device_state() -> None:
+    eng = detectors.Engine()
+    run(eng, hr_and_steps("d1", 4))
+    model = eng.models("d1")["illness"]
+    assert isinstance(model, IllnessDetector)
+    assert isinstance(model._center, stats.EWMean)
+    assert isinstance(model._spread, stats.EWVar)
+    assert model.nights >= 3  # one resting HR per closed night was learned
+    center, _ = model.baseline() or (0.0, 0.0)
+    assert 54.0 < center < 58.0  # the plan's 56 bpm at night
+
+
+def test_hr_and_steps_alone_raise_an_explained_illness_alert() -> None:
+    eng = Engine()
+    alerts = [a for a in run(eng, hr_and_steps("d1", 16, up_from=12)) if a.kind is K.ILLNESS]
+    assert alerts
+    first = alerts[0]
+    assert first.state == "open"
+    assert (first.ts_ms - T0) // DAY == 12  # the first elevated night, judged at its noon
+    assert "Resting heart rate last night 64 bpm, 8 bpm above your" in first.explanation
+    assert "-night baseline (56 +/- " in first.explanation
+
+
+def test_normal_days_raise_no_illness_alert() -> None:
+    eng = Engine()
+    assert not [a for a in run(eng, hr_and_steps("d1", 16)) if a.kind is K.ILLNESS]
+
+
+def test_snapshot_round_trip_carries_the_river_state() -> None:
+    eng = Engine()
+    run(eng, hr_and_steps("d1", 9))
+    snap = eng.snapshot("d1")
+    other = Engine()
+    other.restore("d1", snap)
+    assert other.snapshot("d1") == snap
+    a, b = eng.models("d1")["illness"], other.models("d1")["illness"]
+    assert a is not b
+    assert b.snapshot() == a.snapshot()
+    assert b.baseline() == a.baseline()
+    assert len(snap) <= 4096  # the always-on per-device budget
+    assert len(a.snapshot()) <= 512
+
+
+def test_replay_is_deterministic_across_a_restore_mid_stream() -> None:
+    rs = hr_and_steps("d1", 18, up_from=12)
+    whole = Engine()
+    expected = run(whole, rs)
+    assert any(a.kind is K.ILLNESS for a in expected)
+    cut = 13 * 1440 * 2 + 517  # mid-day, after the alert opened
+    first = Engine()
+    got = run(first, rs[:cut])
+    second = Engine()
+    second.restore("d1", first.snapshot("d1"))
+    got += run(second, rs[cut:])
+    assert got == expected
+    assert second.snapshot("d1") == whole.snapshot("d1")
+
+
+def test_an_unreadable_model_starts_the_device_afresh() -> None:
+    eng = Engine()
+    run(eng, hr_and_steps("d1", 3))
+    snap = eng.snapshot("d1")
+    model = eng.models("d1")["illness"].snapshot()
+    broken = snap.replace(model, b"\x07" + model[1:])
+    other = Engine()
+    with pytest.raises(LayoutMismatchError, match="model"):
+        other.restore("d1", broken)
+    assert "d1" not in other.device_ids()
+    # a model under the name of a module that keeps none (or of no module at all)
+    for key in (b"\xa4hour", b"\xa7nothere"):  # msgpack short strings
+        odd = snap.replace(b"\xa7illness", key)
+        assert odd != snap
+        with pytest.raises(LayoutMismatchError, match="model"):
+            other.restore("d1", odd)
+
+
+def test_a_night_is_the_wearers_local_night() -> None:
+    """The offset comes from Illness.utc_offset_ms: at UTC+8 the night window 00:00-07:00 local
+    is 16:00-23:00 UTC, so a rise only in those UTC hours shows as an elevated night."""
+    eng = Engine()
+    eng.modules["illness"].utc_offset_ms = lambda did, d: 8 * 3_600_000.0  # type: ignore[method-assign]
+
+    def hr(i: int) -> float:
+        m = i % 1440
+        up = i // 1440 >= 12 and 16 * 60 <= m < 23 * 60
+        return 56.0 + (8.0 if up else 0.0)
+
+    rs = minutes(
+        "d1",
+        16 * 1440,
+        steps=lambda i: 0.0 if 16 * 60 <= i % 1440 < 23 * 60 else 3.0 * (i % 7 == 0),
+        hr=hr,
+        seed=1,
+    )
+    alerts = [a for a in run(eng, rs) if a.kind is K.ILLNESS]
+    assert alerts
+    # judged when the local night closes: local noon = 04:00 UTC of day 13
+    assert (alerts[0].ts_ms - T0) // (MIN * 60) == 13 * 24 + 4
