@@ -47,8 +47,8 @@ class Calibration:
     walk_intensity_min, walk_intensity_max
         Intensity of commutes and lunch or weekend walks (``None``: 0.25 and 0.22).
     weekend_extra_sleep_h
-        Extra sleep on weekend mornings (the default model: the nights of Saturday and Sunday;
-        calibrated: Friday and Saturday).
+        Extra sleep on weekend mornings (the default model: this much on the nights of
+        Saturday and Sunday; calibrated: uniform from 0 to twice this on Friday and Saturday).
     late_night_prob, late_night_weekend_factor, late_night_max_h, late_night_sleep_loss
         Chance that a night starts late (times the factor on Friday and Saturday), by 1 to
         ``late_night_max_h`` hours (uniform); before a working day the wearer loses this share
@@ -66,7 +66,8 @@ class Calibration:
     stepless_bouts_per_day, stepless_bout_median_min
         Short stretches of effort without counted steps (a bike ride to the shops, stairs,
         lifting, stress) while awake: Poisson mean per day, lasting 8 min + a log-normal time
-        with this median (log-sigma 1, capped at 90 min), at 30-55 % of HR reserve.
+        with this median (log-sigma 1, capped at 90 min), at 25-45 % of HR reserve after 3 min
+        at half that.
     removals_per_day, removal_median_min, removal_sigma
         Times a day the device comes off the wrist in the day (Poisson mean), each lasting a
         log-normal time (median, log-sigma), capped at 4 h.
@@ -143,7 +144,7 @@ FITBIT = Calibration(
     late_night_sleep_loss=0.5,
     night_out_share=0.1,
     stepless_workout_share=0.05,
-    stepless_bouts_per_day=0.17,
+    stepless_bouts_per_day=0.25,
     stepless_bout_median_min=6.0,
     errand_walks_per_day=6.0,
     errand_median_min=2.0,
@@ -151,9 +152,9 @@ FITBIT = Calibration(
     removal_median_min=8.0,
     removal_sigma=1.3,
     night_off_max=1.0,
-    flat_runs_per_day=15.0,
+    flat_runs_per_day=12.0,
     flat_median_min=0.2,
-    flat_sigma=2.0,
+    flat_sigma=1.7,
     spike_rate=0.0008,
     hr_dropouts_per_day=0.2,
     hr_dropout_median_min=10.0,
@@ -216,7 +217,7 @@ SOURCES: dict[str, str] = {
     "night_off_max": "Fitabase README and HR gaps: 2 of 5 wearers often wear it at night, one"
     " rarely, one never 00-05; HR hours per day: median 15 (default simulator 23)",
     "flat_runs_per_day": "Fitabase: 778 runs of one repeated HR value lasting >= 2 min in 128"
-    " days (6 a day), median 2.6 min, 78 of >= 10 min, 95th percentile 26 min; set higher (15)"
+    " days (6 a day), median 2.6 min, 78 of >= 10 min, 95th percentile 26 min; set higher (12)"
     " because runs are only seen while the device is worn and sampling, and runs shorter than"
     " 2 min are not counted",
     "hr_dropouts_per_day": "Fitabase: 0.17 `dropout` alerts per person-day, most of them heart"

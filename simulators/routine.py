@@ -299,9 +299,9 @@ def plan_day(
     if rx is None:
         sleep_h += cal.weekend_extra_sleep_h if weekday >= 5 else 0.0
     elif weekday in (4, 5):
-        # Friday and Saturday nights end on a weekend morning: a lie-in (the default model
-        # keeps its original Saturday and Sunday nights, byte for byte)
-        sleep_h += cal.weekend_extra_sleep_h
+        # Friday and Saturday nights end on a weekend morning: a lie-in of 0 to twice the mean
+        # (the default model keeps its original Saturday and Sunday nights, byte for byte)
+        sleep_h += rx.uniform(0.0, 2.0 * cal.weekend_extra_sleep_h)
     else:
         sleep_h -= cal.late_night_sleep_loss * late_h  # the alarm clock still rings
     onset = _floor(bed, EPOCH_MS)
@@ -334,14 +334,14 @@ def _late_night_and_stepless(
             # out: heart rate up for hours, hardly a step the wrist counts (dancing, standing)
             start = bed + _floor(rx.uniform(0.0, 0.5) * HOUR_MS, MINUTE_MS)
             end = bed + _floor((late_h - 0.25) * HOUR_MS, MINUTE_MS)
-            segs.append((start, end, rx.uniform(0.0, 4.0), rx.uniform(0.3, 0.5)))
+            segs += _ramped(start, end, rx.uniform(0.0, 4.0), rx.uniform(0.3, 0.5))
     for _ in range(_poisson(rx, cal.stepless_bouts_per_day)):
         if bed - wake_ms < 3 * HOUR_MS:
             break
         start = _floor(rx.uniform(wake_ms + HOUR_MS, bed - HOUR_MS), MINUTE_MS)
         minutes = min(90.0, 8.0 + cal.stepless_bout_median_min * math.exp(rx.gauss(0, 1)))
         end = start + _floor(minutes * MINUTE_MS, MINUTE_MS)
-        segs.append((start, end, rx.uniform(0.0, 4.0), rx.uniform(0.3, 0.55)))
+        segs += _ramped(start, end, rx.uniform(0.0, 4.0), rx.uniform(0.25, 0.45))
     for _ in range(_poisson(rx, cal.errand_walks_per_day)):
         if bed - wake_ms < 2 * HOUR_MS:
             break
@@ -350,6 +350,13 @@ def _late_night_and_stepless(
         end = start + _floor(minutes * MINUTE_MS, MINUTE_MS)
         segs.append((start, end, rx.uniform(45.0, 115.0), _walk(rx, cal, 0.22)))
     return late_h, segs
+
+
+def _ramped(start: int, end: int, cadence: float, intensity: float) -> list[_Seg]:
+    """An effort that builds up: the first 3 minutes at half the intensity (real step-less
+    stretches rise gradually, not in one jump)."""
+    ramp_end = min(end, start + 3 * MINUTE_MS)
+    return [(start, ramp_end, cadence, intensity / 2), (ramp_end, end, cadence, intensity)]
 
 
 def _walk(rx: random.Random | None, cal: Calibration, default: float) -> float:
