@@ -271,6 +271,11 @@ def plan_day(
         )
 
     bed = at(23.0 + person.chronotype_h + (0.6 if weekday >= 4 else 0.0) + r.gauss(0, 0.4))
+    late_h = 0.0
+    if rx is not None:
+        late_h, extra = _late_night_and_stepless(rx, cal, weekday, wake_ms, bed)
+        bed += _floor(late_h * h, MINUTE_MS)
+        segs += extra
     for seg in _non_overlapping(segs):
         if seg[0] > wake_ms + 10 * MINUTE_MS and seg[1] < bed:
             plans.activity.add(dev, seg[0], seg[1], seg[2], seg[3])
@@ -291,7 +296,14 @@ def plan_day(
             plans.gaps.add(dev, start, end, 1)
 
     sleep_h = person.sleep_need_h + r.gauss(0, 0.5)
-    sleep_h += cal.weekend_extra_sleep_h if weekday >= 5 else 0.0
+    if rx is None:
+        sleep_h += cal.weekend_extra_sleep_h if weekday >= 5 else 0.0
+    elif weekday in (4, 5):
+        # Friday and Saturday nights end on a weekend morning: a lie-in of 0 to twice the mean
+        # (the default model keeps its original Saturday and Sunday nights, byte for byte)
+        sleep_h += rx.uniform(0.0, 2.0 * cal.weekend_extra_sleep_h)
+    else:
+        sleep_h -= cal.late_night_sleep_loss * late_h  # the alarm clock still rings
     onset = _floor(bed, EPOCH_MS)
     level = disruption(dev, onset, onset + int(sleep_h * h))
     # disrupted nights start later and end earlier
@@ -302,6 +314,49 @@ def plan_day(
     if rx is not None:
         _plan_calibrated(rx, plans, dev, person, midnight, wake_ms, bed, wake, cal, conflicts)
     return wake, charge
+
+
+def _late_night_and_stepless(
+    rx: random.Random, cal: Calibration, weekday: int, wake_ms: int, bed: int
+) -> tuple[float, list[_Seg]]:
+    """A late night (hours past the usual bedtime), a night out in it, short stretches of
+    exercise the wrist counts no steps for, and short errand walks (calibrated only).
+
+    Returns the hours the night starts late and the activity segments (start, end, steps/min,
+    intensity).
+    """
+    segs: list[_Seg] = []
+    late_h = 0.0
+    p_late = cal.late_night_prob * (cal.late_night_weekend_factor if weekday in (4, 5) else 1.0)
+    if rx.random() < p_late:
+        late_h = rx.uniform(1.0, cal.late_night_max_h)
+        if weekday in (4, 5) and rx.random() < cal.night_out_share:
+            # out: heart rate up for hours, hardly a step the wrist counts (dancing, standing)
+            start = bed + _floor(rx.uniform(0.0, 0.5) * HOUR_MS, MINUTE_MS)
+            end = bed + _floor((late_h - 0.25) * HOUR_MS, MINUTE_MS)
+            segs += _ramped(start, end, rx.uniform(0.0, 4.0), rx.uniform(0.3, 0.5))
+    for _ in range(_poisson(rx, cal.stepless_bouts_per_day)):
+        if bed - wake_ms < 3 * HOUR_MS:
+            break
+        start = _floor(rx.uniform(wake_ms + HOUR_MS, bed - HOUR_MS), MINUTE_MS)
+        minutes = min(90.0, 8.0 + cal.stepless_bout_median_min * math.exp(rx.gauss(0, 1)))
+        end = start + _floor(minutes * MINUTE_MS, MINUTE_MS)
+        segs += _ramped(start, end, rx.uniform(0.0, 4.0), rx.uniform(0.25, 0.45))
+    for _ in range(_poisson(rx, cal.errand_walks_per_day)):
+        if bed - wake_ms < 2 * HOUR_MS:
+            break
+        start = _floor(rx.uniform(wake_ms + 30 * MINUTE_MS, bed - 30 * MINUTE_MS), MINUTE_MS)
+        minutes = min(20.0, 1.0 + cal.errand_median_min * math.exp(rx.gauss(0, 1)))
+        end = start + _floor(minutes * MINUTE_MS, MINUTE_MS)
+        segs.append((start, end, rx.uniform(45.0, 115.0), _walk(rx, cal, 0.22)))
+    return late_h, segs
+
+
+def _ramped(start: int, end: int, cadence: float, intensity: float) -> list[_Seg]:
+    """An effort that builds up: the first 3 minutes at half the intensity (real step-less
+    stretches rise gradually, not in one jump)."""
+    ramp_end = min(end, start + 3 * MINUTE_MS)
+    return [(start, ramp_end, cadence, intensity / 2), (ramp_end, end, cadence, intensity)]
 
 
 def _walk(rx: random.Random | None, cal: Calibration, default: float) -> float:
@@ -363,7 +418,7 @@ def _plan_calibrated(
     runs = []
     for _ in range(_poisson(rx, cal.flat_runs_per_day)):
         start = _floor(midnight + rx.uniform(0, DAY_MS), MINUTE_MS)
-        minutes = min(60.0, 2.5 + cal.flat_median_min * math.exp(rx.gauss(0, 1) * cal.flat_sigma))
+        minutes = min(60.0, 2.0 + cal.flat_median_min * math.exp(rx.gauss(0, 1) * cal.flat_sigma))
         runs.append((start, start + _floor(minutes * MINUTE_MS, MINUTE_MS)))
     kept: list[tuple[int, int]] = []
     for start, end in sorted(runs):

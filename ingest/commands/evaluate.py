@@ -6,7 +6,6 @@ docs/evaluation-real.md)."""
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,11 +84,13 @@ def _one(job: tuple[str, int, int | None, EngineConfig]) -> RunResult:
 
 
 def _command(args: argparse.Namespace) -> str:
+    from ingest.replay.report import command_line
+
     if sys.argv[1:2] == ["evaluate"]:
-        return shlex.join(["vitalstream", "evaluate", *sys.argv[2:]])
+        return command_line(["vitalstream", "evaluate", *sys.argv[2:]])
     if args.real:
-        return shlex.join(["vitalstream", "evaluate", "--real", *map(str, args.real)])
-    return shlex.join(
+        return command_line(["vitalstream", "evaluate", "--real", *map(str, args.real)])
+    return command_line(
         ["vitalstream", "evaluate", "--scenarios", args.scenarios, "--seeds", args.seeds]
     )
 

@@ -38,7 +38,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    import shlex
     import sys
     import tempfile
 
@@ -48,7 +47,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.replay.realism import features_of_files, simulate_to_csv
     from ingest.replay.realism_report import Side, render, report_json
     from ingest.replay.replay import ReplayError
-    from ingest.replay.report import write_report
+    from ingest.replay.report import command_line, write_report
     from simulators.calibration import CALIBRATIONS, SOURCES
 
     cfg = settings.detection
@@ -84,7 +83,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             s.name = label
             sims.append(Side(label, features_of_files([csv_path]), s))
             say(f"realism: {label}: {rows:,} rows, {s.person_days} person-days")
-    command = shlex.join(
+    command = command_line(
         ["vitalstream", "realism", *sys.argv[2:]]
         if sys.argv[1:2] == ["realism"]
         else ["vitalstream", "realism", "--real", *map(str, args.real)]

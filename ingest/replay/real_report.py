@@ -23,7 +23,7 @@ from ingest.replay.real_evaluation import (
     kind_rates,
     overall,
 )
-from ingest.replay.report import produced_by
+from ingest.replay.report import produced_by, shown_path
 from messages.kinds import AnomalyKind, Category
 
 NOTES_BEGIN = "<!-- notes:begin (hand-written; kept when the report is regenerated) -->"
@@ -81,7 +81,7 @@ def set_json(s: RealSet, min_hours: float) -> dict[str, Any]:
     pd = s.person_days
     return {
         "name": s.name,
-        "path": s.path,
+        "path": shown_path(s.path),
         "files": s.files,
         "skipped_files": s.skipped_files,
         "rows": s.rows,
@@ -361,8 +361,9 @@ def render_markdown(
             "",
             f"## {s.name}",
             "",
-            f"`{s.path}`: {len(s.files)} replay files, {s.rows:,} rows, {s.readings:,} readings"
-            f" scored in {s.seconds:.1f} s; {s.person_days} person-days.{skipped}"
+            f"`{shown_path(s.path)}`: {len(s.files)} replay files, {s.rows:,} rows,"
+            f" {s.readings:,} readings scored in {s.seconds:.1f} s;"
+            f" {s.person_days} person-days.{skipped}"
             + (f" Rows skipped: {rows_skipped}." if rows_skipped else ""),
             "",
             "### Per kind",

@@ -26,6 +26,11 @@ DAY_MIN = 1440
 WALK_SPM = 40  # a minute with at least this many steps is walking
 BOUT_SPM = 80  # a bout that should raise heart rate (for recovery)
 CADENCE_BINS = ((0, 1), (1, 40), (40, 80), (80, 100), (100, 120), (120, 250))
+UP_SPM = 10  # a minute with at least this many steps shows the wearer up and about
+DAY_START_H = 4  # routine days run 04:00-04:00 so that a late night stays in its evening
+ELEVATED_BPM = 100  # heart rate of exercise, stress or a party, not of rest
+STEPLESS_SPM = 5  # at most this many steps/min: the wrist barely moves
+STEPLESS_MIN = 10  # episodes at least this long count
 
 FEATURES: dict[str, str] = {
     "hr_interval_s": "seconds between consecutive heart-rate samples, gaps of <= 60 s",
@@ -43,6 +48,15 @@ FEATURES: dict[str, str] = {
     "walk_bout_min": "length of runs of minutes at >= 40 steps/min",
     "flat_run_min": "length of runs of identical consecutive HR values lasting >= 2 min",
     "hr_spike_bpm": "|jump| between HR samples <= 15 s apart, jumps >= 15 bpm",
+    "first_up_h_weekday": "hour of the day's first minute with >= 10 steps (days from 04:00"
+    " to 04:00), Monday to Friday mornings (the timestamp's clock: Fitabase local, PMData UTC"
+    " = local - 1 h, the simulator local = UTC)",
+    "first_up_h_weekend": "the same on Saturday and Sunday mornings (weekend lie-ins)",
+    "last_up_h": "hour of the last minute with >= 10 steps before 04:00 the next morning (24-28"
+    " = after midnight: late nights)",
+    "stepless_elevated_min": "length of runs of >= 10 min with per-minute HR >= 100 bpm and <= 5"
+    " steps/min (cycling, gym, a night out: exercise the wrist does not count)",
+    "stepless_elevated_per_day": "such runs per day with >= 6 h of heart rate and of steps rows",
     "sleep_h_per_night": "hours of sleep-stage epochs per sleep episode (episodes split at"
     " gaps > 1 h), episodes >= 3 h",
     "awake_share_in_sleep": "share of a sleep episode's epochs staged awake",
@@ -115,6 +129,7 @@ def _device_features(d: _Device, out: Features) -> None:
         for m, v in steps_min.items():
             grid[m - first] = v
         out.extend("walk_bout_min", [e - s for s, e in _runs(grid >= WALK_SPM)])
+        _up_hours(steps_min, out)
     if len(hr_t) < 2:
         return
     order = np.argsort(hr_t, kind="stable")
@@ -157,6 +172,13 @@ def _device_features(d: _Device, out: Features) -> None:
     day = (np.arange(n) + m0) // DAY_MIN
     worn = ~np.isnan(hr_min)
     rest_of_day: dict[int, float] = {}
+    # a steps row of 0 counts here: without steps rows (a day before the export's steps start)
+    # nothing tells a still wrist from a missing stream
+    elevated = (hr_min >= ELEVATED_BPM) & has_steps & (steps <= STEPLESS_SPM)
+    stepless_by_day: dict[int, list[float]] = {}
+    for s, e in _runs(elevated):
+        if e - s >= STEPLESS_MIN:
+            stepless_by_day.setdefault(int(day[s]), []).append(float(e - s))
     for dd in np.unique(day).tolist():
         sel = day == dd
         wear_h = np.count_nonzero(worn & sel) / 60.0
@@ -165,6 +187,10 @@ def _device_features(d: _Device, out: Features) -> None:
         rest = hr_min[sel & still]
         if wear_h >= 6 and len(rest) >= 60:
             rest_of_day[dd] = float(np.percentile(rest, 10))
+        if wear_h >= 6 and np.count_nonzero(has_steps & sel) >= 360:
+            out.extend("stepless_elevated_per_day", [len(stepless_by_day.get(dd, []))])
+    for lengths in stepless_by_day.values():
+        out.extend("stepless_elevated_min", lengths)
     out.extend("resting_hr", rest_of_day.values())
     if len(rest_of_day) >= 3:
         out.extend("resting_hr_sd", [float(np.std(list(rest_of_day.values()), ddof=1))])
@@ -181,6 +207,23 @@ def _device_features(d: _Device, out: Features) -> None:
         at_end, later = excess[e - 1], excess[e + 2]
         if not np.isnan(at_end) and not np.isnan(later) and at_end >= 15 and steps[e] < 10:
             out.extend("hr_recovery_3min", [later / at_end])
+
+
+def _up_hours(steps_min: dict[int, float], out: Features) -> None:
+    """First and last minutes up and about (>= :data:`UP_SPM` steps) of each 04:00 day."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for m, v in steps_min.items():
+        if v < UP_SPM:
+            continue
+        dd = (m - DAY_START_H * 60) // DAY_MIN
+        first[dd] = min(first.get(dd, m), m)
+        last[dd] = max(last.get(dd, m), m)
+    for dd, m in first.items():
+        weekend = (dd + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+        name = "first_up_h_weekend" if weekend else "first_up_h_weekday"
+        out.extend(name, [(m - dd * DAY_MIN) / 60])
+        out.extend("last_up_h", [(last[dd] - dd * DAY_MIN) / 60])
 
 
 def _sleep_features(d: _Device, out: Features) -> None:

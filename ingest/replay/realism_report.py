@@ -39,6 +39,40 @@ def within(sim: float | None, real: float | None, factor: float = WITHIN) -> boo
     return 1 / factor <= sim / real <= factor
 
 
+def poisson_interval(n: int, exposure: float, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) interval of a Poisson rate: ``n`` events in ``exposure`` person-days.
+
+    A real set's per-kind rate rests on a handful of alerts; a simulated rate outside 2x of
+    it may still be one the real set could have shown by chance.
+
+    >>> lo, hi = poisson_interval(1, 100.0)
+    >>> round(lo, 5), round(hi, 4)
+    (0.00025, 0.0557)
+    """
+    from scipy.stats import chi2
+
+    tail = (1.0 - level) / 2.0
+    lo = 0.0 if n == 0 else float(chi2.ppf(tail, 2 * n)) / 2.0
+    hi = float(chi2.ppf(1.0 - tail, 2 * n + 2)) / 2.0
+    return lo / exposure, hi / exposure
+
+
+def verdict(sim: RealSet, real: RealSet, kind: AnomalyKind) -> str:
+    """``yes`` (within :data:`WITHIN` x), ``no``, or ``no, inside the real 95 % interval``."""
+    ok = within(rate(sim, kind), rate(real, kind))
+    if ok is None:
+        return "-"
+    if ok:
+        return "yes"
+    lo, hi = poisson_interval(kind_rates(real)[kind].alerts, real.person_days)
+    sim_rate = rate(sim, kind)
+    return (
+        "no, inside the real 95 % interval"
+        if sim_rate is not None and lo <= sim_rate <= hi
+        else "no"
+    )
+
+
 def _q(q: list[float] | None) -> str:
     return "-" if q is None else " / ".join(f"{x:.3g}" for x in q)
 
@@ -95,15 +129,17 @@ def render(
         " `vitalstream evaluate --real` counts them (docs/evaluation-real.md), on the real"
         " sets and on the simulated fleets written as replay CSVs. Every alert on these"
         f" simulated fleets is a false alarm (no events injected). *Within {WITHIN:g}x*"
-        f" compares the last simulated fleet with {real[0].label}.",
+        f" compares the last simulated fleet with {real[0].label}; the exact Poisson 95 %"
+        f" interval of {real[0].label}'s rate says how little a handful of real alerts pins"
+        " it down.",
         "",
     ]
     sides = real + sims
     lines += [
         "| kind | category | "
         + " | ".join(f"{s.label} ({s.alerts.person_days} person-days)" for s in sides)
-        + f" | within {WITHIN:g}x |",
-        "|---|---|" + "---:|" * len(sides) + "---|",
+        + f" | {real[0].label} 95 % interval | within {WITHIN:g}x |",
+        "|---|---|" + "---:|" * len(sides) + "---|---|",
     ]
     ref, last = real[0].alerts, sims[-1].alerts
     for k in AnomalyKind:
@@ -112,10 +148,14 @@ def render(
             per_day = rate(side.alerts, k)
             n = kind_rates(side.alerts)[k].alerts
             cells.append("-" if per_day is None else f"{per_day:.3f} ({n})")
-        ok = within(rate(last, k), rate(ref, k))
-        verdict = "-" if ok is None else ("yes" if ok else "no")
+        span = "-"
+        if ref.person_days:
+            lo, hi = poisson_interval(kind_rates(ref)[k].alerts, ref.person_days)
+            span = f"{lo:.3f}-{hi:.3f}"
         lines.append(
-            f"| `{k.value}` | {k.category.value} | " + " | ".join(cells) + f" | {verdict} |"
+            f"| `{k.value}` | {k.category.value} | "
+            + " | ".join(cells)
+            + f" | {span} | {verdict(last, ref, k)} |"
         )
     for cat in Category:
         cells = []
@@ -123,7 +163,7 @@ def render(
             pd = s.alerts.person_days
             n = sum(r.alerts for k, r in kind_rates(s.alerts).items() if k.category is cat)
             cells.append("-" if not pd else f"**{n / pd:.3f}** ({n})")
-        lines.append(f"| all {cat.value} | | " + " | ".join(cells) + " | |")
+        lines.append(f"| all {cat.value} | | " + " | ".join(cells) + " | | |")
     return lines + notes_section("Reading", reading)
 
 
@@ -168,5 +208,11 @@ def report_json(real: list[Side], sims: list[Side], command: str) -> dict[str, A
         "ks": ks,
         "within_2x": {
             k.value: within(rate(sims[-1].alerts, k), rate(real[0].alerts, k)) for k in AnomalyKind
+        },
+        "verdict": {k.value: verdict(sims[-1].alerts, real[0].alerts, k) for k in AnomalyKind},
+        "real_rate_interval_95": {
+            k.value: list(poisson_interval(kind_rates(real[0].alerts)[k].alerts, pd))
+            for k in AnomalyKind
+            if (pd := real[0].alerts.person_days)
         },
     }

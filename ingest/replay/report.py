@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +79,37 @@ def kind_table(stats: dict[AnomalyKind, KindStats], cfg: EngineConfig) -> tuple[
             f"{', '.join(target)} {mark} |"
         )
     return lines, ok
+
+
+def command_line(words: Sequence[str], cwd: Path | None = None) -> str:
+    """A command as a reader can run it again: absolute paths (also in ``--opt=PATH``) are
+    shown relative to the working directory, so a report never carries this machine's
+    layout (``/work/shared/data/x`` run from ``/work/main`` reads ``../shared/data/x``).
+
+    >>> command_line(["vitalstream", "realism", "--real", "/a/data/x", "--out=/a/b/r.md"],
+    ...              cwd=Path("/a/b"))
+    'vitalstream realism --real ../data/x --out=r.md'
+    """
+
+    def shown(word: str) -> str:
+        opt, eq, value = word.partition("=") if word.startswith("--") else ("", "", word)
+        return f"{opt}{eq}{shown_path(value, cwd)}" if value.startswith("/") else word
+
+    return shlex.join(shown(w) for w in words)
+
+
+def shown_path(path: str | Path, cwd: Path | None = None) -> str:
+    """``path`` as a report shows it: relative to the working directory if absolute.
+
+    >>> shown_path("/work/shared/data/fitabase", cwd=Path("/work/main"))
+    '../shared/data/fitabase'
+    >>> shown_path("data/x.csv")
+    'data/x.csv'
+    """
+    text = str(path)
+    if not os.path.isabs(text):
+        return text
+    return os.path.relpath(text, str(cwd if cwd is not None else Path.cwd()))
 
 
 def produced_by(title: str, command: str) -> list[str]:

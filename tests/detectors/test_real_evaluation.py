@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,6 +171,10 @@ def test_command_writes_markdown_and_json_and_keeps_notes(tmp_path: Path) -> Non
     assert "| `unusual_inactivity` |" in text.split("judged, sleep told from heart rate")[1]
     assert "| `abrupt_hr_change` | clinical | 1.000 (2) |" in text
     assert "vitalstream evaluate --real" in text
+    # the echoed command names the data relative to where it ran, not this machine's layout
+    assert FIXTURE.is_absolute()
+    assert str(FIXTURE) not in text
+    assert f"--real {os.path.relpath(FIXTURE)}" in text
     # a person's reading of the alerts survives a re-run
     md.write_text(text.replace("(no notes yet)", "The morning rise is a false alarm."))
     assert main(argv) == 0

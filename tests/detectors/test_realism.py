@@ -9,7 +9,8 @@ import pytest
 
 from ingest.cli import main
 from ingest.replay.realism import compare, features_of_files
-from ingest.replay.realism_report import within
+from ingest.replay.realism_report import poisson_interval, within
+from ingest.replay.report import command_line
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 FIXTURE = Path(__file__).parent.parent / "data" / "fitabase-4388161847-2days.csv.gz"
@@ -46,6 +47,46 @@ def test_features_of_a_known_stream(tmp_path: Path) -> None:
     assert f.non_integer_hr == 0
     # no day has 6 h of heart rate: no resting-HR estimate
     assert len(f.array("resting_hr")) == 0
+
+
+def _day_of_steps_and_hr(path: Path) -> Path:
+    """Friday 2026-01-02 from 04:00: up at 06:30 (first minute >= 10 steps), a 15 min ride at
+    110 bpm with 2 steps/min from 18:00, last steps at 00:30 (Saturday night, 24.5 h); heart
+    rate every 10 s at 60 bpm otherwise, steps rows every minute."""
+    day0 = T0 + 86_400_000 + 4 * 3_600_000  # Friday 04:00
+    rows = ["device_id,ts,metric,value"]
+    for minute in range(24 * 60):
+        h = 4 + minute / 60
+        ride = 18 <= h < 18.25
+        steps = 2 if ride else (30 if h in (6.5, 12.0, 24.5) else 0)
+        rows.append(f"d,{day0 + minute * 60_000},steps,{steps}")
+        for k in range(6):
+            rows.append(f"d,{day0 + minute * 60_000 + k * 10_000},heart_rate,{110 if ride else 60}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_routine_and_stepless_features(tmp_path: Path) -> None:
+    f = features_of_files([_day_of_steps_and_hr(tmp_path / "day.csv")])
+    assert f.array("first_up_h_weekday").tolist() == [6.5]
+    assert len(f.array("first_up_h_weekend")) == 0
+    assert f.array("last_up_h").tolist() == [24.5]
+    assert f.array("stepless_elevated_min").tolist() == [15.0]
+    # the day (UTC, from midnight) holds the ride; the next one starts at 00:00 and has < 6 h
+    assert f.array("stepless_elevated_per_day").tolist() == [1.0]
+
+
+def test_poisson_interval_and_command_line() -> None:
+    lo, hi = poisson_interval(0, 100.0)
+    assert lo == 0.0
+    assert hi == pytest.approx(0.0369, abs=1e-4)  # 3.69 events: the "rule of 3.7"
+    lo, hi = poisson_interval(5, 100.0)
+    assert lo < 0.05 < hi
+    shown = command_line(
+        ["vitalstream", "evaluate", "--real", "/work/shared/data/fitabase", "--out", "x.md"],
+        cwd=Path("/work/main"),
+    )
+    assert shown == "vitalstream evaluate --real ../shared/data/fitabase --out x.md"
 
 
 def test_compare_and_within(tmp_path: Path) -> None:

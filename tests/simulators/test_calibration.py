@@ -103,6 +103,11 @@ def test_calibration_from_toml_and_names() -> None:
         "removal_sigma": "removals_per_day",
         "flat_median_min": "flat_runs_per_day",
         "flat_sigma": "flat_runs_per_day",
+        "late_night_weekend_factor": "late_night_prob",
+        "late_night_max_h": "late_night_prob",
+        "late_night_sleep_loss": "late_night_prob",
+        "stepless_bout_median_min": "stepless_bouts_per_day",
+        "errand_median_min": "errand_walks_per_day",
     }
     changed = [
         f
@@ -112,3 +117,45 @@ def test_calibration_from_toml_and_names() -> None:
     assert len(changed) >= 15
     for f in changed:
         assert f in SOURCES or companions.get(f) in SOURCES, f
+
+
+def test_fitbit_confounders(fitbit_days: tuple[FleetSimulator, dict[str, np.ndarray]]) -> None:
+    """What made real wearers raise false alarms happens in the fitbit fleet: effort without
+    counted steps (heart rate >= 100 bpm for >= 10 min at <= 5 steps/min) and late nights
+    (steps after 00:30); the default fleet has neither late nights nor such stretches."""
+
+    def minutes(sim: FleetSimulator, r: dict[str, np.ndarray]) -> tuple[int, int]:
+        stepless_runs = late_minutes = 0
+        for d in range(sim.n_devices):
+            mine = r["dev"] == d
+            hr_m = r["ts"][mine & (r["m"] == HR)] // 60_000
+            hr_v = r["v"][mine & (r["m"] == HR)]
+            st_m = r["ts"][mine & (r["m"] == STEPS)] // 60_000
+            st_v = r["v"][mine & (r["m"] == STEPS)]
+            first = int(START_MS // 60_000)
+            n = 4 * 1440
+            hr_sum = np.bincount(hr_m - first, weights=hr_v, minlength=n)[:n]
+            hr_n = np.bincount(hr_m - first, minlength=n)[:n]
+            steps = np.bincount(st_m - first, weights=st_v, minlength=n)[:n]
+            has_steps = np.bincount(st_m - first, minlength=n)[:n] > 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_min = np.where(hr_n > 0, hr_sum / np.maximum(hr_n, 1), 0.0)
+            hot = (per_min >= 100) & has_steps & (steps <= 5)
+            edges = np.flatnonzero(np.diff(np.concatenate([[0], hot.astype(int), [0]])))
+            stepless_runs += int(np.sum(edges[1::2] - edges[::2] >= 10))
+            clock_h = (np.arange(n) % 1440) / 60
+            late_minutes += int(np.count_nonzero((steps >= 10) & (clock_h >= 0.5) & (clock_h < 3)))
+        return stepless_runs, late_minutes
+
+    sim, r = fitbit_days
+    stepless, late = minutes(sim, r)
+    assert stepless >= 2
+    assert late >= 10
+    default = FleetSimulator(
+        Scenario(devices=8, duration_ms=4 * DAY_MS, models={"watch": 1.0}),
+        seed=5,
+        start_ms=START_MS,
+    )
+    d_stepless, d_late = minutes(default, columns(default))
+    assert d_late < late
+    assert d_stepless < stepless
