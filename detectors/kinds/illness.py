@@ -19,9 +19,9 @@ Where the work happens, and how often:
   resolves it.
 
 Local time comes from one place, :meth:`Illness.utc_offset_ms`: the device's offset kept by
-:mod:`detectors.kinds.local_time` (from RFC 3339 readings, a device zone or the fleet default). Hours are the
-engine's UTC hours, assigned to the local day or night their start falls in (exact for whole-hour
-offsets).
+:mod:`detectors.kinds.local_time` (from RFC 3339 readings, a device zone or the fleet default).
+Hours are the engine's UTC hours, assigned to the local day or night their start falls in (exact
+for whole-hour offsets).
 """
 
 from __future__ import annotations
