@@ -211,3 +211,18 @@ def test_timezone_option_gives_the_wearers_local_time(
         assert "\n" not in err
     replay = ["replay", str(FIXTURE), "--out", str(tmp_path / "b.ndjson"), "--quiet"]
     assert main([*replay, "--timezone", "+25:00"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("clinical", "warn_crit", "verdict"),
+    [(5, 2, "PASS"), (6, 2, "FAIL"), (5, 3, "FAIL"), (0, 0, "PASS")],
+)
+def test_the_alarm_budget_verdict_holds_both_limits(
+    clinical: int, warn_crit: int, verdict: str
+) -> None:
+    """102 person-days: <= 2 warning+critical (0.02) and <= 5 clinical (0.05) pass."""
+    from ingest.replay.real_evaluation import Overall
+    from ingest.replay.real_report import _budget
+
+    o = Overall(102, clinical, warn_crit, 0, 0, 0, 0, 0, 0)
+    assert _budget(o).startswith(verdict)
