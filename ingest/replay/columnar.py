@@ -5,8 +5,9 @@ The row-at-a-time path (:func:`~ingest.replay.replay.read_rows` ->
 :class:`~ingest.replay.replay.ReorderBuffer` -> :func:`~ingest.replay.replay.replay`) is the
 reference: this module computes, per block of the file, in which order and after which input row
 the reorder buffer would release every reading, and hands the engine the same readings in the same
-batches with the same ticks, so the alerts (and scores) are the same bytes. A test compares the two
-on files with disorder, duplicates and bad rows.
+batches with the same ticks, as columns (:meth:`detectors.engine.Engine.process_columns`: no
+Python object per row), so the alerts (and scores) are the same bytes. A test compares the two on
+files with disorder, duplicates and bad rows.
 
 How the release order is computed (``order="time"``; see ``ReorderBuffer.push``): a reading of
 device ``d`` at ``t`` pushed at row ``p`` leaves the buffer at the first of
@@ -45,7 +46,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ingest.replay.replay import open_text
-from messages.codec import Reading
 from messages.metrics import SLEEP_STAGES, Metric
 
 I64 = npt.NDArray[np.int64]
@@ -61,6 +61,7 @@ _LOW = np.iinfo(np.int64).min
 # epoch-ms digits the vectorised cast takes (longer ones go through Python's int)
 _EPOCH_DIGITS = r"^[0-9]{1,18}$"
 _PLAIN_FLOAT = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_DICT = pa.dictionary(pa.int32(), pa.string())
 # small blocks keep each block's columns in cache (64 MB blocks were about twice as slow)
 BLOCK_BYTES = 4 << 20
 
@@ -132,12 +133,18 @@ class ColumnReader:
             gzip = raw.read(2) == b"\x1f\x8b"
         self._reader = pacsv.open_csv(
             pa.input_stream(str(path), compression="gzip" if gzip else None),
-            read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=True),
+            # one thread: the reader already runs beside the engine, and the parser's own
+            # threads cost more CPU than they save wall time on two cores
+            read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
             parse_options=pacsv.ParseOptions(
                 ignore_empty_lines=False, invalid_row_handler=self._invalid
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
+                # device, metric and value repeat: the parser dictionary-encodes them, so each
+                # distinct spelling is looked up or parsed once per block
+                column_types={
+                    name: _DICT if i in (0, 2, 3) else pa.string() for i, name in enumerate(header)
+                },
                 include_columns=self._names,
                 strings_can_be_null=False,
             ),
@@ -170,20 +177,22 @@ class ColumnReader:
         short, self._short = self._short, 0
         self._skip("short_row", short)
         dev_col, ts_col, metric_col, value_col = (batch.column(c) for c in self._names)
+        dev_idx, metric_idx, value_idx = (
+            col.indices.to_numpy(zero_copy_only=False) for col in (dev_col, metric_col, value_col)
+        )
         # metric: the row path strips it and looks it up; do that once per distinct spelling
-        metric_enc = pc.dictionary_encode(metric_col)
-        spellings = metric_enc.dictionary.to_pylist()
+        spellings = metric_col.dictionary.to_pylist()
         code_of = np.array([_METRIC_CODE.get(s.strip(), -1) for s in spellings], np.int64)
-        metric = code_of[metric_enc.indices.to_numpy(zero_copy_only=False)]
+        metric = code_of[metric_idx]
         ok = metric >= 0
         # the reader gives an empty line four empty fields; the row path calls it a short row
         # (so does this, and also a line of three bare commas, which it calls unknown_metric)
-        empty = ~ok & (pc.binary_length(dev_col).to_numpy(zero_copy_only=False) == 0)
+        empty = ~ok & (_lengths(dev_col)[dev_idx] == 0)
         if empty.any():
             empty &= (pc.binary_length(ts_col).to_numpy(zero_copy_only=False) == 0) & (
-                pc.binary_length(value_col).to_numpy(zero_copy_only=False) == 0
+                _lengths(value_col)[value_idx] == 0
             )
-            empty &= pc.binary_length(metric_col).to_numpy(zero_copy_only=False) == 0
+            empty &= _lengths(metric_col)[metric_idx] == 0
             self._skip("short_row", int(empty.sum()))
         self._skip("unknown_metric", int(n - ok.sum() - empty.sum()))
         # timestamps: epoch-ms digits in one cast, anything else through the row path's parser
@@ -201,12 +210,12 @@ class ColumnReader:
                 except ValueError:
                     ok[i] = False
                     self._skip("bad_ts", 1)
-        value = self._values(value_col, metric, ok)
+        value = self._values(value_col.dictionary, value_idx, metric, ok)
         bad_stage = ok & (metric == _STAGE) & np.isnan(value)
         self._skip("bad_sleep_stage", int(bad_stage.sum()))
         ok &= ~bad_stage
         keep = np.flatnonzero(ok)
-        dev = self._devices(dev_col, keep)
+        dev = self._devices(dev_col.dictionary, dev_idx[keep])
         ts, metric, value = ts[keep], metric[keep], value[keep]
         return Block(
             row=keep.astype(np.int64) + first,
@@ -218,33 +227,42 @@ class ColumnReader:
             rows=n + short,
         )
 
-    def _values(self, value_col: pa.Array, metric: I64, ok: npt.NDArray[np.bool_]) -> F64:
-        n = len(metric)
-        value = np.full(n, math.nan)
-        numeric = ok & (metric != _STAGE)
-        plain = numeric & pc.match_substring_regex(value_col, _PLAIN_FLOAT).to_numpy(
-            zero_copy_only=False
-        )
+    def _values(
+        self, spellings: pa.Array, idx: npt.NDArray[Any], metric: I64, ok: npt.NDArray[np.bool_]
+    ) -> F64:
+        """Each row's value from its spelling's index ``idx``: as ``float()`` reads it (NaN if
+        it cannot), or for sleep stages the stage's code (NaN if unknown), one parse per
+        distinct spelling."""
+        number = np.full(len(spellings), math.nan)
+        plain = pc.match_substring_regex(spellings, _PLAIN_FLOAT).to_numpy(zero_copy_only=False)
         if plain.any():
-            value[plain] = pc.cast(pc.filter(value_col, pa.array(plain)), pa.float64()).to_numpy()
-        for i in np.flatnonzero(numeric & ~plain).tolist():  # " 60", "1_000", "n/a": as float()
+            number[plain] = pc.cast(pc.filter(spellings, pa.array(plain)), pa.float64()).to_numpy()
+        for i in np.flatnonzero(~plain).tolist():  # " 60", "1_000", "n/a": as float()
             with contextlib.suppress(ValueError):
-                value[i] = float(value_col[i].as_py())
+                number[i] = float(spellings[i].as_py())
+        value = number[idx]
         stages = np.flatnonzero(ok & (metric == _STAGE))
         if stages.size:
-            enc = pc.dictionary_encode(pc.take(value_col, pa.array(stages)))
-            code = [SLEEP_STAGES.get(s.strip().lower()) for s in enc.dictionary.to_pylist()]
-            table = np.array([math.nan if c is None else float(c) for c in code])
-            value[stages] = table[enc.indices.to_numpy(zero_copy_only=False)]
-        return value
+            used = np.unique(idx[stages])
+            names = pc.take(spellings, pa.array(used)).to_pylist()
+            stage = np.full(len(spellings), math.nan)
+            for i, name in zip(used.tolist(), names, strict=True):
+                code = SLEEP_STAGES.get(name.strip().lower())
+                if code is not None:
+                    stage[i] = float(code)
+            value[stages] = stage[idx[stages]]
+        return np.asarray(value, np.float64)
 
-    def _devices(self, dev_col: pa.Array, keep: npt.NDArray[np.intp]) -> I64:
-        enc = pc.dictionary_encode(pc.take(dev_col, pa.array(keep)))
-        local = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        names = enc.dictionary.to_pylist()
-        # the dictionary lists devices in order of first appearance in the valid rows
-        to_code = np.empty(len(names), np.int64)
-        for i, name in enumerate(names):
+    def _devices(self, names: pa.Array, local: npt.NDArray[Any]) -> I64:
+        """Device codes of the valid rows, whose device ids are ``names[local]``; new devices
+        get codes in order of first appearance in these rows (the reorder buffer's order)."""
+        if not len(local):
+            return np.empty(0, np.int64)
+        used, first = np.unique(local, return_index=True)
+        to_code = np.full(len(names), -1, np.int64)
+        ordered = used[np.argsort(first)]
+        spelled = pc.take(names, pa.array(ordered)).to_pylist()
+        for i, name in zip(ordered.tolist(), spelled, strict=True):
             code = self._dev_code.get(name)
             if code is None:
                 code = self._dev_code[name] = len(self.device_ids)
@@ -445,6 +463,11 @@ def flush(st: ReleaseState) -> Released:
     )
 
 
+def _lengths(column: pa.DictionaryArray) -> npt.NDArray[np.int32]:
+    """Length of each of a dictionary column's spellings (index them by the column's indices)."""
+    return np.asarray(pc.binary_length(column.dictionary).to_numpy(zero_copy_only=False))
+
+
 def _stable_order(dev: I64) -> npt.NDArray[np.intp]:
     """Indices grouping ``dev`` by value, keeping the order within a group (a radix sort when
     the codes fit 16 bits)."""
@@ -498,16 +521,14 @@ def _group_max(d: I64, t: I64, starts: npt.NDArray[np.intp]) -> I64:
     return np.asarray(values[key - group * width], np.int64)
 
 
-def readings(rel: Released, lo: int, hi: int, device_ids: list[str]) -> list[Reading]:
-    """Readings ``lo:hi`` of ``rel`` as engine input."""
-    devs = np.array(device_ids, dtype=object)[rel.dev[lo:hi]].tolist()
-    metrics = np.array(_METRICS, dtype=object)[rel.metric[lo:hi]].tolist()
-    interval = rel.interval[lo:hi]
-    boxed = interval.astype(object)
-    boxed[np.isnan(interval)] = None
-    ivals: list[float | None] = boxed.tolist()
-    return list(
-        map(Reading, devs, rel.ts[lo:hi].tolist(), metrics, rel.value[lo:hi].tolist(), ivals)
+def columns(rel: Released, lo: int, hi: int) -> tuple[I64, I64, I64, F64, F64]:
+    """Readings ``lo:hi`` of ``rel`` as the engine's columns (``Engine.process_columns``)."""
+    return (
+        rel.dev[lo:hi],
+        rel.ts[lo:hi],
+        rel.metric[lo:hi],
+        rel.value[lo:hi],
+        rel.interval[lo:hi],
     )
 
 
