@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
 import math
 import threading
 from collections.abc import Callable, Iterator
@@ -58,12 +59,32 @@ _STEPS = _METRIC_CODE[Metric.STEPS.value]
 _STAGE = _METRIC_CODE[Metric.SLEEP_STAGE.value]
 _NEVER = np.iinfo(np.int64).max
 _LOW = np.iinfo(np.int64).min
-# epoch-ms digits the vectorised cast takes (longer ones go through Python's int)
-_EPOCH_DIGITS = r"^[0-9]{1,18}$"
+# at most this many epoch-ms digits for the vectorised cast (longer: Python's int)
+_EPOCH_DIGITS = 18
 _PLAIN_FLOAT = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _DICT = pa.dictionary(pa.int32(), pa.string())
 # small blocks keep each block's columns in cache (64 MB blocks were about twice as slow)
 BLOCK_BYTES = 4 << 20
+
+
+def keep_memory() -> None:
+    """Have this process keep and reuse the memory a block frees for the next block.
+
+    Each block allocates a few dozen column buffers of about a megabyte. pyarrow's default pool
+    and glibc (above its mmap threshold, or when it trims the heap) give them back to the kernel
+    at once, and the next block faults them in afresh: on the 3 M-row bench file that was about
+    1 s of kernel time, more than parsing the CSV. pyarrow then allocates through malloc, and
+    malloc keeps freed memory (bounded by one block's working set, as the replay's memory is).
+    """
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc: the default behaviour
+        return
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    mallopt(m_trim_threshold, 1 << 30)
+    mallopt(m_top_pad, 64 << 20)
+    mallopt(m_mmap_threshold, 32 << 20)  # glibc's maximum
 
 
 class NeedsRowPath(Exception):  # noqa: N818 - a signal, not an error
@@ -197,7 +218,10 @@ class ColumnReader:
         self._skip("unknown_metric", int(n - ok.sum() - empty.sum()))
         # timestamps: epoch-ms digits in one cast, anything else through the row path's parser
         ts = np.zeros(n, np.int64)
-        digits = pc.match_substring_regex(ts_col, _EPOCH_DIGITS).to_numpy(zero_copy_only=False)
+        # (ASCII digits, at most 18 of them: a character-class test, cheaper than a regex)
+        digits = pc.and_(
+            pc.ascii_is_decimal(ts_col), pc.less_equal(pc.binary_length(ts_col), _EPOCH_DIGITS)
+        ).to_numpy(zero_copy_only=False)
         fast = ok & digits
         if fast.any():
             ts[fast] = pc.cast(pc.filter(ts_col, pa.array(fast)), pa.int64()).to_numpy()

@@ -514,6 +514,9 @@ def replay_file(
     from ingest.replay.columnar import NeedsRowPath
 
     if order == "time" and str(input_path) != "-":
+        from ingest.replay.columnar import keep_memory
+
+        keep_memory()
         with alerts_path.open("wb") as alerts, _maybe_open(scores_path) as scores_file:
             try:
                 return replay_columns(
