@@ -7,10 +7,8 @@ values, NaN, zero steps intervals, timestamps that go backwards or beyond 2**53)
 
 from __future__ import annotations
 
-import itertools
 import math
 
-import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -23,45 +21,24 @@ from messages.codec import Reading
 from messages.metrics import Metric
 from simulators import FleetSimulator, load_scenario
 from tests.detectors.streams import HOUR, T0
+from tests.detectors.test_fastpath import (
+    Feed,
+    Row,
+    _run,
+    cuts_strategy,
+    stream_batches,
+    stream_rows,
+)
 
-_enc = msgspec.msgpack.Encoder()
 _METRICS = list(Metric)
-Outcome = tuple[bytes, bytes, dict[str, bytes]]
 
 
-def _tick(eng: Engine, batch_ts: list[int], next_tick: int | None) -> tuple[list[AlertEvent], int]:
-    newest = max(batch_ts)
-    if next_tick is None or newest - next_tick > 100 * 60_000:
-        next_tick = newest  # a clock jump: tick at the new time, not at every minute
-    alerts: list[AlertEvent] = []
-    while next_tick <= newest:
-        alerts += eng.tick(next_tick)
-        next_tick += 60_000
-    return alerts, next_tick
-
-
-def _by_rows(batches: list[list[Reading]], compiled: bool) -> Outcome:
-    eng = Engine(EngineConfig(), compiled=compiled)
-    scored: list[Scored] = []
-    alerts: list[AlertEvent] = []
-    next_tick = None
-    for batch in batches:
-        out = eng.process(batch)
-        scored += out.scored
-        alerts += out.alerts
-        ticked, next_tick = _tick(eng, [r.ts_ms for r in batch], next_tick)
-        alerts += ticked
-    return _enc.encode(scored), _enc.encode(alerts), {d: eng.snapshot(d) for d in eng.device_ids()}
-
-
-def _by_columns(batches: list[list[Reading]], compiled: bool) -> Outcome:
-    eng = Engine(EngineConfig(), compiled=compiled)
+def _columns_feed() -> Feed:
+    """A feed through ``Engine.process_columns`` (device codes by first appearance)."""
     ids: list[str] = []
     code: dict[str, int] = {}
-    scored: list[Scored] = []
-    alerts: list[AlertEvent] = []
-    next_tick = None
-    for batch in batches:
+
+    def feed(eng: Engine, batch: list[Reading]) -> tuple[list[Scored], list[AlertEvent]]:
         for r in batch:
             if r.device_id not in code:
                 code[r.device_id] = len(ids)
@@ -75,9 +52,10 @@ def _by_columns(batches: list[list[Reading]], compiled: bool) -> Outcome:
             [math.nan if r.interval_s is None else r.interval_s for r in batch], np.float64
         )
         score, baseline, flags = np.empty(n), np.empty(n), np.empty(n, np.int8)
-        odd, events = eng.process_columns(
+        odd, alerts = eng.process_columns(
             ids, dev, ts, metric, value, interval, score, baseline, flags
         )
+        scored = []
         for i, r in enumerate(batch):
             s = odd.get(i)
             if s is None:
@@ -85,17 +63,16 @@ def _by_columns(batches: list[list[Reading]], compiled: bool) -> Outcome:
                 b = float(baseline[i]) if f & 2 else None
                 s = Scored(r.device_id, r.ts_ms, r.metric, r.value, float(score[i]), b, bool(f & 1))
             scored.append(s)
-        alerts += events
-        ticked, next_tick = _tick(eng, [r.ts_ms for r in batch], next_tick)
-        alerts += ticked
-    return _enc.encode(scored), _enc.encode(alerts), {d: eng.snapshot(d) for d in eng.device_ids()}
+        return scored, alerts
+
+    return feed
 
 
 def _assert_same(batches: list[list[Reading]]) -> None:
     builds = [False, True] if engine_module.COMPILED else [False]
     for compiled in builds:
-        want = _by_rows(batches, compiled)
-        got = _by_columns(batches, compiled)
+        want = _run(batches, compiled=compiled, tick_every_ms=60_000)
+        got = _run(batches, compiled=compiled, tick_every_ms=60_000, feed=_columns_feed())
         assert got[0] == want[0], f"scores differ (compiled={compiled})"
         assert got[1] == want[1], f"alert events differ (compiled={compiled})"
         assert got[2] == want[2], f"device state differs (compiled={compiled})"
@@ -121,39 +98,18 @@ _values = (
     | st.sampled_from([0.0, 1.0, 2.0, 3.0, 60.0, 61.0, 140.0, 35.0, 85.0, 97.0])
     | st.sampled_from([math.nan, math.inf, -math.inf, 1e308])
 )
-_steps_ms = st.integers(min_value=-120_000, max_value=600_000) | st.sampled_from(
-    [0, 1, 60_000, 3 * HOUR, 2 * 24 * HOUR, -2 * HOUR]
-)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    rows=st.lists(
-        st.tuples(
-            st.integers(min_value=0, max_value=2),  # device
-            st.sampled_from(_METRICS),
-            _values,
-            _steps_ms,
-            st.sampled_from([60.0, 60.0, 30.0, 0.0, -0.0, None, 1e-3]),
-        ),
-        min_size=1,
-        max_size=400,
-    ),
-    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=4),
+    rows=stream_rows(_METRICS, _values, [60.0, 60.0, 30.0, 0.0, -0.0, None, 1e-3]),
+    cuts=cuts_strategy,
     huge_ts=st.booleans(),
 )
 def test_same_as_process_on_adversarial_streams(
-    rows: list[tuple[int, Metric, float, int, float | None]], cuts: list[int], huge_ts: bool
+    rows: list[Row], cuts: list[int], huge_ts: bool
 ) -> None:
-    t = T0
-    rs: list[Reading] = []
-    for i, (dev, metric, value, step, steps_interval) in enumerate(rows):
-        t += step
-        ts = t + 2**53 if huge_ts and i % 97 == 50 else t
-        interval = steps_interval if metric is Metric.STEPS else None
-        rs.append(Reading(f"d{dev}", ts, metric, value, interval))
-    bounds = sorted({0, len(rs), *[c for c in cuts if c < len(rs)]})
-    _assert_same([rs[lo:hi] for lo, hi in itertools.pairwise(bounds)])
+    _assert_same(stream_batches(rows, cuts, huge_ts))
 
 
 def test_codes_out_of_range_and_uneven_columns_are_refused() -> None:
