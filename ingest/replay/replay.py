@@ -25,6 +25,7 @@ import gzip
 import heapq
 import io
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -511,11 +512,12 @@ def replay_file(
     progress: Callable[[ReplayStats, int], None] | None = None,
 ) -> ReplayStats:
     """:func:`replay` from and to files."""
-    from ingest.replay.columnar import NeedsRowPath
+    # pyarrow through malloc (see keep_memory): set before pyarrow is first imported, as its
+    # I/O context takes the default pool then
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    from ingest.replay.columnar import NeedsRowPath, keep_memory
 
     if order == "time" and str(input_path) != "-":
-        from ingest.replay.columnar import keep_memory
-
         keep_memory()
         with alerts_path.open("wb") as alerts, _maybe_open(scores_path) as scores_file:
             try:
