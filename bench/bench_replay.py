@@ -169,6 +169,7 @@ def breakdown(path: Path) -> dict[str, float]:
     from ingest.replay import columnar
     from ingest.replay.replay import ReplayStats, parse_ts
 
+    columnar.keep_memory()  # as the command does
     clock = time.process_time
     spent = {"read_parse": 0.0, "reorder": 0.0, "engine": 0.0}
     st = ReplayStats()
