@@ -414,6 +414,50 @@ class Engine:
         self._path.process(readings, scored, alerts)
         return ProcessResult(scored, alerts)
 
+    def process_columns(
+        self,
+        device_ids: list[str],
+        dev: Any,
+        ts: Any,
+        metric: Any,
+        value: Any,
+        interval_s: Any,
+        score: Any,
+        baseline: Any,
+        flags: Any,
+    ) -> tuple[dict[int, Scored], list[AlertEvent]]:
+        """:meth:`process` of readings given as columns: the same decisions, without a
+        :class:`Reading` in or a :class:`Scored` out per row (a bulk replay's entry point).
+
+        Parameters
+        ----------
+        device_ids
+            Device ids by device code.
+        dev, ts, metric
+            Per row: device code, event time (epoch ms), metric code (the position in
+            ``list(Metric)``); C-contiguous buffers of int64 (numpy arrays, memoryviews).
+        value, interval_s
+            Per row: the value and the steps interval in seconds (NaN: none); contiguous float64.
+        score, baseline, flags
+            Outputs, one per row (float64, float64, int8): the score, the baseline and
+            ``flagged + 2 * has_baseline``, for rows that are not in the returned dict.
+
+        Returns
+        -------
+        tuple
+            The :class:`Scored` of rows a rule module scored itself (impossible values, late
+            readings, SpO2), by row; and the alert events, as :meth:`process` gives them.
+        """
+        columns = [memoryview(c) for c in (dev, ts, metric, value, interval_s)]
+        outputs = [memoryview(c) for c in (score, baseline, flags)]
+        n = len(columns[1])
+        if any(len(c) != n for c in columns + outputs):
+            raise ValueError("every column must have one entry per reading")
+        odd: dict[int, Scored] = {}
+        alerts: list[AlertEvent] = []
+        self._path.process_columns(device_ids, *columns, *outputs, odd, alerts)
+        return odd, alerts
+
     # -- time-driven events ------------------------------------------------------------------
 
     def tick(self, now_ms: int, devices: Iterable[str] | None = None) -> list[AlertEvent]:

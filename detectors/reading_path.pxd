@@ -9,7 +9,7 @@ cdef int ASLEEP, REST, STILL, ACTIVE, LIGHT
 cdef long long MIN, HOUR, _MIN, _HOUR, _BLOCK_MS
 cdef object _HR, _SPO2, _STEPS, _STAGE, _METRIC_ORDER, Metric, Scored, msgspec
 cdef object _K_IMPOSSIBLE_VALUE, _K_CLOCK_SKEW, _K_DEVICE_SILENT, _K_FLATLINE, _K_OFF_WRIST
-cdef object _K_DROPOUT
+cdef object _K_DROPOUT, _K_TACHY, _K_BRADY, _K_ABRUPT, _K_DECOUPLING
 
 
 @cython.final
@@ -50,17 +50,37 @@ cdef class ReadingPath:
     cdef double max_dt_ms, tau_ms, prior_ms, circadian_tau_ms, tachy_low, brady_high
     cdef double abrupt_delta, abrupt_jump, rest_excess_bpm
     cdef bint assume_rest, tachy_on, brady_on, abrupt_on, decoupling_on
+    # the score of the reading step() just ran, unless a rule module made its Scored
+    cdef double score_out, baseline_out
+    cdef bint flagged_out, has_baseline_out
 
     @cython.locals(devices=dict, d=Device)
     cpdef process(self, object readings, list scored, list out)
 
     @cython.locals(
-        s="double[::1]", its="long long", mi=cython.int, t=cython.double, v=cython.double,
-        last=cython.double, prev=cython.double, gap=cython.double, skew=cython.double,
-        bound=cython.double, iv=cython.double, cap=cython.double, hour="long long",
-        interval=cython.double, slot=Py_ssize_t, uo=object,
+        devices=dict, d=Device, i=Py_ssize_t, k="long long", n_ids=Py_ssize_t, its="long long",
+        mi="long long", v=cython.double, iv_s=cython.double, interval=cython.double,
     )
+    cpdef process_columns(
+        self, list ids, const long long[::1] dev, const long long[::1] ts,
+        const long long[::1] metric, const double[::1] value, const double[::1] interval_s,
+        double[::1] score, double[::1] baseline, signed char[::1] flags, dict odd, list out,
+    )
+
+    cdef object reading(self, object did, object ts, int mi, object v_o, double iv_s)
+
+    @cython.locals(mi=cython.int, interval=cython.double)
     cpdef object one(self, object r, Device d, list out)
+
+    @cython.locals(
+        s="double[::1]", t=cython.double, last=cython.double, prev=cython.double,
+        gap=cython.double, skew=cython.double, bound=cython.double, iv=cython.double,
+        cap=cython.double, hour="long long", slot=Py_ssize_t, uo=object,
+    )
+    cdef object step(
+        self, object r, Device d, object did, object ts, long long its, int mi, object v_o,
+        double v, double interval, double iv_s, list out,
+    )
 
     @cython.locals(
         s="double[::1]", v=cython.double, ctx=cython.int, o=Py_ssize_t, floor=cython.double,
@@ -82,10 +102,10 @@ cdef class ReadingPath:
         dt=cython.double, a=cython.double, dev=cython.double, inc=cython.double,
         w=cython.double, af=cython.double, il=Py_ssize_t, iw=cython.double, iwv=cython.double,
     )
-    cdef object heart_rate(
+    cdef void heart_rate(
         self, object r, Device d, double[::1] s, dict tracks, object ts, long long its,
         double t, double v, object v_o, object did, list out,
-    )
+    ) except *
 
     @cython.locals(
         cadence=cython.double, minute="long long", slot=Py_ssize_t, now=cython.double,
@@ -101,7 +121,7 @@ cdef class ReadingPath:
     ) except *
 
     @cython.locals(last_hr=cython.double)
-    cdef void off_wrist_check(
-        self, object r, Device d, double[::1] s, double t, double v, bint is_steps,
-        double interval, double prev_any, list out,
-    ) except *
+    cdef bint off_wrist_check(
+        self, double[::1] s, double t, double v, bint is_steps, double interval,
+        double prev_any,
+    ) noexcept

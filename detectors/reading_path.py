@@ -48,6 +48,15 @@ _K_IMPOSSIBLE_VALUE, _K_CLOCK_SKEW, _K_DEVICE_SILENT = (
     K.DEVICE_SILENT,
 )
 _K_FLATLINE, _K_OFF_WRIST, _K_DROPOUT = K.FLATLINE, K.OFF_WRIST, K.DROPOUT
+# the heart-rate rules' own kinds: a rule is called for a track of its own kind only (a device
+# keeps resolved tracks of other kinds, and calling four modules per reading for them costs more
+# than the rest of the reading)
+_K_TACHY, _K_BRADY, _K_ABRUPT, _K_DECOUPLING = (
+    K.TACHYCARDIA_AT_REST,
+    K.BRADYCARDIA,
+    K.ABRUPT_HR_CHANGE,
+    K.HR_ACTIVITY_DECOUPLING,
+)
 _METRIC_ORDER = (_HR, _SPO2, _STEPS, _STAGE)
 _BLOCK_MS = 4 * HOUR  # the circadian rest offsets have one slot per 4 hours of the day
 _MIN = MIN
@@ -226,6 +235,60 @@ class ReadingPath:
                 d = self.new_device(r.device_id)
             scored.append(self.one(r, d, out))
 
+    def process_columns(
+        self,
+        ids: list[str],
+        dev: Sequence[int],
+        ts: Sequence[int],
+        metric: Sequence[int],
+        value: Sequence[float],
+        interval_s: Sequence[float],
+        score: Any,
+        baseline: Any,
+        flags: Any,
+        odd: dict[int, Scored],
+        out: list[AlertEvent],
+    ) -> None:
+        """:meth:`process` of readings given as columns, without a :class:`Reading` or a
+        :class:`Scored` per row (see :meth:`detectors.engine.Engine.process_columns`).
+
+        Row ``i`` is ``Reading(ids[dev[i]], ts[i], _METRIC_ORDER[metric[i]], value[i],
+        interval_s[i])`` (NaN: no interval). Its score goes to ``score[i]``, ``baseline[i]`` and
+        ``flags[i]`` (1: flagged, 2: has a baseline), or, when a rule module made the
+        :class:`Scored` (impossible values, late readings, SpO2), into ``odd[i]``. A rule that
+        needs the reading gets it built then.
+        """
+        devices = self.devices
+        n_ids = len(ids)
+        for i in range(len(ts)):
+            k = dev[i]
+            mi = metric[i]
+            if k < 0 or k >= n_ids or mi < 0 or mi > 3:
+                raise IndexError(f"row {i}: device code {k} or metric code {mi} out of range")
+            did = ids[k]
+            d = devices.get(did)
+            if d is None:
+                d = self.new_device(did)
+            its = ts[i]
+            ts_o = int(its)  # compiled: the Python int the rules and the alerts get
+            v = value[i]
+            iv_s = interval_s[i]
+            interval = 0.0
+            if mi == 2:
+                # as ``(r.interval_s or 60.0) * 1000.0``, NaN standing for None
+                interval = (60.0 if iv_s != iv_s or iv_s == 0.0 else iv_s) * 1000.0
+            rare = self.step(None, d, did, ts_o, its, mi, float(v), v, interval, iv_s, out)
+            if rare is None:
+                score[i] = self.score_out
+                baseline[i] = self.baseline_out
+                flags[i] = (1 if self.flagged_out else 0) + (2 if self.has_baseline_out else 0)
+            else:
+                odd[i] = rare
+
+    def reading(self, did: str, ts: int, mi: int, v_o: float, iv_s: float) -> Reading:
+        """The :class:`Reading` of a row of :meth:`process_columns`, for a rule module."""
+        return Reading(did, ts, _METRIC_ORDER[mi], v_o, None if iv_s != iv_s else iv_s)
+
     def one(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
         m = r.metric
         if m is not _HR and m is not _STEPS and m is not _STAGE and m is not _SPO2:
@@ -243,19 +306,53 @@ class ReadingPath:
         else:
             raise ValueError(f"the engine has no route for metric {m.value!r}")
         ts = r.ts_ms  # passed on as it came
-        its = ts  # compiled: a C integer copy, for integer arithmetic
         v_o = r.value
+        interval = 0.0
+        if mi == 2:
+            interval = (r.interval_s or 60.0) * 1000.0
+        rare = self.step(r, d, r.device_id, ts, ts, mi, v_o, float(v_o), interval, 0.0, out)
+        if rare is not None:
+            return rare
+        return Scored(
+            r.device_id,
+            ts,
+            m,
+            v_o,
+            self.score_out,
+            self.baseline_out if self.has_baseline_out else None,
+            self.flagged_out,
+        )
+
+    def step(
+        self,
+        r: Reading | None,
+        d: Device,
+        did: str,
+        ts: int,
+        its: int,
+        mi: int,
+        v_o: float,
+        v: float,
+        interval: float,
+        iv_s: float,
+        out: list[AlertEvent],
+    ) -> Scored | None:
+        """One reading of metric number ``mi`` (``r``, or its fields when ``r`` is None, built
+        only if a rule module needs it). Returns the :class:`Scored` a rule module made, or None
+        with the score in ``score_out``, ``baseline_out``, ``flagged_out``, ``has_baseline_out``.
+        ``its`` is ``ts`` (compiled: a C integer copy), ``v`` is ``float(v_o)``, ``interval`` the
+        steps interval in ms (``iv_s`` its seconds, NaN for none, only for building ``r``)."""
         # the event time as a float for the arithmetic on slots: an int-float comparison or
         # subtraction costs about twice as much (exact either way: ts < 2**53)
-        t = float(ts)
-        v = float(v_o)
+        t = float(its)
         s = d.v
-        did = r.device_id
         s[self.N_READINGS] += 1.0
         if s[self.T_FIRST] < 0.0:
             s[self.T_FIRST] = t
         slot = self.NEWEST[mi]
         if not (self.LO[mi] <= v <= self.HI[mi]) or (mi == 3 and v != math.floor(v)):
+            if r is None:
+                r = self.reading(did, ts, mi, v_o, iv_s)
             return self.impossible(r, d, out)  # type: ignore[no-any-return]
         tracks = d.tracks
         if tracks and _K_IMPOSSIBLE_VALUE in tracks:
@@ -263,16 +360,19 @@ class ReadingPath:
         last = s[slot]
         prev = s[self.T_ANY]
         if t <= last or t < prev - self.skew_ms:
+            if r is None:
+                r = self.reading(did, ts, mi, v_o, iv_s)
             if not self.behind(r, d, out):
                 return self.score_only(r, d)
             prev = s[self.T_ANY]  # re-based on the device's new clock
         else:
             s[self.BEHIND_RUN] = 0.0
-        uo = r.utc_offset_min
-        if uo is not None:
-            # the wearer's clock, as the timestamp wrote it: wins over any configured zone
-            s[self.UTC_OFFSET] = uo * 60_000.0
-            s[self.OFFSET_FROM_READING] = 1.0
+        if r is not None:  # (columns carry no offset: a replay CSV's times are UTC)
+            uo = r.utc_offset_min
+            if uo is not None:
+                # the wearer's clock, as the timestamp wrote it: wins over any configured zone
+                s[self.UTC_OFFSET] = uo * 60_000.0
+                s[self.OFFSET_FROM_READING] = 1.0
 
         # device-level bookkeeping of an in-order reading: gaps, clock, session, hour
         if prev >= 0.0 and t > prev:
@@ -309,17 +409,25 @@ class ReadingPath:
         s[slot] = t
 
         if mi == 0:
-            return self.heart_rate(r, d, s, tracks, ts, its, t, v, v_o, did, out)
+            self.heart_rate(r, d, s, tracks, ts, its, t, v, v_o, did, out)
+            return None
         if mi == 1:
+            if r is None:
+                r = self.reading(did, ts, mi, v_o, iv_s)
             return self.spo2(r, d, out, last)  # type: ignore[no-any-return]
         if mi == 2:
-            interval = (r.interval_s or 60.0) * 1000.0
             self.steps(s, its, t, v, interval)
         else:
-            interval = 0.0
             self.stage(d, s, ts, t, v, did, out)
-        self.off_wrist_check(r, d, s, t, v, mi == 2, interval, prev, out)
-        return Scored(did, ts, m, v_o, 0.0, None, False)
+        if self.off_wrist_check(s, t, v, mi == 2, interval, prev):
+            if r is None:
+                r = self.reading(did, ts, mi, v_o, iv_s)
+            self.off_wrist(r, d, s[self.T_HR], self.off_wrist_gap, out)
+        self.score_out = 0.0
+        self.baseline_out = 0.0
+        self.flagged_out = False
+        self.has_baseline_out = False
+        return None
 
     # -- data quality ------------------------------------------------------------------------
 
@@ -385,7 +493,7 @@ class ReadingPath:
 
     def heart_rate(
         self,
-        r: Reading,
+        r: Reading | None,
         d: Device,
         s: array[float],
         tracks: dict[str, Track],
@@ -396,7 +504,7 @@ class ReadingPath:
         v_o: float,
         did: str,
         out: list[AlertEvent],
-    ) -> Scored:
+    ) -> None:
         # Most readings are quiet: far from every threshold, with no run or alert in progress.
         # Each rule block below first checks, cheaply, whether its outcome can differ from
         # "nothing happens", and skips the rest if not; the output is the same either way.
@@ -436,11 +544,20 @@ class ReadingPath:
         fast = s[self.HR_FAST]
 
         # sustained tachycardia while inactive (asleep or at rest): below the relaxed threshold
-        # no reading hits, so without a run or a track there is nothing to do
-        if self.tachy_on and (v > self.tachy_low or s[self.R_TACHY] >= 0.0 or tracks):
+        # no reading hits, so without a run or a track of its kind there is nothing to do (each
+        # rule reads and books only its own kind's track)
+        if self.tachy_on and (
+            v > self.tachy_low or s[self.R_TACHY] >= 0.0 or (tracks and _K_TACHY in tracks)
+        ):
+            if r is None:
+                r = Reading(did, ts, _HR, v_o)
             flagged = self.tachycardia(r, d, out, ctx, rest_expected) or flagged
         # sustained bradycardia, any context
-        if self.brady_on and (v < self.brady_high or s[self.R_BRADY] >= 0.0 or tracks):
+        if self.brady_on and (
+            v < self.brady_high or s[self.R_BRADY] >= 0.0 or (tracks and _K_BRADY in tracks)
+        ):
+            if r is None:
+                r = Reading(did, ts, _HR, v_o)
             flagged = self.bradycardia(r, d, out, ctx, expected) or flagged
         # abrupt change from the personal baseline of the context (asleep / at rest)
         if self.abrupt_on:
@@ -460,7 +577,13 @@ class ReadingPath:
             dv = v - ref
             # the threshold is at least delta_bpm: nearer the baseline nothing can hit
             near = dv < self.abrupt_delta and dv > -self.abrupt_delta
-            if (rest_like and not near) or s[self.R_ABRUPT] >= 0.0 or tracks:
+            if (
+                (rest_like and not near)
+                or s[self.R_ABRUPT] >= 0.0
+                or (tracks and _K_ABRUPT in tracks)
+            ):
+                if r is None:
+                    r = Reading(did, ts, _HR, v_o)
                 flagged = self.abrupt(r, d, out, ctx, ref, sd, warm, not near) or flagged
 
         # HR decoupled from activity: high at rest, or no rise during exercise
@@ -469,8 +592,10 @@ class ReadingPath:
             (ctx == REST and v - rest_expected >= self.rest_excess_bpm)
             or (ctx == ACTIVE and s[self.ACT_START] >= 0.0)
             or s[self.R_HIGHREST] >= 0.0
-            or tracks
+            or (tracks and _K_DECOUPLING in tracks)
         ):
+            if r is None:
+                r = Reading(did, ts, _HR, v_o)
             flagged = self.decoupling(r, d, out, ctx, rest_expected) or flagged
 
         # stuck sensor (data quality): the flatline module's run (value, start, count, last);
@@ -549,7 +674,10 @@ class ReadingPath:
             af = dt / 60_000.0
             s[self.HR_FAST] = fast + (1.0 if af > 1.0 else af) * (v - fast)
         s[self.HR_FAST_T] = t
-        return Scored(did, ts, _HR, v_o, abs(z), expected, flagged)
+        self.score_out = abs(z)
+        self.baseline_out = expected
+        self.flagged_out = flagged
+        self.has_baseline_out = True
 
     # -- steps and sleep stages --------------------------------------------------------------
 
@@ -655,18 +783,16 @@ class ReadingPath:
 
     def off_wrist_check(
         self,
-        r: Reading,
-        d: Device,
         s: array[float],
         t: float,
         v: float,
         is_steps: bool,
         interval: float,
         prev_any: float,
-        out: list[AlertEvent],
-    ) -> None:
-        """Other data flows but heart rate stopped: off the wrist (no motion, no sleep staging)
-        or an optical dropout (the wearer still moves or sleeps)."""
+    ) -> bool:
+        """Whether the off-wrist module must decide: other data flows but heart rate stopped,
+        off the wrist (no motion, no sleep staging) or an optical dropout (the wearer still moves
+        or sleeps)."""
         if is_steps:
             # a steps count covers the interval before its timestamp: only count intervals
             # that began after the newest heart rate (the wrist may have moved before it)
@@ -676,10 +802,8 @@ class ReadingPath:
             s[self.SINCE_HR_STAGES] += 1.0
         last_hr = s[self.T_HR]
         # only while data keeps flowing: after a gap of everything it is a dropout
-        if (
+        return not (
             last_hr < 0.0
             or t - last_hr < self.off_wrist_gap_ms
             or t - prev_any >= self.off_wrist_gap_ms / 2.0
-        ):
-            return
-        self.off_wrist(r, d, last_hr, self.off_wrist_gap, out)
+        )

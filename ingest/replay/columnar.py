@@ -5,8 +5,9 @@ The row-at-a-time path (:func:`~ingest.replay.replay.read_rows` ->
 :class:`~ingest.replay.replay.ReorderBuffer` -> :func:`~ingest.replay.replay.replay`) is the
 reference: this module computes, per block of the file, in which order and after which input row
 the reorder buffer would release every reading, and hands the engine the same readings in the same
-batches with the same ticks, so the alerts (and scores) are the same bytes. A test compares the two
-on files with disorder, duplicates and bad rows.
+batches with the same ticks, as columns (:meth:`detectors.engine.Engine.process_columns`: no
+Python object per row), so the alerts (and scores) are the same bytes. A test compares the two on
+files with disorder, duplicates and bad rows.
 
 How the release order is computed (``order="time"``; see ``ReorderBuffer.push``): a reading of
 device ``d`` at ``t`` pushed at row ``p`` leaves the buffer at the first of
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
 import math
 import threading
 from collections.abc import Callable, Iterator
@@ -45,7 +47,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ingest.replay.replay import open_text
-from messages.codec import Reading
 from messages.metrics import SLEEP_STAGES, Metric
 
 I64 = npt.NDArray[np.int64]
@@ -58,11 +59,35 @@ _STEPS = _METRIC_CODE[Metric.STEPS.value]
 _STAGE = _METRIC_CODE[Metric.SLEEP_STAGE.value]
 _NEVER = np.iinfo(np.int64).max
 _LOW = np.iinfo(np.int64).min
-# epoch-ms digits the vectorised cast takes (longer ones go through Python's int)
-_EPOCH_DIGITS = r"^[0-9]{1,18}$"
+# at most this many epoch-ms digits for the vectorised cast (longer: Python's int)
+_EPOCH_DIGITS = 18
 _PLAIN_FLOAT = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_DICT = pa.dictionary(pa.int32(), pa.string())
+# ISO 8601 UTC to the second, as real exports write timestamps: parsed in columns
+_ISO_SECOND = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
 # small blocks keep each block's columns in cache (64 MB blocks were about twice as slow)
 BLOCK_BYTES = 4 << 20
+
+
+def keep_memory() -> None:
+    """Have this process keep and reuse the memory a block frees for the next block.
+
+    Each block allocates a few dozen column buffers of about a megabyte. pyarrow's default pool
+    and glibc (above its mmap threshold, or when it trims the heap) give them back to the kernel
+    at once, and the next block faults them in afresh: on the 3 M-row bench file that was about
+    1 s of kernel time, more than parsing the CSV. pyarrow then allocates through malloc, and
+    malloc keeps freed memory (bounded by one block's working set, as the replay's memory is).
+    """
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc: the default behaviour
+        return
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    mallopt(m_trim_threshold, 1 << 30)
+    mallopt(m_top_pad, 64 << 20)
+    mallopt(m_mmap_threshold, 32 << 20)  # glibc's maximum
 
 
 class NeedsRowPath(Exception):  # noqa: N818 - a signal, not an error
@@ -132,12 +157,18 @@ class ColumnReader:
             gzip = raw.read(2) == b"\x1f\x8b"
         self._reader = pacsv.open_csv(
             pa.input_stream(str(path), compression="gzip" if gzip else None),
-            read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=True),
+            # one thread: the reader already runs beside the engine, and the parser's own
+            # threads cost more CPU than they save wall time on two cores
+            read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
             parse_options=pacsv.ParseOptions(
                 ignore_empty_lines=False, invalid_row_handler=self._invalid
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
+                # device, metric and value repeat: the parser dictionary-encodes them, so each
+                # distinct spelling is looked up or parsed once per block
+                column_types={
+                    name: _DICT if i in (0, 2, 3) else pa.string() for i, name in enumerate(header)
+                },
                 include_columns=self._names,
                 strings_can_be_null=False,
             ),
@@ -170,29 +201,36 @@ class ColumnReader:
         short, self._short = self._short, 0
         self._skip("short_row", short)
         dev_col, ts_col, metric_col, value_col = (batch.column(c) for c in self._names)
+        dev_idx, metric_idx, value_idx = (
+            col.indices.to_numpy(zero_copy_only=False) for col in (dev_col, metric_col, value_col)
+        )
         # metric: the row path strips it and looks it up; do that once per distinct spelling
-        metric_enc = pc.dictionary_encode(metric_col)
-        spellings = metric_enc.dictionary.to_pylist()
+        spellings = metric_col.dictionary.to_pylist()
         code_of = np.array([_METRIC_CODE.get(s.strip(), -1) for s in spellings], np.int64)
-        metric = code_of[metric_enc.indices.to_numpy(zero_copy_only=False)]
+        metric = code_of[metric_idx]
         ok = metric >= 0
         # the reader gives an empty line four empty fields; the row path calls it a short row
         # (so does this, and also a line of three bare commas, which it calls unknown_metric)
-        empty = ~ok & (pc.binary_length(dev_col).to_numpy(zero_copy_only=False) == 0)
+        empty = ~ok & (_lengths(dev_col)[dev_idx] == 0)
         if empty.any():
             empty &= (pc.binary_length(ts_col).to_numpy(zero_copy_only=False) == 0) & (
-                pc.binary_length(value_col).to_numpy(zero_copy_only=False) == 0
+                _lengths(value_col)[value_idx] == 0
             )
-            empty &= pc.binary_length(metric_col).to_numpy(zero_copy_only=False) == 0
+            empty &= _lengths(metric_col)[metric_idx] == 0
             self._skip("short_row", int(empty.sum()))
         self._skip("unknown_metric", int(n - ok.sum() - empty.sum()))
-        # timestamps: epoch-ms digits in one cast, anything else through the row path's parser
+        # timestamps: epoch-ms digits in one cast, ISO 8601 UTC seconds in columns, anything
+        # else through the row path's parser
         ts = np.zeros(n, np.int64)
-        digits = pc.match_substring_regex(ts_col, _EPOCH_DIGITS).to_numpy(zero_copy_only=False)
+        # (ASCII digits, at most 18 of them: a character-class test, cheaper than a regex)
+        digits = pc.and_(
+            pc.ascii_is_decimal(ts_col), pc.less_equal(pc.binary_length(ts_col), _EPOCH_DIGITS)
+        ).to_numpy(zero_copy_only=False)
         fast = ok & digits
         if fast.any():
             ts[fast] = pc.cast(pc.filter(ts_col, pa.array(fast)), pa.int64()).to_numpy()
-        slow = np.flatnonzero(ok & ~digits)
+        fast |= self._iso_seconds(ts_col, ok & ~digits, ts)
+        slow = np.flatnonzero(ok & ~fast)
         if slow.size:
             texts = pc.take(ts_col, pa.array(slow)).to_pylist()
             for i, text in zip(slow.tolist(), texts, strict=True):
@@ -201,12 +239,12 @@ class ColumnReader:
                 except ValueError:
                     ok[i] = False
                     self._skip("bad_ts", 1)
-        value = self._values(value_col, metric, ok)
+        value = self._values(value_col.dictionary, value_idx, metric, ok)
         bad_stage = ok & (metric == _STAGE) & np.isnan(value)
         self._skip("bad_sleep_stage", int(bad_stage.sum()))
         ok &= ~bad_stage
         keep = np.flatnonzero(ok)
-        dev = self._devices(dev_col, keep)
+        dev = self._devices(dev_col.dictionary, dev_idx[keep])
         ts, metric, value = ts[keep], metric[keep], value[keep]
         return Block(
             row=keep.astype(np.int64) + first,
@@ -218,33 +256,94 @@ class ColumnReader:
             rows=n + short,
         )
 
-    def _values(self, value_col: pa.Array, metric: I64, ok: npt.NDArray[np.bool_]) -> F64:
-        n = len(metric)
-        value = np.full(n, math.nan)
-        numeric = ok & (metric != _STAGE)
-        plain = numeric & pc.match_substring_regex(value_col, _PLAIN_FLOAT).to_numpy(
-            zero_copy_only=False
+    @staticmethod
+    def _iso_seconds(
+        ts_col: pa.Array, rows: npt.NDArray[np.bool_], ts: I64
+    ) -> npt.NDArray[np.bool_]:
+        """Parse ``rows`` of ``ts_col`` written as ISO 8601 UTC to the second
+        (``2016-04-13T00:00:00Z``, as real exports are) into ``ts``, in columns; return which
+        rows it parsed. A parsed row gets what :func:`~ingest.replay.replay.parse_ts` gives (a
+        whole second: exact); only real dates and times are parsed (no 30 February, no leap
+        second, no year 0), the rest is left to that parser."""
+        done = np.zeros(len(rows), bool)
+        if not rows.any():
+            return done
+        rows = rows & pc.match_substring_regex(ts_col, _ISO_SECOND).to_numpy(zero_copy_only=False)
+        idx = np.flatnonzero(rows)
+        if not idx.size:
+            return done
+        texts = pc.take(ts_col, pa.array(idx))  # 20 ASCII characters each, back to back
+        start = int(np.frombuffer(texts.buffers()[1], np.int32)[texts.offset])
+        chars = np.frombuffer(texts.buffers()[2], np.uint8)[start : start + 20 * len(idx)]
+        digit = chars.reshape(len(idx), 20).astype(np.int64) - ord("0")
+
+        def number(first: int, width: int) -> I64:
+            out = digit[:, first]
+            for k in range(first + 1, first + width):
+                out = out * 10 + digit[:, k]
+            return out
+
+        year, month, day = number(0, 4), number(5, 2), number(8, 2)
+        hour, minute, second = number(11, 2), number(14, 2), number(17, 2)
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        month_ok = (month >= 1) & (month <= 12)
+        days_in = _DAYS_IN_MONTH[np.where(month_ok, month, 1)] + (leap & (month == 2))
+        valid = (
+            (year >= 1)
+            & month_ok
+            & (day >= 1)
+            & (day <= days_in)
+            & (hour <= 23)
+            & (minute <= 59)
+            & (second <= 59)
         )
+        # days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
+        y = year - (month <= 2)
+        era = y // 400
+        yoe = y - era * 400
+        doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+        days = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+        seconds = days * 86_400 + hour * 3_600 + minute * 60 + second
+        ts[idx[valid]] = seconds[valid] * 1000
+        done[idx[valid]] = True
+        return done
+
+    def _values(
+        self, spellings: pa.Array, idx: npt.NDArray[Any], metric: I64, ok: npt.NDArray[np.bool_]
+    ) -> F64:
+        """Each row's value from its spelling's index ``idx``: as ``float()`` reads it (NaN if
+        it cannot), or for sleep stages the stage's code (NaN if unknown), one parse per
+        distinct spelling."""
+        number = np.full(len(spellings), math.nan)
+        plain = pc.match_substring_regex(spellings, _PLAIN_FLOAT).to_numpy(zero_copy_only=False)
         if plain.any():
-            value[plain] = pc.cast(pc.filter(value_col, pa.array(plain)), pa.float64()).to_numpy()
-        for i in np.flatnonzero(numeric & ~plain).tolist():  # " 60", "1_000", "n/a": as float()
+            number[plain] = pc.cast(pc.filter(spellings, pa.array(plain)), pa.float64()).to_numpy()
+        for i in np.flatnonzero(~plain).tolist():  # " 60", "1_000", "n/a": as float()
             with contextlib.suppress(ValueError):
-                value[i] = float(value_col[i].as_py())
+                number[i] = float(spellings[i].as_py())
+        value = number[idx]
         stages = np.flatnonzero(ok & (metric == _STAGE))
         if stages.size:
-            enc = pc.dictionary_encode(pc.take(value_col, pa.array(stages)))
-            code = [SLEEP_STAGES.get(s.strip().lower()) for s in enc.dictionary.to_pylist()]
-            table = np.array([math.nan if c is None else float(c) for c in code])
-            value[stages] = table[enc.indices.to_numpy(zero_copy_only=False)]
-        return value
+            used = np.unique(idx[stages])
+            names = pc.take(spellings, pa.array(used)).to_pylist()
+            stage = np.full(len(spellings), math.nan)
+            for i, name in zip(used.tolist(), names, strict=True):
+                code = SLEEP_STAGES.get(name.strip().lower())
+                if code is not None:
+                    stage[i] = float(code)
+            value[stages] = stage[idx[stages]]
+        return np.asarray(value, np.float64)
 
-    def _devices(self, dev_col: pa.Array, keep: npt.NDArray[np.intp]) -> I64:
-        enc = pc.dictionary_encode(pc.take(dev_col, pa.array(keep)))
-        local = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        names = enc.dictionary.to_pylist()
-        # the dictionary lists devices in order of first appearance in the valid rows
-        to_code = np.empty(len(names), np.int64)
-        for i, name in enumerate(names):
+    def _devices(self, names: pa.Array, local: npt.NDArray[Any]) -> I64:
+        """Device codes of the valid rows, whose device ids are ``names[local]``; new devices
+        get codes in order of first appearance in these rows (the reorder buffer's order)."""
+        if not len(local):
+            return np.empty(0, np.int64)
+        used, first = np.unique(local, return_index=True)
+        to_code = np.full(len(names), -1, np.int64)
+        ordered = used[np.argsort(first)]
+        spelled = pc.take(names, pa.array(ordered)).to_pylist()
+        for i, name in zip(ordered.tolist(), spelled, strict=True):
             code = self._dev_code.get(name)
             if code is None:
                 code = self._dev_code[name] = len(self.device_ids)
@@ -445,6 +544,11 @@ def flush(st: ReleaseState) -> Released:
     )
 
 
+def _lengths(column: pa.DictionaryArray) -> npt.NDArray[np.int32]:
+    """Length of each of a dictionary column's spellings (index them by the column's indices)."""
+    return np.asarray(pc.binary_length(column.dictionary).to_numpy(zero_copy_only=False))
+
+
 def _stable_order(dev: I64) -> npt.NDArray[np.intp]:
     """Indices grouping ``dev`` by value, keeping the order within a group (a radix sort when
     the codes fit 16 bits)."""
@@ -498,16 +602,14 @@ def _group_max(d: I64, t: I64, starts: npt.NDArray[np.intp]) -> I64:
     return np.asarray(values[key - group * width], np.int64)
 
 
-def readings(rel: Released, lo: int, hi: int, device_ids: list[str]) -> list[Reading]:
-    """Readings ``lo:hi`` of ``rel`` as engine input."""
-    devs = np.array(device_ids, dtype=object)[rel.dev[lo:hi]].tolist()
-    metrics = np.array(_METRICS, dtype=object)[rel.metric[lo:hi]].tolist()
-    interval = rel.interval[lo:hi]
-    boxed = interval.astype(object)
-    boxed[np.isnan(interval)] = None
-    ivals: list[float | None] = boxed.tolist()
-    return list(
-        map(Reading, devs, rel.ts[lo:hi].tolist(), metrics, rel.value[lo:hi].tolist(), ivals)
+def columns(rel: Released, lo: int, hi: int) -> tuple[I64, I64, I64, F64, F64]:
+    """Readings ``lo:hi`` of ``rel`` as the engine's columns (``Engine.process_columns``)."""
+    return (
+        rel.dev[lo:hi],
+        rel.ts[lo:hi],
+        rel.metric[lo:hi],
+        rel.value[lo:hi],
+        rel.interval[lo:hi],
     )
 
 

@@ -25,13 +25,14 @@ import gzip
 import heapq
 import io
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import msgspec
 import numpy as np
@@ -361,9 +362,64 @@ class _Runner:
                 self.writer.add(engine.tick(self.watermark))
                 self.next_tick = self.watermark + MIN
 
+    def run_columns(self, device_ids: list[str], chunks: list[Columns]) -> None:
+        """:meth:`run` of readings given as columns (``chunks`` concatenated): the engine's
+        columnar entry point, the same output."""
+        dev, ts, metric, value, interval = (
+            chunks[0][k] if len(chunks) == 1 else np.concatenate([c[k] for c in chunks])
+            for k in range(5)
+        )
+        n = len(ts)
+        if not n:
+            return
+        score, baseline = np.empty(n), np.empty(n)
+        flags = np.empty(n, np.int8)
+        engine = self.engine
+        odd, alerts = engine.process_columns(
+            device_ids, dev, ts, metric, value, interval, score, baseline, flags
+        )
+        self.stats.readings += n
+        self.writer.add(alerts)
+        if self.scores is not None:
+            self.scores.writerows(
+                _score_rows(device_ids, dev, ts, metric, value, score, baseline, flags, odd)
+            )
+        self.watermark = max(self.watermark, int(ts.max()))
+        if self.watermark >= self.next_tick:
+            self.writer.add(engine.tick(self.watermark))
+            self.next_tick = self.watermark + MIN
+
     def finish(self) -> None:
         self.writer.finish()
         self.stats.alerts = self.writer.written
+
+
+#: readings as columns: device code, ts, metric code (position in ``list(Metric)``), value,
+#: steps interval in seconds (NaN: none)
+Columns = tuple[Any, Any, Any, Any, Any]
+_METRIC_NAMES = [m.value for m in Metric]
+
+
+def _score_rows(
+    device_ids: list[str],
+    dev: Any,
+    ts: Any,
+    metric: Any,
+    value: Any,
+    score: Any,
+    baseline: Any,
+    flags: Any,
+    odd: dict[int, Scored],
+) -> Iterator[list[object]]:
+    """The rows :func:`_score_row` gives for the output of ``Engine.process_columns``."""
+    names = _METRIC_NAMES
+    columns = (x.tolist() for x in (dev, ts, metric, value, score, baseline, flags))
+    for i, (d, t, m, v, sc, b, f) in enumerate(zip(*columns, strict=True)):
+        s = odd.get(i)
+        if s is not None:
+            yield _score_row(s)
+        else:
+            yield [device_ids[d], t, names[m], v, round(sc, 4), round(b, 3) if f & 2 else "", f & 1]
 
 
 def replay(
@@ -441,23 +497,27 @@ def replay_columns(
     )
     runner = _Runner(alerts_out, config, scores_out, "time", st)
     state = columnar.ReleaseState(window_ms)
-    pending: list[Reading] = []
+    ids = reader.device_ids
+    pending: list[Columns] = []
+    held = 0  # readings in pending
     for block, rel in columnar.released_blocks(reader, state):
         st.rows += block.rows
         ends = rel.per_row_end
-        lo, need = 0, batch - len(pending)
+        lo, need = 0, batch - held
         # the row path runs the engine after the row that brings the pending readings to
         # ``batch``: cut after the last reading that row released
         while need <= len(ends) - lo:
             hi = int(np.searchsorted(ends, ends[lo + need - 1], "right"))
-            runner.run(pending + columnar.readings(rel, lo, hi, reader.device_ids))
-            pending, lo, need = [], hi, batch
-        pending += columnar.readings(rel, lo, len(ends), reader.device_ids)
+            runner.run_columns(ids, [*pending, columnar.columns(rel, lo, hi)])
+            pending, held, lo, need = [], 0, hi, batch
+        if lo < len(ends):
+            pending.append(columnar.columns(rel, lo, len(ends)))
+            held += len(ends) - lo
         if progress is not None:
             progress(st, runner.writer.written)
     st.rows += reader.trailing_rows
     rest = columnar.flush(state)
-    runner.run(pending + columnar.readings(rest, 0, len(rest.ts), reader.device_ids))
+    runner.run_columns(ids, [*pending, columnar.columns(rest, 0, len(rest.ts))])
     runner.finish()
     st.seconds = time.perf_counter() - t0
     return st
@@ -474,9 +534,13 @@ def replay_file(
     progress: Callable[[ReplayStats, int], None] | None = None,
 ) -> ReplayStats:
     """:func:`replay` from and to files."""
-    from ingest.replay.columnar import NeedsRowPath
+    # pyarrow through malloc (see keep_memory): set before pyarrow is first imported, as its
+    # I/O context takes the default pool then
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    from ingest.replay.columnar import NeedsRowPath, keep_memory
 
     if order == "time" and str(input_path) != "-":
+        keep_memory()
         with alerts_path.open("wb") as alerts, _maybe_open(scores_path) as scores_file:
             try:
                 return replay_columns(

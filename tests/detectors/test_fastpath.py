@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -51,17 +52,26 @@ def test_the_compiled_path_is_built_and_current() -> None:
     assert type(Engine(compiled=False)._path).__module__ != type(Engine()._path).__module__
 
 
+#: how a batch reaches the engine: its scores and alert events
+Feed = Callable[[Engine, list[Reading]], tuple[list[Scored], list[AlertEvent]]]
+
+
+def _process(eng: Engine, batch: list[Reading]) -> tuple[list[Scored], list[AlertEvent]]:
+    out = eng.process(batch)
+    return out.scored, out.alerts
+
+
 def _run(
-    batches: list[list[Reading]], *, compiled: bool, tick_every_ms: int = 0
+    batches: list[list[Reading]], *, compiled: bool, tick_every_ms: int = 0, feed: Feed = _process
 ) -> tuple[bytes, bytes, dict[str, bytes]]:
     eng = Engine(EngineConfig(), compiled=compiled)
     scored: list[Scored] = []
     alerts: list[AlertEvent] = []
     next_tick = None
     for batch in batches:
-        out = eng.process(batch)
-        scored += out.scored
-        alerts += out.alerts
+        batch_scored, batch_alerts = feed(eng, batch)
+        scored += batch_scored
+        alerts += batch_alerts
         if tick_every_ms and batch:
             newest = max(r.ts_ms for r in batch)
             if next_tick is None or newest - next_tick > 100 * tick_every_ms:
@@ -113,29 +123,40 @@ _steps_ms = st.integers(min_value=-120_000, max_value=600_000) | st.sampled_from
 )
 
 
-@pytest.mark.skipif(not engine_module.COMPILED, reason="the compiled path is not built")
-@settings(max_examples=100, deadline=None)
-@given(
-    rows=st.lists(
+Row = tuple[int, Metric | str, float | int, int, float | int | None, int | None]
+
+
+def stream_rows(
+    metrics: list[Metric | str] | list[Metric],
+    values: st.SearchStrategy[float] | st.SearchStrategy[float | int],
+    intervals: list[float | int | None] | list[float | None],
+    offsets: list[int | None] | None = None,
+) -> st.SearchStrategy[list[Row]]:
+    """Rows of an adversarial stream: (device, metric, value, ms since the previous row, steps
+    interval, UTC offset in minutes or None)."""
+    offsets = offsets or [None]
+    return st.lists(
         st.tuples(
             st.integers(min_value=0, max_value=2),  # device
-            st.sampled_from(_METRICS),
-            _values,
+            st.sampled_from(metrics),
+            values,
             _steps_ms,
-            st.sampled_from([60.0, 60.0, 30.0, 0.0, -0.0, None, 60, float("nan")]),
-            st.sampled_from([None, None, None, 0, -420, 540, 330, -720, 840]),  # UTC offset
+            st.sampled_from(intervals),
+            st.sampled_from(offsets),
         ),
         min_size=1,
         max_size=400,
-    ),
-    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=4),
-    huge_ts=st.booleans(),
-)
-def test_identical_on_adversarial_streams(
-    rows: list[tuple[int, Metric | str, float | int, int, float | int | None, int | None]],
-    cuts: list[int],
-    huge_ts: bool,
-) -> None:
+    )
+
+
+cuts_strategy = st.lists(st.integers(min_value=1, max_value=400), max_size=4)
+
+#: UTC offsets (minutes) an RFC 3339 reading may carry; None: none given
+UTC_OFFSETS: list[int | None] = [None, None, None, 0, -420, 540, 330, -720, 840]
+
+
+def stream_batches(rows: list[Row], cuts: list[int], huge_ts: bool) -> list[list[Reading]]:
+    """The readings of ``rows``, cut into batches at ``cuts``."""
     t = T0
     rs: list[Reading] = []
     for i, (dev, metric, value, step, steps_interval, offset) in enumerate(rows):
@@ -145,8 +166,20 @@ def test_identical_on_adversarial_streams(
         r = Reading(f"d{dev}", ts, metric, value, interval, None, offset)  # type: ignore[arg-type]
         rs.append(r)
     bounds = sorted({0, len(rs), *[c for c in cuts if c < len(rs)]})
-    batches = [rs[lo:hi] for lo, hi in itertools.pairwise(bounds)]
-    _assert_same(batches, tick_every_ms=60_000)
+    return [rs[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+
+
+@pytest.mark.skipif(not engine_module.COMPILED, reason="the compiled path is not built")
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=stream_rows(
+        _METRICS, _values, [60.0, 60.0, 30.0, 0.0, -0.0, None, 60, float("nan")], UTC_OFFSETS
+    ),
+    cuts=cuts_strategy,
+    huge_ts=st.booleans(),
+)
+def test_identical_on_adversarial_streams(rows: list[Row], cuts: list[int], huge_ts: bool) -> None:
+    _assert_same(stream_batches(rows, cuts, huge_ts), tick_every_ms=60_000)
 
 
 @pytest.mark.skipif(not engine_module.COMPILED, reason="the compiled path is not built")

@@ -10,15 +10,19 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ingest.replay import columnar
 from ingest.replay.columnar import NeedsRowPath
 from ingest.replay.replay import (
     MIN,
     ReplayStats,
     open_text,
+    parse_ts,
     read_rows,
     replay,
     replay_columns,
@@ -193,3 +197,37 @@ def test_same_output_on_random_files(
     got = _columns(src, window_min * MIN, batch)
     assert got[:2] == want[:2]
     assert got[2].readings == want[2].readings
+
+
+_iso_parts = st.tuples(
+    st.integers(0, 10_000),  # year (4 digits, or 5: not this form)
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.integers(0, 25),
+    st.integers(0, 61),
+    st.integers(0, 61),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(parts=st.lists(_iso_parts, min_size=1, max_size=50))
+def test_iso_seconds_in_columns_are_parse_ts(
+    parts: list[tuple[int, int, int, int, int, int]],
+) -> None:
+    """Timestamps parsed in columns get what the row path's parser gives, and every one it
+    accepts in this form is; invalid dates, leap seconds, year 0 and other forms are left to
+    the row path's parser."""
+    texts = [f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}Z" for y, mo, d, h, mi, s in parts]
+    other = ["2026-01-01T00:00:00.5Z", "2026-01-01 00:00:00Z", "2026-01-01T00:00:00+01:00"]
+    ts = np.zeros(len(texts) + len(other), np.int64)
+    rows = np.ones(len(ts), bool)
+    done = columnar.ColumnReader._iso_seconds(pa.array(texts + other), rows, ts)
+    assert not done[len(texts) :].any()
+    for text, parsed, t in zip(texts, done.tolist(), ts.tolist(), strict=False):
+        try:
+            want: int | None = parse_ts(text)
+        except ValueError:
+            want = None
+        assert parsed == (want is not None), text
+        if parsed:
+            assert t == want, text
