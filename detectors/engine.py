@@ -216,16 +216,17 @@ class Engine:
     >>> eng = Engine(EngineConfig())
     >>> t0 = 1_767_225_600_000
     >>> rs = []
-    >>> for i in range(40):  # at rest (0 steps/min), heart rate 131-135 bpm
+    >>> for i in range(60):  # at rest (0 steps/min): 20 min at ~70 bpm, then a jump to 131-135
+    ...     hr = (70.0 if i < 20 else 131.0) + i % 5
     ...     rs.append(Reading("d1", t0 + i * 60_000, Metric.STEPS, 0.0, 60.0))
-    ...     rs.append(Reading("d1", t0 + i * 60_000 + 1, Metric.HEART_RATE, 131.0 + i % 5))
+    ...     rs.append(Reading("d1", t0 + i * 60_000 + 1, Metric.HEART_RATE, hr))
     >>> out = eng.process(rs)
     >>> len(out.scored) == len(rs)
     True
     >>> [(a.kind.value, a.state, a.severity) for a in out.alerts]
     [('tachycardia_at_rest', 'open', 'critical')]
     >>> a = out.alerts[0]
-    >>> (a.ts_ms - a.start_ms) // 60_000
+    >>> (a.ts_ms - a.start_ms) // 60_000  # an abrupt onset: 10 min (a gradual climb: 30)
     10
     >>> eng2 = Engine(EngineConfig())
     >>> eng2.restore("d1", eng.snapshot("d1"))
