@@ -130,6 +130,9 @@ def _pad_flag(model: Any, rhr: float) -> bool:
 CONFIGS: dict[str, Judge] = {
     "reference rule (4 bpm over 28-night median, 2 nights)": reference_judge,
     "model (default: ew, k=0.75, h=2.5, 1 alert night)": model_judge(),
+    "model, early rule z 2.5, 2 bpm, supported": model_judge(early_z=2.5, early_delta_bpm=2.0),
+    "model, early rule z 2, 2 bpm, supported": model_judge(early_z=2.0, early_delta_bpm=2.0),
+    "model, early rule z 1.5, 2 bpm, supported": model_judge(early_z=1.5, early_delta_bpm=2.0),
     "model, no day-time resting HR evidence": model_judge(day_weight=0.0),
     "model, median baseline": model_judge(baseline="median"),
     "model, night resting HR only (no steps/sleep/day support)": model_judge(
