@@ -48,6 +48,7 @@ from river import anomaly, time_series
 
 from detectors import Engine, EngineConfig
 from detectors.illness import flagged_days, night_features
+from detectors.kinds.illness import NIGHT_END_MS
 from detectors.kinds.registry import LAYOUT
 from ingest.replay.evaluation import readings_of
 from ingest.replay.real_evaluation import RESTING_HR_SUFFIX, read_resting_hr
@@ -129,6 +130,9 @@ def _pad_flag(model: Any, rhr: float) -> bool:
 CONFIGS: dict[str, Judge] = {
     "reference rule (4 bpm over 28-night median, 2 nights)": reference_judge,
     "model (default: ew, k=0.75, h=2.5, 1 alert night)": model_judge(),
+    "model, early rule z 2.5, 2 bpm, supported": model_judge(early_z=2.5, early_delta_bpm=2.0),
+    "model, early rule z 2, 2 bpm, supported": model_judge(early_z=2.0, early_delta_bpm=2.0),
+    "model, early rule z 1.5, 2 bpm, supported": model_judge(early_z=1.5, early_delta_bpm=2.0),
     "model, no day-time resting HR evidence": model_judge(day_weight=0.0),
     "model, median baseline": model_judge(baseline="median"),
     "model, night resting HR only (no steps/sleep/day support)": model_judge(
@@ -384,8 +388,8 @@ def cohort_figures(cohort: list[SimDevice], judge: Judge) -> dict[str, Any]:
         if window:
             alerted += 1
             leads.append(min(window) - dev.onset_day)
-            if dev.onset_ms is not None:  # a night's record closes at local noon
-                alert_ms = min(window) * DAY_MS + DAY_MS // 2 - dev.utc_offset_ms
+            if dev.onset_ms is not None:  # a night is judged when its window ends
+                alert_ms = min(window) * DAY_MS + NIGHT_END_MS - dev.utc_offset_ms
                 leads_h.append((alert_ms - dev.onset_ms) / 3_600_000)
     return {
         "ill": ill,

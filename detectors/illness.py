@@ -121,6 +121,11 @@ class IllnessDetector:
         adds to a night whose resting HR z-score is already above ``support_z``.
     day_weight, prior_day_sd
         Weight of the day before's resting-HR z-score, and the population prior of its sd.
+    early_z, early_delta_bpm
+        The early rule (``None``: off): a night also flags on its own when its resting HR is
+        ``early_z`` sds and ``early_delta_bpm`` over the baseline and a second signal supports
+        it: evidence already accumulated by the nights before (CuSum > 0), steps down >= 15 %
+        on the usual day, or the day before's resting HR >= 1 sd up.
     seed
         Accepted for a uniform detector signature; the model is deterministic.
 
@@ -157,6 +162,8 @@ class IllnessDetector:
         max_alert_nights: int = 1,
         refractory_nights: int = 14,
         cusum_cap: float = 6.0,
+        early_z: float | None = None,
+        early_delta_bpm: float = 2.0,
         seed: int | None = None,
     ) -> None:
         if baseline not in ("ew", "median"):
@@ -177,6 +184,8 @@ class IllnessDetector:
         self.max_alert_nights = max_alert_nights
         self.refractory_nights = refractory_nights
         self.cusum_cap = cusum_cap
+        self.early_z = early_z
+        self.early_delta_bpm = early_delta_bpm
         self.seed = seed
         fading = 2.0 / (span + 1.0)
         self._center: Any
@@ -247,8 +256,9 @@ class IllnessDetector:
 
     # -- the detector protocol -------------------------------------------------------------
 
-    def _evidence(self, x: Features) -> tuple[float, float, float, float] | None:
-        """(new CuSum, resting HR, center, sd), or ``None`` when the night cannot be judged."""
+    def _evidence(self, x: Features) -> tuple[float, float, float, float, bool] | None:
+        """(new CuSum, resting HR, center, sd, whether the early rule flags), or ``None`` when
+        the night cannot be judged."""
         rhr = feature(x, "rest_hr")
         base = self.baseline()
         if rhr is None or base is None:
@@ -256,6 +266,7 @@ class IllnessDetector:
         center, sd = base
         z = (rhr - center) / sd
         e = min(z, 6.0)  # one absurd night is worth at most a few ordinary sick ones
+        supported = self._cusum > 0.0
         day_rhr = feature(x, "day_rest_hr")
         if self.day_weight and day_rhr is not None and self._n_day >= self.min_nights:
             # the day before, at rest: half a day earlier than tonight, noisier
@@ -264,24 +275,29 @@ class IllnessDetector:
             day_sd = math.sqrt((w * self.prior_day_sd**2 + self._n_day * var) / (w + self._n_day))
             z_day = (day_rhr - float(self._day[0].get())) / day_sd
             e += self.day_weight * min(3.0, max(-1.0, z_day))
+            supported = supported or z_day >= 1.0
         if z > self.support_z:
             change = self.steps_change(x)
             if change is not None:
+                supported = supported or change <= -0.15
                 e += self.steps_weight * min(1.0, max(0.0, (-change - 0.2) / 0.4))
             sleep = feature(x, "sleep_min")
             if sleep is not None and self._n_sleep >= 5:
                 usual = float(self._sleep.get())
                 if usual > 0:
                     e += self.sleep_weight * min(1.0, max(0.0, (sleep / usual - 1.05) / 0.2))
-        return min(self.cusum_cap, max(0.0, self._cusum + e - self.k)), rhr, center, sd
-
-    def _flags(self, cusum: float, rhr: float, center: float) -> bool:
-        return (
-            self._quiet == 0
-            and self._n >= self.min_nights
-            and cusum >= self.h
-            and rhr - center >= self.min_delta_bpm
+        early = (
+            self.early_z is not None
+            and supported
+            and z >= self.early_z
+            and rhr - center >= self.early_delta_bpm
         )
+        return min(self.cusum_cap, max(0.0, self._cusum + e - self.k)), rhr, center, sd, early
+
+    def _flags(self, cusum: float, rhr: float, center: float, early: bool) -> bool:
+        if self._quiet or self._n < self.min_nights:
+            return False
+        return early or (cusum >= self.h and rhr - center >= self.min_delta_bpm)
 
     def score_one(self, x: Features) -> float:
         """Tonight's CuSum evidence (sds), without learning; 0 if the night cannot be judged."""
@@ -291,15 +307,15 @@ class IllnessDetector:
     def flags(self, x: Features) -> bool:
         """Whether :meth:`learn_one` would flag this night (no state change)."""
         ev = self._evidence(x)
-        return ev is not None and self._flags(ev[0], ev[1], ev[2])
+        return ev is not None and self._flags(ev[0], ev[1], ev[2], ev[4])
 
     def learn_one(self, x: Features) -> None:
         """Apply tonight's evidence; learn the baselines unless the night is flagged."""
         ev = self._evidence(x)
         flagged = False
         if ev is not None:
-            cusum, rhr, center, _ = ev
-            flagged = self._flags(cusum, rhr, center)
+            cusum, rhr, center, _, early = ev
+            flagged = self._flags(cusum, rhr, center, early)
             # no evidence builds up while an acknowledged episode settles
             self._cusum = 0.0 if self._quiet else cusum
         if self._quiet:
@@ -347,12 +363,12 @@ class IllnessDetector:
     def judge(self, day: int, x: Features) -> IllnessCandidate | None:
         """Score tonight, then learn it (prequential); a candidate if the night is flagged."""
         ev = self._evidence(x)
-        flagged = ev is not None and self._flags(ev[0], ev[1], ev[2])
+        flagged = ev is not None and self._flags(ev[0], ev[1], ev[2], ev[4])
         change = self.steps_change(x)
         self.learn_one(x)
         if not flagged or ev is None:
             return None
-        cusum, rhr, center, sd = ev
+        cusum, rhr, center, sd, _ = ev
         return IllnessCandidate(
             day=day,
             score=cusum,

@@ -10,7 +10,7 @@ Where the work happens, and how often:
 - **per hour** (:meth:`Illness.on_hour`, called by :class:`detectors.kinds.hour.Hour` when the
   hour closes): the hour is folded into the wearer's local day (steps from the hour module, time
   worn, time at rest) and, between local 00:00 and 07:00, into the night's resting HR;
-- **per day and night** (when the local day, or the night at local noon, closes): the day's
+- **per day and night** (when the local day closes, or the night's window at local 07:00): the day's
   record is kept in four slots; a closed night becomes the model's input
   (:func:`detectors.illness.night_features`) and the device's River model
   (:class:`detectors.illness.IllnessDetector`, in ``Device.models["illness"]``) judges it,
@@ -49,6 +49,14 @@ MIN_DAY_WORN_H = 10.0  # hours worn behind a day's steps and resting HR
 MIN_SLEEP_MIN = 60.0  # staged sleep behind a night's sleep duration
 _NAN = float("nan")
 
+
+def _night_of(local_ms: float) -> float:
+    """The night (the local epoch day it ends) that local time ``local_ms`` belongs to: from
+    07:00 the day before to 07:00, so the night is judged as soon as its window
+    (00:00-07:00) ends rather than hours later: every hour of lead counts."""
+    return (local_ms + DAY - NIGHT_END_MS) // DAY
+
+
 #: the key of this module's model in ``Device.models``
 MODEL = "illness"
 
@@ -77,7 +85,7 @@ class Illness(Module):
             Slot("day_rest_w"),
             Slot("day_rest_sum"),
             Slot("day_rest_sq"),
-            # the night being accumulated: the local day it ends (noon to noon)
+            # the night being accumulated: the local day it ends (07:00 to 07:00)
             Slot("night", init=-1.0),
             Slot("night_worn"),
             Slot("night_rest_w"),
@@ -134,7 +142,7 @@ class Illness(Module):
                 s[o + 3] += rest_w
                 s[o + 4] += rest_sum
                 s[o + 5] += rest_sq
-            if (local + DAY // 2) // DAY == s[self.NIGHT] and local - day * DAY < NIGHT_END_MS:
+            if _night_of(local) == s[self.NIGHT] and local - day * DAY < NIGHT_END_MS:
                 o = self.N
                 s[o] += worn
                 s[o + 1] += rest_w
@@ -144,7 +152,10 @@ class Illness(Module):
         s[h] = s[h + 1] = s[h + 2] = s[h + 3] = 0.0
 
     def on_sleep(self, did: str, d: Device, end_ms: float, asleep_min: float) -> None:
-        """A sleep session ended at ``end_ms``: its time asleep counts for the night it ends in."""
+        """A sleep session ended at ``end_ms``: its time asleep counts for the night it ends in,
+        if that night is still open (the night is judged when its window ends, at local 07:00,
+        so a lie-in that ends later is not waited for: support only, and the judgement comes
+        hours earlier without it)."""
         s = d.s
         if (end_ms + self.utc_offset_ms(did, d) + DAY // 2) // DAY == s[self.NIGHT]:
             s[self.N + 4] += asleep_min
@@ -160,7 +171,7 @@ class Illness(Module):
         elif day > s[self.DAY]:
             self._close_day(s)
             s[self.DAY] = day
-        night = (local + DAY // 2) // DAY  # noon to noon belongs to the next morning
+        night = _night_of(local)
         if s[self.NIGHT] < 0.0:
             s[self.NIGHT] = night
         elif night > s[self.NIGHT]:

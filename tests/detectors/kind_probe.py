@@ -279,15 +279,17 @@ def _elevated_rhr(seed: int) -> Stream:
 
 def _illness(seed: int) -> Stream:
     """Ordinary days, heart rate and steps only (no sleep staging); the heart rate runs 8 bpm
-    higher from the evening of day 10 to the morning of day 14. Labelled from noon of day 11
-    (when the first elevated night closes) to noon of day 14 (the first normal night closes)."""
+    higher from the evening of day 10 to the morning of day 14. Labelled from 07:00 of day 11
+    (when the first elevated night's window ends and it is judged) to 07:00 of day 14 (the first
+    normal night is judged)."""
 
     def plan(day: int, minute: int, rng: random.Random) -> tuple[dict[str, float], bool]:
         night = day if minute >= 12 * 60 else day - 1
         x = _ordinary(minute, rng, 8.0 if 10 <= night <= 12 else 0.0)
         x.pop("sleep_stage", None)
         x.pop("spo2", None)
-        return x, 11 <= night <= 13
+        judged = day if minute >= 7 * 60 else day - 1
+        return x, 11 <= judged <= 13
 
     return _days(seed, 16, plan)
 

@@ -160,3 +160,25 @@ def test_steps_drop_is_in_the_explanation() -> None:
     ]
     text = next(c for c in cands if c is not None).explanation
     assert "steps down 40 % on your usual day" in text
+
+
+def _steady(det: IllnessDetector, seed: int = 3) -> None:
+    rng = random.Random(seed)
+    for night in range(30):
+        weekend = float(night % 7 >= 5)
+        det.learn_one({"rest_hr": rng.gauss(58, 0.8), "steps": 8000.0, "weekend": weekend})
+
+
+def test_early_rule_flags_a_supported_first_night_the_cusum_alone_does_not() -> None:
+    """A first night 2.5 sd up with steps down a third: the early rule flags it, the CuSum
+    (one night of evidence, below ``h``) and an unsupported night (usual steps) do not."""
+    plain, early = IllnessDetector(), IllnessDetector(early_z=2.5, early_delta_bpm=2.0)
+    _steady(plain)
+    _steady(early)
+    center, sd = early.baseline() or (0.0, 0.0)
+    rhr = center + max(2.5 * sd, 2.0) + 0.1
+    sick = {"rest_hr": rhr, "steps": 5000.0, "weekend": 0.0}
+    usual = {"rest_hr": rhr, "steps": 8000.0, "weekend": 0.0}
+    assert not plain.flags(sick)
+    assert not early.flags(usual)
+    assert early.flags(sick)

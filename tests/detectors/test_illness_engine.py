@@ -58,7 +58,7 @@ def test_hr_and_steps_alone_raise_an_explained_illness_alert() -> None:
     assert alerts
     first = alerts[0]
     assert first.state == "open"
-    assert (first.ts_ms - T0) // DAY == 12  # the first elevated night, judged at its noon
+    assert (first.ts_ms - T0) // DAY == 12  # the first elevated night, judged at its 07:00
     assert "Resting heart rate last night 64 bpm, 8 bpm above your" in first.explanation
     assert "-night baseline (56 +/- " in first.explanation
 
@@ -136,5 +136,5 @@ def test_a_night_is_the_wearers_local_night() -> None:
     )
     alerts = [a for a in run(eng, rs) if a.kind is K.ILLNESS]
     assert alerts
-    # judged when the local night closes: local noon = 04:00 UTC of day 13
-    assert (alerts[0].ts_ms - T0) // (MIN * 60) == 13 * 24 + 4
+    # judged when the local night's window ends: local 07:00 of day 13 = 23:00 UTC of day 12
+    assert (alerts[0].ts_ms - T0) // (MIN * 60) == 12 * 24 + 23
