@@ -624,7 +624,7 @@ class ReadingPath:
             # the module resolves an open episode once heart rate keeps flowing; with neither
             # open it only forgets that heart rate came back, done here: a device keeps its
             # resolved episodes' tracks, and calling the module on each of its heart rates
-            # cost a fifth of the engine's time on the replay benchmark
+            # cost over a third of the engine's time on the replay benchmark
             if (_K_OFF_WRIST in tracks and tracks[_K_OFF_WRIST].is_open) or (
                 _K_DROPOUT in tracks and tracks[_K_DROPOUT].is_open
             ):
