@@ -29,8 +29,11 @@ TARGET_S = 0.3
 
 
 def commands() -> list[str]:
+    # a module named after a Python keyword ends in "_" (import_.py registers "import")
     names = sorted(
-        p.stem for p in (ROOT / "ingest" / "commands").glob("*.py") if p.stem != "__init__"
+        p.stem.rstrip("_")
+        for p in (ROOT / "ingest" / "commands").glob("*.py")
+        if p.stem != "__init__"
     )
     return ["", *names]
 

@@ -41,7 +41,7 @@ cdef class ReadingPath:
     cdef Py_ssize_t JUMP_DOWN_T, R_HIGHREST, FL, SS_START, SS_LAST, SS_ASLEEP, SS_AWAKE
     cdef Py_ssize_t SS_AWAKENINGS, SS_AWAKE_SINCE, SS_HR_SUM, SS_HR_N, SS_DESATS
     cdef Py_ssize_t H_CUR, H_STEPS, H_STEPS_N, H_HR_N, H_ASLEEP_N, H_HR_SUM, H_HR_SQ
-    cdef Py_ssize_t SINCE_HR_STEPS, SINCE_HR_STAGES, WORN_SINCE, IL_WORN
+    cdef Py_ssize_t SINCE_HR_STEPS, SINCE_HR_STAGES, WORN_SINCE, HR_BACK_SINCE, IL_WORN
     cdef double skew_ms, dropout_min_gap_ms, dropout_factor, flatline_ms, flatline_n
     cdef double flatline_gap_ms
     cdef double off_wrist_gap_ms, session_gap_ms, session_wake_ms, awakening_min_ms

@@ -50,13 +50,11 @@ class OffWrist(Module):
         self.min_ms = max(self.c.quality.off_wrist_gap_ms, self.c.quality.off_wrist_min_ms)
 
     def on_heart_rate(self, did: str, d: Device, t: float, out: list[AlertEvent]) -> None:
-        """A heart rate while off_wrist or an optical dropout may be open: resolve them once
-        heart rate has kept flowing for ``back_ms``, as from its first reading back."""
+        """A heart rate while off_wrist or an optical dropout is open (the reading path calls
+        this only then, and marks heart rate not back otherwise): resolve them once heart rate
+        has kept flowing for ``back_ms``, as from its first reading back."""
         s = d.s
         tracks = d.tracks
-        if not any(k in tracks and tracks[k].is_open for k in (K.OFF_WRIST, K.DROPOUT)):
-            s[self.BACK_SINCE] = -1.0
-            return
         if s[self.BACK_SINCE] < 0 or t - s[self.BACK_LAST] > self.back_ms:
             s[self.BACK_SINCE] = t
         s[self.BACK_LAST] = t

@@ -7,7 +7,6 @@ daemon scores them and writes InfluxDB, and the summary says what was written an
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections import Counter
@@ -32,6 +31,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio  # on use: every command module loads with the parser (~20 ms)
+
     from ingest import stack
 
     stack.up(settings)
@@ -43,6 +44,8 @@ def _say(msg: str) -> None:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio  # on use: every command module loads with the parser (~20 ms)
+
     from ingest.daemon import IngestDaemon
     from ingest.kafka_io.offsets import end_offsets, wait_until_committed
     from ingest.kafka_io.topics import create_missing_topics

@@ -4,9 +4,10 @@ deduplication, silences and the receivers are Alertmanager's)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
+from typing import TYPE_CHECKING
 
-from ingest.settings import Settings
+if TYPE_CHECKING:  # the settings import the engine: not for --help
+    from ingest.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +22,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio  # on use: every command module loads with the parser (~20 ms)
+
     from ingest.alertmanager.notifier import run_notify
 
     asyncio.run(run_notify(settings))

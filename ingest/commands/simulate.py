@@ -11,7 +11,6 @@ ahead.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gzip
 import io
 import math
@@ -176,6 +175,8 @@ class Progress:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio  # on use: every command module loads with the parser (~20 ms)
+
     try:
         sim = build_simulator(args)
     except ValueError as exc:
