@@ -216,6 +216,11 @@ class QualityConfig(_Cfg):
     presence_days: int = Field(
         14, ge=2, description="Memory (days) of when a device usually sends and its holes"
     )
+    presence_learn_days: float = Field(
+        2.0,
+        ge=0,
+        description="History a seen device needs before its all-data gaps are judged (days)",
+    )
     usual_hour_share: float = Field(
         0.75, ge=0, lt=1, description="An hour of the day with data on more days than this: usual"
     )

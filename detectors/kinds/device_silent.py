@@ -5,7 +5,9 @@ time, or after the fact when a reading ends a gap that long (see
 
 A roster device's limit is the operator's word and counts raw time. A device only seen counts
 only the silence in the hours it usually sends data, and only beyond the holes it routinely
-has (:mod:`~detectors.kinds.presence`): a tracker that logs sleep only is silent every day."""
+has (:mod:`~detectors.kinds.presence`): a tracker that logs sleep only is silent every day.
+Until it has ``quality.presence_learn_days`` of history no one knows its habits: only a
+silence longer than any hole it could learn to have (6 h of usual hours) is reported."""
 
 from __future__ import annotations
 
@@ -47,9 +49,10 @@ class DeviceSilent(Module):
         s = d.s
         return s[self.T_ANY] if s[self.T_ANY] >= 0 else s[self.T_WATCH]
 
-    def _need(self, did: str, d: Device) -> float:
-        """The usual-hours silence that makes a seen (not roster) device silent."""
-        return max(float(self.limit(did)), self.presence.ordinary_ms(d))
+    def _need(self, did: str, d: Device, last: float) -> float:
+        """The usual-hours silence since ``last`` that makes a seen (not roster) device
+        silent."""
+        return max(float(self.limit(did)), self.presence.news_ms(d, last))
 
     def is_silent(self, did: str, d: Device, now_ms: float) -> bool:
         last = self.last_seen(d)
@@ -57,14 +60,19 @@ class DeviceSilent(Module):
             return now_ms - last >= self.limit(did)
         if now_ms - last < self.limit(did):
             return False
-        return self.presence.usual_ms(d, last, now_ms) >= self._need(did, d)
+        return self.presence.usual_ms(d, last, now_ms) >= self._need(did, d, last)
 
     def due(self, did: str, d: Device) -> float:
         """The earliest event time at which the device would be silent, if nothing arrives."""
         last = self.last_seen(d)
         if self.on_roster(did) or last < 0:
             return last + self.limit(did)
-        return max(last + self.limit(did), self.presence.reach(d, last, self._need(did, d)))
+        due = max(last + self.limit(did), self.presence.reach(d, last, self._need(did, d, last)))
+        learned_from = self.presence.learned_from(d)
+        if last < learned_from:
+            # a reading after the learning period lowers the need: a lower bound still
+            return min(due, learned_from + self.limit(did))
+        return due
 
     def on_tick(self, did: str, d: Device, now_ms: int, out: list[AlertEvent]) -> bool:
         """Open (or keep open) the alert if ``did`` has been silent too long; True if the

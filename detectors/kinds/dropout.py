@@ -5,7 +5,9 @@ arrives; or no heart rate while the device is worn (decided by
 
 A gap of all data is judged against what the device normally sends
 (:mod:`~detectors.kinds.presence`): only its part in the device's usual hours counts, and it
-must be longer than the holes the device routinely has."""
+must be longer than the holes the device routinely has. Until the device has
+``quality.presence_learn_days`` of history its habits are unknown: only a gap longer than any
+hole it could learn to have (6 h of usual hours) is reported (its gaps are still learned)."""
 
 from __future__ import annotations
 
@@ -43,14 +45,16 @@ class Dropout(Module):
         presence = self.presence
         interval = d.s[self.INTERVAL]
         usual = presence.usual_ms(d, prev, ts)
-        ordinary = presence.ordinary_ms(d)
+        news = presence.news_ms(d, prev)
         roster = self.silent.on_roster(did)
         presence.record_hole(d, usual)
         if roster and gap >= self.silent.limit(did):
             kind = K.DEVICE_SILENT  # the roster's limit is the operator's word: raw time
             sev: Severity = "warning"
-        elif usual < max(ordinary, self.c.quality.dropout_min_gap_ms):
-            return  # outside its usual hours, or no longer than its ordinary holes
+        elif usual < max(news, self.c.quality.dropout_min_gap_ms):
+            # outside its usual hours, no longer than its ordinary holes, or (habits not
+            # learned yet) no longer than a hole it may turn out to have
+            return
         elif not roster and usual >= self.silent.limit(did):
             kind, sev = K.DEVICE_SILENT, "warning"  # found after the fact (no tick() between)
         else:

@@ -21,6 +21,7 @@ steps export that routinely skips half an hour is not broken when it does so aga
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from detectors.kinds.base import HOUR, MIN, Module
@@ -59,8 +60,10 @@ class Presence(Module):
         self.HOLES = self.slot("holes")
         self.DAY = self.slot("day")
         self.NEWEST = [self.slot(f"newest_{m}", "device") for m in ("heart_rate", "spo2", "steps")]
+        self.T_FIRST = self.slot("first", "device")
         q = self.c.quality
         self.memory = float(q.presence_days)
+        self.learn_ms = float(q.presence_learn_days) * DAY
         self.share = float(q.usual_hour_share)
         # steady state of a count decayed by 1/memory per day: rate per day x memory
         self.ordinary_count = q.ordinary_holes_per_week / 7.0 * self.memory
@@ -104,6 +107,23 @@ class Presence(Module):
             s[self.HOLES + i] += 1.0
 
     # -- judging -----------------------------------------------------------------------------
+
+    def learned_from(self, d: Device) -> float:
+        """When the device will have had ``quality.presence_learn_days`` of history. Before
+        that its usual hours and holes are the prior, not its habits: no one can call a gap
+        abnormal that may be its habit."""
+        first = d.s[self.T_FIRST]
+        return first + self.learn_ms if first >= 0 else math.inf
+
+    def news_ms(self, d: Device, start: float) -> float:
+        """The usual length from which a gap starting at ``start`` is news: past the device's
+        ordinary holes; before it has ``quality.presence_learn_days`` of history (see
+        :meth:`learned_from`), also past the longest hole the profile could learn
+        (:data:`HOLE_EDGES_MS`), as any shorter one may turn out to be its habit."""
+        ordinary = self.ordinary_ms(d)
+        if start < self.learned_from(d) and ordinary < HOLE_EDGES_MS[-1]:
+            return float(HOLE_EDGES_MS[-1])
+        return ordinary
 
     def usual(self, d: Device, hour_of_day: int) -> bool:
         return d.s[self.HOURS + hour_of_day] > self.share

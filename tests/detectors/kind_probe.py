@@ -230,7 +230,12 @@ def _dropout(seed: int) -> Stream:
 
 
 def _device_silent(seed: int) -> Stream:
-    return _episodes(seed, _rest, lambda r: {}, length=90, every=240)
+    """Silences after the two days a seen device's habits take to learn
+    (``quality.presence_learn_days``); before that only a silence of over 6 h would count."""
+    learn = 2 * 24 * 60
+    return _episodes(
+        seed, _rest, lambda r: {}, n=learn + 900, length=90, every=240, first=learn + 120
+    )
 
 
 def _clock_skew(seed: int) -> Stream:

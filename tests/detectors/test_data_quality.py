@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from detectors import AlertEvent, Engine, EngineConfig
-from detectors.config import DeadmanConfig
+from detectors.config import DeadmanConfig, QualityConfig
 from messages.codec import Reading
 from messages.kinds import AnomalyKind as K
 from messages.metrics import Metric
@@ -102,8 +102,9 @@ def test_a_streaming_device_that_stops_still_drops_out_and_goes_silent() -> None
 
 
 def test_holes_a_device_routinely_has_become_ordinary() -> None:
-    """A steps export that skips 25 min four times a day: after a few days that is its habit;
-    a 4 h hole in its usual hours is still news."""
+    """A steps export that skips 25 min four times a day: that is its habit, learned in the
+    days before its gaps are judged (none is reported); a 4 h hole in its usual hours is still
+    news."""
     readings = []
     for day in range(8):
         for m in range(7 * 60, 23 * 60):  # steps from 07:00 to 23:00
@@ -114,8 +115,7 @@ def test_holes_a_device_routinely_has_become_ordinary() -> None:
             readings.append(Reading("steps", T0 + day * DAY + m * MIN, Metric.STEPS, 3.0, 60.0))
     events = replay(Engine(), readings)
     drops = opened(events, K.DROPOUT)
-    assert drops  # learning: the first days' holes are reported
-    assert all(e.ts_ms < T0 + 3 * DAY for e in drops)
+    assert drops == []
     late_silent = [e for e in opened(events, K.DEVICE_SILENT) if e.ts_ms > T0 + 3 * DAY]
     assert len(late_silent) == 1
     assert T0 + 7 * DAY + 13 * HOUR < late_silent[0].ts_ms < T0 + 7 * DAY + 17 * HOUR
@@ -172,9 +172,63 @@ def test_a_short_still_pause_in_heart_rate_is_not_off_the_wrist() -> None:
 
 
 def test_a_short_silence_limit_is_not_stretched_by_the_profile() -> None:
-    """A device with no habitual holes is silent after the configured limit, however short."""
-    eng = Engine(EngineConfig(deadman=DeadmanConfig(silent_after_ms=2 * MIN)))
+    """A device with no habitual holes is silent after the configured limit, however short
+    (judged from its first hour: no learning period)."""
+    eng = Engine(
+        EngineConfig(
+            deadman=DeadmanConfig(silent_after_ms=2 * MIN),
+            quality=QualityConfig(presence_learn_days=0),
+        )
+    )
     eng.process(streaming("watch", T0, T0 + HOUR))
     last = T0 + HOUR - 15_000 + 1
     assert eng.tick(last + 2 * MIN - 1) == []
     assert [e.kind for e in eng.tick(last + 2 * MIN)] == [K.DEVICE_SILENT]
+
+
+def gaps_on_first_and_third_day(device: str) -> list[Reading]:
+    """Three days of a device streaming all day, with nothing at all from 09:00 to 09:30 (a
+    dropout) and from 14:00 to 17:00 (a silence) on the first day, and from 06:00 to 06:30
+    and 18:00 to 21:00 on the third (other hours: a repeated hole would become its habit)."""
+    day3 = T0 + 2 * DAY
+    gaps = [
+        (T0 + 9 * HOUR, T0 + 9 * HOUR + 30 * MIN),
+        (T0 + 14 * HOUR, T0 + 17 * HOUR),
+        (day3 + 6 * HOUR, day3 + 6 * HOUR + 30 * MIN),
+        (day3 + 18 * HOUR, day3 + 21 * HOUR),
+    ]
+    readings = []
+    start = T0
+    for gap_start, gap_end in gaps:
+        readings += streaming(device, start, gap_start)
+        start = gap_end
+    return readings + streaming(device, start, T0 + 3 * DAY)
+
+
+def test_a_new_seen_device_is_judged_only_once_its_habits_are_learned() -> None:
+    """A device only seen has no all-data dropout and no silence before it has
+    ``presence_learn_days`` of history (its habits are unknown); like gaps after that are
+    reported. A roster device is judged by its configured limit from the start."""
+    cfg = EngineConfig(quality=QualityConfig(presence_learn_days=2))
+    seen = replay(Engine(cfg), gaps_on_first_and_third_day("seen"))
+    day3 = T0 + 2 * DAY
+    assert [e.ts_ms for e in opened(seen, K.DROPOUT)] == [day3 + 6 * HOUR + 30 * MIN]
+    silent = opened(seen, K.DEVICE_SILENT)
+    assert len(silent) == 1
+    assert day3 + 18 * HOUR + 45 * MIN <= silent[0].ts_ms <= day3 + 19 * HOUR
+
+    roster_cfg = cfg.model_copy(update={"deadman": DeadmanConfig(roster={"listed": 45 * MIN})})
+    listed = opened(
+        replay(Engine(roster_cfg), gaps_on_first_and_third_day("listed")), K.DEVICE_SILENT
+    )
+    assert len(listed) == 2
+    assert T0 + 14 * HOUR + 45 * MIN <= listed[0].ts_ms <= T0 + 15 * HOUR
+
+
+def test_a_new_seen_device_that_stops_for_longer_than_any_habit_is_silent() -> None:
+    """Before its habits are learned, a silence longer than any hole the profile could learn
+    (6 h) is still reported."""
+    readings = streaming("new", T0, T0 + 8 * HOUR) + streaming("new", T0 + 16 * HOUR, T0 + DAY)
+    silent = opened(replay(Engine(), readings), K.DEVICE_SILENT)
+    assert len(silent) == 1
+    assert T0 + 14 * HOUR <= silent[0].ts_ms <= T0 + 14 * HOUR + 5 * MIN

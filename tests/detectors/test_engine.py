@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors import AlertEvent, Engine, EngineConfig, Scored
-from detectors.config import DeadmanConfig
+from detectors.config import DeadmanConfig, QualityConfig
 from detectors.engine import STATE_BYTES
 from messages.codec import Reading
 from messages.kinds import AnomalyKind as K
@@ -402,15 +402,20 @@ def test_off_wrist_versus_dropout() -> None:
     )
     _, alerts = run(worn)
     assert kinds(alerts) == ["dropout"]
-    # every metric stops for 30 min: a dropout found when data resumes
+    # every metric stops for 30 min: a dropout found when data resumes (judged from the
+    # start: the device's habits need no learning here)
     gap = minutes(
         "d3",
         200,
         hr=lambda i: None if 60 <= i < 90 else 65.0,
         steps=lambda i: None if 60 <= i < 90 else 0.0,
     )
-    _, alerts = run(gap)
+    at_once = Engine(EngineConfig(quality=QualityConfig(presence_learn_days=0)))
+    _, alerts = run(gap, at_once)
     assert kinds(alerts) == ["dropout"]
+    # by default a new device's 30 min gap may be its habit: not judged yet
+    _, alerts = run(gap)
+    assert kinds(alerts) == []
 
 
 def test_clock_skew() -> None:
@@ -427,7 +432,10 @@ def test_clock_skew() -> None:
 
 
 def test_deadman_tick() -> None:
-    cfg = EngineConfig(deadman=DeadmanConfig(roster={"expected": 30 * MIN}))
+    cfg = EngineConfig(
+        deadman=DeadmanConfig(roster={"expected": 30 * MIN}),
+        quality=QualityConfig(presence_learn_days=0),  # d1 judged at once
+    )
     eng = Engine(cfg)
     eng.process(rest_then({}, 10))
     assert eng.tick(T0 + 20 * MIN) == []
@@ -514,7 +522,7 @@ def test_late_backlog_of_one_metric_is_not_clock_skew() -> None:
 
 
 def test_tick_reports_the_devices_it_changed() -> None:
-    eng = Engine()
+    eng = Engine(EngineConfig(quality=QualityConfig(presence_learn_days=0)))
     eng.process(rest_then({}, 10))
     eng.process(rest_then({}, 10, device="d2", seed=1))
     assert eng.tick(T0 + 20 * MIN) == []

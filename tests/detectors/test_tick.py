@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from detectors import AlertEvent, Engine, EngineConfig, GridClock
+from detectors.config import QualityConfig
 from ingest.replay.evaluation import readings_of
 from messages.codec import Reading
 from messages.kinds import AnomalyKind as K
@@ -178,8 +179,13 @@ def test_ticks_on_stream_time_do_not_depend_on_batching(readings: list[Reading])
     assert [_key(a) for a in small] == [_key(a) for a in large]
 
 
+#: seen devices judged from their first reading (no learning period): these tests are about
+#: when tick() visits a device, not about its habits
+AT_ONCE = EngineConfig(quality=QualityConfig(presence_learn_days=0))
+
+
 def test_tick_of_some_devices_leaves_the_others_alone() -> None:
-    eng = Engine(EngineConfig())
+    eng = Engine(AT_ONCE)
     eng.process(
         [
             Reading("a", T0, Metric.HEART_RATE, 60.0),
@@ -194,10 +200,10 @@ def test_tick_of_some_devices_leaves_the_others_alone() -> None:
 
 
 def test_a_restored_device_is_due_again() -> None:
-    eng = Engine(EngineConfig())
+    eng = Engine(AT_ONCE)
     eng.process([Reading("a", T0, Metric.HEART_RATE, 60.0)])
     assert eng.tick(T0 + MIN) == []
-    silent = Engine(EngineConfig())
+    silent = Engine(AT_ONCE)
     silent.process([Reading("a", T0 - 5 * HOUR, Metric.HEART_RATE, 60.0)])
     eng.restore("a", silent.snapshot("a"))  # an older state: its deadline is long past
     assert [a.kind for a in eng.tick(T0 + 2 * MIN)] == [K.DEVICE_SILENT]

@@ -21,13 +21,18 @@ from ingest.settings import Settings
 
 
 def isolated_settings(base: Settings, name: str, **ingest: object) -> Settings:
-    """Settings with topics, consumer group and bucket of their own, and quick checkpoints."""
+    """Settings with topics, consumer group and bucket of their own, and quick checkpoints.
+    Seen devices are judged silent from their first reading (no learning period of their
+    habits): these runs last hours of event time, not days."""
     quick: dict[str, object] = {
         "flush_interval_ms": 300,
         "commit_interval_ms": 1000,
         "metrics_interval_s": 1.0,
     }
-    return base.with_namespace(name, partitions=3, http_port=0, **{**quick, **ingest})
+    s = base.with_namespace(name, partitions=3, http_port=0, **{**quick, **ingest})
+    det = s.detection
+    quality = det.quality.model_copy(update={"presence_learn_days": 0})
+    return s.model_copy(update={"detection": det.model_copy(update={"quality": quality})})
 
 
 def influx_client(s: Settings, **kwargs: object) -> InfluxDBClient:
