@@ -20,6 +20,7 @@ CONTEXT_TEXT = ("asleep", "at rest", "inactive", "exercising", "lightly active")
 
 MIN = 60_000
 HOUR = 3_600_000
+DAY = 24 * HOUR
 
 
 class Env:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from detectors.daily_features import DayRecord, NightRecord
 from detectors.illness import IllnessDetector, night_features
 from detectors.illness import explain as explain_night
-from detectors.kinds.base import HOUR, Module, r1
+from detectors.kinds.base import DAY, HOUR, Module, r1
 from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent, Severity
 from messages.kinds import AnomalyKind as K
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from detectors.alerts import Track
     from detectors.reading_path import Device
 
-DAY = 24 * HOUR
 NIGHT_END_MS = 7 * HOUR  # resting HR of the night: local 00:00 to 07:00 (Alavi et al. 2022)
 MIN_NIGHT_REST_MIN = 120.0  # minutes at rest in the night window behind a night's resting HR
 MIN_DAY_WORN_H = 10.0  # hours worn behind a day's steps and resting HR

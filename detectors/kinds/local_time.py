@@ -33,7 +33,7 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from detectors.config import time_zone
-from detectors.kinds.base import HOUR, MIN, Module
+from detectors.kinds.base import DAY, HOUR, MIN, Module
 from detectors.layout import Layout, Slot
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
     from detectors.reading_path import Device
 
-DAY = 24 * HOUR
 _EARLIEST_MS, _LATEST_MS = 0.0, 253_402_128_000_000.0  # 1970-01-01, 9999-12-30 (UTC)
 
 

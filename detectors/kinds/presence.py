@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from detectors.kinds.base import HOUR, MIN, Module
+from detectors.kinds.base import DAY, HOUR, MIN, Module
 from detectors.layout import Layout, Slot
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
     from detectors.reading_path import Device
 
-DAY = 24 * HOUR
 #: the hole lengths whose frequency is learned (usual length, ms)
 HOLE_EDGES_MS = (10 * MIN, 20 * MIN, 45 * MIN, 90 * MIN, 3 * HOUR, 6 * HOUR)
 #: reported whatever the device's habits: half a day of usual hours without data

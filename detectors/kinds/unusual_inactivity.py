@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from detectors import ewz, hourly
 from detectors.config import EngineConfig
-from detectors.kinds.base import HOUR, Module, r1
+from detectors.kinds.base import DAY, HOUR, Module, r1
 from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent
 from messages.kinds import AnomalyKind as K
@@ -95,7 +95,7 @@ class UnusualInactivity(Module):
 
     def _learn_level(self, s: array[float], cur: int, h: HourSummary) -> None:
         """Track today's lowest hourly mean heart rate; fold a finished day into the level."""
-        day = self.local.local_ms(s, cur * HOUR) // (24 * HOUR)  # the wearer's day: one night each
+        day = self.local.local_ms(s, cur * HOUR) // DAY  # the wearer's day: one night each
         if day != s[self.DAY]:
             if s[self.DAY_HOURS] >= _LEVEL_MIN_HOURS:
                 ewz.learn(s, self.LEVEL, s[self.DAY_MIN], 2.0 / (_LEVEL_SPAN_DAYS + 1.0), 0.0)
