@@ -58,7 +58,7 @@ def overall_json(o: Overall) -> dict[str, Any]:
         "share_person_days_warning_or_critical": o.share(o.days_warn_crit),
         "share_person_days_critical": o.share(o.days_critical),
         "alerts_on_other_days": o.off_day_alerts,
-        "alarm_budget": _budget(o).split(" ")[0],
+        "alarm_budget": {True: "PASS", False: "FAIL", None: "-"}[within_budget(o)],
     }
 
 
@@ -168,12 +168,19 @@ BUDGET_WARN_CRIT = 0.02
 BUDGET_CLINICAL = 0.05
 
 
-def _budget(o: Overall) -> str:
-    """PASS if the set is within the alarm budget (warning+critical and all clinical)."""
+def within_budget(o: Overall) -> bool | None:
+    """Whether the set is within the alarm budget (warning+critical and all clinical); None
+    without person-days."""
     wc, cl = o.per_day(o.clinical_warn_crit), o.per_day(o.clinical)
     if wc is None or cl is None:
+        return None
+    return wc <= BUDGET_WARN_CRIT + 1e-12 and cl <= BUDGET_CLINICAL + 1e-12
+
+
+def _budget(o: Overall) -> str:
+    ok = within_budget(o)
+    if ok is None:
         return "-"
-    ok = wc <= BUDGET_WARN_CRIT + 1e-12 and cl <= BUDGET_CLINICAL + 1e-12
     return ("PASS" if ok else "FAIL") + f" (<= {BUDGET_WARN_CRIT} / {BUDGET_CLINICAL})"
 
 
