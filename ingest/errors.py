@@ -8,9 +8,12 @@
     ├── StackError                  the local stack could not be installed or started
     │   ├── InstallError            a download or build failed (retriable: registries flake)
     │   └── ServiceStartError       a service did not become ready; names the log to read
-    └── SinkError                   writing to InfluxDB or Kafka failed
-        ├── RetriableSinkError      transient (timeouts, 429, 5xx): back off and retry
-        └── PermanentSinkError      the request itself is wrong (4xx): do not retry as is
+    ├── SinkError                   writing to InfluxDB or Kafka failed
+    │   ├── RetriableSinkError      transient (timeouts, 429, 5xx): back off and retry
+    │   └── PermanentSinkError      the request itself is wrong (4xx): do not retry as is
+    └── AlertmanagerError           a call to Alertmanager's API failed
+        ├── RetriableAlertmanagerError   unreachable, timeout, 408, 429, 5xx: back off, retry
+        └── AlertmanagerRejectedError    any other 4xx: retrying the same request cannot help
 
 Every error says whether retrying can help (:attr:`VitalstreamError.retriable`), like aiokafka's.
 Validation failures of single messages are not exceptions of this tree: they become
@@ -77,3 +80,22 @@ class PermanentSinkError(SinkError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class AlertmanagerError(VitalstreamError):
+    """A call to Alertmanager's API failed (``status``: its HTTP answer, ``None`` if none)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RetriableAlertmanagerError(AlertmanagerError):
+    """Alertmanager could not be reached, timed out, or answered 408, 429 or 5xx."""
+
+    retriable = True
+
+
+class AlertmanagerRejectedError(AlertmanagerError):
+    """Alertmanager refused the request itself (a 4xx other than 408 and 429): the same
+    request will be refused again, so it is not retried."""

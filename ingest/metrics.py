@@ -168,7 +168,7 @@ class NotifyMetrics:
         )
         self.failed = Counter(
             "vitalstream_notifications_failed",
-            "posts to Alertmanager that failed (each is retried)",
+            "posts to Alertmanager that failed (retried, unless refused with a 4xx)",
             registry=r,
         )
         self.retried = Counter(
@@ -176,9 +176,11 @@ class NotifyMetrics:
             "retries of a failed post to Alertmanager",
             registry=r,
         )
-        self.undecodable = Counter(
-            "vitalstream_notify_undecodable_events",
-            "records of the alerts topic that are no alert event (logged, skipped)",
+        self.dead_letters = Counter(
+            "vitalstream_notify_dead_letters",
+            "alert events dead-lettered by notify (malformed_alert_event, invalid_alert_event, "
+            "alertmanager_rejected)",
+            ["reason"],
             registry=r,
         )
         self.lag = Gauge(

@@ -7,11 +7,34 @@ from typing import Any
 
 import httpx
 
-from ingest.errors import VitalstreamError
+from ingest.errors import (
+    AlertmanagerError,
+    AlertmanagerRejectedError,
+    RetriableAlertmanagerError,
+)
+
+__all__ = ["AlertmanagerClient", "AlertmanagerError", "error_for_status"]
+
+# 4xx answers that may succeed later: the server timed the request out, or asks us to slow down
+_RETRIABLE_4XX = frozenset({408, 429})
 
 
-class AlertmanagerError(VitalstreamError):
-    """Alertmanager refused a request or could not be reached."""
+def error_for_status(status: int, what: str, body: str) -> AlertmanagerError:
+    """The error of an answer ``status`` (>= 300) to the request ``what``: retriable, or a
+    rejection that says retrying will not help.
+
+    >>> type(error_for_status(503, "POST /alerts", "")).__name__
+    'RetriableAlertmanagerError'
+    >>> type(error_for_status(429, "POST /alerts", "")).__name__
+    'RetriableAlertmanagerError'
+    >>> str(error_for_status(400, "POST /alerts", "bad"))
+    'Alertmanager POST /alerts answered 400 (retrying will not help): bad'
+    """
+    if 400 <= status < 500 and status not in _RETRIABLE_4XX:
+        return AlertmanagerRejectedError(
+            f"Alertmanager {what} answered {status} (retrying will not help): {body}", status
+        )
+    return RetriableAlertmanagerError(f"Alertmanager {what} answered {status}: {body}", status)
 
 
 class AlertmanagerClient:
@@ -36,12 +59,17 @@ class AlertmanagerClient:
         try:
             resp = await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise AlertmanagerError(f"Alertmanager at {self.url} unreachable: {exc!r}") from exc
+            raise RetriableAlertmanagerError(
+                f"Alertmanager at {self.url} unreachable: {exc!r}"
+            ) from exc
         if resp.status_code >= 300:
-            raise AlertmanagerError(
-                f"Alertmanager {method} {path} answered {resp.status_code}: {resp.text[:200]}"
-            )
+            raise error_for_status(resp.status_code, f"{method} {path}", resp.text[:200])
         return resp
+
+    async def status(self) -> dict[str, Any]:
+        """Alertmanager's ``/status`` (version, cluster, config): whether it is one at all."""
+        found: dict[str, Any] = (await self._call("GET", "/status")).json()
+        return found
 
     async def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """Create or update alerts (Alertmanager merges by label set)."""

@@ -17,12 +17,29 @@ Delivery, and why nothing is lost or notified twice:
   second notification (tests/integration/test_notify.py proves it).
 - After a (re)start or rebalance, the open alerts of the partitions it got are taken from
   Alertmanager itself, so they are kept alive without re-reading the topic from the start.
+
+What cannot be delivered goes to the dead-letter topic (``dl.stage=notify``), produced and
+acknowledged before the offsets that carried it are committed, and is counted in
+``vitalstream_notify_dead_letters{reason}``; the stream goes on:
+
+- a record that is no alert event: ``malformed_alert_event``; an event whose times no date can
+  hold: ``invalid_alert_event``;
+- an alert Alertmanager refuses with a 4xx other than 408/429 (``alertmanager_rejected``, the
+  answer in ``dl.detail``): retrying the same request cannot help. Alertmanager stores the
+  valid alerts of a batch it refuses and names one fault, so the batch is posted again one
+  alert at a time to find the refused ones; the records that made each refused alert are
+  dead-lettered (an open alert re-sent from memory has no record: its payload is the value,
+  ``dl.offset`` -1). Unreachable, timeouts, 408, 429 and 5xx are retried with back-off.
+
+Dead letters are at least once: a crash between producing them and the commit produces them
+again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import time
@@ -31,17 +48,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.partitioner import murmur2
+from aiokafka.structs import ConsumerRecord
 
 from detectors.types import AlertEvent
-from ingest.alertmanager.client import AlertmanagerClient, AlertmanagerError
+from ingest.alertmanager.client import AlertmanagerClient
 from ingest.alertmanager.mapping import iso, labels, postable
+from ingest.errors import (
+    AlertmanagerError,
+    AlertmanagerRejectedError,
+    ConfigError,
+    RetriableAlertmanagerError,
+)
 from ingest.http_server import HealthServer
+from ingest.kafka_io.deadletter import DeadLetter
 from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.metrics import NotifyMetrics
+from ingest.retry import Backoff
 from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,14 +85,27 @@ class Posts:
     payloads: dict[str, Payload] = field(default_factory=dict)
     ended: set[str] = field(default_factory=set)  # label sets posted as ended
     resolved_ids: list[str] = field(default_factory=list)
+    # the records each label set's payload comes from: dead-lettered if Alertmanager refuses it
+    sources: dict[str, list[ConsumerRecord[bytes, bytes]]] = field(default_factory=dict)
 
-    def put(self, payload: Payload, *, ended: bool) -> None:
+    def put(
+        self,
+        payload: Payload,
+        *,
+        ended: bool,
+        source: ConsumerRecord[bytes, bytes] | None = None,
+    ) -> None:
         key = _label_key(payload["labels"])
         self.payloads[key] = payload
+        if source is not None:
+            self.sources.setdefault(key, []).append(source)
         if ended:
             self.ended.add(key)
         else:
             self.ended.discard(key)
+
+    def sources_of(self, payload: Payload) -> list[ConsumerRecord[bytes, bytes]]:
+        return self.sources.get(_label_key(payload["labels"]), [])
 
 
 class _StopRequestedError(Exception):
@@ -96,6 +135,7 @@ class Notifier:
         self._positions: dict[TopicPartition, int] = {}
         self._stop = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None  # dead letters
         self._last_resend = time.monotonic()
         self._reachable = False
         self.http_port: int | None = None
@@ -116,8 +156,26 @@ class Notifier:
             return "Alertmanager unreachable"
         return None
 
+    async def check_alertmanager(self) -> None:
+        """Fail at start with one line if the configured URL is no Alertmanager we may use (a
+        4xx: a wrong path, or a proxy refusing us); an unreachable one is waited for later."""
+        try:
+            await self.client.status()
+        except AlertmanagerRejectedError as exc:
+            raise ConfigError(
+                f"Alertmanager at {self.client.url} refuses its API (answered {exc.status} to "
+                "GET /api/v2/status): check VITALSTREAM_ALERTMANAGER__URL"
+            ) from None
+        except RetriableAlertmanagerError as exc:
+            log.warning("Alertmanager not reachable yet; retrying", extra={"error": str(exc)})
+
     async def run(self) -> None:
         s = self.settings
+        try:
+            await self.check_alertmanager()
+        except ConfigError:
+            await self.client.aclose()
+            raise
         await create_missing_topics(s)
         http = HealthServer(
             s.notify.http_host,
@@ -135,6 +193,9 @@ class Notifier:
             auto_offset_reset="earliest",
         )
         consumer.subscribe([s.topics.alerts], listener=_Listener(self))
+        producer = AIOKafkaProducer(**kafka_client_kwargs(s), acks="all", enable_idempotence=True)
+        await producer.start()
+        self._producer = producer
         await consumer.start()
         self._consumer = consumer
         log.info(
@@ -146,7 +207,9 @@ class Notifier:
             pass
         finally:
             self._consumer = None
+            self._producer = None
             await consumer.stop()
+            await producer.stop()
             await self.client.aclose()
             await http.stop()
             log.info("notify stopped")
@@ -168,23 +231,9 @@ class Notifier:
 
     async def _handle(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, Any]) -> None:
         now_ms = int(time.time() * 1000)
-        out = Posts()
-        for tp, records in batch.items():
-            for rec in records:
-                try:
-                    event = _decoder.decode(rec.value)
-                except (msgspec.DecodeError, TypeError):
-                    self.metrics.undecodable.inc()
-                    log.error(
-                        "alerts topic record is no alert event; skipped",
-                        extra={"partition": tp.partition, "offset": rec.offset},
-                    )
-                    continue
-                self._apply(event, tp.partition, now_ms, out)
-        await self._deliver(list(out.payloads.values()))
-        ended = len(out.ended & out.payloads.keys())
-        self.metrics.sent.labels("firing").inc(len(out.payloads) - ended)
-        self.metrics.sent.labels("resolved").inc(ended)
+        out, dead = self._collect(batch, now_ms)
+        dead += await self._post(out)
+        await self._send_dead_letters(dead)
         await self._expire_ack_silences(out.resolved_ids)
         # the position, not the last offset + 1: it is past the transaction markers too
         offsets = {
@@ -201,46 +250,174 @@ class Notifier:
             log.warning("commit failed; the new owner re-posts", extra={"error": repr(exc)})
         self.metrics.active.set(len(self._active))
 
-    def _apply(self, e: AlertEvent, partition: int, now_ms: int, out: Posts) -> None:
-        """Record ``e`` in the open alerts and in what to post (``out``)."""
+    def _collect(
+        self, batch: dict[TopicPartition, Any], now_ms: int
+    ) -> tuple[Posts, list[DeadLetter]]:
+        """The batch's events as what to post, and its records that are no valid event."""
+        out = Posts()
+        dead: list[DeadLetter] = []
+        for tp, records in batch.items():
+            for rec in records:
+                try:
+                    event = _decoder.decode(rec.value)
+                except (msgspec.DecodeError, TypeError) as exc:  # TypeError: a null value
+                    dead.append(self._dead_letter(rec, "malformed_alert_event", str(exc)))
+                    continue
+                try:
+                    self._apply(event, tp.partition, now_ms, out, source=rec)
+                except (ValueError, OverflowError, OSError) as exc:
+                    # a time no datetime holds (postable raises before _apply changes state)
+                    dead.append(self._dead_letter(rec, "invalid_alert_event", str(exc)))
+        return out, dead
+
+    def _dead_letter(
+        self, rec: ConsumerRecord[bytes, bytes], reason: str, detail: str
+    ) -> DeadLetter:
+        self.metrics.dead_letters.labels(reason).inc()
+        log.error(
+            "alert event dead-lettered",
+            extra={"reason": reason, "partition": rec.partition, "offset": rec.offset},
+        )
+        return DeadLetter(
+            rec.key,
+            rec.value,
+            reason,
+            detail[:300],
+            rec.topic,
+            rec.partition,
+            rec.offset,
+            stage="notify",
+        )
+
+    async def _post(self, out: Posts) -> list[DeadLetter]:
+        """Post ``out``; the dead letters of the alerts Alertmanager refused."""
+        dead: list[DeadLetter] = []
+        refused: set[str] = set()
+        for payload, exc in await self._deliver(list(out.payloads.values())):
+            self._forget(payload)
+            refused.add(_label_key(payload["labels"]))
+            dead += [
+                self._dead_letter(rec, "alertmanager_rejected", str(exc))
+                for rec in out.sources_of(payload)
+            ]
+        accepted = out.payloads.keys() - refused
+        ended = len(out.ended & accepted)
+        self.metrics.sent.labels("firing").inc(len(accepted) - ended)
+        self.metrics.sent.labels("resolved").inc(ended)
+        return dead
+
+    def _forget(self, payload: Payload) -> None:
+        """Stop re-sending a refused alert (it would be refused every time)."""
+        alert_id = payload["labels"].get("alert_id")
+        kept = self._active.get(alert_id) if alert_id is not None else None
+        if kept is not None and kept[1]["labels"] == payload["labels"]:
+            del self._active[alert_id]
+
+    def _apply(
+        self,
+        e: AlertEvent,
+        partition: int,
+        now_ms: int,
+        out: Posts,
+        *,
+        source: ConsumerRecord[bytes, bytes] | None = None,
+    ) -> None:
+        """Record ``e`` (read from ``source``) in the open alerts and in what to post."""
         payload = postable(
             e, grafana_url=self.settings.alertmanager.grafana_url, now_ms=now_ms, ttl_ms=self.ttl_ms
         )
         previous = self._active.get(e.alert_id)
         if previous is not None and previous[1]["labels"] != labels(e):
             # a changed label (severity escalated) is another alert to Alertmanager: end the old
-            out.put(_ended(previous[1], now_ms), ended=True)
+            out.put(_ended(previous[1], now_ms), ended=True, source=source)
         if e.state == "resolved":
             self._active.pop(e.alert_id, None)
             out.resolved_ids.append(e.alert_id)
         else:
             self._active[e.alert_id] = (partition, payload)
-        out.put(payload, ended=e.state == "resolved")
+        out.put(payload, ended=e.state == "resolved", source=source)
 
-    async def _deliver(self, payloads: list[Payload]) -> None:
-        """Post until Alertmanager accepts (or stop is requested: nothing is committed then)."""
+    async def _deliver(
+        self, payloads: list[Payload]
+    ) -> list[tuple[Payload, AlertmanagerRejectedError]]:
+        """Post ``payloads``; the ones Alertmanager refuses, each with its refusal.
+
+        Transient failures are retried until Alertmanager answers (or stop is requested:
+        nothing is committed then). Alertmanager stores the valid alerts of a batch it refuses
+        and names only one fault, so a refused batch is posted again one alert at a time to
+        find the refused ones (posting an alert again is idempotent).
+        """
         if not payloads:
-            return
-        delay = self.settings.notify.retry_initial_s
+            return []
+        try:
+            await self._post_until_answered(payloads)
+            return []
+        except AlertmanagerRejectedError as exc:
+            if len(payloads) == 1:
+                return [(payloads[0], exc)]
+            log.error(
+                "Alertmanager refused a batch (retrying will not help); posting one by one",
+                extra={"error": str(exc), "alerts": len(payloads)},
+            )
+        refused: list[tuple[Payload, AlertmanagerRejectedError]] = []
+        for payload in payloads:
+            try:
+                await self._post_until_answered([payload])
+            except AlertmanagerRejectedError as exc:
+                refused.append((payload, exc))
+        return refused
+
+    async def _post_until_answered(self, payloads: list[Payload]) -> None:
+        """One post, retried with back-off while the failure is transient; a refusal
+        (:class:`AlertmanagerRejectedError`) is raised at once."""
+        backoff = self._backoff()
         failed = False
         while True:
             try:
                 await self.client.post_alerts(payloads)
                 break
-            except AlertmanagerError as exc:
+            except AlertmanagerRejectedError:
+                self._reachable = True  # it answered
+                self.metrics.failed.inc()
+                raise
+            except RetriableAlertmanagerError as exc:
                 self._reachable = False
                 self.metrics.failed.inc()
                 if not failed:
                     log.warning("Alertmanager post failed; retrying", extra={"error": str(exc)})
                 failed = True
-                await self._wait_polling(delay)
+                await self._wait_polling(backoff.next_delay())
                 self.metrics.retried.inc()
-                delay = min(delay * 2, self.settings.notify.retry_max_s)
         self._reachable = True
         if failed:
             # Alertmanager may have restarted and forgotten what it held: re-post the open ones
             log.info("Alertmanager accepts posts again")
             self._last_resend = float("-inf")
+
+    def _backoff(self) -> Backoff:
+        n = self.settings.notify
+        return Backoff(base_s=n.retry_initial_s, cap_s=n.retry_max_s)
+
+    async def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
+        """Produce ``dead`` and wait for every acknowledgement (before the commit), retrying
+        while Kafka fails."""
+        if not dead:
+            return
+        producer = self._producer
+        assert producer is not None, "dead letters before run() started the producer"
+        topic = self.settings.topics.dead_letter
+        backoff = self._backoff()
+        while True:
+            try:
+                futures = [
+                    await producer.send(topic, d.value, key=d.key, headers=d.headers())
+                    for d in dead
+                ]
+                await asyncio.gather(*futures)
+                return
+            except KafkaError as exc:
+                log.warning("producing dead letters failed; retrying", extra={"error": repr(exc)})
+                await self._wait_polling(backoff.next_delay())
 
     async def _wait_polling(self, seconds: float) -> None:
         """Sleep ``seconds`` with fetching paused but the consumer polled (group membership)."""
@@ -266,13 +443,36 @@ class Notifier:
         if not self._active:
             return
         ends = iso(int(time.time() * 1000) + self.ttl_ms)
-        payloads = [{**p, "endsAt": ends} for _, p in self._active.values()]
+        open_alerts = [(part, {**p, "endsAt": ends}) for part, p in self._active.values()]
         size = self.settings.notify.max_batch_events
-        for i in range(0, len(payloads), size):
-            chunk = payloads[i : i + size]
-            await self._deliver(chunk)
-            self.metrics.sent.labels("resent").inc(len(chunk))
+        dead: list[DeadLetter] = []
+        for i in range(0, len(open_alerts), size):
+            chunk = open_alerts[i : i + size]
+            refused = await self._deliver([p for _, p in chunk])
+            partition = {id(p): part for part, p in chunk}
+            for payload, exc in refused:
+                self._forget(payload)
+                dead.append(self._dead_resend(payload, partition[id(payload)], str(exc)))
+            self.metrics.sent.labels("resent").inc(len(chunk) - len(refused))
+        await self._send_dead_letters(dead)
         self._last_resend = time.monotonic()
+
+    def _dead_resend(self, payload: Payload, partition: int, detail: str) -> DeadLetter:
+        """The dead letter of an open alert re-sent from memory: no record, so its payload."""
+        reason = "alertmanager_rejected"
+        self.metrics.dead_letters.labels(reason).inc()
+        log.error("re-sent alert refused; dead-lettered", extra={"partition": partition})
+        device = str(payload["labels"].get("device", ""))
+        return DeadLetter(
+            device.encode() or None,
+            json.dumps(payload).encode(),
+            reason,
+            detail[:300],
+            self.settings.topics.alerts,
+            partition,
+            -1,
+            stage="notify",
+        )
 
     async def _expire_ack_silences(self, alert_ids: Iterable[str]) -> None:
         """An acknowledgement silences its alert until it resolves: expire those silences now.
@@ -305,17 +505,24 @@ class Notifier:
         consumer = self._consumer
         assert consumer is not None
         total = len(consumer.partitions_for_topic(self.settings.topics.alerts) or ()) or 1
-        delay = self.settings.notify.retry_initial_s
+        backoff = self._backoff()
         while True:
             try:
                 found = await self.client.alerts([OURS])
                 break
-            except AlertmanagerError as exc:
+            except AlertmanagerRejectedError as exc:
+                # not retried: they are re-sent only once their next events arrive
+                self.metrics.failed.inc()
+                log.error(
+                    "Alertmanager refused the query for open alerts; they are not re-sent",
+                    extra={"error": str(exc), "partitions": sorted(wanted)},
+                )
+                return
+            except RetriableAlertmanagerError as exc:
                 self.metrics.failed.inc()
                 log.warning("cannot read Alertmanager's alerts yet", extra={"error": str(exc)})
-                await self._wait_polling(delay)
+                await self._wait_polling(backoff.next_delay())
                 self.metrics.retried.inc()
-                delay = min(delay * 2, self.settings.notify.retry_max_s)
         self._reachable = True
         restored = 0
         for a in found:
