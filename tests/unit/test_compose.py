@@ -185,3 +185,118 @@ def test_dockerfile_builds_a_non_root_image_with_the_cli() -> None:
         assert re.search(rf"^COPY {package} {package}$", text, re.M), package
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "var", ".env"} <= set(ignored)
+
+
+# ---------------------------------------------------------------- settings the containers get
+
+_INTERPOLATION = re.compile(r"\$\{(\w+)(?::([?-])([^}]*))?\}")
+
+
+def _container_env(env: dict[str, Any]) -> dict[str, str]:
+    """``environment`` as a container gets it from an ``.env`` that sets only the required
+    secrets: ``${X:-default}`` -> default, ``${X:?message}`` -> a stand-in secret."""
+
+    def value(m: re.Match[str]) -> str:
+        return m.group(3) if m.group(2) == "-" else f"stand-in-{m.group(1).lower()}-0123456789"
+
+    return {k: _INTERPOLATION.sub(value, str(v)) for k, v in env.items()}
+
+
+def _settings_field(name: str) -> bool:
+    """Whether ``VITALSTREAM_A__B__C`` names a field of :class:`Settings` (``a.b.c``)."""
+    from pydantic import BaseModel
+
+    from ingest.settings import Settings
+
+    model: type[BaseModel] = Settings
+    *path, last = name.removeprefix("VITALSTREAM_").lower().split("__")
+    for part in path:
+        field = model.model_fields.get(part)
+        if field is None or not (
+            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        ):
+            return False
+        model = field.annotation
+    return last in model.model_fields
+
+
+def _vitalstream_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: svc
+        for name, svc in compose["services"].items()
+        if svc.get("image") == "vitalstream:local"
+    }
+
+
+def test_every_vitalstream_variable_in_compose_is_a_settings_field(
+    compose: dict[str, Any],
+) -> None:
+    names = [
+        key
+        for svc in compose["services"].values()
+        for key in (svc.get("environment") or {})
+        if key.startswith("VITALSTREAM_")
+    ]
+    assert len(names) > 10
+    assert [n for n in names if not _settings_field(n)] == []
+    # the check itself tells a typo from a field
+    assert not _settings_field("VITALSTREAM_INGEST__INSTANCEID")
+    assert not _settings_field("VITALSTREAM_INGEST__GROUP_ID__X")
+    assert _settings_field("VITALSTREAM_DETECTION__QUALITY__PRESENCE_LEARN_DAYS")
+
+
+def test_every_vitalstream_container_gets_settings_that_load(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What each container would build at start, with only the required secrets set: the
+    settings validate, and the secrets the daemon reads at start are there."""
+    import os
+
+    from ingest.settings import Settings
+
+    services = _vitalstream_services(compose)
+    assert {"vitalstream", "notify", "simulator", "report", "alertmanager-config"} <= set(services)
+    for name, svc in services.items():
+        for key in [k for k in os.environ if k.startswith("VITALSTREAM_")]:
+            monkeypatch.delenv(key)
+        for key, value in _container_env(svc.get("environment") or {}).items():
+            monkeypatch.setenv(key, value)
+        s = Settings()
+        if "VITALSTREAM_INFLUXDB__URL" in (svc.get("environment") or {}):
+            assert s.influx_token(), name
+            assert s.pseudonym_key(), name
+
+
+def test_the_daemon_keeps_its_transactional_id_across_container_restarts(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container's host name is its random id unless set: the transactional id must not
+    depend on it, or a re-created daemon would not fence its zombie."""
+    import socket
+
+    from ingest.settings import Settings
+
+    daemon = compose["services"]["vitalstream"]
+    assert daemon["hostname"]
+    env = _container_env(daemon["environment"])
+    ids = []
+    for host in ("3f2a9c0d1b7e", "a81d44e0c2f9"):  # two container ids
+        monkeypatch.setattr(socket, "gethostname", lambda host=host: host)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        ids.append(Settings().transactional_id)
+    assert ids[0] == ids[1]
+    assert (
+        ids[0] == f"{env['VITALSTREAM_INGEST__GROUP_ID']}.{env['VITALSTREAM_INGEST__INSTANCE_ID']}"
+    )
+
+
+def test_alertmanager_can_reach_the_default_webhook_on_the_docker_host(
+    compose: dict[str, Any],
+) -> None:
+    default = compose["services"]["alertmanager-config"]["environment"][
+        "VITALSTREAM_ALERTMANAGER__WEBHOOK_URL"
+    ]
+    if "host.docker.internal" in default:
+        hosts = compose["services"]["alertmanager"].get("extra_hosts", [])
+        assert "host.docker.internal:host-gateway" in hosts
