@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from abc import ABC, abstractmethod
 from importlib import resources
 from pathlib import Path
 
 from ingest.errors import InstallError
-from ingest.stack.process import ManagedProcess, tail
-from ingest.stack.service import ServiceStatus, local_status
+from ingest.stack.process import tail
+from ingest.stack.service import LocalService
 
 
 def run_build_script(
@@ -32,30 +31,15 @@ def run_build_script(
         raise InstallError(f"building {what} failed; read {log_file}:\n{tail(log_file)}")
 
 
-class SourceBuilt(ABC):
+class SourceBuilt(LocalService):
     """What the services built from source by a script (InfluxDB, Alertmanager) share: a
     binary cached per version, its build log, and a process of ours behind a PID file."""
 
-    name: str
-    version: str
     build_cache: Path
     binary: Path
-    _proc: ManagedProcess
     #: the script in ``scripts/`` that builds it, and the name of what it builds, for the user
     build_script: str
     build_what: str
-
-    @property
-    @abstractmethod
-    def external(self) -> bool: ...
-
-    @property
-    @abstractmethod
-    def address(self) -> str: ...
-
-    @property
-    @abstractmethod
-    def log_file(self) -> Path: ...
 
     @property
     def build_log(self) -> Path:
@@ -74,18 +58,4 @@ class SourceBuilt(ABC):
             self.build_log,
             what,
             built=self.binary,
-        )
-
-    def stop(self) -> bool:
-        return self._proc.stop(timeout_s=30.0)
-
-    def status(self) -> ServiceStatus:
-        return local_status(
-            self.name,
-            external=self.external,
-            running_pid=self._proc.pid(),
-            installed=self.installed(),
-            version=self.version,
-            address=self.address,
-            log_file=self.log_file,
         )

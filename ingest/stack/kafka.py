@@ -16,7 +16,7 @@ from ingest.errors import InstallError, ServiceStartError
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings
 from ingest.stack.process import ManagedProcess, tail
-from ingest.stack.service import ServiceStatus, local_status
+from ingest.stack.service import LocalService
 
 _READY_LINE = "Kafka Server started"
 _PROBE_TOPIC = "_vitalstream.stack-probe"
@@ -34,7 +34,7 @@ def _resource(name: str) -> Path:
     return Path(str(resources.files("ingest.stack") / "resources" / name))
 
 
-class KafkaService:
+class KafkaService(LocalService):
     name = "kafka"
 
     def __init__(self, settings: Settings) -> None:
@@ -243,20 +243,6 @@ class KafkaService:
                 last = exc
                 time.sleep(0.5)
         raise ServiceStartError("kafka", f"round trip failed: {last!r}", self.log_file)
-
-    def stop(self) -> bool:
-        return self._proc.stop(timeout_s=30.0)
-
-    def status(self) -> ServiceStatus:
-        return local_status(
-            self.name,
-            external=self.external,
-            running_pid=self._proc.pid(),
-            installed=self.installed(),
-            version=self.version,
-            address=self.address,
-            log_file=self.log_file,
-        )
 
 
 def _read(path: Path) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ingest.stack.process import ManagedProcess
 
 State = Literal["running", "stopped", "external", "not-installed"]
 
@@ -52,3 +56,42 @@ class Service(Protocol):
     def wait_ready(self, deadline: float) -> None: ...
     def stop(self) -> bool: ...
     def status(self) -> ServiceStatus: ...
+
+
+class LocalService(ABC):
+    """What the services the stack runs as processes of its own (Kafka, InfluxDB,
+    Alertmanager) share: a process behind a PID file, stopped and reported alike."""
+
+    name: str
+    version: str
+    _proc: ManagedProcess
+
+    @property
+    @abstractmethod
+    def external(self) -> bool:
+        """The settings point at a service elsewhere: the stack leaves it alone."""
+
+    @property
+    @abstractmethod
+    def address(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def log_file(self) -> Path: ...
+
+    @abstractmethod
+    def installed(self) -> bool: ...
+
+    def stop(self) -> bool:
+        return self._proc.stop(timeout_s=30.0)
+
+    def status(self) -> ServiceStatus:
+        return local_status(
+            self.name,
+            external=self.external,
+            running_pid=self._proc.pid(),
+            installed=self.installed(),
+            version=self.version,
+            address=self.address,
+            log_file=self.log_file,
+        )
