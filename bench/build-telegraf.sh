@@ -7,24 +7,12 @@
 set -euo pipefail
 VERSION="${1:?telegraf version, e.g. v1.37.2}"
 CACHE="${2:?cache dir}"
-OUT="$CACHE/telegraf-$VERSION"
-if [ -x "$OUT/telegraf" ]; then echo "$OUT/telegraf"; exit 0; fi
-mkdir -p "$OUT"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../ingest/stack/scripts/go-module-build.sh
+. "$HERE/../ingest/stack/scripts/go-module-build.sh"
 
-export GOTOOLCHAIN=local        # never download another Go toolchain
-export CGO_ENABLED=0
-export GOFLAGS="-mod=mod"
-
-# telegraf's go.mod has replace directives, so `go install pkg@version` refuses: download the
-# module and build its main package in a writable copy of the source.
-DIR="$(go mod download -json "github.com/influxdata/telegraf@$VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
-[ -d "$DIR" ] || { echo "build-telegraf: go mod download gave no source dir" >&2; exit 1; }
-B="$(mktemp -d)"
-trap 'chmod -R u+w "$B"; rm -rf "$B"' EXIT
-cp -r "$DIR/." "$B/"
-chmod -R u+w "$B"
-cd "$B"
-go build -trimpath -tags "custom,inputs.kafka_consumer,parsers.json_v2,outputs.influxdb_v2" \
-  -ldflags "-s -w" -o "$OUT/telegraf.tmp" ./cmd/telegraf
-mv "$OUT/telegraf.tmp" "$OUT/telegraf"
-echo "$OUT/telegraf"
+go_build_cached telegraf "$VERSION" "$CACHE"
+# telegraf's go.mod has replace directives: build its main package in a copy of the module
+go_module_copy github.com/influxdata/telegraf "$VERSION"
+go_build_binary telegraf ./cmd/telegraf \
+  -tags "custom,inputs.kafka_consumer,parsers.json_v2,outputs.influxdb_v2" -ldflags "-s -w"

@@ -15,25 +15,12 @@
 set -euo pipefail
 VERSION="${1:?alertmanager version, e.g. v0.35.0}"
 CACHE="${2:?cache dir}"
-OUT="$CACHE/alertmanager-$VERSION"
-if [ -x "$OUT/alertmanager" ]; then echo "$OUT/alertmanager"; exit 0; fi
-mkdir -p "$OUT"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=go-module-build.sh
+. "$HERE/go-module-build.sh"
 
-export GOTOOLCHAIN=local        # never download another Go toolchain
-export CGO_ENABLED=0
-export GOFLAGS="-mod=mod"
-command -v go >/dev/null || { echo "build-alertmanager: Go is required" >&2; exit 1; }
-
-MODULE="github.com/prometheus/alertmanager"
-INFO="$(go mod download -json "$MODULE@$VERSION" || true)"
-SRC="$(printf '%s\n' "$INFO" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-[ -d "$SRC" ] || { echo "build-alertmanager: go mod download failed: $INFO" >&2; exit 1; }
-
-B="$(mktemp -d)"
-trap 'chmod -R u+w "$B" 2>/dev/null; rm -rf "$B"' EXIT
-cp -r "$SRC" "$B/am"
-chmod -R u+w "$B/am"
-cd "$B/am"
+go_build_cached alertmanager "$VERSION" "$CACHE"
+go_module_copy github.com/prometheus/alertmanager "$VERSION"
 DIST="ui/app/dist"
 mkdir -p "$DIST/elm" "$DIST/mantine"
 
@@ -76,10 +63,7 @@ if [ "$UI_STATUS" = "placeholder" ]; then
 fi
 echo "ui: $UI_STATUS" >"$OUT/ui-status"
 
-go build -trimpath -ldflags "-s -w \
+go_build_binary alertmanager ./cmd/alertmanager -ldflags "-s -w \
   -X github.com/prometheus/common/version.Version=${VERSION#v} \
   -X github.com/prometheus/common/version.Branch=HEAD \
-  -X github.com/prometheus/common/version.BuildUser=vitalstream" \
-  -o "$OUT/alertmanager.tmp" ./cmd/alertmanager
-mv "$OUT/alertmanager.tmp" "$OUT/alertmanager"
-echo "$OUT/alertmanager"
+  -X github.com/prometheus/common/version.BuildUser=vitalstream"

@@ -6,14 +6,14 @@ set -euo pipefail
 VERSION="${1:?influxdb version, e.g. v2.7.12}"
 CACHE="${2:?cache dir}"
 PKGCFG_VERSION="v0.2.14"   # the influxdata/pkg-config that influxdb v2.7.x pins in go.mod
-OUT="$CACHE/influxd-$VERSION"
-if [ -x "$OUT/influxd" ]; then echo "$OUT/influxd"; exit 0; fi
-mkdir -p "$OUT" "$CACHE/gobin"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=go-module-build.sh
+. "$HERE/go-module-build.sh"
 
-export GOTOOLCHAIN=local        # never download another Go toolchain (no network for that)
+go_build_cached influxd "$VERSION" "$CACHE"
+mkdir -p "$CACHE/gobin"
 export CGO_ENABLED=1            # sqlite3 and libflux are cgo
 export GOBIN="$CACHE/gobin"
-export GOFLAGS="-mod=mod"
 command -v pkg-config >/dev/null || { echo "build-influxd: Debian's pkg-config is required" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "build-influxd: cargo (rustup) is required for libflux" >&2; exit 1; }
 
@@ -25,7 +25,6 @@ export PKG_CONFIG_LOG="$OUT/pkg-config.log"
 export RUSTUP_TOOLCHAIN="${RUSTUP_TOOLCHAIN:-$(cd / && rustup default | awk '{print $1}')}"
 # libflux denies warnings; newer rustc adds lints that would fail the build. RUSTFLAGS does
 # not reach host crates when cargo is given --target (flux-core is one), so use a rustc wrapper.
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export RUSTC_WRAPPER="$HERE/rustc-cap-lints.sh"
 
 # influxdb v2's go.mod has replace directives, so `go install pkg@version` refuses:
@@ -36,7 +35,5 @@ cd "$B"
 printf 'module local/influxd-build\n\ngo 1.23\n' > go.mod
 go get "github.com/influxdata/influxdb/v2/cmd/influxd@$VERSION"
 # No `assets` tag: it would download the UI bundle. The sqlite tags are upstream's.
-go build -trimpath -tags sqlite_foreign_keys,sqlite_json -ldflags "-s -w ${EXTRA_LDFLAGS:-}" \
-  -o "$OUT/influxd.tmp" github.com/influxdata/influxdb/v2/cmd/influxd
-mv "$OUT/influxd.tmp" "$OUT/influxd"
-echo "$OUT/influxd"
+go_build_binary influxd github.com/influxdata/influxdb/v2/cmd/influxd \
+  -tags sqlite_foreign_keys,sqlite_json -ldflags "-s -w ${EXTRA_LDFLAGS:-}"
