@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ingest.report.data import LATEST_ALERT_ROWS
+
 OUT = Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "influxdb", "uid": "vitalstream-influxdb"}
 SCHEMA_VERSION = 39
@@ -333,16 +335,8 @@ ACK_JOIN = (
     ")\n" + NOT_SENTINEL
 )
 
-# the latest event of every alert, one row each, fields as columns
-ALERT_ROWS = (
-    '  |> filter(fn: (r) => r._field == "start_ms" or r._field == "end_ms" '
-    'or r._field == "duration_s" or r._field == "explanation")\n'
-    '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
-    '  |> group(columns: ["alert_id"])\n'
-    '  |> sort(columns: ["_time"])\n'
-    '  |> last(column: "_time")\n'
-    "  |> group()\n"
-)
+# the latest event of every alert, one row each, fields as columns: the report's query
+ALERT_ROWS = LATEST_ALERT_ROWS
 
 
 def alerts_overview() -> dict[str, Any]:

@@ -15,6 +15,18 @@ from typing import Any
 
 from ingest.settings import Settings
 
+#: Flux, after a filter to the ``alerts`` measurement: the latest event of every alert, one row
+#: each, its fields as columns (the report and the Grafana dashboards both read alerts so)
+LATEST_ALERT_ROWS = (
+    '  |> filter(fn: (r) => r._field == "start_ms" or r._field == "end_ms" '
+    'or r._field == "duration_s" or r._field == "explanation")\n'
+    '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+    '  |> group(columns: ["alert_id"])\n'
+    '  |> sort(columns: ["_time"])\n'
+    '  |> last(column: "_time")\n'
+    "  |> group()\n"
+)
+
 SLEEP_STAGES = ("awake", "light", "deep", "REM")  # stored codes 0-3 (docs/schema.md)
 _DURATION = re.compile(r"^(\d+)\s*(m|min|h|d|w)$")
 _UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -143,14 +155,9 @@ class InfluxReader:
 
     def alerts(self, start: dt.datetime, stop: dt.datetime) -> list[Alert]:
         q = (
-            self._range(start, stop) + '  |> filter(fn: (r) => r._measurement == "alerts")\n'
-            '  |> filter(fn: (r) => r._field == "start_ms" or r._field == "end_ms" '
-            'or r._field == "duration_s" or r._field == "explanation")\n'
-            '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
-            '  |> group(columns: ["alert_id"])\n'
-            '  |> sort(columns: ["_time"])\n'
-            '  |> last(column: "_time")\n'
-            "  |> group()\n"
+            self._range(start, stop)
+            + '  |> filter(fn: (r) => r._measurement == "alerts")\n'
+            + LATEST_ALERT_ROWS
         )
         out = []
         for r in self.rows(q):
