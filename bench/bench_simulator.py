@@ -23,13 +23,13 @@ import json
 import os
 import platform
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ingest.kafka_io.topics import create_scratch_topic
 from simulators import Chunk, FleetSimulator, load_scenario
 from simulators.sinks import KafkaSink, produce
 
@@ -85,19 +85,6 @@ def bench_generation(devices: int, hours: float) -> dict[str, Any]:
     }
 
 
-async def _topic(bootstrap: str, partitions: int) -> str:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    topic = f"sim-bench-{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        await admin.close()
-    return topic
-
-
 async def _drop(bootstrap: str, topic: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -116,7 +103,7 @@ async def bench_kafka(
     chunks: list[Chunk] = list(_sim(devices, hours))
     n = sum(len(c) for c in chunks)
     for name, source in (("kafka_produce", chunks), ("kafka_end_to_end", None)):
-        topic = await _topic(bootstrap, partitions)
+        topic = await create_scratch_topic(bootstrap, "sim-bench", partitions)
         try:
             w0, c0 = time.perf_counter(), time.process_time()
             async with KafkaSink(bootstrap, topic, compression_type=compression) as sink:

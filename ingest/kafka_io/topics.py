@@ -1,8 +1,9 @@
-"""Create the daemon's topics if they are missing (idempotent)."""
+"""Create the daemon's topics if they are missing (idempotent), and scratch topics."""
 
 from __future__ import annotations
 
 import contextlib
+import uuid
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -56,3 +57,16 @@ async def create_missing_topics(settings: Settings) -> None:
         await ensure_topics(settings, admin)
     finally:
         await admin.close()
+
+
+async def create_scratch_topic(bootstrap_servers: str, prefix: str, partitions: int) -> str:
+    """Create a topic of a name no one else uses (``PREFIX-<random>``), for a test or a
+    benchmark that produces into a fresh topic; returns its name."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+    return topic

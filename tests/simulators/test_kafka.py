@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections import Counter
 
 import pytest
 
+from ingest.kafka_io.topics import create_scratch_topic
 from simulators import FleetSimulator, Scenario
 from simulators.sinks import KafkaSink, produce
 
@@ -17,16 +17,7 @@ BOOTSTRAP = os.environ.get("VITALSTREAM_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:19
 
 
 async def _create_topic(partitions: int) -> str:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    topic = f"sim-test-{uuid.uuid4().hex[:12]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        await admin.close()
-    return topic
+    return await create_scratch_topic(BOOTSTRAP, "sim-test", partitions)
 
 
 async def _delete_topic(topic: str) -> None:
