@@ -3,11 +3,13 @@ that make the daemon raise (and later resolve) a ``device_silent`` alert."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +18,9 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
+from ingest.alertmanager.notifier import Notifier
+from ingest.kafka_io import offsets
+from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings
 from ingest.stack.alertmanager import AlertmanagerService, RouteTimings
 from messages import Metric, encode_reading
@@ -128,6 +133,35 @@ QUICK = RouteTimings(
 
 def with_notify(s: Settings, **notify: object) -> Settings:
     return s.model_copy(update={"notify": s.notify.model_copy(update={"http_port": 0, **notify})})
+
+
+@contextlib.asynccontextmanager
+async def running_notify(s: Settings) -> AsyncIterator[Notifier]:
+    notifier = Notifier(s)
+    task = asyncio.create_task(notifier.run())
+    try:
+        deadline = time.monotonic() + 60
+        while not notifier.ready():
+            if task.done():
+                task.result()
+            assert time.monotonic() < deadline, "notify did not become ready"
+            await asyncio.sleep(0.1)
+        yield notifier
+    finally:
+        notifier.request_stop()
+        await asyncio.wait_for(task, timeout=60)
+
+
+async def notify_caught_up(s: Settings, group_id: str, timeout_s: float = 90.0) -> None:
+    """Wait until ``group_id`` committed the whole alerts topic (committed = accepted)."""
+    ends = await offsets.end_offsets(kafka_client_kwargs(s), s.topics.alerts)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done = await offsets.committed_offsets(kafka_client_kwargs(s), s.topics.alerts, group_id)
+        if all(done.get(p, 0) >= end for p, end in ends.items()):
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"notify group {group_id} did not commit the alerts topic")
 
 
 def partition_of(device: str, partitions: int) -> int:

@@ -5,19 +5,16 @@ Alertmanager notifies a local webhook receiver."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 
 from ingest.alertmanager.client import AlertmanagerClient
-from ingest.alertmanager.notifier import Notifier
 from ingest.commands import alerts as alerts_command
 from ingest.kafka_io import offsets
 from ingest.kafka_security import kafka_client_kwargs
@@ -38,7 +35,9 @@ from tests.integration.notify_harness import (
     QUICK,
     SilentScript,
     Webhook,
+    notify_caught_up,
     private_alertmanager,
+    running_notify,
     webhook_receiver,
     with_notify,
 )
@@ -66,18 +65,6 @@ async def _silent_alert_id(s: Settings, device_pseudonym: str, state: str = "ope
 
 async def _wait(hook: Webhook, alert_id: str, status: str) -> None:
     await asyncio.to_thread(hook.wait_for, alert_id, status, 90.0)
-
-
-async def _notify_caught_up(s: Settings, group_id: str, timeout_s: float = 90.0) -> None:
-    """Wait until ``group_id`` committed the whole alerts topic (committed = accepted)."""
-    ends = await end_offsets(s, s.topics.alerts)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        done = await offsets.committed_offsets(kafka_client_kwargs(s), s.topics.alerts, group_id)
-        if all(done.get(p, 0) >= end for p, end in ends.items()):
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"notify group {group_id} did not commit the alerts topic")
 
 
 async def _reposted_since(s: Settings, alert_id: str, since: datetime) -> None:
@@ -111,23 +98,6 @@ def _spawn_notify(s: Settings, group_id: str, log: Path) -> subprocess.Popen[str
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-@contextlib.asynccontextmanager
-async def _running_notify(s: Settings) -> AsyncIterator[Notifier]:
-    notifier = Notifier(s)
-    task = asyncio.create_task(notifier.run())
-    try:
-        deadline = time.monotonic() + 60
-        while not notifier.ready():
-            if task.done():
-                task.result()
-            assert time.monotonic() < deadline, "notify did not become ready"
-            await asyncio.sleep(0.1)
-        yield notifier
-    finally:
-        notifier.request_stop()
-        await asyncio.wait_for(task, timeout=60)
 
 
 async def _setup(live_stack: Settings, name: str) -> tuple[Settings, SilentScript]:
@@ -180,7 +150,7 @@ async def test_alert_and_resolution_reach_the_webhook_once_across_kill_restart_a
                 await produce(s, s.topics.readings, script.comeback())
                 await wait_committed(s)
             await _wait(hook, alert_id, "resolved")
-            await _notify_caught_up(s, group)
+            await notify_caught_up(s, group)
             await asyncio.sleep(SETTLE_S)
             assert len(hook.about(alert_id, "firing")) == 1
             assert len(hook.about(alert_id, "resolved")) == 1
@@ -206,11 +176,11 @@ async def test_alertmanager_down_for_30_s_loses_nothing(
         private_alertmanager(s0, tmp_path / "am", hook, QUICK) as (s, am),
     ):
         await produce(s, s.topics.readings, before.silence())
-        async with running_daemon(s) as running, _running_notify(s) as notifier:
+        async with running_daemon(s) as running, running_notify(s) as notifier:
             await wait_committed(s)
             first_id = await _silent_alert_id(s, running.daemon.pseudo(before.quiet))
             await _wait(hook, first_id, "firing")
-            await _notify_caught_up(s, s.notify.group_id)
+            await notify_caught_up(s, s.notify.group_id)
 
             am.stop()
             await produce(s, s.topics.readings, before.comeback() + during.silence())
@@ -230,7 +200,7 @@ async def test_alertmanager_down_for_30_s_loses_nothing(
             am.wait_ready(time.monotonic() + 60)
             await _wait(hook, first_id, "resolved")
             await _wait(hook, second_id, "firing")
-            await _notify_caught_up(s, s.notify.group_id)
+            await notify_caught_up(s, s.notify.group_id)
             await asyncio.sleep(SETTLE_S)
         # Alertmanager kept its notification log over the restart: nothing notified twice
         assert len(hook.about(first_id, "firing")) == 1
@@ -249,7 +219,7 @@ async def test_ack_creates_a_silence_that_stops_repeats_until_the_alert_resolves
         private_alertmanager(s0, tmp_path / "am", hook, repeating) as (s, _am),
     ):
         await produce(s, s.topics.readings, script.silence())
-        async with running_daemon(s) as running, _running_notify(s):
+        async with running_daemon(s) as running, running_notify(s):
             await wait_committed(s)
             alert_id = await _silent_alert_id(s, running.daemon.pseudo(script.quiet))
             deadline = time.monotonic() + 90
@@ -274,7 +244,7 @@ async def test_ack_creates_a_silence_that_stops_repeats_until_the_alert_resolves
 
                 await produce(s, s.topics.readings, script.comeback())
                 await wait_committed(s)
-                await _notify_caught_up(s, s.notify.group_id)
+                await notify_caught_up(s, s.notify.group_id)
                 (silence,) = await client.silences([f'alert_id="{alert_id}"'])
                 assert silence["status"]["state"] == "expired"  # it resolved: ack done
             finally:

@@ -4,11 +4,8 @@ other than 408/429 is not retried); the stream goes on past them."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import msgspec
 
@@ -16,17 +13,15 @@ from detectors.types import AlertEvent
 from ingest.alertmanager.client import AlertmanagerClient
 from ingest.alertmanager.mapping import iso
 from ingest.alertmanager.notifier import Notifier
-from ingest.kafka_io import offsets
 from ingest.kafka_io.deadletter import parse_headers
-from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings
 from tests.integration.harness import (
-    end_offsets,
     ensure_topic,
     isolated_settings,
     produce,
     read_all,
 )
+from tests.integration.notify_harness import notify_caught_up, running_notify
 
 
 def _event(alert_id: str, state: str, start_ms: int) -> AlertEvent:
@@ -52,36 +47,6 @@ async def _in_alertmanager(s: Settings, alert_id: str) -> list[dict[str, object]
         return await client.alerts([f'alert_id="{alert_id}"'])
     finally:
         await client.aclose()
-
-
-@asynccontextmanager
-async def _running(s: Settings) -> AsyncIterator[Notifier]:
-    notifier = Notifier(s)
-    task = asyncio.create_task(notifier.run())
-    try:
-        deadline = time.monotonic() + 60
-        while not notifier.ready():
-            if task.done():
-                task.result()
-            assert time.monotonic() < deadline, "notify did not become ready"
-            await asyncio.sleep(0.1)
-        yield notifier
-    finally:
-        notifier.request_stop()
-        await asyncio.wait_for(task, timeout=60)
-
-
-async def _caught_up(s: Settings) -> None:
-    ends = await end_offsets(s, s.topics.alerts)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        done = await offsets.committed_offsets(
-            kafka_client_kwargs(s), s.topics.alerts, s.notify.group_id
-        )
-        if all(done.get(p, 0) >= end for p, end in ends.items()):
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError("notify did not commit the alerts topic")
 
 
 async def test_alertmanager_refuses_one_alert_of_a_batch_and_only_that_one_is_returned(
@@ -133,12 +98,12 @@ async def test_records_that_are_no_alert_event_are_dead_lettered_and_the_stream_
             (b"pdev-hygiene", opened),
         ],
     )
-    async with _running(s) as notifier:
-        await _caught_up(s)
+    async with running_notify(s) as notifier:
+        await notify_caught_up(s, s.notify.group_id)
         assert await _in_alertmanager(s, alert_id), "the valid alert after them was posted"
         resolved = msgspec.json.encode(_event(alert_id, "resolved", now_ms - 600_000))
         await produce(s, s.topics.alerts, [(b"pdev-hygiene", resolved)])
-        await _caught_up(s)
+        await notify_caught_up(s, s.notify.group_id)
         dead = notifier.metrics.dead_letters
         assert dead.labels("malformed_alert_event")._value.get() == 1
         assert dead.labels("invalid_alert_event")._value.get() == 1
