@@ -47,12 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from ingest.log import configure_logging
-    from ingest.settings import load_settings
+    from ingest.settings import describe_invalid, load_settings
 
     try:
         settings = load_settings(args.config)
     except ValidationError as exc:
-        print(f"vitalstream: invalid settings:\n{exc}", file=sys.stderr)
+        print(f"vitalstream: invalid settings: {describe_invalid(exc)}", file=sys.stderr)
         return 2
     configure_logging(settings.log.level, settings.log.format)
     try:

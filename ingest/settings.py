@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +37,7 @@ from detectors import EngineConfig
 KAFKA_VERSION = "3.9.1"
 INFLUXDB_VERSION = "v2.7.12"
 ALERTMANAGER_VERSION = "v0.35.0"
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 
 
 def _project_var_dir() -> Path:
@@ -175,9 +185,17 @@ class AlertmanagerSettings(BaseModel):
     @field_validator("url", "webhook_url", "grafana_url")
     @classmethod
     def _absolute_http_url(cls, value: str | None) -> str | None:
-        # Alertmanager refuses a relative link (422) and would refuse every post carrying it
-        if value is not None and not value.startswith(("http://", "https://")):
+        # Alertmanager refuses a link it cannot parse (422: a relative one, a space in the host)
+        # and would refuse every post carrying it: notify would dead-letter every alert
+        if value is None:
+            return value
+        if not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an absolute http(s) URL, not {value!r}")
+        try:
+            _HTTP_URL.validate_python(value)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"].removeprefix("Input should be a valid URL, ")
+            raise ValueError(f"{value!r} is no valid URL: {reason}") from None
         return value
 
 
@@ -195,6 +213,16 @@ class NotifySettings(BaseModel):
     retry_max_s: float = Field(default=30.0, gt=0)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=18901, ge=0)
+
+    @model_validator(mode="after")
+    def _retry_cap_above_start(self) -> NotifySettings:
+        # checked here, at start, rather than by the back-off at the first failed post
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError(
+                f"notify.retry_max_s ({self.retry_max_s}) is below notify.retry_initial_s "
+                f"({self.retry_initial_s})"
+            )
+        return self
 
 
 class PrivacySettings(BaseModel):
@@ -401,6 +429,24 @@ class Settings(BaseSettings):
         if len(key) < 16:
             raise ConfigError(f"pseudonym key in {path} is shorter than 16 bytes")
         return key
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line for the CLI: each invalid setting and why, without its value (a secret's
+    value would otherwise be printed).
+
+    >>> try:
+    ...     NotifySettings(retry_initial_s=-1, http_port="x")
+    ... except ValidationError as exc:
+    ...     print(describe_invalid(exc))
+    retry_initial_s: Input should be greater than 0; http_port: Input should be a valid integer, \
+unable to parse string as an integer
+    """
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: "
+        + e["msg"].removeprefix("Value error, ")
+        for e in exc.errors(include_url=False, include_input=False)
+    )
 
 
 def load_settings(config_file: Path | None = None) -> Settings:

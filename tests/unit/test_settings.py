@@ -73,3 +73,54 @@ def test_stack_home_is_resolved_through_symlinks(
     (tmp_path / "link").symlink_to(real)
     monkeypatch.setenv("VITALSTREAM_STACK__HOME", str(tmp_path / "link"))
     assert Settings().stack.home == real.resolve()
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "reason"),
+    [
+        # a space in the host: Alertmanager would refuse every alert carrying the link (422)
+        ("VITALSTREAM_ALERTMANAGER__GRAFANA_URL", "alertmanager.grafana_url", "no valid URL"),
+        ("VITALSTREAM_ALERTMANAGER__URL", "alertmanager.url", "no valid URL"),
+        # the back-off would refuse it at the first failed post, not at start
+        ("VITALSTREAM_NOTIFY__RETRY_MAX_S", "notify", "retry_max_s (0.1) is below"),
+    ],
+)
+def test_a_misconfiguration_fails_at_start_with_one_line_naming_the_setting(
+    env: str,
+    field: str,
+    reason: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ingest.cli import main
+
+    value = "0.1" if env.endswith("RETRY_MAX_S") else "http://grafana host:3000"
+    monkeypatch.setenv(env, value)
+    monkeypatch.setenv("VITALSTREAM_INFLUXDB__TOKEN", "canary-token-456")
+    assert main(["ingest", "--check"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"vitalstream: invalid settings: {field}: ")
+    assert reason in err
+    assert "canary-token-456" not in err
+
+
+def test_invalid_settings_never_print_their_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ingest.cli import main
+
+    # a JSON object for a nested model: the error would quote the whole input, token included
+    monkeypatch.setenv("VITALSTREAM_INFLUXDB", '{"token": "canary-token-789", "timeout_ms": -1}')
+    assert main(["ingest", "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "influxdb.timeout_ms: Input should be greater than 0" in err
+    assert "canary-token-789" not in err
+
+
+def test_valid_urls_pass_as_written() -> None:
+    s = Settings.model_validate(
+        {"alertmanager": {"url": "http://alertmanager:9093/", "grafana_url": "https://g.example/x"}}
+    )
+    assert s.alertmanager.grafana_url == "https://g.example/x"
+    assert s.alertmanager_url == "http://alertmanager:9093"
