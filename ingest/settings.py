@@ -190,12 +190,13 @@ class AlertmanagerSettings(BaseModel):
         if value is None:
             return value
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must be an absolute http(s) URL, not {value!r}")
+            # the value is not quoted: a URL may carry credentials (user:password@host)
+            raise ValueError("must be an absolute http(s) URL")
         try:
             _HTTP_URL.validate_python(value)
         except ValidationError as exc:
             reason = exc.errors()[0]["msg"].removeprefix("Input should be a valid URL, ")
-            raise ValueError(f"{value!r} is no valid URL: {reason}") from None
+            raise ValueError(f"no valid URL: {reason}") from None
         return value
 
 

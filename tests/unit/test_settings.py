@@ -95,7 +95,7 @@ def test_a_misconfiguration_fails_at_start_with_one_line_naming_the_setting(
     from ingest.cli import main
 
     value = "0.1" if env.endswith("RETRY_MAX_S") else "http://grafana host:3000"
-    monkeypatch.setenv(env, value)
+    monkeypatch.setenv(env, value.replace("grafana host", "user:url-secret@grafana host"))
     monkeypatch.setenv("VITALSTREAM_INFLUXDB__TOKEN", "canary-token-456")
     assert main(["ingest", "--check"]) == 2
     err = capsys.readouterr().err
@@ -103,6 +103,7 @@ def test_a_misconfiguration_fails_at_start_with_one_line_naming_the_setting(
     assert err.startswith(f"vitalstream: invalid settings: {field}: ")
     assert reason in err
     assert "canary-token-456" not in err
+    assert "url-secret" not in err
 
 
 def test_invalid_settings_never_print_their_values(
