@@ -186,23 +186,32 @@ class KafkaService(LocalService):
                 raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             id_file.write_text(raw)
         env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # KAFKA-15413
-        result = subprocess.run(
-            [
-                *self._java_base(),
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                id_file.read_text().strip(),
-                "-c",
-                str(self.config_file),
-                "--ignore-formatted",
-                *self._scram_args(),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
+        tool = [
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            id_file.read_text().strip(),
+            "-c",
+            str(self.config_file),
+            "--ignore-formatted",
+            *self._scram_args(),
+        ]
+        # the SCRAM password must not be on a command line (`ps` shows it to every user): the
+        # tool's class and arguments go to the JVM in an argument file only we may read
+        argfile = self.home / "storage-format.args"
+        argfile.unlink(missing_ok=True)
+        argfile.touch(mode=0o600)
+        try:
+            argfile.write_text(java_argfile(tool))
+            result = subprocess.run(
+                [*self._java_base(), f"@{argfile}"],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+        finally:
+            argfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise ServiceStartError(
                 "kafka", f"storage format failed: {result.stdout[-1000:]}{result.stderr[-1000:]}"
@@ -243,6 +252,17 @@ class KafkaService(LocalService):
                 last = exc
                 time.sleep(0.5)
         raise ServiceStartError("kafka", f"round trip failed: {last!r}", self.log_file)
+
+
+def java_argfile(args: list[str]) -> str:
+    r"""A ``java @file`` argument file holding ``args``, one quoted argument a line.
+
+    >>> print(java_argfile(["x", 'a "b" \\c d']), end="")
+    "x"
+    "a \"b\" \\c d"
+    """
+    quoted = ('"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"' for a in args)
+    return "".join(f"{q}\n" for q in quoted)
 
 
 def _read(path: Path) -> str:

@@ -8,7 +8,9 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from influxdb_client import InfluxDBClient
@@ -167,3 +169,41 @@ def test_up_status_down_manage_alertmanager_and_leave_external_services_alone(
         stopped = stack.down(s)
     assert stopped == ["alertmanager"]
     assert {r.name: r.state for r in stack.status(s)}["alertmanager"] == "stopped"
+
+
+def test_secure_storage_format_keeps_the_scram_password_off_the_command_line(
+    live_stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real StorageTool formats a secure broker's storage with the SCRAM user, while no
+    command line (what `ps` shows every user) carries the password."""
+    from pydantic import SecretStr
+
+    from ingest.stack.kafka import KafkaService
+
+    password = 'pw-canary-4f1e "quoted" \\slash'
+    st = live_stack.stack.model_copy(update={"home": tmp_path / "stack", "secure": True})
+    kafka = live_stack.kafka.model_copy(
+        update={"sasl_username": "scram-canary-user", "sasl_password": SecretStr(password)}
+    )
+    service = KafkaService(live_stack.model_copy(update={"stack": st, "kafka": kafka}))
+    seen: list[tuple[list[str], str, int]] = []
+    real_run = subprocess.run
+
+    def spy(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if argv[0] == "java":  # not the openssl calls that make the certificates
+            argfile = Path(argv[-1].removeprefix("@"))
+            seen.append((argv, argfile.read_text(), argfile.stat().st_mode & 0o777))
+        return real_run(argv, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    service._write_config()
+    service._format_storage()
+    ((argv, argfile_text, mode),) = seen
+    assert not any(password in a or "scram-canary-user" in a for a in argv)
+    assert "kafka.tools.StorageTool" not in argv, "the tool and its arguments are in the file"
+    assert "scram-canary-user" in argfile_text
+    assert mode == 0o600
+    assert not Path(argv[-1].removeprefix("@")).exists(), "the argument file is removed"
+    # the tool got the arguments: the storage is formatted with the SCRAM user in it
+    assert (service.data_dir / "meta.properties").is_file()
+    assert b"scram-canary-user" in (service.data_dir / "bootstrap.checkpoint").read_bytes()
