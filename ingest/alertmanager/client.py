@@ -47,9 +47,11 @@ class AlertmanagerClient:
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
+        base = url.rstrip("/")
+        # for messages and logs: a user:password in the URL (basic auth) stays out of them
+        self.url = str(httpx.URL(base).copy_with(userinfo=b""))
         self._http = httpx.AsyncClient(
-            base_url=f"{self.url}/api/v2", timeout=timeout_s, transport=transport
+            base_url=f"{base}/api/v2", timeout=timeout_s, transport=transport
         )
 
     async def aclose(self) -> None:

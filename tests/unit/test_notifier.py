@@ -288,3 +288,21 @@ async def test_an_unreachable_alertmanager_does_not_fail_the_start_check() -> No
     n = _notifier(httpx.MockTransport(handle))
     await n.check_alertmanager()  # notify waits for it (posts are retried)
     await n.client.aclose()
+
+
+async def test_basic_auth_in_the_url_is_sent_but_never_shown() -> None:
+    seen: list[str | None] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization"))
+        return httpx.Response(503)
+
+    client = AlertmanagerClient(
+        "http://am-user:am-secret@am.test/", transport=httpx.MockTransport(handle)
+    )
+    with pytest.raises(RetriableAlertmanagerError) as caught:
+        await client.post_alerts([{"labels": {"alertname": "x"}}])
+    await client.aclose()
+    assert seen == ["Basic YW0tdXNlcjphbS1zZWNyZXQ="]  # am-user:am-secret
+    assert client.url == "http://am.test"
+    assert "am-secret" not in str(caught.value)
