@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from influxdb_client import InfluxDBClient
@@ -142,21 +143,36 @@ class RunningDaemon:
     task: asyncio.Task[None]
 
 
+class Service(Protocol):
+    """What the daemon and notify have alike: run until asked to stop, and say when ready."""
+
+    async def run(self) -> None: ...
+    def ready(self) -> bool: ...
+    def request_stop(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def running(service: Service, what: str) -> AsyncIterator[asyncio.Task[None]]:
+    """``service`` running in this event loop, ready; stopped (and its errors raised) after."""
+    task = asyncio.create_task(service.run())
+    try:
+        deadline = time.monotonic() + 60
+        while not service.ready():
+            if task.done():
+                task.result()
+            assert time.monotonic() < deadline, f"{what} did not become ready"
+            await asyncio.sleep(0.1)
+        yield task
+    finally:
+        service.request_stop()
+        await asyncio.wait_for(task, timeout=60)
+
+
 @contextlib.asynccontextmanager
 async def running_daemon(s: Settings) -> AsyncIterator[RunningDaemon]:
     daemon = IngestDaemon(s)
-    task = asyncio.create_task(daemon.run())
-    try:
-        deadline = time.monotonic() + 60
-        while not daemon.ready():
-            if task.done():
-                task.result()
-            assert time.monotonic() < deadline, "daemon did not become ready"
-            await asyncio.sleep(0.1)
+    async with running(daemon, "daemon") as task:
         yield RunningDaemon(daemon, task)
-    finally:
-        daemon.request_stop()
-        await asyncio.wait_for(task, timeout=60)
 
 
 def settings_env(s: Settings) -> dict[str, str]:

@@ -24,6 +24,7 @@ from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings
 from ingest.stack.alertmanager import AlertmanagerService, RouteTimings
 from messages import Metric, encode_reading
+from tests.integration.harness import running
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -138,18 +139,8 @@ def with_notify(s: Settings, **notify: object) -> Settings:
 @contextlib.asynccontextmanager
 async def running_notify(s: Settings) -> AsyncIterator[Notifier]:
     notifier = Notifier(s)
-    task = asyncio.create_task(notifier.run())
-    try:
-        deadline = time.monotonic() + 60
-        while not notifier.ready():
-            if task.done():
-                task.result()
-            assert time.monotonic() < deadline, "notify did not become ready"
-            await asyncio.sleep(0.1)
+    async with running(notifier, "notify"):
         yield notifier
-    finally:
-        notifier.request_stop()
-        await asyncio.wait_for(task, timeout=60)
 
 
 async def notify_caught_up(s: Settings, group_id: str, timeout_s: float = 90.0) -> None:
