@@ -38,6 +38,7 @@ again.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -274,10 +275,6 @@ class Notifier:
         self, rec: ConsumerRecord[bytes, bytes], reason: str, detail: str
     ) -> DeadLetter:
         self.metrics.dead_letters.labels(reason).inc()
-        log.error(
-            "alert event dead-lettered",
-            extra={"reason": reason, "partition": rec.partition, "offset": rec.offset},
-        )
         return DeadLetter(
             rec.key,
             rec.value,
@@ -403,6 +400,9 @@ class Notifier:
         while Kafka fails."""
         if not dead:
             return
+        # one line a batch: a refused batch may dead-letter hundreds of alerts
+        reasons = collections.Counter(d.reason for d in dead)
+        log.error("alert events dead-lettered", extra={"reasons": dict(sorted(reasons.items()))})
         producer = self._producer
         assert producer is not None, "dead letters before run() started the producer"
         topic = self.settings.topics.dead_letter
@@ -461,7 +461,6 @@ class Notifier:
         """The dead letter of an open alert re-sent from memory: no record, so its payload."""
         reason = "alertmanager_rejected"
         self.metrics.dead_letters.labels(reason).inc()
-        log.error("re-sent alert refused; dead-lettered", extra={"partition": partition})
         device = str(payload["labels"].get("device", ""))
         return DeadLetter(
             device.encode() or None,
