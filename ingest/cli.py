@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"vitalstream: invalid settings: {describe_invalid(exc)}", file=sys.stderr)
         return 2
+    except VitalstreamError as exc:  # the settings file
+        print(f"vitalstream: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings.log.level, settings.log.format)
     try:
         code: int = args.handler(args, settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +20,7 @@ from pydantic import (
     AnyHttpUrl,
     BaseModel,
     Field,
+    FilePath,
     SecretStr,
     TypeAdapter,
     ValidationError,
@@ -61,7 +63,8 @@ class KafkaSettings(BaseModel):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
+    # must exist when the settings load, or the first connection fails with a traceback
+    ssl_cafile: FilePath | None = None
     client_id: str = "vitalstream"
     request_timeout_ms: int = Field(default=30_000, gt=0)
 
@@ -76,7 +79,7 @@ class InfluxSettings(BaseModel):
     token_file: Path | None = None
     timeout_ms: int = Field(default=10_000, gt=0)
     verify_ssl: bool = True
-    ssl_ca_cert: Path | None = None
+    ssl_ca_cert: FilePath | None = None
 
 
 class TopicSettings(BaseModel):
@@ -175,7 +178,7 @@ class AlertmanagerSettings(BaseModel):
     # local stack only: the base URL its example receivers post to (``urgent``, ``wearer`` and
     # ``technician`` are appended); or a whole alertmanager.yml of your own
     webhook_url: str = "http://127.0.0.1:18952/"
-    config_file: Path | None = None
+    config_file: FilePath | None = None
     # notification annotations link here (the device drill-down dashboard)
     grafana_url: str = "http://127.0.0.1:3000"
     # `alerts ack` silences its alert until it resolves (notify then expires the silence), but
@@ -451,7 +454,26 @@ unable to parse string as an integer
 
 
 def load_settings(config_file: Path | None = None) -> Settings:
-    """Build the settings object (entry points only)."""
+    """Build the settings object (entry points only).
+
+    Raises
+    ------
+    ConfigError
+        The settings file cannot be read or is no TOML (the settings source would ignore a
+        missing file, and quote a parse error with a traceback).
+    pydantic.ValidationError
+        A setting is invalid (:func:`describe_invalid` says which, in one line).
+    """
+    from ingest.errors import ConfigError
+
     if config_file is not None:
         os.environ["VITALSTREAM_CONFIG"] = str(config_file)
+    toml_file = os.environ.get("VITALSTREAM_CONFIG")
+    if toml_file:
+        try:
+            tomllib.loads(Path(toml_file).read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read settings file {toml_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"settings file {toml_file} is no valid TOML: {exc}") from None
     return Settings()

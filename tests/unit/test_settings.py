@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,51 @@ def test_valid_urls_pass_as_written() -> None:
     )
     assert s.alertmanager.grafana_url == "https://g.example/x"
     assert s.alertmanager_url == "http://alertmanager:9093"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        "VITALSTREAM_KAFKA__SSL_CAFILE",
+        "VITALSTREAM_INFLUXDB__SSL_CA_CERT",
+        "VITALSTREAM_ALERTMANAGER__CONFIG_FILE",
+    ],
+)
+def test_a_file_setting_naming_no_file_fails_at_start(
+    env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ingest.cli import main
+
+    monkeypatch.setenv(env, str(tmp_path / "missing.pem"))
+    assert main(["ingest", "--check"]) == 2
+    err = capsys.readouterr().err
+    field = env.removeprefix("VITALSTREAM_").lower().replace("__", ".")
+    assert err == f"vitalstream: invalid settings: {field}: Path does not point to a file\n"
+    (tmp_path / "missing.pem").write_text("present")
+    assert Settings().model_dump()  # the same setting naming a file loads
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(None, "cannot read settings file .*: No such file"), ("[ingest\n", "is no valid TOML")],
+)
+def test_a_settings_file_that_is_missing_or_no_toml_fails_at_start_with_one_line(
+    content: str | None,
+    reason: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ingest.cli import main
+
+    path = tmp_path / "vitalstream.toml"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.delenv("VITALSTREAM_CONFIG", raising=False)
+    try:
+        assert main(["--config", str(path), "ingest", "--check"]) == 2
+    finally:
+        os.environ.pop("VITALSTREAM_CONFIG", None)  # load_settings sets it for the sources
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert re.search(reason, err), err
