@@ -300,3 +300,25 @@ def test_alertmanager_can_reach_the_default_webhook_on_the_docker_host(
     if "host.docker.internal" in default:
         hosts = compose["services"]["alertmanager"].get("extra_hosts", [])
         assert "host.docker.internal:host-gateway" in hosts
+
+
+def test_every_stateful_service_keeps_its_data_on_a_named_volume(compose: dict[str, Any]) -> None:
+    """Where each image keeps its data must be a volume, or re-creating the container (a new
+    image, a changed setting) loses it: Kafka's topics, offsets and device state above all."""
+    svc = compose["services"]
+    data_dirs = {
+        # apache/kafka writes to KAFKA_LOG_DIRS, /tmp/kraft-combined-logs when unset
+        "kafka": svc["kafka"]["environment"].get(
+            "KAFKA_LOG_DIRS",
+            "/tmp/kraft-combined-logs",  # noqa: S108 - the image's default
+        ),
+        "influxdb": "/var/lib/influxdb2",
+        "grafana": "/var/lib/grafana",
+        "alertmanager": next(
+            a.split("=", 1)[1] for a in svc["alertmanager"]["command"] if "--storage.path=" in a
+        ),
+    }
+    for name, data_dir in data_dirs.items():
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in svc[name]["volumes"]}
+        assert data_dir in mounts, f"{name}: {data_dir} is not on a volume"
+        assert mounts[data_dir] in compose["volumes"], name
