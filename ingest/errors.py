@@ -12,8 +12,12 @@
     │   ├── RetriableSinkError      transient (timeouts, 429, 5xx): back off and retry
     │   └── PermanentSinkError      the request itself is wrong (4xx): do not retry as is
     └── AlertmanagerError           a call to Alertmanager's API failed
-        ├── RetriableAlertmanagerError   unreachable, timeout, 408, 429, 5xx: back off, retry
-        └── AlertmanagerRejectedError    any other 4xx: retrying the same request cannot help
+        ├── RetriableAlertmanagerError       unreachable, timeout, 408, 429, 5xx: back off, retry
+        ├── AlertmanagerConfigurationError   the endpoint refuses us (a redirect, 401, 403, 404,
+        │                                    405, 407, 413...): retrying helps once someone
+        │                                    fixes the configuration; back off, retry, not ready
+        └── AlertmanagerRejectedError        400/422: this request (an alert) is refused;
+                                             retrying the same request cannot help
 
 Every error says whether retrying can help (:attr:`VitalstreamError.retriable`), like aiokafka's.
 Validation failures of single messages are not exceptions of this tree: they become
@@ -96,6 +100,16 @@ class RetriableAlertmanagerError(AlertmanagerError):
     retriable = True
 
 
+class AlertmanagerConfigurationError(AlertmanagerError):
+    """The endpoint refuses every request of ours, whatever it carries: a redirect, a
+    401/403/407 (credentials, a proxy), a 404/405 (a wrong path), a 413 (a proxy's size
+    limit), or Alertmanager refusing each alert of a batch alike. The fault is in the
+    configuration, not in an alert: retrying helps once someone fixes it, so the caller waits
+    (backs off, retries, reports itself not ready) instead of giving anything up."""
+
+    retriable = True
+
+
 class AlertmanagerRejectedError(AlertmanagerError):
-    """Alertmanager refused the request itself (a 4xx other than 408 and 429): the same
-    request will be refused again, so it is not retried."""
+    """Alertmanager refused the request for what it carries (400 or 422: its validation of
+    an alert): the same request will be refused again, so it is not retried."""

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from ingest.errors import (
+    AlertmanagerConfigurationError,
     AlertmanagerError,
     AlertmanagerRejectedError,
     RetriableAlertmanagerError,
@@ -17,11 +18,16 @@ __all__ = ["AlertmanagerClient", "AlertmanagerError", "error_for_status"]
 
 # 4xx answers that may succeed later: the server timed the request out, or asks us to slow down
 _RETRIABLE_4XX = frozenset({408, 429})
+# the answers Alertmanager gives a request whose content it refuses (its validation of an
+# alert: 400 from its own checks, 422 from the API schema); any other 4xx is about where or
+# how we post (credentials, path, method, a proxy's limits), whatever the alerts
+_CONTENT_4XX = frozenset({400, 422})
 
 
 def error_for_status(status: int, what: str, body: str) -> AlertmanagerError:
-    """The error of an answer ``status`` (>= 300) to the request ``what``: retriable, or a
-    rejection that says retrying will not help.
+    """The error of an answer ``status`` (>= 300) to the request ``what``: retriable, a
+    refusal of the endpoint (the configuration's fault), or a rejection of the request's
+    content that says retrying will not help.
 
     >>> type(error_for_status(503, "POST /alerts", "")).__name__
     'RetriableAlertmanagerError'
@@ -29,10 +35,20 @@ def error_for_status(status: int, what: str, body: str) -> AlertmanagerError:
     'RetriableAlertmanagerError'
     >>> str(error_for_status(400, "POST /alerts", "bad"))
     'Alertmanager POST /alerts answered 400 (retrying will not help): bad'
+    >>> str(error_for_status(403, "POST /alerts", "denied"))
+    'Alertmanager POST /alerts answered 403 (the endpoint refuses us: check the URL, its \
+credentials, any proxy): denied'
     """
-    if 400 <= status < 500 and status not in _RETRIABLE_4XX:
+    if status in _CONTENT_4XX:
         return AlertmanagerRejectedError(
             f"Alertmanager {what} answered {status} (retrying will not help): {body}", status
+        )
+    if status < 400 or (status < 500 and status not in _RETRIABLE_4XX):
+        # a redirect is not followed (it would turn a POST into a GET): the URL is outdated
+        return AlertmanagerConfigurationError(
+            f"Alertmanager {what} answered {status} (the endpoint refuses us: check the URL, "
+            f"its credentials, any proxy): {body}",
+            status,
         )
     return RetriableAlertmanagerError(f"Alertmanager {what} answered {status}: {body}", status)
 
@@ -77,6 +93,11 @@ class AlertmanagerClient:
         """Create or update alerts (Alertmanager merges by label set)."""
         if alerts:
             await self._call("POST", "/alerts", json=alerts)
+
+    async def accepts_posts(self) -> None:
+        """Post no alert (``[]``, which Alertmanager accepts): whether the endpoint takes our
+        posts at all, whatever any alert carries. Raises what :meth:`post_alerts` would."""
+        await self._call("POST", "/alerts", json=[])
 
     async def alerts(self, filters: list[str]) -> list[dict[str, Any]]:
         """The alerts matching every matcher in ``filters`` (e.g. ``'alert_id=~".+"'``),

@@ -24,12 +24,18 @@ acknowledged before the offsets that carried it are committed, and is counted in
 
 - a record that is no alert event: ``malformed_alert_event``; an event whose times no date can
   hold: ``invalid_alert_event``;
-- an alert Alertmanager refuses with a 4xx other than 408/429 (``alertmanager_rejected``, the
+- an alert Alertmanager refuses for what it carries (400/422, ``alertmanager_rejected``, the
   answer in ``dl.detail``): retrying the same request cannot help. Alertmanager stores the
   valid alerts of a batch it refuses and names one fault, so the batch is posted again one
   alert at a time to find the refused ones; the records that made each refused alert are
   dead-lettered (an open alert re-sent from memory has no record: its payload is the value,
   ``dl.offset`` -1). Unreachable, timeouts, 408, 429 and 5xx are retried with back-off.
+
+A refusal of the endpoint is no alert's fault and dead-letters nothing: a redirect, 401, 403,
+404, 405, 407, 413 (:class:`AlertmanagerConfigurationError`), or a 400/422 that hits every
+alert of a batch posted alone with the same status (one alert alone: if Alertmanager refuses
+a post of no alert too). notify then stalls: nothing committed, ``/readyz`` 503, an ERROR a
+minute with the status, the post retried with back-off until the endpoint takes it again.
 
 Dead letters are at least once: a crash between producing them and the commit produces them
 again.
@@ -58,6 +64,7 @@ from detectors.types import AlertEvent
 from ingest.alertmanager.client import AlertmanagerClient
 from ingest.alertmanager.mapping import iso, labels, postable
 from ingest.errors import (
+    AlertmanagerConfigurationError,
     AlertmanagerError,
     AlertmanagerRejectedError,
     ConfigError,
@@ -67,6 +74,7 @@ from ingest.http_server import HealthServer
 from ingest.kafka_io.deadletter import DeadLetter
 from ingest.kafka_io.topics import create_missing_topics
 from ingest.kafka_security import kafka_client_kwargs
+from ingest.log import Throttle
 from ingest.metrics import NotifyMetrics
 from ingest.retry import Backoff
 from ingest.settings import Settings
@@ -139,6 +147,9 @@ class Notifier:
         self._producer: AIOKafkaProducer | None = None  # dead letters
         self._last_resend = time.monotonic()
         self._reachable = False
+        # while the endpoint refuses us (the configuration's fault): the refusal
+        self._refusing: AlertmanagerConfigurationError | None = None
+        self._error_log = Throttle(60.0)  # repeated ERRORs: once a minute
         self.http_port: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -153,6 +164,11 @@ class Notifier:
         """Why ``/readyz`` fails, or ``None`` when notify consumes and Alertmanager answers."""
         if self._consumer is None:
             return "not consuming yet"
+        if self._refusing is not None:
+            return (
+                f"Alertmanager refuses notify's requests (answered {self._refusing.status}): "
+                "fix the configuration"
+            )
         if not self._reachable:
             return "Alertmanager unreachable"
         return None
@@ -162,7 +178,7 @@ class Notifier:
         4xx: a wrong path, or a proxy refusing us); an unreachable one is waited for later."""
         try:
             await self.client.status()
-        except AlertmanagerRejectedError as exc:
+        except (AlertmanagerRejectedError, AlertmanagerConfigurationError) as exc:
             raise ConfigError(
                 f"Alertmanager at {self.client.url} refuses its API (answered {exc.status} to "
                 "GET /api/v2/status): check VITALSTREAM_ALERTMANAGER__URL"
@@ -339,23 +355,46 @@ class Notifier:
     ) -> list[tuple[Payload, AlertmanagerRejectedError]]:
         """Post ``payloads``; the ones Alertmanager refuses, each with its refusal.
 
-        Transient failures are retried until Alertmanager answers (or stop is requested:
-        nothing is committed then). Alertmanager stores the valid alerts of a batch it refuses
-        and names only one fault, so a refused batch is posted again one alert at a time to
-        find the refused ones (posting an alert again is idempotent).
+        Transient failures, and refusals of the endpoint (the configuration's fault), are
+        retried until Alertmanager takes the posts (or stop is requested: nothing is committed
+        then). A refused alert is returned only when the refusal is the alert's own.
         """
         if not payloads:
             return []
+        backoff = self._backoff()
+        while True:
+            refused = await self._post_finding_refused(payloads)
+            fault = await self._refused_alike(payloads, refused)
+            if fault is None:
+                return refused
+            if isinstance(fault, AlertmanagerConfigurationError):
+                self._endpoint_refuses(fault)
+            else:
+                self._reachable = False
+                self.metrics.failed.inc()
+            await self._wait_polling(backoff.next_delay())
+            self.metrics.retried.inc()
+
+    async def _post_finding_refused(
+        self, payloads: list[Payload]
+    ) -> list[tuple[Payload, AlertmanagerRejectedError]]:
+        """Post ``payloads``; the ones Alertmanager refuses for what they carry.
+
+        Alertmanager stores the valid alerts of a batch it refuses and names only one fault,
+        so a refused batch is posted again one alert at a time to find the refused ones
+        (posting an alert again is idempotent).
+        """
         try:
             await self._post_until_answered(payloads)
             return []
         except AlertmanagerRejectedError as exc:
             if len(payloads) == 1:
                 return [(payloads[0], exc)]
-            log.error(
-                "Alertmanager refused a batch (retrying will not help); posting one by one",
-                extra={"error": str(exc), "alerts": len(payloads)},
-            )
+            if self._error_log.due("batch_refused"):  # a stall would repeat it every retry
+                log.error(
+                    "Alertmanager refused a batch (retrying will not help); posting one by one",
+                    extra={"error": str(exc), "alerts": len(payloads)},
+                )
         refused: list[tuple[Payload, AlertmanagerRejectedError]] = []
         for payload in payloads:
             try:
@@ -364,9 +403,44 @@ class Notifier:
                 refused.append((payload, exc))
         return refused
 
+    async def _refused_alike(
+        self, payloads: list[Payload], refused: list[tuple[Payload, AlertmanagerRejectedError]]
+    ) -> AlertmanagerError | None:
+        """Why the refusals of ``payloads`` are no alert's fault, or ``None`` if they are.
+
+        A refusal names its alert when other alerts of the batch went through, or when the
+        status differs among them. Every alert refused alone with the same status is the
+        endpoint's doing (a proxy, or a setting that spoils every alert); a lone alert tells
+        nothing on its own, so then a post of no alert decides: refused too, the endpoint's
+        fault. A :class:`RetriableAlertmanagerError` means that post could not tell (retry).
+        """
+        if not refused or len(refused) < len(payloads):
+            return None
+        statuses = {exc.status for _, exc in refused}
+        if len(statuses) > 1:
+            return None
+        first = refused[0][1]
+        if len(payloads) > 1:
+            return AlertmanagerConfigurationError(
+                f"Alertmanager refused each of the {len(payloads)} alerts of a batch alone, "
+                f"all with {first.status}: {first}",
+                first.status,
+            )
+        try:
+            await self.client.accepts_posts()
+        except AlertmanagerRejectedError as exc:
+            return AlertmanagerConfigurationError(
+                f"Alertmanager refuses even a post of no alert: {exc}", exc.status
+            )
+        except (AlertmanagerConfigurationError, RetriableAlertmanagerError) as exc:
+            return exc
+        self._endpoint_answers()
+        return None
+
     async def _post_until_answered(self, payloads: list[Payload]) -> None:
-        """One post, retried with back-off while the failure is transient; a refusal
-        (:class:`AlertmanagerRejectedError`) is raised at once."""
+        """One post, retried with back-off while the failure is transient or the endpoint
+        refuses us; a refusal of the alerts (:class:`AlertmanagerRejectedError`) is raised at
+        once."""
         backoff = self._backoff()
         failed = False
         while True:
@@ -377,19 +451,42 @@ class Notifier:
                 self._reachable = True  # it answered
                 self.metrics.failed.inc()
                 raise
+            except AlertmanagerConfigurationError as exc:
+                self._endpoint_refuses(exc)
             except RetriableAlertmanagerError as exc:
                 self._reachable = False
                 self.metrics.failed.inc()
                 if not failed:
                     log.warning("Alertmanager post failed; retrying", extra={"error": str(exc)})
-                failed = True
-                await self._wait_polling(backoff.next_delay())
-                self.metrics.retried.inc()
-        self._reachable = True
+            failed = True
+            await self._wait_polling(backoff.next_delay())
+            self.metrics.retried.inc()
+        self._endpoint_answers()
         if failed:
             # Alertmanager may have restarted and forgotten what it held: re-post the open ones
             log.info("Alertmanager accepts posts again")
             self._last_resend = float("-inf")
+
+    def _endpoint_refuses(self, exc: AlertmanagerConfigurationError) -> None:
+        """The endpoint refuses us: not ready, and an ERROR once a minute while it lasts (the
+        error names the status and the request, never the URL or its credentials)."""
+        self._reachable = True  # it answered
+        self._refusing = exc
+        self.metrics.failed.inc()
+        if self._error_log.due("endpoint_refuses"):
+            log.error(
+                "Alertmanager refuses notify's requests; fix the configuration (retrying, "
+                "nothing committed or dead-lettered meanwhile)",
+                extra={"status": exc.status, "error": str(exc)},
+            )
+
+    def _endpoint_answers(self) -> None:
+        """A request succeeded: reachable, and no longer refused."""
+        self._reachable = True
+        if self._refusing is not None:
+            self._refusing = None
+            self._error_log = Throttle(60.0)  # the next fault is told at once
+            log.info("Alertmanager takes notify's requests again")
 
     def _backoff(self) -> Backoff:
         n = self.settings.notify
@@ -517,12 +614,16 @@ class Notifier:
                     extra={"error": str(exc), "partitions": sorted(wanted)},
                 )
                 return
+            except AlertmanagerConfigurationError as exc:
+                self._endpoint_refuses(exc)
+                await self._wait_polling(backoff.next_delay())
+                self.metrics.retried.inc()
             except RetriableAlertmanagerError as exc:
                 self.metrics.failed.inc()
                 log.warning("cannot read Alertmanager's alerts yet", extra={"error": str(exc)})
                 await self._wait_polling(backoff.next_delay())
                 self.metrics.retried.inc()
-        self._reachable = True
+        self._endpoint_answers()
         restored = 0
         for a in found:
             lab = a.get("labels", {})

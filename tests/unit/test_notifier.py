@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -15,7 +16,13 @@ from aiokafka.structs import ConsumerRecord
 from detectors.types import AlertEvent
 from ingest.alertmanager.client import AlertmanagerClient
 from ingest.alertmanager.notifier import Notifier, Posts
-from ingest.errors import AlertmanagerRejectedError, ConfigError, RetriableAlertmanagerError
+from ingest.errors import (
+    AlertmanagerConfigurationError,
+    AlertmanagerError,
+    AlertmanagerRejectedError,
+    ConfigError,
+    RetriableAlertmanagerError,
+)
 from ingest.kafka_io.deadletter import DeadLetter
 from ingest.settings import Settings
 
@@ -38,11 +45,14 @@ def _event(state: str, severity: str = "warning", alert_id: str = "pa1") -> Aler
     )
 
 
-def _notifier(handler: httpx.MockTransport | None = None) -> Notifier:
+def _notifier(handler: httpx.MockTransport | None = None, url: str = "http://am.test") -> Notifier:
     s = Settings.model_validate(
-        {"alertmanager": {"url": "http://am.test"}, "notify": {"retry_initial_s": 0.01}}
+        {
+            "alertmanager": {"url": url},
+            "notify": {"retry_initial_s": 0.01, "retry_max_s": 0.05},
+        }
     )
-    return Notifier(s, AlertmanagerClient("http://am.test", transport=handler))
+    return Notifier(s, AlertmanagerClient(url, transport=handler))
 
 
 def test_an_escalated_severity_ends_the_old_alert_and_fires_the_new_one() -> None:
@@ -137,18 +147,33 @@ class _Producer:
 
 
 @pytest.mark.parametrize(
-    ("status", "refused"), [(400, True), (404, True), (422, True), (408, False), (429, False)]
+    ("status", "kind"),
+    [
+        (400, AlertmanagerRejectedError),
+        (422, AlertmanagerRejectedError),
+        (401, AlertmanagerConfigurationError),
+        (403, AlertmanagerConfigurationError),
+        (404, AlertmanagerConfigurationError),
+        (405, AlertmanagerConfigurationError),
+        (407, AlertmanagerConfigurationError),
+        (413, AlertmanagerConfigurationError),
+        (308, AlertmanagerConfigurationError),
+        (408, RetriableAlertmanagerError),
+        (429, RetriableAlertmanagerError),
+        (503, RetriableAlertmanagerError),
+    ],
 )
-async def test_a_4xx_other_than_408_and_429_says_retrying_will_not_help(
-    status: int, refused: bool
+async def test_an_answer_says_whose_fault_it_is_and_whether_retrying_helps(
+    status: int, kind: type[AlertmanagerError]
 ) -> None:
     client = AlertmanagerClient(
         "http://am.test", transport=httpx.MockTransport(lambda _: httpx.Response(status))
     )
-    with pytest.raises((AlertmanagerRejectedError, RetriableAlertmanagerError)) as caught:
+    with pytest.raises(AlertmanagerError) as caught:
         await client.post_alerts([{"labels": {"alertname": "x"}}])
     await client.aclose()
-    assert isinstance(caught.value, AlertmanagerRejectedError) is refused
+    assert type(caught.value) is kind
+    refused = kind is AlertmanagerRejectedError
     assert caught.value.retriable is not refused
     assert caught.value.status == status
     assert ("retrying will not help" in str(caught.value)) is refused
@@ -180,7 +205,7 @@ async def test_a_refused_batch_is_posted_one_by_one_and_only_the_refused_alert_r
 
 
 async def test_a_transient_failure_is_retried_then_a_refusal_is_final() -> None:
-    answers = [503, 429, 408, 400]
+    answers = [503, 429, 408, 400, 200]
     seen: list[int] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -191,7 +216,9 @@ async def test_a_transient_failure_is_retried_then_a_refusal_is_final() -> None:
     out = Posts()
     n._apply(_event("open"), 0, NOW, out)
     refused = await n._deliver(list(out.payloads.values()))
-    assert seen == answers  # retried through 503, 429, 408; stopped at 400
+    # retried through 503, 429, 408; stopped at 400, which is the alert's own as the endpoint
+    # takes a post of no alert (200)
+    assert seen == answers
     assert len(refused) == 1
     assert n.metrics.retried._value.get() == 3
     await n.client.aclose()
@@ -306,3 +333,151 @@ async def test_basic_auth_in_the_url_is_sent_but_never_shown() -> None:
     assert seen == ["Basic YW0tdXNlcjphbS1zZWNyZXQ="]  # am-user:am-secret
     assert client.url == "http://am.test"
     assert "am-secret" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- the endpoint refuses us
+
+
+class _Consumer:
+    """What :meth:`Notifier._wait_polling` uses of the consumer: nothing assigned."""
+
+    def assignment(self) -> set[TopicPartition]:
+        return set()
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        pass
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        pass
+
+    async def getmany(self, timeout_ms: int = 0) -> dict[TopicPartition, Any]:
+        await asyncio.sleep(timeout_ms / 1000)
+        return {}
+
+
+class _Switchable:
+    """An Alertmanager that answers ``status`` to every post until :attr:`fixed`, then 200;
+    it records the alert ids of each post."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.fixed = False
+        self.calls: list[list[str]] = []
+        self.posted = asyncio.Event()
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append([a["labels"]["alert_id"] for a in json.loads(request.content)])
+        if len(self.calls) >= 6:
+            self.posted.set()
+        if self.fixed:
+            return httpx.Response(200)
+        return httpx.Response(self.status, text="refused by policy")
+
+
+async def _stalled_then_fixed(
+    n: Notifier, am: _Switchable, out: Posts
+) -> tuple[list[DeadLetter], str | None]:
+    """Post ``out`` while ``am`` refuses; its dead letters, and the not-ready reason seen
+    during the stall."""
+    n._consumer = _Consumer()  # type: ignore[assignment]
+    posting = asyncio.create_task(n._post(out))
+    await asyncio.wait_for(am.posted.wait(), 30)
+    during = n.not_ready_reason()
+    assert not posting.done(), "a refusal of the endpoint is waited out, not given up"
+    am.fixed = True
+    return await asyncio.wait_for(posting, 30), during
+
+
+async def test_a_403_on_everything_stalls_without_dead_letters_then_delivers_everything(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    am = _Switchable(403)
+    n = _notifier(httpx.MockTransport(am.handle), url="http://am-user:am-secret@am.test")
+    out = Posts()
+    for alert_id in ("a1", "a2", "a3"):
+        n._apply(_event("open", alert_id=alert_id), 0, NOW, out)
+    with caplog.at_level(logging.INFO, logger="ingest.alertmanager.notifier"):
+        dead, during = await _stalled_then_fixed(n, am, out)
+    assert dead == []
+    assert "403" in (during or "")
+    assert n.ready(), "ready again once the endpoint takes the posts"
+    assert am.calls[-1] == ["a1", "a2", "a3"], "the whole batch delivered after the fix"
+    assert set(n._active) == {"a1", "a2", "a3"}, "nothing forgotten"
+    assert n.metrics.dead_letters.labels("alertmanager_rejected")._value.get() == 0
+    assert n.metrics.sent.labels("firing")._value.get() == 3
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1, "one ERROR a minute, not one a retry"
+    assert errors[0].status == 403  # type: ignore[attr-defined]
+    assert "am-secret" not in caplog.text
+    await n.client.aclose()
+
+
+async def test_a_400_on_every_alert_posted_alone_is_the_endpoints_fault() -> None:
+    am = _Switchable(400)
+    n = _notifier(httpx.MockTransport(am.handle))
+    out = Posts()
+    for alert_id in ("a1", "a2"):
+        n._apply(_event("open", alert_id=alert_id), 0, NOW, out)
+    dead, during = await _stalled_then_fixed(n, am, out)
+    assert dead == []
+    assert "400" in (during or "")
+    # the batch, then each alone, again and again until the fix
+    assert am.calls[:3] == [["a1", "a2"], ["a1"], ["a2"]]
+    assert am.calls[-1] == ["a1", "a2"]
+    assert n.ready()
+    await n.client.aclose()
+
+
+async def test_a_lone_alert_refused_while_a_post_of_none_is_refused_too_stalls() -> None:
+    am = _Switchable(400)
+    n = _notifier(httpx.MockTransport(am.handle))
+    out = Posts()
+    n._apply(_event("open", alert_id="a1"), 0, NOW, out)
+    dead, during = await _stalled_then_fixed(n, am, out)
+    assert dead == []
+    assert "400" in (during or "")
+    assert am.calls[:2] == [["a1"], []], "the alert, then a post of no alert"
+    await n.client.aclose()
+
+
+async def test_a_422_on_one_alert_of_three_dead_letters_only_that_one() -> None:
+    calls: list[list[str]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        ids = [a["labels"]["alert_id"] for a in json.loads(request.content)]
+        calls.append(ids)
+        if "bad" in ids:
+            return httpx.Response(422, json={"code": 422, "message": "labels.bad in body"})
+        return httpx.Response(200)
+
+    n = _notifier(httpx.MockTransport(handle))
+    records = [
+        _record(msgspec.json.encode(_event("open", alert_id=alert_id)), offset)
+        for offset, alert_id in enumerate(("good", "bad", "fine"), start=20)
+    ]
+    out, dead = n._collect({TP: records}, NOW)
+    dead = await n._post(out)
+    assert [(d.offset, d.reason) for d in dead] == [(21, "alertmanager_rejected")]
+    assert "422" in dead[0].detail
+    assert calls == [["good", "bad", "fine"], ["good"], ["bad"], ["fine"]]
+    assert set(n._active) == {"good", "fine"}
+    assert n.not_ready_reason() == "not consuming yet", "an alert's refusal is no stall"
+    await n.client.aclose()
+
+
+async def test_a_configuration_refusal_of_the_open_alerts_query_is_retried() -> None:
+    answers = [403, 403, 200]
+    seen: list[int] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(answers[len(seen)])
+        return httpx.Response(seen[-1], json=[])
+
+    n = _notifier(httpx.MockTransport(handle))
+    n._consumer = _Consumer()  # type: ignore[assignment]
+    n._consumer.partitions_for_topic = lambda topic: {0}  # type: ignore[attr-defined]
+    n.assigned({0})
+    await n._restore_active()
+    assert seen == answers
+    assert n._refusing is None
+    await n.client.aclose()
