@@ -1,5 +1,6 @@
-"""Helpers for the notification tests: a webhook receiver, a private Alertmanager, and readings
-that make the daemon raise (and later resolve) a ``device_silent`` alert."""
+"""Helpers for the notification tests: a webhook receiver, a private Alertmanager, a proxy in
+front of one, and readings that make the daemon raise (and later resolve) a ``device_silent``
+alert."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka.partitioner import murmur2
 
 from ingest.alertmanager.notifier import Notifier
@@ -87,6 +89,64 @@ def webhook_receiver() -> Iterator[Webhook]:
     thread.start()
     try:
         yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class PathProxy:
+    """A reverse proxy that forwards ``<prefix>/...`` to an Alertmanager and answers 404 to any
+    other path, as a proxy in front of Alertmanager does when its route changes under us."""
+
+    url: str  # what clients use: this proxy's address
+    upstream: str
+    prefix: str
+
+
+@contextmanager
+def path_proxy(upstream: str, prefix: str) -> Iterator[PathProxy]:
+    proxy: PathProxy
+
+    class Handler(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            if not self.path.startswith(proxy.prefix + "/"):
+                self.send_response(404)
+                self.send_header("Content-Length", "19")
+                self.end_headers()
+                self.wfile.write(b"404 page not found\n")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            answer = httpx.request(
+                self.command,
+                proxy.upstream + self.path.removeprefix(proxy.prefix),
+                content=self.rfile.read(length) if length else None,
+                headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
+                timeout=10,
+            )
+            self.send_response(answer.status_code)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        def do_GET(self) -> None:
+            self._forward()
+
+        def do_POST(self) -> None:
+            self._forward()
+
+        def do_DELETE(self) -> None:
+            self._forward()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    proxy = PathProxy(f"http://127.0.0.1:{server.server_address[1]}", upstream, prefix)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
     finally:
         server.shutdown()
         server.server_close()

@@ -1,27 +1,39 @@
 """What notify cannot deliver goes to the dead-letter topic, on the real Kafka and the stack's
-real Alertmanager: records that are no alert event, and alerts Alertmanager refuses (a 4xx
-other than 408/429 is not retried); the stream goes on past them."""
+real Alertmanager: records that are no alert event, and alerts Alertmanager refuses (400/422
+are not retried); the stream goes on past them. An endpoint that refuses every request (a
+proxy's changed route: 404) is the configuration's fault: notify stalls, dead-letters nothing
+and resumes by itself once the route is back."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
+import httpx
 import msgspec
 
 from detectors.types import AlertEvent
 from ingest.alertmanager.client import AlertmanagerClient
 from ingest.alertmanager.mapping import iso
 from ingest.alertmanager.notifier import Notifier
+from ingest.kafka_io import offsets
 from ingest.kafka_io.deadletter import parse_headers
+from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings
 from tests.integration.harness import (
+    end_offsets,
     ensure_topic,
     isolated_settings,
     produce,
     read_all,
 )
-from tests.integration.notify_harness import notify_caught_up, running_notify
+from tests.integration.notify_harness import (
+    notify_caught_up,
+    path_proxy,
+    running_notify,
+    with_notify,
+)
 
 
 def _event(alert_id: str, state: str, start_ms: int) -> AlertEvent:
@@ -120,3 +132,50 @@ async def test_records_that_are_no_alert_event_are_dead_lettered_and_the_stream_
         h = parse_headers(r.headers)  # type: ignore[attr-defined]
         assert (h["dl.topic"], h["dl.stage"]) == (s.topics.alerts, "notify")
         assert h["dl.detail"]
+
+
+async def test_a_proxy_answering_404_stalls_notify_without_dead_letters_until_it_is_fixed(
+    live_stack: Settings, unique_name: str
+) -> None:
+    base = with_notify(isolated_settings(live_stack, unique_name), retry_max_s=1.0)
+    await ensure_topic(base)
+    first, second = (f"pa-{uuid.uuid4().hex[:12]}" for _ in range(2))
+    now_ms = int(time.time() * 1000)
+    with path_proxy(live_stack.alertmanager_url, "/am") as proxy:
+        am = base.alertmanager.model_copy(update={"url": f"{proxy.url}/am"})
+        s = base.model_copy(update={"alertmanager": am})
+        opened = msgspec.json.encode(_event(first, "open", now_ms - 600_000))
+        await produce(s, s.topics.alerts, [(b"pdev-hygiene", opened)])
+        async with running_notify(s) as notifier:
+            await notify_caught_up(s, s.notify.group_id)
+            assert await _in_alertmanager(live_stack, first)
+            done = await offsets.committed_offsets(
+                kafka_client_kwargs(s), s.topics.alerts, s.notify.group_id
+            )
+            proxy.prefix = "/alertmanager"  # the proxy's route moved: notify's path is a 404
+            later = msgspec.json.encode(_event(second, "open", now_ms - 300_000))
+            await produce(s, s.topics.alerts, [(b"pdev-hygiene", later)])
+            readyz = f"http://127.0.0.1:{notifier.http_port}/readyz"
+            async with httpx.AsyncClient() as http:
+                deadline = time.monotonic() + 60
+                while (answer := await http.get(readyz)).status_code == 200:
+                    assert time.monotonic() < deadline, "readyz reports the refusing endpoint"
+                    await asyncio.sleep(0.2)
+                assert answer.status_code == 503
+                assert "404" in answer.text
+                await asyncio.sleep(3)  # several retries (back-off capped at 1 s)
+                assert notifier.metrics.retried._value.get() >= 2
+                assert not await _in_alertmanager(live_stack, second)
+                assert (
+                    await offsets.committed_offsets(
+                        kafka_client_kwargs(s), s.topics.alerts, s.notify.group_id
+                    )
+                    == done
+                ), "nothing committed while the endpoint refuses"
+                proxy.prefix = "/am"  # fixed
+                await notify_caught_up(s, s.notify.group_id)
+                assert await _in_alertmanager(live_stack, second)
+                assert (await http.get(readyz)).status_code == 200
+            assert notifier.metrics.dead_letters.labels("alertmanager_rejected")._value.get() == 0
+    dead_letters = await end_offsets(s, s.topics.dead_letter)
+    assert sum(dead_letters.values()) == 0, "nothing dead-lettered"
