@@ -13,10 +13,11 @@ import socket
 import ssl
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from platformdirs import user_cache_dir
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     Field,
@@ -40,6 +41,34 @@ KAFKA_VERSION = "3.9.1"
 INFLUXDB_VERSION = "v2.7.12"
 ALERTMANAGER_VERSION = "v0.35.0"
 _HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+
+def _not_blank(value: str | None, unset_means: str) -> str | None:
+    """``value`` unless it is empty or blank: for an optional setting whose absence means
+    something (the local stack's service), an empty value is surely a mistake (an environment
+    variable set to nothing, ``url = ""`` in the file), not a request for that default.
+
+    >>> _not_blank(None, "x") is None, _not_blank("kafka:9092", "x")
+    (True, 'kafka:9092')
+    >>> _not_blank(" ", "unset it to use the local stack's")
+    Traceback (most recent call last):
+    ...
+    ValueError: is empty: unset it to use the local stack's
+    """
+    if value is not None and not value.strip():
+        raise ValueError(f"is empty: {unset_means}")
+    return value
+
+
+def _listen_host(host: str) -> str:
+    # asyncio takes an empty host for every interface: /metrics would be open to the network
+    if not host.strip():
+        raise ValueError("is empty: 0.0.0.0 listens on every interface; unset, on 127.0.0.1")
+    return host
+
+
+# the address a health and metrics endpoint listens on
+ListenHost = Annotated[str, AfterValidator(_listen_host)]
 
 
 def _project_var_dir() -> Path:
@@ -68,6 +97,15 @@ class KafkaSettings(BaseModel):
     client_id: str = "vitalstream"
     request_timeout_ms: int = Field(default=30_000, gt=0)
 
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers_named(cls, value: str | None) -> str | None:
+        # blank would silently mean the local stack's broker: data sent to the wrong Kafka
+        _not_blank(value, "unset it to use the local stack's broker")
+        if value is not None and any(not server.strip() for server in value.split(",")):
+            raise ValueError("names an empty server (a stray comma?)")
+        return value
+
 
 class InfluxSettings(BaseModel):
     """Where InfluxDB is. ``url`` unset means: the local stack's server."""
@@ -80,6 +118,11 @@ class InfluxSettings(BaseModel):
     timeout_ms: int = Field(default=10_000, gt=0)
     verify_ssl: bool = True
     ssl_ca_cert: FilePath | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url_not_blank(cls, value: str | None) -> str | None:
+        return _not_blank(value, "unset it to use the local stack's InfluxDB")
 
 
 class TopicSettings(BaseModel):
@@ -163,7 +206,7 @@ class IngestSettings(BaseModel):
     # a caught-up partition without a record for this long (wall time) is idle: its clock then
     # follows the other partitions' stream time, or the wall clock (0: never, stream time only)
     idle_partition_ms: int = Field(default=60_000, ge=0)
-    http_host: str = "127.0.0.1"
+    http_host: ListenHost = "127.0.0.1"
     http_port: int = Field(default=18900, ge=0)
     metrics_interval_s: float = Field(default=10.0, gt=0)
 
@@ -192,6 +235,7 @@ class AlertmanagerSettings(BaseModel):
         # and would refuse every post carrying it: notify would dead-letter every alert
         if value is None:
             return value
+        _not_blank(value, "unset it to use the default")
         if not value.startswith(("http://", "https://")):
             # the value is not quoted: a URL may carry credentials (user:password@host)
             raise ValueError("must be an absolute http(s) URL")
@@ -215,7 +259,7 @@ class NotifySettings(BaseModel):
     max_batch_events: int = Field(default=500, gt=0)
     retry_initial_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
-    http_host: str = "127.0.0.1"
+    http_host: ListenHost = "127.0.0.1"
     http_port: int = Field(default=18901, ge=0)
 
     @model_validator(mode="after")

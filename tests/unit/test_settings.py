@@ -174,3 +174,52 @@ def test_a_settings_file_that_is_missing_or_no_toml_fails_at_start_with_one_line
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1, err
     assert re.search(reason, err), err
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "reason"),
+    [
+        ("VITALSTREAM_KAFKA__BOOTSTRAP_SERVERS", "", "is empty: unset it to use the local stack"),
+        ("VITALSTREAM_KAFKA__BOOTSTRAP_SERVERS", "  ", "is empty: unset it to use the local"),
+        ("VITALSTREAM_KAFKA__BOOTSTRAP_SERVERS", "kafka-1:9092,", "names an empty server"),
+        ("VITALSTREAM_INFLUXDB__URL", "", "is empty: unset it to use the local stack's InfluxDB"),
+        ("VITALSTREAM_ALERTMANAGER__URL", "", "is empty: unset it to use the default"),
+        ("VITALSTREAM_ALERTMANAGER__GRAFANA_URL", " ", "is empty: unset it to use the default"),
+        ("VITALSTREAM_INGEST__HTTP_HOST", "", "is empty: 0.0.0.0 listens on every interface"),
+        ("VITALSTREAM_NOTIFY__HTTP_HOST", "", "is empty: 0.0.0.0 listens on every interface"),
+    ],
+)
+def test_a_blank_optional_address_fails_at_start_with_one_line(
+    env: str,
+    value: str,
+    reason: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # blank is no way to ask for the default: it is an environment variable set to nothing
+    from ingest.cli import main
+
+    monkeypatch.setenv(env, value)
+    assert main(["ingest", "--check"]) == 2
+    err = capsys.readouterr().err
+    field = env.removeprefix("VITALSTREAM_").lower().replace("__", ".")
+    assert err.startswith(f"vitalstream: invalid settings: {field}: {reason}")
+    assert len(err.splitlines()) == 1, err
+
+
+def test_a_blank_bootstrap_servers_in_the_settings_file_fails_and_unset_is_the_local_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in [k for k in os.environ if k.startswith("VITALSTREAM_")]:
+        monkeypatch.delenv(key)
+    cfg = tmp_path / "vs.toml"
+    cfg.write_text('[kafka]\nbootstrap_servers = ""\n')
+    try:
+        with pytest.raises(ValidationError, match=r"kafka\.bootstrap_servers\n.*is empty"):
+            load_settings(cfg)
+        cfg.write_text('[kafka]\nclient_id = "vs"\n')
+        s = load_settings(cfg)
+    finally:
+        os.environ.pop("VITALSTREAM_CONFIG", None)  # load_settings sets it for the sources
+    assert s.bootstrap_servers == f"127.0.0.1:{s.stack.kafka_port}"
+    assert s.kafka.bootstrap_servers is None
