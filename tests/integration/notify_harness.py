@@ -85,10 +85,17 @@ def webhook_receiver() -> Iterator[Webhook]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     hook = Webhook(f"http://127.0.0.1:{server.server_address[1]}/")
+    with _serving(server):
+        yield hook
+
+
+@contextmanager
+def _serving(server: ThreadingHTTPServer) -> Iterator[None]:
+    """``server`` answering in a thread of its own; shut down after."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield hook
+        yield
     finally:
         server.shutdown()
         server.server_close()
@@ -143,13 +150,8 @@ def path_proxy(upstream: str, prefix: str) -> Iterator[PathProxy]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     proxy = PathProxy(f"http://127.0.0.1:{server.server_address[1]}", upstream, prefix)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(server):
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def free_port() -> int:
