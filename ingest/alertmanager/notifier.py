@@ -434,7 +434,8 @@ class Notifier:
             )
         except (AlertmanagerConfigurationError, RetriableAlertmanagerError) as exc:
             return exc
-        self._endpoint_answers()
+        if self._endpoint_answers():
+            log.info("Alertmanager accepts posts again")
         return None
 
     async def _post_until_answered(self, payloads: list[Payload]) -> None:
@@ -461,8 +462,7 @@ class Notifier:
             failed = True
             await self._wait_polling(backoff.next_delay())
             self.metrics.retried.inc()
-        self._endpoint_answers()
-        if failed:
+        if self._endpoint_answers() or failed:
             # Alertmanager may have restarted and forgotten what it held: re-post the open ones
             log.info("Alertmanager accepts posts again")
             self._last_resend = float("-inf")
@@ -480,13 +480,14 @@ class Notifier:
                 extra={"status": exc.status, "error": str(exc)},
             )
 
-    def _endpoint_answers(self) -> None:
-        """A request succeeded: reachable, and no longer refused."""
+    def _endpoint_answers(self) -> bool:
+        """A request succeeded: reachable, and no longer refused. Whether it was refused."""
         self._reachable = True
-        if self._refusing is not None:
-            self._refusing = None
-            self._error_log = Throttle(60.0)  # the next fault is told at once
-            log.info("Alertmanager takes notify's requests again")
+        if self._refusing is None:
+            return False
+        self._refusing = None
+        self._error_log = Throttle(60.0)  # the next fault is told at once
+        return True
 
     def _backoff(self) -> Backoff:
         n = self.settings.notify
@@ -623,7 +624,8 @@ class Notifier:
                 log.warning("cannot read Alertmanager's alerts yet", extra={"error": str(exc)})
                 await self._wait_polling(backoff.next_delay())
                 self.metrics.retried.inc()
-        self._endpoint_answers()
+        if self._endpoint_answers():
+            log.info("Alertmanager answers again")
         restored = 0
         for a in found:
             lab = a.get("labels", {})
