@@ -389,7 +389,8 @@ class ReadingPath:
             elif tracks and _K_DEVICE_SILENT in tracks and tracks[_K_DEVICE_SILENT].is_open:
                 self.book_resolve(did, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
             elif gap >= self.dropout_min_gap_ms and gap >= self.dropout_factor * s[self.INTERVAL]:
-                self.gap(did, d, int(prev), ts, gap, out)
+                # the metric that ends it says what the gap was (a sleep log starting: bedtime)
+                self.gap(did, d, int(prev), ts, gap, _METRIC_ORDER[mi], out)
             else:
                 # learn the expected interval from ordinary gaps only
                 iv = s[self.INTERVAL]
