@@ -400,12 +400,14 @@ class ReadingPath:
                 self.close_night(did, d, ts, out)
             hour = its // _HOUR
             if hour != s[self.H_CUR]:
-                self.presence(d, s[self.H_CUR], hour, t)
+                old_hour = s[self.H_CUR]
+                # closing the hour looks the local offset up again: presence learns local hours
                 self.close_hour(did, d, hour, ts, out)
+                self.presence(d, old_hour, hour, t)
         elif prev < 0.0:
             # the first hour: nothing to judge yet; the local-time module sets the offset
-            self.presence(d, -1.0, its // _HOUR, t)
             self.close_hour(did, d, its // _HOUR, ts, out)
+            self.presence(d, -1.0, its // _HOUR, t)
         if t > prev:
             s[self.T_ANY] = t
         s[slot] = t

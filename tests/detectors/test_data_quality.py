@@ -308,3 +308,39 @@ def test_a_gap_on_a_heart_rate_device_before_its_sleep_log_is_reported() -> None
     assert [(e.kind, e.start_ms) for e in gap_alerts(readings)] == [
         (K.DEVICE_SILENT, night - MIN + 1)
     ]
+
+
+# -- the presence profile in local hours ----------------------------------------------------
+
+
+def local_routine(device: str, offset_min: int | None, days: int) -> list[Reading]:
+    """Steps every minute from 08:00 to 22:00 on the wearer's clock (UTC + ``offset_min``),
+    stamped in UTC; the readings carry the offset unless ``offset_min`` is None."""
+    shift = (offset_min or 0) * MIN
+    return [
+        Reading(device, t - shift, Metric.STEPS, 4.0, 60.0, None, offset_min)
+        for day in range(days)
+        for t in range(T0 + day * DAY + 8 * HOUR, T0 + day * DAY + 22 * HOUR, MIN)
+    ]
+
+
+def test_two_wearers_with_the_same_local_routine_learn_the_same_presence_profile() -> None:
+    """A wearer at UTC-7 (the offset in each reading's timestamp) and one at UTC+9 (a
+    configured zone, readings in UTC) who both send data from 08:00 to 22:00 local time: 16 h
+    apart in UTC, the same profile, whose usual hours are their local 08-21."""
+    from detectors.config import LocalTimeConfig
+    from detectors.engine import LAYOUT
+
+    cfg = EngineConfig(local_time=LocalTimeConfig(devices={"east": "+09:00"}))
+    eng = Engine(cfg)
+    readings = local_routine("west", -7 * 60, 6) + [
+        Reading("east", r.ts_ms, r.metric, r.value, r.interval_s)
+        for r in local_routine("east", 9 * 60, 6)
+    ]
+    eng.process(sorted(readings, key=lambda r: r.ts_ms))
+    hours = slice(LAYOUT["presence.hours"], LAYOUT["presence.hours_n"] + 24)
+    west, east = eng._devices["west"], eng._devices["east"]
+    assert list(west.s[hours]) == list(east.s[hours])
+    presence = eng.modules["presence"]
+    usual = [h for h in range(24) if presence.usual(west, h)]  # type: ignore[attr-defined]
+    assert usual == list(range(8, 22))
