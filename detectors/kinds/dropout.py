@@ -51,19 +51,22 @@ class Dropout(Module):
         self.T_HR = self.slot("newest_heart_rate", "device")
         self.bedtime_max_ms = float(self.c.quality.bedtime_gap_max_ms)
 
+    def may_be_bedtime(self, d: Device, last: float) -> bool:
+        """Whether a gap that starts after the reading at ``last`` may turn out to be a wearer
+        going to bed: that reading was steps, no sleep was being logged, and the device sends
+        no heart rate (a heart-rate stream does not pause while the tracker is worn)."""
+        s = d.s
+        return s[self.T_STEPS] == last and s[self.T_STAGE] < last and s[self.T_HR] < 0.0
+
     def is_bedtime(self, d: Device, prev: int, gap: float, ended_by: Metric) -> bool:
         """Whether the gap from ``prev`` (``gap`` long), ended by a reading of ``ended_by``, is
-        a wearer going to bed: the steps stopped (the last reading was steps, no sleep was
-        being logged) and a sleep log starts within ``quality.bedtime_gap_max_ms``, on a device
-        without heart rate. Called before the ending reading is stored, so the device's
-        newest slots still describe the gap's start."""
-        s = d.s
+        a wearer going to bed (:meth:`may_be_bedtime`, and the first epoch of a sleep log
+        ended it within ``quality.bedtime_gap_max_ms``). Called before the ending reading is
+        stored, so the device's newest slots still describe the gap's start."""
         return (
             ended_by is Metric.SLEEP_STAGE
             and gap <= self.bedtime_max_ms
-            and s[self.T_STEPS] == prev
-            and s[self.T_STAGE] < prev
-            and s[self.T_HR] < 0.0
+            and self.may_be_bedtime(d, prev)
         )
 
     def on_gap(

@@ -310,6 +310,20 @@ def test_a_gap_on_a_heart_rate_device_before_its_sleep_log_is_reported() -> None
     ]
 
 
+def test_tick_waits_for_a_bedtime_hand_over_before_calling_the_device_silent() -> None:
+    """A live daemon ticks on while the device is quiet: on a device whose steps stopped and
+    whose sleep log may yet start, tick() reports no silence within a bedtime hand-over
+    (``quality.bedtime_gap_max_ms`` = 90 min, not the 45 min silence limit), and does once
+    the silence is longer."""
+    night = T0 + 3 * DAY + 22 * HOUR
+    bedtime = replay(Engine(), steps_and_sleep("bed", 4, 55 * MIN, Metric.SLEEP_STAGE))
+    assert opened(bedtime, K.DROPOUT, K.DEVICE_SILENT) == []
+    evening = replay(Engine(), steps_and_sleep("evening", 4, 3 * HOUR, Metric.SLEEP_STAGE))
+    silent = opened(evening, K.DROPOUT, K.DEVICE_SILENT)
+    assert [e.kind for e in silent] == [K.DEVICE_SILENT]
+    assert night - MIN + 90 * MIN <= silent[0].ts_ms <= night + 95 * MIN
+
+
 # -- the presence profile in local hours ----------------------------------------------------
 
 
