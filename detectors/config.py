@@ -227,6 +227,11 @@ class QualityConfig(_Cfg):
     ordinary_holes_per_week: float = Field(
         2.0, gt=0, description="Gaps of a length this frequent are the device's habit, not news"
     )
+    bedtime_gap_max_ms: int = Field(
+        90 * _MIN,
+        ge=0,
+        description="A gap after steps ended by a sleep log starting, up to this long: bedtime",
+    )
     late_ms: int = Field(5 * _MIN, gt=0, description="Behind the device's newest reading: late")
     skew_ms: int = Field(5 * _MIN, gt=0, description="A backward clock jump of at least this")
     skew_min_readings: int = Field(5, ge=2, description="Consecutive readings behind = skew")

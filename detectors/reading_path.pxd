@@ -75,7 +75,8 @@ cdef class ReadingPath:
     @cython.locals(
         s="double[::1]", t=cython.double, last=cython.double, prev=cython.double,
         gap=cython.double, skew=cython.double, bound=cython.double, iv=cython.double,
-        cap=cython.double, hour="long long", slot=Py_ssize_t, uo=object,
+        cap=cython.double, hour="long long", old_hour=cython.double, slot=Py_ssize_t,
+        uo=object,
     )
     cdef object step(
         self, object r, Device d, object did, object ts, long long its, int mi, object v_o,

@@ -389,7 +389,8 @@ class ReadingPath:
             elif tracks and _K_DEVICE_SILENT in tracks and tracks[_K_DEVICE_SILENT].is_open:
                 self.book_resolve(did, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
             elif gap >= self.dropout_min_gap_ms and gap >= self.dropout_factor * s[self.INTERVAL]:
-                self.gap(did, d, int(prev), ts, gap, out)
+                # the metric that ends it says what the gap was (a sleep log starting: bedtime)
+                self.gap(did, d, int(prev), ts, gap, _METRIC_ORDER[mi], out)
             else:
                 # learn the expected interval from ordinary gaps only
                 iv = s[self.INTERVAL]
@@ -399,12 +400,14 @@ class ReadingPath:
                 self.close_night(did, d, ts, out)
             hour = its // _HOUR
             if hour != s[self.H_CUR]:
-                self.presence(d, s[self.H_CUR], hour, t)
+                old_hour = s[self.H_CUR]
+                # closing the hour looks the local offset up again: presence learns local hours
                 self.close_hour(did, d, hour, ts, out)
+                self.presence(d, old_hour, hour, t)
         elif prev < 0.0:
             # the first hour: nothing to judge yet; the local-time module sets the offset
-            self.presence(d, -1.0, its // _HOUR, t)
             self.close_hour(did, d, its // _HOUR, ts, out)
+            self.presence(d, -1.0, its // _HOUR, t)
         if t > prev:
             s[self.T_ANY] = t
         s[slot] = t

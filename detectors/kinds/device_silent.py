@@ -7,7 +7,13 @@ A roster device's limit is the operator's word and counts raw time. A device onl
 only the silence in the hours it usually sends data, and only beyond the holes it routinely
 has (:mod:`~detectors.kinds.presence`): a tracker that logs sleep only is silent every day.
 Until it has ``quality.presence_learn_days`` of history no one knows its habits: only a
-silence longer than any hole it could learn to have (6 h of usual hours) is reported."""
+silence longer than any hole it could learn to have (6 h of usual hours) is reported.
+
+tick() cannot know how a silence will end. On a device whose steps stopped, that logs sleep
+and sends no heart rate, it may end in a sleep log: the wearer went to bed
+(:meth:`~detectors.kinds.dropout.Dropout.is_bedtime`). Such a silence is reported by tick()
+only once it is longer than that hand-over can be (``quality.bedtime_gap_max_ms``); a shorter
+one is judged when data resumes, by what ends it."""
 
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from detectors.types import AlertEvent
 from messages.kinds import AnomalyKind as K
 
 if TYPE_CHECKING:
+    from detectors.kinds.dropout import Dropout
     from detectors.kinds.presence import Presence
     from detectors.reading_path import Device
 
@@ -36,6 +43,9 @@ class DeviceSilent(Module):
         self.T_WATCH = self.slot("watch_since")
         self.T_ANY = self.slot("newest", "device")
         self.presence: Presence = self.env.modules["presence"]  # type: ignore[assignment]
+        self.dropout: Dropout = self.env.modules["dropout"]  # type: ignore[assignment]
+        self.T_STAGE = self.slot("newest_sleep_stage", "device")
+        self.bedtime_ms = float(self.c.quality.bedtime_gap_max_ms)
 
     def on_roster(self, device_id: str) -> bool:
         return device_id in self.c.deadman.roster
@@ -51,8 +61,12 @@ class DeviceSilent(Module):
 
     def _need(self, did: str, d: Device, last: float) -> float:
         """The usual-hours silence since ``last`` that makes a seen (not roster) device
-        silent."""
-        return max(float(self.limit(did)), self.presence.news_ms(d, last))
+        silent: its limit, past its ordinary holes, and past a bedtime hand-over where the
+        silence may yet end in its sleep log (a device that has logged sleep before)."""
+        need = max(float(self.limit(did)), self.presence.news_ms(d, last))
+        if d.s[self.T_STAGE] >= 0.0 and self.dropout.may_be_bedtime(d, last):
+            need = max(need, self.bedtime_ms)
+        return need
 
     def is_silent(self, did: str, d: Device, now_ms: float) -> bool:
         last = self.last_seen(d)

@@ -4,11 +4,13 @@ in, and how long its ordinary holes are. :mod:`~detectors.kinds.dropout` and
 stops: a tracker that only logs sleep at night is not "dropping out" every morning, and a
 steps export that routinely skips half an hour is not broken when it does so again.
 
-- **Usual hours.** Per UTC hour of the day, the share of recent days on which the device sent
-  anything in that hour (a running mean from a prior of 1, then exponentially weighted over
-  ``quality.presence_days``). An hour is *usual* while its share is above
-  ``quality.usual_hour_share``. Only the part of a gap that falls in usual hours counts (its
-  *usual length*). The profile is a pattern in absolute time of day, so it needs no time zone.
+- **Usual hours.** Per hour of the wearer's local day (:mod:`~detectors.kinds.local_time`),
+  the share of recent days on which the device sent anything in that hour (a running mean from
+  a prior of 1, then exponentially weighted over ``quality.presence_days``). An hour is *usual*
+  while its share is above ``quality.usual_hour_share``. Only the part of a gap that falls in
+  usual hours counts (its *usual length*). Local hours keep a routine where the wearer lives
+  it: across a daylight-saving change or travel the profile moves with them, and two wearers
+  with the same day in different zones learn the same profile.
 - **Ordinary holes.** Per length in :data:`HOLE_EDGES_MS`, an exponentially weighted count
   (decayed per day over ``presence_days``) of gaps whose usual length reached it. A length
   seen at least ``quality.ordinary_holes_per_week`` times a week is *ordinary* for this device:
@@ -25,6 +27,7 @@ import math
 from typing import TYPE_CHECKING
 
 from detectors.kinds.base import DAY, HOUR, MIN, Module
+from detectors.kinds.local_time import LocalTime
 from detectors.layout import Layout, Slot
 
 if TYPE_CHECKING:
@@ -42,11 +45,12 @@ _MAX_MISSING_HOURS = 7 * 24
 
 class Presence(Module):
     name = "presence"
+    # version 2: the hours are the wearer's local hours of the day (UTC hours before)
     layout = Layout(
         "presence",
-        1,
+        2,
         (
-            Slot("hours", 24, init=1.0),  # share of days with data, per UTC hour of the day
+            Slot("hours", 24, init=1.0),  # share of days with data, per local hour of the day
             Slot("hours_n", 24),  # days judged per hour of the day (the running mean's count)
             Slot("holes", len(HOLE_EDGES_MS)),  # EW count of holes at least each edge long
             Slot("day", init=-1.0),  # day number of the holes' last decay
@@ -58,6 +62,9 @@ class Presence(Module):
         self.HOURS_N = self.slot("hours_n")
         self.HOLES = self.slot("holes")
         self.DAY = self.slot("day")
+        local = self.env.modules["local_time"]
+        assert isinstance(local, LocalTime)
+        self.local = local
         self.NEWEST = [self.slot(f"newest_{m}", "device") for m in ("heart_rate", "spo2", "steps")]
         self.T_FIRST = self.slot("first", "device")
         q = self.c.quality
@@ -70,15 +77,17 @@ class Presence(Module):
     # -- learning ----------------------------------------------------------------------------
 
     def on_hour(self, d: Device, old: float, new: int, t: float) -> None:
-        """The device sent a reading in absolute hour ``new``; its previous one was in ``old``
-        (-1: none): the hours in between had no data."""
+        """The device sent a reading in absolute hour ``new`` (``ts // 1 h``); its previous one
+        was in ``old`` (-1: none): the hours in between had no data. Each is learned at its
+        local hour of the day (the offset the hour closed with)."""
         s = d.s
+        hour_of_day = self.local.hour_of_day
         if old >= 0 and new > old:
             h = int(old) + 1
             for _ in range(min(new - h, _MAX_MISSING_HOURS)):
-                self._learn(s, h % 24, 0.0)
+                self._learn(s, hour_of_day(s, h * HOUR), 0.0)
                 h += 1
-        self._learn(s, new % 24, 1.0)
+        self._learn(s, hour_of_day(s, new * HOUR), 1.0)
         day = new // 24
         last_day = s[self.DAY]
         if last_day >= 0 and day > last_day:
@@ -125,7 +134,13 @@ class Presence(Module):
         return ordinary
 
     def usual(self, d: Device, hour_of_day: int) -> bool:
+        """Whether the device usually sends data in local hour ``hour_of_day``."""
         return d.s[self.HOURS + hour_of_day] > self.share
+
+    def usual_at(self, d: Device, t: float) -> bool:
+        """Whether the (UTC whole) hour event time ``t`` falls in is one of the device's usual
+        hours, read at the local hour its start falls in (as :meth:`on_hour` learns it)."""
+        return self.usual(d, self.local.hour_of_day(d.s, (t // HOUR) * HOUR))
 
     def usual_ms(self, d: Device, start: float, end: float) -> float:
         """How much of ``[start, end)`` falls in the device's usual hours."""
@@ -139,7 +154,7 @@ class Presence(Module):
         t = start
         while t < end:
             nxt = min((t // HOUR + 1) * HOUR, end)
-            if self.usual(d, int(t // HOUR) % 24):
+            if self.usual_at(d, t):
                 total += nxt - t
             t = nxt
         return total
@@ -152,7 +167,7 @@ class Presence(Module):
         horizon = start + 2 * DAY
         while t < horizon:
             nxt = (t // HOUR + 1) * HOUR
-            if self.usual(d, int(t // HOUR) % 24):
+            if self.usual_at(d, t):
                 if nxt - t >= left:
                     return t + left
                 left -= nxt - t

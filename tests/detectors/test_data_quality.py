@@ -232,3 +232,129 @@ def test_a_new_seen_device_that_stops_for_longer_than_any_habit_is_silent() -> N
     silent = opened(replay(Engine(), readings), K.DEVICE_SILENT)
     assert len(silent) == 1
     assert T0 + 14 * HOUR <= silent[0].ts_ms <= T0 + 14 * HOUR + 5 * MIN
+
+
+# -- the bedtime hand-over: the metric that ends a gap --------------------------------------
+
+
+def steps_and_sleep(
+    device: str, nights: int, last_night_gap: int, ended_by: Metric
+) -> list[Reading]:
+    """A PMData-like tracker (steps every minute while up, a sleep log at night, no heart
+    rate): up 07:00-22:00, asleep 22:00-07:00 (the steps stop as the sleep log starts), for
+    ``nights`` nights. On the last night the steps stop at 22:00 and nothing comes for
+    ``last_night_gap`` ms; the first reading after is of ``ended_by`` (then the sleep log)."""
+    out: list[Reading] = []
+    for n in range(nights):
+        day = T0 + n * DAY
+        out += [
+            Reading(device, t, Metric.STEPS, float(t // MIN % 5), 60.0)
+            for t in range(day + 7 * HOUR, day + 22 * HOUR, MIN)
+        ]
+        asleep = day + 22 * HOUR
+        if n == nights - 1:
+            asleep += last_night_gap
+            if ended_by is Metric.HEART_RATE:
+                out.append(Reading(device, asleep, Metric.HEART_RATE, 64.0))
+            elif ended_by is Metric.STEPS:
+                out.append(Reading(device, asleep, Metric.STEPS, 12.0, 60.0))
+        out += [
+            Reading(device, t, Metric.SLEEP_STAGE, 1.0 + (t // (40 * MIN)) % 3)
+            for t in range(asleep, day + DAY + 7 * HOUR, EPOCH)
+        ]
+    return out
+
+
+def gap_alerts(readings: list[Reading]) -> list[AlertEvent]:
+    """The all-data gap alerts of one device replayed alone (no tick() between its readings,
+    as ``evaluate --real`` replays a file: the gap is judged when data resumes)."""
+    events = Engine().process(readings).alerts
+    return opened(events, K.DROPOUT, K.DEVICE_SILENT)
+
+
+def test_a_gap_ended_by_a_sleep_log_starting_is_bedtime() -> None:
+    """After the learning period, the steps stop at 22:00 and the sleep log starts 55 min
+    later: the wearer went to bed, not a device losing data."""
+    assert gap_alerts(steps_and_sleep("bed", 4, 55 * MIN, Metric.SLEEP_STAGE)) == []
+
+
+def test_the_same_gap_ended_by_a_heart_rate_is_reported() -> None:
+    """The same 55 min without data, but what ends it is a heart rate (the device was worn
+    and lost its data) or steps (not a sleep log): reported, from where the data stopped.
+    (After the lone heart rate, the sleep log without heart rate is an optical dropout.)"""
+    night = T0 + 3 * DAY + 22 * HOUR
+    for ended_by in (Metric.HEART_RATE, Metric.STEPS):
+        alerts = gap_alerts(steps_and_sleep("lost", 4, 55 * MIN, ended_by))
+        assert [(e.kind, e.start_ms, e.ts_ms) for e in alerts][:1] == [
+            (K.DEVICE_SILENT, night - MIN, night + 55 * MIN)
+        ], ended_by
+        assert all(e.start_ms >= night + 55 * MIN for e in alerts[1:])
+
+
+def test_a_long_gap_before_a_sleep_log_is_not_bedtime() -> None:
+    """Steps stop 3 h before the sleep log starts (over ``quality.bedtime_gap_max_ms``): an
+    evening without data, reported."""
+    alerts = gap_alerts(steps_and_sleep("evening", 4, 3 * HOUR, Metric.SLEEP_STAGE))
+    assert [e.kind for e in alerts] == [K.DEVICE_SILENT]
+
+
+def test_a_gap_on_a_heart_rate_device_before_its_sleep_log_is_reported() -> None:
+    """A heart-rate stream does not pause while the tracker is worn: on a device that sends
+    heart rate, no data at all before the sleep log starts is lost data, not bedtime."""
+    readings = steps_and_sleep("hr", 4, 55 * MIN, Metric.SLEEP_STAGE)
+    readings += [Reading("hr", r.ts_ms + 1, Metric.HEART_RATE, 60.0) for r in readings]
+    readings.sort(key=lambda r: r.ts_ms)
+    night = T0 + 3 * DAY + 22 * HOUR
+    assert [(e.kind, e.start_ms) for e in gap_alerts(readings)] == [
+        (K.DEVICE_SILENT, night - MIN + 1)
+    ]
+
+
+def test_tick_waits_for_a_bedtime_hand_over_before_calling_the_device_silent() -> None:
+    """A live daemon ticks on while the device is quiet: on a device whose steps stopped and
+    whose sleep log may yet start, tick() reports no silence within a bedtime hand-over
+    (``quality.bedtime_gap_max_ms`` = 90 min, not the 45 min silence limit), and does once
+    the silence is longer."""
+    night = T0 + 3 * DAY + 22 * HOUR
+    bedtime = replay(Engine(), steps_and_sleep("bed", 4, 55 * MIN, Metric.SLEEP_STAGE))
+    assert opened(bedtime, K.DROPOUT, K.DEVICE_SILENT) == []
+    evening = replay(Engine(), steps_and_sleep("evening", 4, 3 * HOUR, Metric.SLEEP_STAGE))
+    silent = opened(evening, K.DROPOUT, K.DEVICE_SILENT)
+    assert [e.kind for e in silent] == [K.DEVICE_SILENT]
+    assert night - MIN + 90 * MIN <= silent[0].ts_ms <= night + 95 * MIN
+
+
+# -- the presence profile in local hours ----------------------------------------------------
+
+
+def local_routine(device: str, offset_min: int | None, days: int) -> list[Reading]:
+    """Steps every minute from 08:00 to 22:00 on the wearer's clock (UTC + ``offset_min``),
+    stamped in UTC; the readings carry the offset unless ``offset_min`` is None."""
+    shift = (offset_min or 0) * MIN
+    return [
+        Reading(device, t - shift, Metric.STEPS, 4.0, 60.0, None, offset_min)
+        for day in range(days)
+        for t in range(T0 + day * DAY + 8 * HOUR, T0 + day * DAY + 22 * HOUR, MIN)
+    ]
+
+
+def test_two_wearers_with_the_same_local_routine_learn_the_same_presence_profile() -> None:
+    """A wearer at UTC-7 (the offset in each reading's timestamp) and one at UTC+9 (a
+    configured zone, readings in UTC) who both send data from 08:00 to 22:00 local time: 16 h
+    apart in UTC, the same profile, whose usual hours are their local 08-21."""
+    from detectors.config import LocalTimeConfig
+    from detectors.engine import LAYOUT
+
+    cfg = EngineConfig(local_time=LocalTimeConfig(devices={"east": "+09:00"}))
+    eng = Engine(cfg)
+    readings = local_routine("west", -7 * 60, 6) + [
+        Reading("east", r.ts_ms, r.metric, r.value, r.interval_s)
+        for r in local_routine("east", 9 * 60, 6)
+    ]
+    eng.process(sorted(readings, key=lambda r: r.ts_ms))
+    hours = slice(LAYOUT["presence.hours"], LAYOUT["presence.hours_n"] + 24)
+    west, east = eng._devices["west"], eng._devices["east"]
+    assert list(west.s[hours]) == list(east.s[hours])
+    presence = eng.modules["presence"]
+    usual = [h for h in range(24) if presence.usual(west, h)]  # type: ignore[attr-defined]
+    assert usual == list(range(8, 22))

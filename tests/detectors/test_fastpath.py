@@ -246,6 +246,7 @@ def _configs(draw: st.DrawFn) -> EngineConfig:
             "presence_days": draw(st.integers(2, 30)),
             "usual_hour_share": draw(st.floats(0, 0.95)),
             "ordinary_holes_per_week": draw(st.floats(0.1, 20)),
+            "bedtime_gap_max_ms": draw(st.integers(0, 4 * 3_600_000)),
         },
         "local_time": {
             "timezone": draw(st.sampled_from(["UTC", "-07:00", "+05:45", "Europe/Oslo"])),
