@@ -513,15 +513,17 @@ class IngestDaemon:
             out, sources = self._score_one_by_one(readings, sources, exc)
         scored = out.scored
         pseudo = self.pseudo
+        # per device, not per reading: its last reading's record (for the bookkeeping below)
+        latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
         try:  # the whole batch in one go; if a point raises, point by point
-            lines = [scored_line(s, pseudo(s.device_id)) for s in scored]
+            tags = {device: pseudo(device) for device in latest}
+            lines = [scored_line(s, tags[s.device_id]) for s in scored]
         except Exception:
             lines, scored, sources = self._format_one_by_one(scored, sources)
+            latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
         pending.lines += lines
         pending.lanes += [src.partition for src in sources]
         pending.sources += sources
-        # bookkeeping once per device, not per reading: its last reading's record counts
-        latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
         applied, owner = self._applied, self._device_partition
         for device, src in latest.items():
             applied[device] = src.offset
