@@ -315,10 +315,11 @@ class ReadingDecoder:
         newline, every separator stands between a ``}`` and a ``{``, and the buffer yields one
         value per message. A value cannot run on across a separator (a string may not hold a
         raw newline, and no ``{`` may follow a ``}`` that closes a nested value), so each line
-        holds whole values, at least one (a line of two or more messages starts or ends with a
-        bracket), hence exactly one. Every message has at least one ``{``, so if the buffer's
-        brackets beyond one per message are within the depth limit, no message has more
-        brackets than the limit (:func:`json_depth_exceeds` scans none of them either).
+        holds whole values, at least one (with two or more messages every line touches a
+        separator, so it starts with ``{`` or ends with ``}``), hence exactly one. Every
+        message has at least one ``{``, so if the buffer's brackets beyond one per message are
+        within the depth limit, no message has more brackets than the limit
+        (:func:`json_depth_exceeds` scans none of them either).
         """
         n = len(raws)
         try:
