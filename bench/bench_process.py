@@ -8,7 +8,10 @@ event loop) is in ``bench_e2e.py`` and ``profile_daemon.py``. The figure is proc
 per record, best of ``--repeats``: use it to compare code before and after a change, run one
 after the other on the same machine.
 
-    python bench/bench_process.py [--readings 200000] [--repeats 3]
+    python bench/bench_process.py [--readings 200000] [--repeats 3] [--profile detection]
+
+``--profile MODE`` prints where one more run of that mode spends its time (cProfile's
+internal time per function; the profiler inflates every call, so read shares, not µs).
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ def main() -> int:
     ap.add_argument("--readings", type=int, default=200_000)
     ap.add_argument("--devices", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--profile", choices=("passthrough", "detection"))
     args = ap.parse_args()
     work = batches(load_settings().topics.readings, args.readings, args.devices)
     result: dict[str, float] = {}
@@ -121,6 +125,13 @@ def main() -> int:
         best = min(run(mode, work) for _ in range(args.repeats))
         result[f"{mode}_us_per_record"] = 1e6 * best[0] / best[1]
         print(f"{mode:<12} {best[1]:,} records  {result[f'{mode}_us_per_record']:.2f} µs/record")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(run, args.profile, work)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "process.json").write_text(
         json.dumps(

@@ -338,7 +338,9 @@ class IngestDaemon:
         readings: list[Reading] = []
         sources: list[_Source] = []
         n_records = 0
-        decode = self.decoder.decode
+        decode_many = self.decoder.decode_many
+        applied = self._applied
+        skipped = 0
         for tp, records in batch.items():
             if tp not in assigned:
                 continue  # fetched before a revoke: the new owner reads these again
@@ -350,41 +352,41 @@ class IngestDaemon:
                 continue
             part = tp.partition
             clock = self._clock(part)
+            if not records:
+                continue
             next_tick = clock.next_ms
-            newest: int | None = None
-            for rec in records:
-                key, value, offset = rec.key, rec.value, rec.offset  # type: ignore[attr-defined]
-                headers = rec.headers  # type: ignore[attr-defined]
-                try:
-                    many: Sequence[Reading] | None = None
-                    if not headers:  # the common case first: our own JSON, correctly keyed
-                        try:
-                            one = decode(value, now_ms=now_ms)
-                        except InvalidReading:
-                            pass
-                        else:
-                            if key == one.device_id.encode():
-                                many = (one,)
-                    if many is None:  # anything else (and its reason) takes the general path
-                        many = self.decode_record(tp, offset, key, value, headers, now_ms)
-                except InvalidReading as exc:
-                    self._dead_letter(tp, offset, key, value, exc.code, exc.detail)
-                    continue
-                except Exception as exc:  # one record must never stop the loop
-                    self._internal_error(_RecordRef(part, offset, key, value), "decode", exc)
-                    continue
-                skip: bool | None = None  # a record's readings were all applied, or none
-                for reading in many:
-                    if skip is None:
-                        covered = self._applied.get(reading.device_id)
-                        skip = covered is not None and offset <= covered
-                    if skip:
-                        self.metrics.skipped.inc()
+            newest = -1
+            # the fetch's own JSON in one parse; a record it leaves out (None) takes the
+            # general path, which finds its reason or its standard format
+            try:
+                fast = decode_many([rec.value for rec in records], now_ms=now_ms)  # type: ignore[attr-defined]
+            except Exception:  # a bug: each record's own decode finds and dead-letters it
+                fast = [None] * len(records)
+            for rec, one in zip(records, fast, strict=True):
+                key = rec.key  # type: ignore[attr-defined]
+                if (
+                    one is not None
+                    and not rec.headers  # type: ignore[attr-defined]
+                    and key == one.device_id.encode()
+                ):
+                    many: Sequence[Reading] = (one,)
+                else:  # anything else (and its reason) takes the general path
+                    general = self._decode_general(tp, rec, now_ms)
+                    if general is None:
                         continue
-                    if newest is None or reading.ts_ms > newest:
-                        newest = reading.ts_ms
-                    if next_tick is None or reading.ts_ms >= next_tick:
-                        grid = clock.advance(reading.ts_ms)
+                    many = general
+                offset = rec.offset  # type: ignore[attr-defined]
+                # a record's readings were all applied, or none
+                covered = applied.get(many[0].device_id, -1) if many else -1
+                if offset <= covered:
+                    skipped += len(many)
+                    continue
+                for reading in many:
+                    ts_ms = reading.ts_ms
+                    if ts_ms > newest:
+                        newest = ts_ms
+                    if next_tick is None or ts_ms >= next_tick:
+                        grid = clock.advance(ts_ms)
                         next_tick = clock.next_ms
                         if grid:
                             # the partition's readings before this one, then its ticks
@@ -394,16 +396,31 @@ class IngestDaemon:
                                 self._tick(part, at)
                     readings.append(reading)
                     sources.append(rec)  # type: ignore[arg-type]
-            if records:
-                # nothing above reads these: set once per partition, not per record
-                pending.offsets[tp] = self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
-                pending.record_ts_ms += [r.timestamp for r in records]  # type: ignore[attr-defined]
-                n_records += len(records)
-                self._activity.saw(part, newest)
+            # nothing above reads these: set once per partition, not per record
+            pending.offsets[tp] = self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
+            pending.record_ts_ms += [r.timestamp for r in records]  # type: ignore[attr-defined]
+            n_records += len(records)
+            self._activity.saw(part, newest if newest >= 0 else None)
+        if skipped:
+            self.metrics.skipped.inc(skipped)
         self.metrics.records.inc(n_records)
         self._score(readings, sources)
         self.metrics.pending.set(len(pending.lines))
         self.metrics.devices.set(len(self._device_partition))
+
+    def _decode_general(
+        self, tp: TopicPartition, rec: object, now_ms: int
+    ) -> Sequence[Reading] | None:
+        """:meth:`decode_record` for a record the batch decode left out; its dead letter and
+        ``None`` if it is rejected as a whole."""
+        key, value, offset = rec.key, rec.value, rec.offset  # type: ignore[attr-defined]
+        try:
+            return self.decode_record(tp, offset, key, value, rec.headers, now_ms)  # type: ignore[attr-defined]
+        except InvalidReading as exc:
+            self._dead_letter(tp, offset, key, value, exc.code, exc.detail)
+        except Exception as exc:  # one record must never stop the loop
+            self._internal_error(_RecordRef(tp.partition, offset, key, value), "decode", exc)
+        return None
 
     def decode_record(
         self,
@@ -496,15 +513,17 @@ class IngestDaemon:
             out, sources = self._score_one_by_one(readings, sources, exc)
         scored = out.scored
         pseudo = self.pseudo
+        # per device, not per reading: its last reading's record (for the bookkeeping below)
+        latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
         try:  # the whole batch in one go; if a point raises, point by point
-            lines = [scored_line(s, pseudo(s.device_id)) for s in scored]
+            tags = {device: pseudo(device) for device in latest}
+            lines = [scored_line(s, tags[s.device_id]) for s in scored]
         except Exception:
             lines, scored, sources = self._format_one_by_one(scored, sources)
+            latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
         pending.lines += lines
         pending.lanes += [src.partition for src in sources]
         pending.sources += sources
-        # bookkeeping once per device, not per reading: its last reading's record counts
-        latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
         applied, owner = self._applied, self._device_partition
         for device, src in latest.items():
             applied[device] = src.offset

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -33,6 +34,8 @@ _NUMERIC = {
     if not spec.categorical
 }
 _VALID_IDS_MAX = 1 << 16
+#: smaller batches are decoded message by message: a batch parse would not pay for its checks
+_MIN_BATCH = 8
 
 
 class InvalidReading(ValueError):  # noqa: N818 - it names the condition, like ValueError
@@ -45,7 +48,7 @@ class InvalidReading(ValueError):  # noqa: N818 - it names the condition, like V
         self.detail = detail
 
 
-class _Wire(msgspec.Struct, omit_defaults=True):
+class _Wire(msgspec.Struct, omit_defaults=True, gc=False):
     """What a device sends; field names and types mirror ``ReadingMessage``."""
 
     device_id: str
@@ -254,40 +257,134 @@ class ReadingDecoder:
             raise InvalidReading("malformed_json", "message is not valid JSON") from None
         return self.validate(wire, now_ms=now_ms)
 
+    def decode_many(
+        self, raws: Sequence[bytes | None], *, now_ms: int | None = None
+    ) -> list[Reading | None]:
+        """Decode a batch of messages: per message its :class:`Reading`, exactly as
+        :meth:`decode` returns it, or ``None`` where :meth:`decode` raises (call it for the
+        reason; it is the slow path anyway).
+
+        The messages are parsed by one msgspec call over the batch, one message per line, when
+        that is provably the same as parsing each alone (see :meth:`_wires`); a batch that
+        fails is halved until its failing messages stand alone and take :meth:`decode`. The
+        clock window is worked out once for the batch.
+
+        >>> dec = ReadingDecoder()
+        >>> ok = b'{"device_id":"d1","ts":1767225600000,"metric":"heart_rate","value":61}'
+        >>> [r and r.value for r in dec.decode_many([ok, b"{}", None, ok], now_ms=1767225600000)]
+        [61.0, None, None, 61.0]
+        """
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        out: list[Reading | None] = []
+        self._decode_span(raws, now, out)
+        return out
+
+    def _decode_span(
+        self, raws: Sequence[bytes | None], now_ms: int, out: list[Reading | None]
+    ) -> None:
+        wires = self._wires(raws) if len(raws) >= _MIN_BATCH else None
+        if wires is None:
+            if len(raws) >= _MIN_BATCH:  # a bad message in it: halve until it stands alone
+                half = len(raws) // 2
+                self._decode_span(raws[:half], now_ms, out)
+                self._decode_span(raws[half:], now_ms, out)
+                return
+            for raw in raws:
+                try:
+                    out.append(self.decode(raw, now_ms=now_ms))
+                except InvalidReading:
+                    out.append(None)
+            return
+        validate, oldest_ms, newest_ms = (
+            self._validate,
+            now_ms - self.max_age_ms,
+            now_ms + self.max_future_ms,
+        )
+        for wire in wires:
+            try:
+                out.append(validate(wire, oldest_ms, newest_ms))
+            except InvalidReading:
+                out.append(None)
+
+    def _wires(self, raws: Sequence[bytes | None]) -> list[_Wire] | None:
+        """The messages parsed in one call, or ``None`` when that is not certain to give each
+        message's own parse (then the caller decides them one by one).
+
+        The messages are joined by newlines and parsed as JSON lines. That equals parsing each
+        alone when every message passes :meth:`decode`'s size and depth checks, contains no raw
+        newline, every separator stands between a ``}`` and a ``{``, and the buffer yields one
+        value per message. A value cannot run on across a separator (a string may not hold a
+        raw newline, and no ``{`` may follow a ``}`` that closes a nested value), so each line
+        holds whole values, at least one (with two or more messages every line touches a
+        separator, so it starts with ``{`` or ends with ``}``), hence exactly one. Every
+        message has at least one ``{``, so if the buffer's brackets beyond one per message are
+        within the depth limit, no message has more brackets than the limit
+        (:func:`json_depth_exceeds` scans none of them either).
+        """
+        n = len(raws)
+        try:
+            joined = b"\n".join(raws)  # type: ignore[arg-type]  # a None raises TypeError
+        except TypeError:
+            return None
+        if (
+            max(map(len, raws)) > self.max_bytes  # type: ignore[arg-type]
+            or joined.count(b"\n") != n - 1
+            or joined.count(b"}\n{") != n - 1
+            or joined.count(b"[") + joined.count(b"{") - (n - 1) > self.max_depth
+        ):
+            return None
+        try:
+            wires = self._decoder.decode_lines(joined)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        return wires if len(wires) == n else None
+
     def validate(self, wire: _Wire, *, now_ms: int | None = None) -> Reading:
+        """Check a parsed message against the metric table, the device-id pattern and the
+        clock window around ``now_ms`` (default: now); return its :class:`Reading`."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return self._validate(wire, now - self.max_age_ms, now + self.max_future_ms)
+
+    def _validate(self, wire: _Wire, oldest_ms: int, newest_ms: int) -> Reading:
+        """:meth:`validate` with the clock window already worked out (once per batch)."""
         # the common case first, with the checks' order kept: a known metric's numeric value in
         # range, from a device id seen valid before; anything else takes the general checks
         known = _NUMERIC.get(wire.metric)
         value_in = wire.value
+        device_id = wire.device_id
+        valid_ids = self._valid_ids
         if (
             known is not None
             and type(value_in) is float
             and known[1] <= value_in <= known[2]  # NaN compares false: not_finite below
-            and wire.device_id in self._valid_ids
+            and device_id in valid_ids
         ):
             metric, unit = known[0], known[3]
-            value, device_id = value_in, wire.device_id
+            value = value_in
         else:
             metric = parse_metric(wire.metric)
-            value = check_value(metric, wire.value)
-            device_id = check_device_id(wire.device_id)
+            value = check_value(metric, value_in)
             unit = METRICS[metric].unit
-            if len(self._valid_ids) >= _VALID_IDS_MAX:
-                self._valid_ids.clear()  # bounded: a fleet larger than this re-checks ids
-            self._valid_ids[device_id] = None
-        if wire.unit is not None and wire.unit != unit:
+            if device_id not in valid_ids:  # the pattern is a pure function of the string
+                check_device_id(device_id)
+                if len(valid_ids) >= _VALID_IDS_MAX:
+                    valid_ids.clear()  # bounded: a fleet larger than this re-checks ids
+                valid_ids[device_id] = None
+        wire_unit, interval_s = wire.unit, wire.interval_s
+        if wire_unit is not None and wire_unit != unit:
             raise InvalidReading("wrong_unit", f"{metric.value} must be in {unit}")
-        if wire.interval_s is not None and not (
-            math.isfinite(wire.interval_s) and 0 < wire.interval_s <= 86_400
-        ):
+        if interval_s is not None and not (math.isfinite(interval_s) and 0 < interval_s <= 86_400):
             raise InvalidReading("bad_interval", "interval_s must be in (0, 86400]")
-        ts_ms, offset_min = parse_ts_offset(wire.ts)
-        now = int(time.time() * 1000) if now_ms is None else now_ms
-        if ts_ms > now + self.max_future_ms:
+        ts = wire.ts
+        if type(ts) is int and _MIN_EPOCH_MS <= ts < _MAX_EPOCH_MS:
+            ts_ms, offset_min = ts, None  # epoch ms in range: what parse_ts_offset returns
+        else:
+            ts_ms, offset_min = parse_ts_offset(ts)
+        if ts_ms > newest_ms:
             raise InvalidReading("ts_in_future", "ts is ahead of the ingest clock")
-        if ts_ms < now - self.max_age_ms:
+        if ts_ms < oldest_ms:
             raise InvalidReading("ts_too_old", "ts is older than the accepted age")
-        return Reading(device_id, ts_ms, metric, value, wire.interval_s, wire.seq, offset_min)
+        return Reading(device_id, ts_ms, metric, value, interval_s, wire.seq, offset_min)
 
 
 _encoder = msgspec.json.Encoder()

@@ -102,3 +102,61 @@ def test_a_multi_reading_record_is_scored_whole_and_skipped_whole() -> None:
     second._process({tp: batch})  # type: ignore[dict-item]
     assert second.metrics.readings._value.get() == 0
     assert second.metrics.skipped._value.get() == 1 + 10
+
+
+def test_a_fetch_decoded_in_one_parse_keeps_each_record_s_outcome() -> None:
+    # a fetch large enough for the batch decoder, with bad and standard records among ours
+    tp = TopicPartition("vitals.readings", 0)
+    start = (int(time.time() * 1000) - 3_600_000) // MIN * MIN
+    values: list[tuple[bytes, bytes]] = [
+        (f"dev-{i % 3}".encode(), encode_reading(f"dev-{i % 3}", start + i * 1000, "spo2", 97))
+        for i in range(24)
+    ]
+    values[5] = (b"dev-2", b'{"device_id":"dev-2","ts":')  # cut: spliced with the next one
+    values[6] = (b"dev-0", b'1,"metric":"spo2","value":97}')
+    values[9] = (b"dev-1", encode_reading("dev-0", start, "spo2", 97))  # mis-keyed
+    values[12] = (b"dev-9", _observation("dev-9", start))  # FHIR without a header
+    values[15] = (b"dev-0", encode_reading("dev-0", start, "spo2", 140))
+    batch = [_Record(key, value, i, start) for i, (key, value) in enumerate(values)]
+    daemon = _daemon(tp)
+    daemon._positions[tp] = 0
+    daemon._process({tp: batch})  # type: ignore[dict-item]
+    assert [(d.reason, d.offset) for d in daemon._pending.dead_letters] == [
+        ("malformed_json", 5),
+        ("schema", 6),
+        ("key_mismatch", 9),
+        ("out_of_range", 15),
+    ]
+    assert daemon.metrics.readings._value.get() == 24 - 5 + 1  # the Observation's reading
+    assert [s.offset for s in daemon._pending.sources] == [
+        i for i in range(24) if i not in (5, 6, 9, 15)
+    ]
+
+
+def test_a_point_that_fails_to_format_dead_letters_its_record_only(monkeypatch: Any) -> None:
+    import ingest.daemon
+
+    tp = TopicPartition("vitals.readings", 0)
+    start = (int(time.time() * 1000) - 3_600_000) // MIN * MIN
+    batch = [
+        _Record(
+            f"dev-{i % 2}".encode(), encode_reading(f"dev-{i % 2}", start + i, "spo2", 97), i, 0
+        )
+        for i in range(10)
+    ]
+    real = ingest.daemon.scored_line
+
+    def fails_for_dev_1(s: Any, tag: str) -> str:
+        if s.device_id == "dev-1":
+            raise RuntimeError("a formatting bug")
+        return real(s, tag)
+
+    monkeypatch.setattr(ingest.daemon, "scored_line", fails_for_dev_1)
+    daemon = _daemon(tp)
+    daemon._positions[tp] = 0
+    daemon._process({tp: batch})  # type: ignore[dict-item]
+    assert len(daemon._pending.lines) == 5
+    assert [(d.reason, d.offset) for d in daemon._pending.dead_letters] == [
+        ("internal_error", i) for i in range(1, 10, 2)
+    ]
+    assert daemon._applied == {"dev-0": 8}  # the failed device's state is not marked applied
