@@ -100,7 +100,11 @@ class Illness(Module):
     )
 
     def setup(self) -> None:
-        self.OFFSET = self.slot("utc_offset_ms", "local_time")
+        from detectors.kinds.local_time import LocalTime
+
+        local = self.env.modules["local_time"]
+        assert isinstance(local, LocalTime)
+        self.local = local
         self.HOUR_WORN = self.slot("hour_worn")
         self.HOUR_REST_W = self.slot("hour_rest_w")
         self.DAY = self.slot("day")
@@ -115,8 +119,9 @@ class Illness(Module):
     # -- local time: the one place it is derived -----------------------------------------------
 
     def utc_offset_ms(self, did: str, d: Device) -> float:
-        """The wearer's UTC offset (ms): local time = event time + this."""
-        return d.s[self.OFFSET]
+        """The wearer's UTC offset (ms): local time = event time + this (kept by
+        :mod:`detectors.kinds.local_time`)."""
+        return self.local.offset_ms(d)
 
     # -- the hour closes -------------------------------------------------------------------
 
