@@ -26,7 +26,16 @@ Every model configuration and the reference rule judge the *same* nights in the 
 The reference rule: nightly resting HR >= 4 bpm over the median of the previous 28 nights (at
 least 7 of them) on 2 consecutive nights.
 
-Prints a table and writes ``bench/results/illness_eval.json``.
+Robust night statistics (measured here, not in the engine): besides the night's mean resting
+HR (the engine's), the tap records each night's hourly resting-HR means (hours with >= 20 min
+at rest) and the configurations ``... on rest_hr_low_half`` (the mean of the lower half of
+those hourly means) and ``... on rest_hr_min_hour`` (the lowest) judge those instead (pmdata's
+daily series has no hours and is unchanged). With six seeds or more, the figures are also given
+for the first half of the seeds (``tune``: to choose by) and the second (``held_out``).
+
+Prints a table and writes ``bench/results/illness_eval.json``; ``--grid`` instead searches
+:data:`GRID` for the earliest configuration within the budgets (chosen on the first half of the
+seeds, checked on the second) and writes ``bench/results/illness_grid.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import itertools
 import json
 import statistics
 import time
@@ -48,7 +58,7 @@ from river import anomaly, time_series
 
 from detectors import Engine, EngineConfig
 from detectors.illness import flagged_days, night_features
-from detectors.kinds.illness import NIGHT_END_MS
+from detectors.kinds.illness import NIGHT_END_MS, _night_of
 from detectors.kinds.registry import LAYOUT
 from ingest.replay.evaluation import readings_of
 from ingest.replay.real_evaluation import RESTING_HR_SUFFIX, read_resting_hr
@@ -63,6 +73,11 @@ RESULTS = Path(__file__).with_name("results")
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z (a Thursday)
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+
+#: an hour counts towards a robust night statistic with this many minutes at rest
+MIN_HOUR_REST_MIN = 20.0
+#: the robust night statistics the tap records beside the night's mean resting HR
+NIGHT_STATS = ("rest_hr_low_half", "rest_hr_min_hour")
 
 # night = (local day the night ended, model input)
 Night = tuple[int, dict[str, float]]
@@ -127,19 +142,67 @@ def _pad_flag(model: Any, rhr: float) -> bool:
     return bool(above and model.score_one(None, rhr) >= 1.0)
 
 
+#: the model's defaults before the grid search (docs/illness.md, third round)
+PREVIOUS: dict[str, Any] = {
+    "k": 0.75,
+    "h": 2.5,
+    "min_delta_bpm": 3.0,
+    "early_z": None,
+    "day_weight": 1.0,
+}
+
+
+def previous_judge(**kwargs: Any) -> Judge:
+    """:func:`model_judge` on the previous defaults (``kwargs`` change some of them)."""
+    return model_judge(**{**PREVIOUS, **kwargs})
+
+
+def on_night_stat(judge: Judge, stat: str) -> Judge:
+    """``judge`` on nights whose resting HR is the robust statistic ``stat`` where the tap
+    recorded one (pmdata's daily series has no hours: its nights are unchanged)."""
+
+    def run(nights: list[Night]) -> list[int]:
+        return judge([(day, {**x, "rest_hr": x.get(stat, x.get("rest_hr"))}) for day, x in nights])
+
+    return run
+
+
 CONFIGS: dict[str, Judge] = {
     "reference rule (4 bpm over 28-night median, 2 nights)": reference_judge,
-    "model (default: ew, k=0.75, h=2.5, 1 alert night)": model_judge(),
-    "model, early rule z 2.5, 2 bpm, supported": model_judge(early_z=2.5, early_delta_bpm=2.0),
-    "model, early rule z 2, 2 bpm, supported": model_judge(early_z=2.0, early_delta_bpm=2.0),
-    "model, early rule z 1.5, 2 bpm, supported": model_judge(early_z=1.5, early_delta_bpm=2.0),
-    "model, no day-time resting HR evidence": model_judge(day_weight=0.0),
-    "model, median baseline": model_judge(baseline="median"),
-    "model, night resting HR only (no steps/sleep/day support)": model_judge(
+    "model (default: k 1.25, h 2, 1.5 bpm floor, early rule z 2.5, day weight 3)": model_judge(),
+    "previous default (k 0.75, h 2.5, 3 bpm floor, no early rule, day weight 1)": previous_judge(),
+    "previous, early rule z 2.5, 2 bpm, supported": previous_judge(
+        early_z=2.5, early_delta_bpm=2.0
+    ),
+    "previous, early rule z 2, 2 bpm, supported": previous_judge(early_z=2.0, early_delta_bpm=2.0),
+    "previous, early rule z 1.5, 2 bpm, supported": previous_judge(
+        early_z=1.5, early_delta_bpm=2.0
+    ),
+    **{
+        f"{name} on {stat}": on_night_stat(judge, stat)
+        for stat in NIGHT_STATS
+        for name, judge in (
+            ("reference rule", reference_judge),
+            ("previous default", previous_judge()),
+            ("previous, early rule z 2.5, 2 bpm", previous_judge(early_z=2.5, early_delta_bpm=2.0)),
+            ("previous, early rule z 2, 2 bpm", previous_judge(early_z=2.0, early_delta_bpm=2.0)),
+        )
+    },
+    "previous, prior sd 1.0 bpm (real Fitbit daily 0.88, simulated 1.05)": previous_judge(
+        prior_sd=1.0
+    ),
+    "previous, prior sd 1.0, early rule z 2.5, 2 bpm": previous_judge(
+        prior_sd=1.0, early_z=2.5, early_delta_bpm=2.0
+    ),
+    "previous, no day-time resting HR evidence": previous_judge(day_weight=0.0),
+    "previous, median baseline": previous_judge(baseline="median"),
+    "previous, night resting HR only (no steps/sleep/day support)": previous_judge(
         steps_weight=0.0, sleep_weight=0.0, day_weight=0.0
     ),
-    "model, k=1, h=4, 3 alert nights (conservative)": model_judge(k=1.0, h=4.0, max_alert_nights=3),
-    "model, no refractory period": model_judge(max_alert_nights=10_000),
+    "previous, k=1, h=4, 3 alert nights (conservative)": previous_judge(
+        k=1.0, h=4.0, max_alert_nights=3
+    ),
+    "previous, no refractory period": previous_judge(max_alert_nights=10_000),
     "river GaussianScorer(28 nights) >= 0.99, 2 nights": river_two_night_judge(
         lambda: anomaly.GaussianScorer(window_size=28, grace_period=7),  # type: ignore[no-untyped-call]
         _gaussian_flag,
@@ -176,12 +239,32 @@ class NightTap:
         self.devices: dict[str, DeviceNights] = {}
         mod: Any = self.engine.modules["illness"]
         close = mod._close_night
+        fold_hour = mod.on_hour
         offsets = offsets_ms or {}
+        # (device, night) -> the resting-HR mean of each of its hours with enough time at rest
+        hourly: dict[tuple[str, float], list[float]] = {}
+
+        def hour_tap(did: str, d: Any, cur: int, new_hour: int, ts: int, out: list[Any]) -> None:
+            s = d.s
+            if cur >= 0:
+                local = cur * HOUR_MS + mod.utc_offset_ms(did, d)
+                night = _night_of(local)
+                rest_w, rest_sum = s[mod.HOUR_REST_W], s[mod.HOUR_REST_W + 1]
+                in_window = local - (local // DAY_MS) * DAY_MS < NIGHT_END_MS
+                if in_window and rest_w >= MIN_HOUR_REST_MIN:
+                    hourly.setdefault((did, night), []).append(rest_sum / rest_w)
+            fold_hour(did, d, cur, new_hour, ts, out)
 
         def tap(did: str, d: Any, ts: int, out: list[Any]) -> None:
             night, day = mod._night_record(d.s), mod._day_record(d.s)
             dn = self.devices.setdefault(did, DeviceNights())
-            dn.nights.append((night.day, night_features(night, day)))
+            x = night_features(night, day)
+            hours = sorted(hourly.pop((did, d.s[mod.NIGHT]), []))
+            if night.rest_hr is not None and hours:
+                # robust night statistics measured against the night's mean (not in the engine)
+                x["rest_hr_low_half"] = float(np.mean(hours[: (len(hours) + 1) // 2]))
+                x["rest_hr_min_hour"] = hours[0]
+            dn.nights.append((night.day, x))
             if night.rest_hr is not None:
                 dn.rest_hr.append(night.rest_hr)
             if day is not None and day.day == night.day - 1:
@@ -189,6 +272,7 @@ class NightTap:
             close(did, d, ts, out)
 
         mod._close_night = tap
+        mod.on_hour = hour_tap
         mod.utc_offset_ms = lambda did, d: float(offsets.get(did, 0))
 
     def feed(self, readings: list[Reading]) -> None:
@@ -276,12 +360,14 @@ def false_alarm_rate(devices: dict[str, DeviceNights], judge: Judge) -> tuple[in
     return alert_days, person_days, 30.0 * alert_days / max(person_days, 1)
 
 
-def nightly_sd(devices: dict[str, DeviceNights]) -> float:
-    """Median within-person sd of night-to-night resting HR differences / sqrt(2)."""
+def nightly_sd(devices: dict[str, DeviceNights], stat: str = "rest_hr") -> float:
+    """Median within-person sd of night-to-night resting HR differences / sqrt(2) (``stat``:
+    the night statistic; nights without it are left out)."""
     sds = []
     for d in devices.values():
-        if len(d.rest_hr) >= 10:
-            diffs = np.diff(np.asarray(d.rest_hr))
+        series = [x[stat] for _, x in d.nights if stat in x]
+        if len(series) >= 10:
+            diffs = np.diff(np.asarray(series))
             sds.append(float(np.std(diffs)) / np.sqrt(2.0))
     return float(np.median(sds)) if sds else float("nan")
 
@@ -405,17 +491,98 @@ def cohort_figures(cohort: list[SimDevice], judge: Judge) -> dict[str, Any]:
     }
 
 
+#: the grid searched by ``--grid`` (IllnessDetector's parameters; the early rule's minimum
+#: rise is 2 bpm)
+GRID: dict[str, tuple[Any, ...]] = {
+    "k": (0.5, 0.75, 1.0, 1.25, 1.5, 2.0),
+    "h": (2.0, 2.5, 3.0),
+    "min_delta_bpm": (1.0, 1.5, 2.0, 2.5, 3.0),
+    "early_z": (None, 2.5),
+    "day_weight": (1.0, 1.5, 2.0, 3.0),
+    "prior_sd": (1.5, 2.0),
+}
+#: budgets a configuration must keep: real alert-days per 30 person-days, share alerted; the
+#: simulated false alarms may be at most a third over the previous defaults' on the same seeds
+REAL_BUDGET, ALERTED_TARGET_PCT = 0.5, 90.0
+
+
+def grid_search(real: dict[str, dict[str, DeviceNights]], cohorts: list[list[SimDevice]]) -> Any:
+    """Every :data:`GRID` point on the real sets and the first half of the seeds; the earliest
+    points within the budgets are then checked on the second half (held out)."""
+    half = len(cohorts) // 2
+    tune = [d for c in cohorts[:half] for d in c]
+    held = [d for c in cohorts[half:] for d in c]
+    sim_budget = cohort_figures(tune, previous_judge())["false_alert_days_per_30"] * 4.0 / 3.0
+    rows = []
+    for values in itertools.product(*GRID.values()):
+        params = dict(zip(GRID, values, strict=True))
+        judge = model_judge(early_delta_bpm=2.0, **params)
+        row: dict[str, Any] = {"params": params}
+        for name, devs in real.items():
+            row[name] = false_alarm_rate(devs, judge)[2]
+        row["tune"] = cohort_figures(tune, judge)
+        rows.append(row)
+    within = [
+        r
+        for r in rows
+        if all(r[name] <= REAL_BUDGET for name in real)
+        and r["tune"]["false_alert_days_per_30"] <= sim_budget
+        and r["tune"]["alerted_pct"] >= ALERTED_TARGET_PCT
+    ]
+    # earliest first; among equally early ones, fewer false alarms (real, then simulated)
+    within.sort(
+        key=lambda r: (
+            round(r["tune"]["median_first_alert_vs_onset_hours"]),
+            max(r[name] for name in real),
+            r["tune"]["false_alert_days_per_30"],
+        )
+    )
+    for r in within[:10]:
+        r["held_out"] = cohort_figures(held, model_judge(early_delta_bpm=2.0, **r["params"]))
+    earliest_any = min(rows, key=lambda r: r["tune"]["median_first_alert_vs_onset_hours"])
+    print(
+        f"grid: {len(rows)} configurations, {len(within)} within the budgets (real <= "
+        f"{REAL_BUDGET}, simulated false <= {sim_budget:.3f} per 30, alerted >= "
+        f"{ALERTED_TARGET_PCT} %)"
+    )
+    for r in within[:10]:
+        t, h = r["tune"], r["held_out"]
+        print(
+            f"  {r['params']}: fitabase {r['fitabase']:.2f}, pmdata {r['pmdata']:.2f} /30; "
+            f"tune {t['alerted_pct']:.1f} %, {t['median_first_alert_vs_onset_hours']:+.0f} h, "
+            f"{t['false_alert_days_per_30']:.2f}; held out {h['alerted_pct']:.1f} %, "
+            f"{h['median_first_alert_vs_onset_hours']:+.0f} h, {h['false_alert_days_per_30']:.2f}"
+        )
+    t = earliest_any["tune"]
+    print(
+        f"  earliest of all (budgets ignored): {earliest_any['params']}: fitabase "
+        f"{earliest_any['fitabase']:.2f}, pmdata {earliest_any['pmdata']:.2f} /30; tune "
+        f"{t['alerted_pct']:.1f} %, {t['median_first_alert_vs_onset_hours']:+.0f} h, "
+        f"{t['false_alert_days_per_30']:.2f}"
+    )
+    return {
+        "configurations": len(rows),
+        "simulated_false_budget": sim_budget,
+        "within_budgets": within[:10],
+        "earliest": earliest_any,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--utc-nights", action="store_true", help="nights in UTC, not local")
+    parser.add_argument(
+        "--grid", action="store_true", help="search GRID on the first half of the seeds"
+    )
     args = parser.parse_args()
     t0 = time.perf_counter()
     real = {"fitabase": fitabase(), "pmdata": pmdata()}
     t_real = time.perf_counter() - t0
     print(f"real data read and featurised in {t_real:.1f} s")
     for name, devs in real.items():
-        print(f"  {name}: within-person night-to-night resting-HR sd {nightly_sd(devs):.2f} bpm")
+        sds = ", ".join(f"{st} {nightly_sd(devs, st):.2f}" for st in ("rest_hr", *NIGHT_STATS))
+        print(f"  {name}: within-person night-to-night resting-HR sd (bpm): {sds}")
     cohorts = []
     for seed in (int(s) for s in args.seeds.split(",")):
         t1 = time.perf_counter()
@@ -423,11 +590,21 @@ def main() -> None:
         print(f"  seed {seed}: simulated and featurised in {time.perf_counter() - t1:.1f} s")
     sim_devs = {f"{i}-{j}": d.nights for i, c in enumerate(cohorts) for j, d in enumerate(c)}
     healthy_sim = {k: v for k, v in sim_devs.items()}
-    print(f"  simulated: night-to-night resting-HR sd {nightly_sd(healthy_sim):.2f} bpm")
+    sds = ", ".join(f"{st} {nightly_sd(healthy_sim, st):.2f}" for st in ("rest_hr", *NIGHT_STATS))
+    print(f"  simulated: night-to-night resting-HR sd (bpm): {sds}")
 
+    if args.grid:
+        t1 = time.perf_counter()
+        found = grid_search(real, cohorts)
+        found["seconds"] = time.perf_counter() - t1
+        RESULTS.mkdir(exist_ok=True)
+        out = RESULTS / "illness_grid.json"
+        out.write_text(json.dumps(found, indent=2) + "\n")
+        print(f"wrote {out} ({found['seconds']:.0f} s)")
+        return
     results: dict[str, Any] = {"configs": {}}
     header = (
-        f"{'configuration':<54} {'fitabase /30':>12} {'pmdata /30':>11} "
+        f"{'configuration':<62} {'fitabase /30':>12} {'pmdata /30':>11} "
         f"{'sim alerted':>11} {'median lead d':>13} {'(h)':>6} {'sim FP /30':>10}"
     )
     print(header)
@@ -439,23 +616,42 @@ def main() -> None:
         merged: list[SimDevice] = [d for c in cohorts for d in c]
         row["simulated"] = cohort_figures(merged, judge)
         row["simulated_by_seed"] = [cohort_figures(c, judge) for c in cohorts]
+        # the first half of the seeds to choose by, the second half held out to check
+        half = len(cohorts) // 2
+        if half:
+            row["simulated_tune"] = cohort_figures([d for c in cohorts[:half] for d in c], judge)
+            row["simulated_held_out"] = cohort_figures(
+                [d for c in cohorts[half:] for d in c], judge
+            )
         results["configs"][cname] = row
         sim = row["simulated"]
         lead = sim["median_first_alert_vs_onset_days"]
         print(
-            f"{cname:<54} {row['fitabase']['per_30']:>12.2f} {row['pmdata']['per_30']:>11.2f} "
+            f"{cname:<62} {row['fitabase']['per_30']:>12.2f} {row['pmdata']['per_30']:>11.2f} "
             f"{sim['alerted_pct']:>10.1f}% {lead if lead is not None else float('nan'):>13.1f} "
             f"{sim['median_first_alert_vs_onset_hours'] or float('nan'):>6.0f} "
             f"{sim['false_alert_days_per_30']:>10.2f}"
         )
+        for part in ("simulated_tune", "simulated_held_out"):
+            if part in row:
+                p = row[part]
+                print(
+                    f"{'    ' + part.removeprefix('simulated_'):<62} {'':>12} {'':>11} "
+                    f"{p['alerted_pct']:>10.1f}% {'':>13} "
+                    f"{p['median_first_alert_vs_onset_hours'] or float('nan'):>6.0f} "
+                    f"{p['false_alert_days_per_30']:>10.2f}"
+                )
     results.update(
         {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "args": vars(args),
             "person_days": {k: sum(d.person_days for d in v.values()) for k, v in real.items()},
             "nightly_sd_bpm": {
-                **{k: nightly_sd(v) for k, v in real.items()},
-                "simulated": nightly_sd(healthy_sim),
+                stat: {
+                    **{k: nightly_sd(v, stat) for k, v in real.items()},
+                    "simulated": nightly_sd(healthy_sim, stat),
+                }
+                for stat in ("rest_hr", *NIGHT_STATS)
             },
             "seconds": time.perf_counter() - t0,
         }

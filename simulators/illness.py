@@ -34,6 +34,9 @@ from numpy.typing import NDArray
 from simulators.population import DAY_MS, HOUR_MS, MINUTE_MS
 
 PROFILES = ("step", "illness", "late_night", "hard_training")
+#: profiles of healthy nights that look like an illness's first night: their labels are the
+#: false-alarm test of the kinds that judge resting HR, not events to detect
+HEALTHY_LOOKALIKES = ("late_night", "hard_training")
 
 
 def draw_params(r: random.Random, severity: float, given: Mapping[str, Any]) -> dict[str, Any]:

@@ -46,6 +46,7 @@ NIGHT_END_MS = 7 * HOUR  # resting HR of the night: local 00:00 to 07:00 (Alavi 
 MIN_NIGHT_REST_MIN = 120.0  # minutes at rest in the night window behind a night's resting HR
 MIN_DAY_WORN_H = 10.0  # hours worn behind a day's steps and resting HR
 MIN_SLEEP_MIN = 60.0  # staged sleep behind a night's sleep duration
+WARNING_DELTA_BPM = 6.0  # a flagged night this far over the baseline opens a warning, not info
 _NAN = float("nan")
 
 
@@ -100,7 +101,11 @@ class Illness(Module):
     )
 
     def setup(self) -> None:
-        self.OFFSET = self.slot("utc_offset_ms", "local_time")
+        from detectors.kinds.local_time import LocalTime
+
+        local = self.env.modules["local_time"]
+        assert isinstance(local, LocalTime)
+        self.local = local
         self.HOUR_WORN = self.slot("hour_worn")
         self.HOUR_REST_W = self.slot("hour_rest_w")
         self.DAY = self.slot("day")
@@ -115,8 +120,9 @@ class Illness(Module):
     # -- local time: the one place it is derived -----------------------------------------------
 
     def utc_offset_ms(self, did: str, d: Device) -> float:
-        """The wearer's UTC offset (ms): local time = event time + this."""
-        return d.s[self.OFFSET]
+        """The wearer's UTC offset (ms): local time = event time + this (kept by
+        :mod:`detectors.kinds.local_time`)."""
+        return self.local.offset_ms(d)
 
     # -- the hour closes -------------------------------------------------------------------
 
@@ -242,7 +248,7 @@ class Illness(Module):
         tracks = d.tracks
         if candidate is not None:
             delta = candidate.rest_hr - candidate.baseline
-            sev: Severity = "warning" if delta >= 2 * model.min_delta_bpm else "info"
+            sev: Severity = "warning" if delta >= WARNING_DELTA_BPM else "info"
             self.book.active(
                 did,
                 tracks,

@@ -85,9 +85,14 @@ class LocalTime(Module):
         if s[self.FROM_READING] == 0.0:
             s[self.OFFSET] = self.configured_offset_ms(did, ts)
 
+    def offset_ms(self, d: Device) -> float:
+        """The device's current UTC offset in ms (local time = event time + this): what every
+        other module reads, rather than the slot."""
+        return d.s[self.OFFSET]
+
     def offset_min(self, d: Device) -> int:
         """The device's current UTC offset in minutes (e.g. for :mod:`detectors.daily_features`)."""
-        return int(d.s[self.OFFSET]) // MIN
+        return int(self.offset_ms(d)) // MIN
 
     # -- local time of day -------------------------------------------------------------------
 

@@ -10,6 +10,16 @@ Matching: an alert matches a label of the same kind and device when the alert's 
 ``[start, end]`` overlaps the label's span extended by a tolerance after its end (multi-day
 kinds are decided the morning after a night, so they get more). Time to detect is the event
 time of the matching alert's ``open`` event minus the label start.
+
+Two exceptions, both from the illness cohort:
+
+- a label of a healthy look-alike (``params.profile`` in
+  :data:`simulators.illness.HEALTHY_LOOKALIKES`: a late night out, a hard training day) is a
+  night the engine should *not* flag: it is no event to detect (not in ``labels``/``recall``),
+  an alert on it stays a false alarm, and it is counted as a look-alike that was flagged;
+- an alert of a kind an illness also shows (:data:`ILLNESS_SIGNS`) that matches no label of its
+  own kind but overlaps an ``illness`` label of its device is "also seen in the illness"
+  (``in_illness``), not a false alarm.
 """
 
 from __future__ import annotations
@@ -46,6 +56,17 @@ ACUTE = (
 MULTIDAY = (K.ELEVATED_RESTING_HR, K.SLEEP_DISRUPTION, K.UNUSUAL_INACTIVITY, K.ILLNESS)
 # how long after a label ends an alert may still start and count as detecting it
 _SLACK = {kind: (36 * HOUR if kind in MULTIDAY else 30 * MIN) for kind in K}
+#: kinds that an illness also raises: inside an ``illness`` label they are no false alarm.
+#: (``sleep_disruption`` is not among them: the simulated illness leaves sleep alone, so a
+#: disrupted night inside one is a coincidence there.)
+ILLNESS_SIGNS = (K.ELEVATED_RESTING_HR,)
+
+
+def is_lookalike(label: Label) -> bool:
+    """Whether ``label`` is a healthy night that looks like illness (not an event to detect)."""
+    from simulators.illness import HEALTHY_LOOKALIKES
+
+    return label.params.get("profile") in HEALTHY_LOOKALIKES
 
 
 @dataclass
@@ -92,11 +113,19 @@ def fold_events(
 
 @dataclass
 class KindStats:
+    """One kind's matching figures (``labels``: events to detect, look-alikes not included)."""
+
     labels: int = 0
     detected: int = 0
     alerts: int = 0
+    #: alerts matching a label of their kind
     true_alerts: int = 0
     ttd_ms: list[int] = field(default_factory=list)
+    #: healthy look-alike labels of this kind, and how many an alert of the kind overlapped
+    lookalikes: int = 0
+    lookalikes_flagged: int = 0
+    #: alerts matching no label of their kind but inside an ``illness`` label (ILLNESS_SIGNS)
+    in_illness: int = 0
 
     @property
     def recall(self) -> float | None:
@@ -104,7 +133,8 @@ class KindStats:
 
     @property
     def precision(self) -> float | None:
-        return self.true_alerts / self.alerts if self.alerts else None
+        """Share of the alerts that are not false: matching a label, or seen in an illness."""
+        return (self.true_alerts + self.in_illness) / self.alerts if self.alerts else None
 
     @property
     def median_ttd_min(self) -> float | None:
@@ -220,37 +250,87 @@ def run_scenario(
     )
 
 
+def overlaps(alert: Alert, label: Label, run_end_ms: int) -> bool:
+    """Whether the alert's span (open ones: to the run's end) meets the label's span extended
+    by its kind's tolerance."""
+    end = alert.end_ms if alert.end_ms is not None else run_end_ms
+    return alert.start_ms < label.end_ms + _SLACK[label.kind] and end >= label.start_ms
+
+
 def match(
     labels: list[Label], alerts: list[Alert], run_end_ms: int
 ) -> tuple[dict[AnomalyKind, KindStats], list[Alert]]:
-    """Per-kind recall/precision/time to detect; also the alerts that match no label."""
+    """Per-kind recall/precision/time to detect; also the alerts that match no label (false
+    alarms: those on healthy look-alikes included, those of :data:`ILLNESS_SIGNS` inside an
+    illness not)."""
     stats = {k: KindStats() for k in K}
     by_key: dict[tuple[str, AnomalyKind], list[Alert]] = {}
     for a in alerts:
         by_key.setdefault((a.device_id, a.kind), []).append(a)
         stats[a.kind].alerts += 1
+
+    def overlapping(lb: Label, kind: AnomalyKind) -> list[Alert]:
+        return [a for a in by_key.get((lb.device_id, kind), []) if overlaps(a, lb, run_end_ms)]
+
     matched: set[str] = set()
+    illnesses = []
     for lb in labels:
         st = stats[lb.kind]
+        if is_lookalike(lb):
+            st.lookalikes += 1
+            st.lookalikes_flagged += bool(overlapping(lb, lb.kind))
+            continue
+        if lb.kind is K.ILLNESS:
+            illnesses.append(lb)
         st.labels += 1
-        hits = [
-            a
-            for a in by_key.get((lb.device_id, lb.kind), [])
-            if a.start_ms < lb.end_ms + _SLACK[lb.kind]
-            and (a.end_ms if a.end_ms is not None else run_end_ms) >= lb.start_ms
-        ]
+        hits = overlapping(lb, lb.kind)
         if hits:
             st.detected += 1
             first = min(hits, key=lambda a: a.opened_ms)
             st.ttd_ms.append(max(0, first.opened_ms - lb.start_ms))
             matched.update(a.alert_id for a in hits)
+    also_ill = {
+        a.alert_id
+        for lb in illnesses
+        for kind in ILLNESS_SIGNS
+        for a in overlapping(lb, kind)
+        if a.alert_id not in matched
+    }
     unmatched = []
     for a in alerts:
         if a.alert_id in matched:
             stats[a.kind].true_alerts += 1
+        elif a.alert_id in also_ill:
+            stats[a.kind].in_illness += 1
         else:
             unmatched.append(a)
     return stats, unmatched
+
+
+# an alert still open at the end of a run meets every label that starts before that end
+_OPEN_END = sys.maxsize
+#: the kinds whose alerts on a healthy look-alike night the report counts
+LOOKALIKE_JUDGED = (*ILLNESS_SIGNS, K.ILLNESS)
+
+
+def lookalike_figures(results: Iterable[RunResult]) -> dict[str, dict[str, int]]:
+    """Per look-alike profile: its labels and how many of them an alert of each kind in
+    :data:`LOOKALIKE_JUDGED` flagged (the device's alert overlapping the label); empty when no
+    run has a look-alike."""
+    out: dict[str, dict[str, int]] = {}
+    for r in results:
+        for lb in r.labels:
+            if not is_lookalike(lb):
+                continue
+            row = out.setdefault(str(lb.params["profile"]), {"labels": 0})
+            row["labels"] += 1
+            for kind in LOOKALIKE_JUDGED:
+                hit = any(
+                    a.kind is kind and a.device_id == lb.device_id and overlaps(a, lb, _OPEN_END)
+                    for a in r.alerts
+                )
+                row[kind.value] = row.get(kind.value, 0) + hit
+    return out
 
 
 def false_alerts_per_device_day(result: RunResult, category: Category | None = None) -> float:
@@ -269,6 +349,9 @@ def merge(results: list[RunResult]) -> dict[AnomalyKind, KindStats]:
             t.alerts += st.alerts
             t.true_alerts += st.true_alerts
             t.ttd_ms += st.ttd_ms
+            t.lookalikes += st.lookalikes
+            t.lookalikes_flagged += st.lookalikes_flagged
+            t.in_illness += st.in_illness
     return total
 
 

@@ -12,11 +12,14 @@ from pathlib import Path
 from detectors import EngineConfig
 from ingest.replay.evaluation import (
     ACUTE,
+    ILLNESS_SIGNS,
+    LOOKALIKE_JUDGED,
     MIN,
     KindStats,
     RunResult,
     false_alerts_per_device_day,
     illness_figures,
+    lookalike_figures,
     merge,
     say,
 )
@@ -157,6 +160,40 @@ def illness_section(runs: list[RunResult]) -> tuple[list[str], bool]:
     return lines, share_ok and lead_ok
 
 
+def lookalike_section(runs: list[RunResult], stats: dict[AnomalyKind, KindStats]) -> list[str]:
+    """The healthy look-alike nights (a false-alarm test) and the alerts of the kinds an illness
+    also shows that fell inside one (no lines when the runs have neither)."""
+    lines: list[str] = []
+    figures = lookalike_figures(runs)
+    if figures:
+        lines += [
+            "Healthy look-alikes (labels of healthy nights that raise resting HR; not events to"
+            " detect: an alert on one is a false alarm, and is listed among the alerts matching"
+            " no label):",
+            "",
+            "| look-alike | labels | "
+            + " | ".join(f"flagged by `{k.value}`" for k in LOOKALIKE_JUDGED)
+            + " |",
+            "|---|---:|" + "---:|" * len(LOOKALIKE_JUDGED),
+        ]
+        for profile, row in figures.items():
+            n = row["labels"]
+            cells = " | ".join(
+                f"{row[k.value]} ({100 * row[k.value] / n:.1f} %)" for k in LOOKALIKE_JUDGED
+            )
+            lines.append(f"| {profile} | {n} | {cells} |")
+        lines.append("")
+    seen = [f"`{k.value}` {stats[k].in_illness}" for k in ILLNESS_SIGNS if stats[k].in_illness]
+    if seen:
+        lines += [
+            "Also seen in an illness (alerts of kinds an illness raises too, matching no label of"
+            " their own kind but inside an `illness` label: counted in precision, not as false"
+            f" alarms): {', '.join(seen)}.",
+            "",
+        ]
+    return lines
+
+
 def render(results: list[RunResult], command: str, cfg: EngineConfig) -> Verdict:
     """The whole report; ``ok`` says whether every target was met."""
     out = [
@@ -167,6 +204,9 @@ def render(results: list[RunResult], command: str, cfg: EngineConfig) -> Verdict
         "dropped as the daemon dead-letters them; impossible values kept), with `tick()` about "
         "once a simulated minute. An alert matches a label of the same kind and device if their "
         "spans overlap (30 min of slack after the label ends; 36 h for nightly/daily kinds). "
+        "Labels of healthy look-alikes (a late night out, a hard training day) are not events "
+        "to detect but a false-alarm test; an `elevated_resting_hr` alert inside an illness "
+        "counts as seen in the illness, not as a false alarm. "
         "Time to detect (TTD) = event time of the matching alert's `open` event minus the label "
         "start. Off-wrist labels are the simulator's routine charging periods.",
         "",
@@ -195,9 +235,10 @@ def render(results: list[RunResult], command: str, cfg: EngineConfig) -> Verdict
             target_ok = every <= FALSE_PER_DAY_TARGET
             ok &= target_ok
             summary[-1] += f" {'PASS' if target_ok else '**MISS**'} (<= {FALSE_PER_DAY_TARGET})"
-        table, t_ok = kind_table(merge(runs), cfg)
+        stats = merge(runs)
+        table, t_ok = kind_table(stats, cfg)
         ok &= t_ok
-        sections += [f"## {name}", "", *table, ""]
+        sections += [f"## {name}", "", *table, "", *lookalike_section(runs, stats)]
         illness, i_ok = illness_section(runs)
         ok &= i_ok
         sections += illness

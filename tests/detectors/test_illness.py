@@ -172,7 +172,7 @@ def _steady(det: IllnessDetector, seed: int = 3) -> None:
 def test_early_rule_flags_a_supported_first_night_the_cusum_alone_does_not() -> None:
     """A first night 2.5 sd up with steps down a third: the early rule flags it, the CuSum
     (one night of evidence, below ``h``) and an unsupported night (usual steps) do not."""
-    plain, early = IllnessDetector(), IllnessDetector(early_z=2.5, early_delta_bpm=2.0)
+    plain, early = IllnessDetector(early_z=None), IllnessDetector(early_z=2.5, early_delta_bpm=2.0)
     _steady(plain)
     _steady(early)
     center, sd = early.baseline() or (0.0, 0.0)

@@ -7,6 +7,7 @@ import pytest
 from river import stats
 
 import detectors
+from detectors.config import EngineConfig
 from detectors.engine import Engine, LayoutMismatchError
 from detectors.illness import IllnessDetector
 from detectors.types import AlertEvent
@@ -117,10 +118,10 @@ def test_an_unreadable_model_starts_the_device_afresh() -> None:
 
 
 def test_a_night_is_the_wearers_local_night() -> None:
-    """The offset comes from Illness.utc_offset_ms: at UTC+8 the night window 00:00-07:00 local
-    is 16:00-23:00 UTC, so a rise only in those UTC hours shows as an elevated night."""
-    eng = Engine()
-    eng.modules["illness"].utc_offset_ms = lambda did, d: 8 * 3_600_000.0  # type: ignore[method-assign]
+    """The offset is the wearer's, kept by the local_time module (here configured): at UTC+8
+    the night window 00:00-07:00 local is 16:00-23:00 UTC, so a rise only in those UTC hours
+    shows as an elevated night."""
+    eng = Engine(EngineConfig.model_validate({"local_time": {"devices": {"d1": "+08:00"}}}))
 
     def hr(i: int) -> float:
         m = i % 1440

@@ -161,6 +161,10 @@ def test_precedence_reading_then_device_setting_then_fleet_default() -> None:
     assert _offset_min(eng, "configured-and-stamped") == 330
     local = eng.modules["local_time"]
     assert local.offset_min(eng._devices["configured"]) == -420  # type: ignore[attr-defined]
+    assert local.offset_ms(eng._devices["stamped"]) == 540 * MIN  # type: ignore[attr-defined]
+    # the illness kind's local days and nights read the same offset
+    illness = eng.modules["illness"]
+    assert illness.utc_offset_ms("configured", eng._devices["configured"]) == -420 * MIN  # type: ignore[attr-defined]
     # a reading without an offset later does not undo what the readings said
     eng.process([Reading("stamped", T0 + 2 * HOUR, hr, 61.0)])
     assert _offset_min(eng, "stamped") == 540
