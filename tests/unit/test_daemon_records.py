@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from aiokafka import TopicPartition
 
 from ingest.daemon import IngestDaemon
+from ingest.kafka_io.changelog import decode_state
 from ingest.settings import Settings
 from messages import encode_reading
 
@@ -102,3 +103,59 @@ def test_a_multi_reading_record_is_scored_whole_and_skipped_whole() -> None:
     second._process({tp: batch})  # type: ignore[dict-item]
     assert second.metrics.readings._value.get() == 0
     assert second.metrics.skipped._value.get() == 1 + 10
+
+
+def _heart_rate(start: int, offsets: range) -> list[_Record]:
+    """One heart rate reading every 10 s, one record each."""
+    return [
+        _Record(
+            b"dev-1", encode_reading("dev-1", start + i * 10_000, "heart_rate", 60 + i % 7), i, 0
+        )
+        for i in offsets
+    ]
+
+
+def _minute_points(lines: list[str]) -> dict[str, str]:
+    """vitals_minute lines by point identity (series and timestamp): the last write wins."""
+    out = {}
+    for line in lines:
+        if line.startswith("vitals_minute,"):
+            series, fields, ts = line.split(" ")
+            out[f"{series} {ts}"] = fields
+    return out
+
+
+def test_minute_summaries_are_written_before_the_commit_and_continue_after_a_restart() -> None:
+    tp = TopicPartition("vitals.readings", 0)
+    start = (int(time.time() * 1000) - 2 * 3_600_000) // MIN * MIN
+    batch = _heart_rate(start, range(30))  # 5 minutes, 6 readings each
+
+    whole = _daemon(tp)
+    whole._positions[tp] = 0
+    whole._process({tp: batch})  # type: ignore[dict-item]
+    expected = _minute_points(whole._take_pending(commit=True).lines)
+    assert len(expected) == 5
+    assert all(",readings=6i," in fields for fields in expected.values())
+
+    # killed after committing 2.5 minutes: the open minute is written partial with the commit,
+    # and its state goes into the changelog record beside the engine's
+    first = _daemon(tp)
+    first._positions[tp] = 0
+    first._process({tp: batch[:15]})  # type: ignore[dict-item]
+    cp = first._take_pending(commit=True)
+    written = _minute_points(cp.lines)
+    assert len(written) == 3
+    assert (
+        ",readings=3i,"
+        in written[f"vitals_minute,device=dev-1,metric=heart_rate {start + 2 * MIN}"]
+    )
+    [state] = [decode_state(value) for key, value, _ in cp.states if key == b"dev-1"]
+
+    second = _daemon(tp)
+    second.engine.restore("dev-1", state.engine)
+    assert second.minutes.restore("dev-1", state.minutes)
+    second._applied["dev-1"] = state.offset
+    second._positions[tp] = 0
+    second._process({tp: batch})  # type: ignore[dict-item]  # read again from the start
+    written.update(_minute_points(second._take_pending(commit=True).lines))
+    assert written == expected, "the partial minute is overwritten by the same summary"
