@@ -228,7 +228,8 @@ def _minute_scores(sc: Scenario, device: str) -> dict[tuple[str, int], float]:
     """Max |z| per (metric, minute) of one device, computed here from the records produced:
     a standalone engine scores the device's valid readings in their order (scores depend
     on the device's own readings only), and a minute takes the readings of its own minute
-    that came in event-time order (an out-of-order reading leaves a written minute alone)."""
+    that came in event-time order (an out-of-order reading leaves a written minute alone);
+    minutes without a score, baseline or flag have no summary."""
     pseudo = Pseudonymizer(sc.s.pseudonym_key())
     decoder = ReadingDecoder()
     readings = []
@@ -242,13 +243,16 @@ def _minute_scores(sc: Scenario, device: str) -> dict[tuple[str, int], float]:
     scored = Engine(sc.s.detection).process(readings).scored
     newest: dict[str, int] = {}
     out: dict[tuple[str, int], float] = {}
+    says_something: set[tuple[str, int]] = set()  # a score, a baseline or a flag
     for s in scored:
         metric, minute = s.metric.value, s.ts_ms - s.ts_ms % 60_000
         if minute < newest.get(metric, minute):
             continue
         newest[metric] = minute
         out[metric, minute] = max(out.get((metric, minute), 0.0), s.score)
-    return out
+        if s.score > 0 or s.baseline is not None or s.flagged:
+            says_something.add((metric, minute))
+    return {k: v for k, v in out.items() if k in says_something}
 
 
 def _check_scores(
