@@ -3,8 +3,8 @@ schema against the per-reading one it replaced (issue 16), in the same run.
 
 Run: ``.venv/bin/python bench/bench_points.py [--devices 200] [--hours 6] [--repeat 3]``
 
-Both get the same scored batches (the simulator's ``normal_week`` fleet through the engine,
-batches of 10k, pseudonymised device tags as in the daemon):
+Both get the same scored batches (bench_detection's simulated ``normal_week`` fleet through the
+engine, batches of 10k, pseudonymised device tags as in the daemon):
 
 - ``per_reading`` (baseline, the formatter before the change, kept here verbatim): one
   ``vitals`` point per reading with value, score, baseline and flag;
@@ -20,10 +20,10 @@ writes ``bench/results/points.json``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,11 +32,11 @@ from detectors import Engine, EngineConfig, Scored
 from ingest.influx.line_protocol import reading_line
 from ingest.influx.minutes import MinuteAggregator, minute_lines
 from ingest.privacy import Pseudonymizer
-from messages import InvalidReading, ReadingDecoder
-from simulators import FleetSimulator, load_scenario
+
+sys.path.insert(0, str(Path(__file__).parent))  # the simulated fleet of bench_detection
+from bench_detection import decoded_batches, messages
 
 RESULTS = Path(__file__).parent / "results"
-START_MS = 1_767_225_600_000
 
 
 def per_reading_line(s: Scored, device_tag: str) -> str:
@@ -52,25 +52,9 @@ def per_reading_line(s: Scored, device_tag: str) -> str:
 
 
 def scored_batches(devices: int, hours: float) -> list[list[Scored]]:
-    sim = FleetSimulator(
-        load_scenario("normal_week"),
-        devices=devices,
-        seed=1,
-        start_ms=START_MS,
-        duration_ms=int(hours * 3_600_000),
-    )
-    decoder = ReadingDecoder()
-    now = START_MS + 86_400_000
-    readings = []
-    for chunk in sim:
-        for _, value in chunk.messages():
-            # the simulator's malformed messages are dead letters in the daemon
-            with contextlib.suppress(InvalidReading):
-                readings.append(decoder.decode(value, now_ms=now))
+    """The fleet's valid readings (bench_detection's messages and batches), scored."""
     engine = Engine(EngineConfig())
-    return [
-        engine.process(readings[i : i + 10_000]).scored for i in range(0, len(readings), 10_000)
-    ]
+    return [engine.process(batch).scored for batch in decoded_batches(messages(devices, hours))]
 
 
 def main(args: argparse.Namespace) -> dict[str, object]:
@@ -130,13 +114,17 @@ def main(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--devices", type=int, default=200)
-    p.add_argument("--hours", type=float, default=6.0)
-    p.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
-    out = main(p.parse_args())
+def write_results(figures: dict[str, object]) -> None:
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "points.json"
-    path.write_text(json.dumps(out, indent=2))
-    print(f"wrote {path}")
+    (RESULTS / "points.json").write_text(json.dumps(figures, indent=2))
+    print(f"wrote {RESULTS / 'points.json'}")
+
+
+if __name__ == "__main__":
+    cli = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    cli.add_argument("--devices", type=int, default=200)
+    cli.add_argument("--hours", type=float, default=6.0)
+    cli.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
+    write_results(main(cli.parse_args()))
