@@ -5,7 +5,8 @@ Run: ``.venv/bin/python bench/bench_detection.py [--devices N] [--hours H] [--na
 Both pipelines get the same wire messages (simulated fleet, delivery order) in the same run:
 
 - ``core``: :class:`messages.ReadingDecoder` (msgspec) per message -> :meth:`Engine.process` on
-  batches of 10k -> ``ingest.influx.line_protocol.scored_line`` per reading (plus alert lines);
+  batches of 10k -> ``ingest.influx.line_protocol.reading_line`` per reading, the closed
+  ``vitals_minute`` summaries (``ingest.influx.minutes``) and alert lines;
   also run with the engine's compiled per-reading path switched off (``compiled=False``).
 - ``naive``: pydantic ``ReadingMessage.model_validate_json`` per message -> one River
   ``HalfSpaceTrees`` per device (score_one then learn_one) -> ``influxdb_client.Point`` ->
@@ -32,7 +33,8 @@ from typing import Any
 
 from detectors import Engine, EngineConfig
 from detectors.engine import STATE_BYTES
-from ingest.influx.line_protocol import alert_line, scored_line
+from ingest.influx.line_protocol import alert_line, reading_line
+from ingest.influx.minutes import MinuteAggregator, minute_lines
 from messages import ReadingDecoder, ReadingMessage
 from messages.codec import Reading
 from simulators import FleetSimulator, load_scenario
@@ -61,6 +63,7 @@ def messages(devices: int, hours: float) -> list[bytes]:
 def run_core(msgs: list[bytes], *, compiled: bool = True) -> dict[str, Any]:
     dec = ReadingDecoder()
     engine = Engine(EngineConfig(), compiled=compiled)
+    minutes = MinuteAggregator()
     now = START_MS + 20 * 86_400_000  # a fixed ingest clock inside the decoder's window
     lines = dead = 0
     t_decode = t_detect = t_format = 0.0
@@ -76,7 +79,8 @@ def run_core(msgs: list[bytes], *, compiled: bool = True) -> dict[str, Any]:
         b = time.perf_counter()
         out = engine.process(batch)
         c = time.perf_counter()
-        body = [scored_line(s, s.device_id) for s in out.scored]
+        body = [reading_line(s, s.device_id) for s in out.scored]
+        body += minute_lines(minutes.add(out.scored), str)
         body += [alert_line(e, e.device_id) for e in out.alerts]
         lines += len(body)
         d = time.perf_counter()

@@ -599,36 +599,31 @@ def vitals_query(metric: str, fn: str, every: str = "v.windowPeriod") -> str:
     )
 
 
+def minute_query(metric: str, field: str, fn: str) -> str:
+    """A field of the device's ``vitals_minute`` points (scores and baselines are summarised
+    per device-minute, docs/schema.md), aggregated per interval."""
+    return (
+        FROM + f'  |> filter(fn: (r) => r._measurement == "vitals_minute" and {DEVICE} '
+        f'and r.metric == "{metric}" and r._field == "{field}")\n'
+        f"  |> aggregateWindow(every: v.windowPeriod, fn: {fn}, createEmpty: false)\n"
+        '  |> keep(columns: ["_time", "_value"])\n'
+    )
+
+
 def band_query(sign: str) -> str:
     """The personal baseline +- 2 sd, around the baseline line (query B) in every window.
 
-    ``score`` is |z| = |value - baseline| / sd, so every scored reading gives the sd its
-    baseline had (readings with a tiny score say little, so only scores >= 0.5 count). The
-    window's mean sd is joined to the window's mean baseline, the same aggregate query B
+    Each device-minute stores the sd its baseline had (``sd`` = |value - baseline| / score
+    of the minute's last reading scoring >= 0.5: smaller scores are dominated by rounding).
+    The window's mean sd is joined to the window's mean baseline, the same aggregate query B
     draws, so the band always surrounds that line, whatever contexts the window mixes.
     """
-    readings = (
-        FROM + f'  |> filter(fn: (r) => r._measurement == "vitals" and {DEVICE} '
-        'and r.metric == "heart_rate")\n'
-    )
     return (
-        'import "math"\n\n'
-        + "base = "
-        + readings
-        + '  |> filter(fn: (r) => r._field == "baseline")\n'
-        "  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)\n"
-        '  |> keep(columns: ["_time", "_value"])\n'
+        "base = "
+        + minute_query("heart_rate", "baseline", "mean")
         + "sd = "
-        + readings
-        + '  |> filter(fn: (r) => r._field == "value" or r._field == "baseline" '
-        'or r._field == "score")\n'
-        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
-        "  |> filter(fn: (r) => exists r.baseline and exists r.score and r.score >= 0.5)\n"
-        "  |> map(fn: (r) => ({_time: r._time, "
-        "_value: math.abs(x: r.value - r.baseline) / r.score}))\n"
-        "  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)\n"
-        '  |> keep(columns: ["_time", "_value"])\n'
-        'join(tables: {base: base, sd: sd}, on: ["_time"])\n'
+        + minute_query("heart_rate", "sd", "mean")
+        + 'join(tables: {base: base, sd: sd}, on: ["_time"])\n'
         "  |> map(fn: (r) => ({_time: r._time, "
         f"_value: r._value_base {sign} 2.0 * r._value_sd}}))\n"
     )
@@ -646,13 +641,7 @@ def device_drilldown() -> dict[str, Any]:
             "detector sees it. Alerts are annotations.",
             [
                 target(vitals_query("heart_rate", "mean"), "A"),
-                target(
-                    FROM + f'  |> filter(fn: (r) => r._measurement == "vitals" and {DEVICE} '
-                    'and r.metric == "heart_rate" and r._field == "baseline")\n'
-                    "  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)\n"
-                    '  |> keep(columns: ["_time", "_value"])\n',
-                    "B",
-                ),
+                target(minute_query("heart_rate", "baseline", "mean"), "B"),
                 target(band_query("-"), "C"),
                 target(band_query("+"), "D"),
             ],
@@ -686,6 +675,30 @@ def device_drilldown() -> dict[str, Any]:
         ),
         24,
         10,
+    )
+    lay.add(
+        panel(
+            "timeseries",
+            "Anomaly score",
+            "How unusual the readings were for this wearer: the largest |z| (distance from "
+            "the personal baseline in standard deviations) per interval and signal, from the "
+            "per-minute summaries.",
+            [
+                target(
+                    FROM + f'  |> filter(fn: (r) => r._measurement == "vitals_minute" and {DEVICE} '
+                    'and r._field == "score_max")\n'
+                    "  |> aggregateWindow(every: v.windowPeriod, fn: max, createEmpty: false)\n"
+                    '  |> keep(columns: ["_time", "_value", "metric"])\n',
+                    "A",
+                )
+            ],
+            "none",
+            custom=timeseries_custom("|z|", drawStyle="points", pointSize=4),
+            overrides=[by_ref("A", displayName="${__field.labels.metric}")],
+            extra_defaults={"min": 0, "decimals": 1},
+        ),
+        24,
+        6,
     )
     lay.add(
         panel(

@@ -61,7 +61,8 @@ from ingest.alert_urgency import UrgentAlerts
 from ingest.errors import FencedError, PermanentSinkError, RetriableSinkError
 from ingest.http_server import HealthServer
 from ingest.idle import PartitionActivity
-from ingest.influx.line_protocol import alert_line, scored_line
+from ingest.influx.line_protocol import alert_line, reading_line
+from ingest.influx.minutes import Minute, MinuteAggregator, minute_lines
 from ingest.influx.writer import InfluxWriter, Rejected
 from ingest.kafka_io.changelog import (
     CLOCK_KEY,
@@ -154,6 +155,8 @@ class IngestDaemon:
         # Open mHealth / FHIR records beside our JSON (messages.formats; ours stays the fast path)
         self.records = RecordDecoder(self.decoder, max_document_bytes=ing.max_document_bytes)
         self.pseudo = Pseudonymizer(settings.pseudonym_key())
+        # scores and baselines per device-minute (vitals_minute); the open minutes are device state
+        self.minutes = MinuteAggregator()
         self.metrics = PipelineMetrics(f"{socket.gethostname()}-{os.getpid()}")
         self._exactly_once = settings.ingest.exactly_once
         self._pending = Checkpoint()
@@ -517,21 +520,32 @@ class IngestDaemon:
         latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
         try:  # the whole batch in one go; if a point raises, point by point
             tags = {device: pseudo(device) for device in latest}
-            lines = [scored_line(s, tags[s.device_id]) for s in scored]
+            lines = [reading_line(s, tags[s.device_id]) for s in scored]
         except Exception:
             lines, scored, sources = self._format_one_by_one(scored, sources)
             latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
         pending.lines += lines
         pending.lanes += [src.partition for src in sources]
         pending.sources += sources
+        closed = self.minutes.add(scored)
         applied, owner = self._applied, self._device_partition
         for device, src in latest.items():
             applied[device] = src.offset
             if owner.get(device) != src.partition:
                 self._own(device, src.partition)
         self._dirty.update(latest)
+        if closed:
+            self._add_minutes(pending, closed)
         self.metrics.readings.inc(len(readings))
         self._add_alerts(out.alerts)
+
+    def _add_minutes(self, cp: Checkpoint, minutes: list[tuple[str, Minute]]) -> None:
+        """Add ``vitals_minute`` points to a checkpoint; a device's in its partition's lane, so
+        a minute's partial and final points are written in that order."""
+        cp.lines += minute_lines(minutes, self.pseudo)
+        owner = self._device_partition
+        cp.lanes += [owner.get(device, 0) for device, _ in minutes]
+        cp.sources += [None] * len(minutes)
 
     def _format_one_by_one(
         self, scored: list[Scored], sources: list[_Source]
@@ -542,7 +556,7 @@ class IngestDaemon:
         kept_sources: list[_Source] = []
         for s, src in zip(scored, sources, strict=True):
             try:
-                lines.append(scored_line(s, self.pseudo(s.device_id)))
+                lines.append(reading_line(s, self.pseudo(s.device_id)))
             except Exception as exc:
                 self._internal_error(src, "format", exc)
                 continue
@@ -771,11 +785,19 @@ class IngestDaemon:
             return cp
         cp.commit = True
         self._alert_waiting = False
+        # the minutes still open are written partial before this commit (and again, whole,
+        # when they close): every reading the commit covers is in InfluxDB with its minute
+        self._add_minutes(cp, self.minutes.open_minutes(self._dirty))
         for device in self._dirty:
             part = self._device_partition.get(device)
             if part is None:
                 continue
-            state = encode_state(part, self._applied.get(device, -1), self.engine.snapshot(device))
+            state = encode_state(
+                part,
+                self._applied.get(device, -1),
+                self.engine.snapshot(device),
+                self.minutes.snapshot(device),
+            )
             cp.states.append((device.encode(), state, part))
         self._dirty.clear()
         for part, clock in self._clocks.items():
@@ -1054,6 +1076,7 @@ class IngestDaemon:
         gone = [d for d, p in self._device_partition.items() if p in parts]
         for device in gone:
             self.engine.drop(device)
+            self.minutes.drop(device)
             self.pseudo.forget(device)
             self._urgent.forget((device,))
             del self._device_partition[device]
@@ -1162,6 +1185,8 @@ class IngestDaemon:
                 self.metrics.state_refused.inc()
                 log.warning("device state not restorable; starting afresh", extra={"error": exc})
                 continue
+            if not self.minutes.restore(device, state.minutes):
+                log.warning("open minutes of a device not restorable; its minute starts afresh")
             self._applied[device] = state.offset
             self._own(device, state.partition)
             count += 1

@@ -121,7 +121,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(
         f"  InfluxDB: {settings.influx_url}  bucket={settings.influxdb.bucket} "
-        f"measurements vitals, alerts, pipeline"
+        f"measurements vitals, vitals_minute, alerts, pipeline"
     )
     return 0
 

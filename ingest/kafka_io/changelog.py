@@ -17,6 +17,8 @@ class DeviceState(msgspec.Struct, array_like=True):
     partition: int
     offset: int
     engine: bytes
+    # the device's open vitals_minute summaries (ingest.influx.minutes); absent before them
+    minutes: bytes = b""
 
 
 class PartitionClock(msgspec.Struct, array_like=True):
@@ -34,8 +36,8 @@ _clock_dec = msgspec.msgpack.Decoder(PartitionClock)
 VERSION = 1
 
 
-def encode_state(partition: int, offset: int, engine: bytes) -> bytes:
-    return _enc.encode(DeviceState(VERSION, partition, offset, engine))
+def encode_state(partition: int, offset: int, engine: bytes, minutes: bytes = b"") -> bytes:
+    return _enc.encode(DeviceState(VERSION, partition, offset, engine, minutes))
 
 
 def decode_state(data: bytes) -> DeviceState:

@@ -197,11 +197,11 @@ class InfluxReader:
         every_min: int,
         start: dt.datetime,
         stop: dt.datetime,
+        measurement: str = "vitals",
     ) -> dict[str, Series]:
         q = (
-            self._range(start, stop)
-            + f'  |> filter(fn: (r) => r._measurement == "vitals" and r.metric == "{metric}" '
-            f'and r._field == "{field_name}")\n'
+            self._range(start, stop) + f'  |> filter(fn: (r) => r._measurement == "{measurement}" '
+            f'and r.metric == "{metric}" and r._field == "{field_name}")\n'
             f"  |> filter(fn: (r) => r.device =~ {_device_regex(devices)})\n"
             '  |> group(columns: ["device"])\n'
             f"  |> aggregateWindow(every: {every_min}m, fn: {fn}, createEmpty: false, "
@@ -222,7 +222,10 @@ class InfluxReader:
             return []
         args = (start, stop)
         hr = self._series(devices, "heart_rate", "value", "mean", every_min, *args)
-        base = self._series(devices, "heart_rate", "baseline", "mean", every_min, *args)
+        # scores and baselines are stored per device-minute (docs/schema.md)
+        base = self._series(
+            devices, "heart_rate", "baseline", "mean", every_min, *args, "vitals_minute"
+        )
         spo2 = self._series(devices, "spo2", "value", "mean", every_min, *args)
         spo2_min = self._series(devices, "spo2", "value", "min", every_min, *args)
         steps = self._series(devices, "steps", "value", "sum", 60, *args)

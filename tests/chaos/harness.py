@@ -119,15 +119,21 @@ def assert_exactly_once(messages: list[tuple[bytes | None, bytes]], s: Settings)
     assert set(got) == valid, "0 readings missing"
 
 
-def scores(s: Settings) -> dict[tuple[str, str, int], float]:
+def scores(s: Settings) -> dict[tuple[str, str, int], tuple[object, ...]]:
+    """Every device-minute's summary (``vitals_minute``): max score, readings, flagged,
+    baseline, sd. A restart in the middle of a minute must not change any of them."""
     rows = flux(
         s,
         f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
-        '|> filter(fn: (r) => r._measurement == "vitals" and r._field == "score") '
-        '|> keep(columns: ["_time", "device", "metric", "_value"])',
+        '|> filter(fn: (r) => r._measurement == "vitals_minute") '
+        '|> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value") '
+        "|> group()",
     )
+    fields = ("score_max", "readings", "flagged", "baseline", "sd")
     return {
-        (str(r["device"]), str(r["metric"]), int(r["_time"].timestamp() * 1000)): float(r["_value"])  # type: ignore[attr-defined,arg-type]
+        (str(r["device"]), str(r["metric"]), int(r["_time"].timestamp() * 1000)): tuple(  # type: ignore[attr-defined]
+            r.get(f) for f in fields
+        )
         for r in rows
     }
 

@@ -56,6 +56,7 @@ class Scenario:
     acks: dict[str, dt.datetime]  # alert_id -> ack time we wrote
     reasons: dict[str, int]  # dl.reason -> records, from the dead-letter topic
     devices: list[str]
+    messages: list[tuple[bytes | None, bytes]]  # every record produced, in order
 
     def run(self, query: str) -> list[dict[str, Any]]:
         tables = self.client.query_api().query(query, org=self.ds.organization)
@@ -117,7 +118,7 @@ async def scenario(live_stack: Settings) -> AsyncIterator[Scenario]:
     )
     _check_dead_letter_reasons(s, reasons)
     try:
-        yield Scenario(s, client, ds, now, events, acks, dict(reasons), devices)
+        yield Scenario(s, client, ds, now, events, acks, dict(reasons), devices, messages)
     finally:
         client.close()
 

@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from detectors import Engine
+from ingest.privacy import Pseudonymizer
+from messages import InvalidReading, ReadingDecoder
 from tests.grafana import grafana_sim as g
 from tests.grafana.checks import GRAFANA
 from tests.grafana.conftest import Scenario
@@ -57,6 +60,7 @@ EXPECT: dict[str, dict[str, tuple[set[str], str]]] = {
         "Heart rate and personal baseline B": (TIME_VALUE, ALWAYS),
         "Heart rate and personal baseline C": (TIME_VALUE, ALWAYS),
         "Heart rate and personal baseline D": (TIME_VALUE, ALWAYS),
+        "Anomaly score A": (TIME_VALUE | {"metric"}, ALWAYS),
         "SpO2 A": (TIME_VALUE, ALWAYS),
         "SpO2 B": (TIME_VALUE, ALWAYS),
         "Steps per hour A": (TIME_VALUE, ALWAYS),
@@ -220,6 +224,61 @@ def test_alerts_overview_with_selected_variables(scenario: Scenario) -> None:
     assert {r["kind"] for r in timeline} == {pick["kind"]}
 
 
+def _minute_scores(sc: Scenario, device: str) -> dict[tuple[str, int], float]:
+    """Max |z| per (metric, minute) of one device, computed here from the records produced:
+    a standalone engine scores the device's valid readings in their order (scores depend
+    on the device's own readings only), and a minute takes the readings of its own minute
+    that came in event-time order (an out-of-order reading leaves a written minute alone);
+    minutes without a score, baseline or flag have no summary."""
+    pseudo = Pseudonymizer(sc.s.pseudonym_key())
+    decoder = ReadingDecoder()
+    readings = []
+    for key, value in sc.messages:
+        try:
+            r = decoder.decode(value)
+        except InvalidReading:
+            continue
+        if key == r.device_id.encode() and pseudo(r.device_id) == device:
+            readings.append(r)
+    scored = Engine(sc.s.detection).process(readings).scored
+    newest: dict[str, int] = {}
+    out: dict[tuple[str, int], float] = {}
+    says_something: set[tuple[str, int]] = set()  # a score, a baseline or a flag
+    for s in scored:
+        metric, minute = s.metric.value, s.ts_ms - s.ts_ms % 60_000
+        if minute < newest.get(metric, minute):
+            continue
+        newest[metric] = minute
+        out[metric, minute] = max(out.get((metric, minute), 0.0), s.score)
+        if s.score > 0 or s.baseline is not None or s.flagged:
+            says_something.add((metric, minute))
+    return {k: v for k, v in out.items() if k in says_something}
+
+
+def _check_scores(
+    sc: Scenario,
+    device: str,
+    rows: list[dict[str, Any]],
+    start: dt.datetime,
+    stop: dt.datetime,
+) -> None:
+    """The score panel shows, per window and signal, the largest score of its minutes."""
+    every = g.query_interval(start, stop, 1000, "10s")
+    every_ms = int(every.total_seconds() * 1000)
+    expected: dict[tuple[str, int], float] = {}
+    start_ms = int(start.timestamp() * 1000)
+    for (metric, minute), score in _minute_scores(sc, device).items():
+        if minute < start_ms:
+            continue
+        window_end = minute - minute % every_ms + every_ms  # aggregateWindow's _time: its stop
+        key = (metric, window_end)
+        expected[key] = max(expected.get(key, 0.0), score)
+    got = {(r["metric"], int(r["_time"].timestamp() * 1000)): r["_value"] for r in rows}
+    assert got.keys() == expected.keys(), "one value per window and signal with readings"
+    assert all(abs(got[k] - expected[k]) <= 1e-4 for k in got), "the minutes' largest score"
+    assert max(got.values()) > 3, "the scenario's events stand out"
+
+
 def test_device_drilldown(scenario: Scenario) -> None:
     sc = scenario
     counts = collections.Counter(e["device"] for e in sc.events if e["state"] == "open")
@@ -241,6 +300,7 @@ def test_device_drilldown(scenario: Scenario) -> None:
     common = low.keys() & high.keys() & base.keys()
     assert common
     assert all(low[t] < base[t] < high[t] for t in common), "the band surrounds the baseline"
+    _check_scores(sc, device, res["Anomaly score A"], start, stop)
     assert {r["_value"] for r in res["Sleep stages A"]} <= {0, 1, 2, 3}
     assert all(r["_value"] <= 100 for r in res["SpO2 B"])
 

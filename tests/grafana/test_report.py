@@ -20,6 +20,7 @@ from ingest.errors import ConfigError
 from ingest.report.data import (
     Alert,
     DeviceVitals,
+    InfluxReader,
     ReportData,
     Series,
     choose_devices,
@@ -156,3 +157,16 @@ def test_report_from_the_real_influxdb(scenario: Scenario, tmp_path: Path) -> No
     rows = re.findall(r"<tr><td>[A-Za-z0-9._:-]+</td><td>\d{4}-\d\d-\d\d \d\d:\d\d</td>", page)
     assert len(rows) == len(latest)
     assert sc.s.influx_token() not in page
+
+
+def test_report_reads_the_baseline_from_the_minute_summaries(scenario: Scenario) -> None:
+    """The personal baseline the device plots draw comes from ``vitals_minute``."""
+    sc = scenario
+    reader = InfluxReader(sc.s)
+    try:
+        start = sc.now - dt.timedelta(hours=24)
+        (v,) = reader.vitals(sc.devices[:1], start, sc.now, 5)
+    finally:
+        reader.close()
+    assert len(v.baseline) > 0.5 * len(v.heart_rate) > 0
+    assert all(30 <= b <= 200 for b in v.baseline.values)

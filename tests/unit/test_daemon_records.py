@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from aiokafka import TopicPartition
 
 from ingest.daemon import IngestDaemon
+from ingest.kafka_io.changelog import decode_state
 from ingest.settings import Settings
 from messages import encode_reading
 
@@ -144,14 +145,14 @@ def test_a_point_that_fails_to_format_dead_letters_its_record_only(monkeypatch: 
         )
         for i in range(10)
     ]
-    real = ingest.daemon.scored_line
+    real = ingest.daemon.reading_line
 
     def fails_for_dev_1(s: Any, tag: str) -> str:
         if s.device_id == "dev-1":
             raise RuntimeError("a formatting bug")
         return real(s, tag)
 
-    monkeypatch.setattr(ingest.daemon, "scored_line", fails_for_dev_1)
+    monkeypatch.setattr(ingest.daemon, "reading_line", fails_for_dev_1)
     daemon = _daemon(tp)
     daemon._positions[tp] = 0
     daemon._process({tp: batch})  # type: ignore[dict-item]
@@ -160,3 +161,59 @@ def test_a_point_that_fails_to_format_dead_letters_its_record_only(monkeypatch: 
         ("internal_error", i) for i in range(1, 10, 2)
     ]
     assert daemon._applied == {"dev-0": 8}  # the failed device's state is not marked applied
+
+
+def _heart_rate(start: int, offsets: range) -> list[_Record]:
+    """One heart rate reading every 10 s, one record each."""
+    return [
+        _Record(
+            b"dev-1", encode_reading("dev-1", start + i * 10_000, "heart_rate", 60 + i % 7), i, 0
+        )
+        for i in offsets
+    ]
+
+
+def _minute_points(lines: list[str]) -> dict[str, str]:
+    """vitals_minute lines by point identity (series and timestamp): the last write wins."""
+    out = {}
+    for line in lines:
+        if line.startswith("vitals_minute,"):
+            series, fields, ts = line.split(" ")
+            out[f"{series} {ts}"] = fields
+    return out
+
+
+def test_minute_summaries_are_written_before_the_commit_and_continue_after_a_restart() -> None:
+    tp = TopicPartition("vitals.readings", 0)
+    start = (int(time.time() * 1000) - 2 * 3_600_000) // MIN * MIN
+    batch = _heart_rate(start, range(30))  # 5 minutes, 6 readings each
+
+    whole = _daemon(tp)
+    whole._positions[tp] = 0
+    whole._process({tp: batch})  # type: ignore[dict-item]
+    expected = _minute_points(whole._take_pending(commit=True).lines)
+    assert len(expected) == 5
+    assert all(",readings=6i," in fields for fields in expected.values())
+
+    # killed after committing 2.5 minutes: the open minute is written partial with the commit,
+    # and its state goes into the changelog record beside the engine's
+    first = _daemon(tp)
+    first._positions[tp] = 0
+    first._process({tp: batch[:15]})  # type: ignore[dict-item]
+    cp = first._take_pending(commit=True)
+    written = _minute_points(cp.lines)
+    assert len(written) == 3
+    assert (
+        ",readings=3i,"
+        in written[f"vitals_minute,device=dev-1,metric=heart_rate {start + 2 * MIN}"]
+    )
+    [state] = [decode_state(value) for key, value, _ in cp.states if key == b"dev-1"]
+
+    second = _daemon(tp)
+    second.engine.restore("dev-1", state.engine)
+    assert second.minutes.restore("dev-1", state.minutes)
+    second._applied["dev-1"] = state.offset
+    second._positions[tp] = 0
+    second._process({tp: batch})  # type: ignore[dict-item]  # read again from the start
+    written.update(_minute_points(second._take_pending(commit=True).lines))
+    assert written == expected, "the partial minute is overwritten by the same summary"

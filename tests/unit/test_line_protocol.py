@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from influxdb_client.client.write.point import Point
 
 from detectors import Scored
-from ingest.influx.line_protocol import line, scored_line
+from ingest.influx.line_protocol import line, reading_line
 from messages import Metric
 
 
@@ -31,20 +31,11 @@ def test_matches_influxdb_clients_own_serialiser(
     assert ours.rsplit(" ", 1)[1] == str(ts)
 
 
-def test_scored_line_has_identity_and_fields() -> None:
-    s = Scored("watch-1", 1767225600000, Metric.HEART_RATE, 72.0, 0.5, 65.25, False)
-    assert scored_line(s, "watch-1") == (
-        "vitals,device=watch-1,metric=heart_rate "
-        "value=72.0,score=0.5000,baseline=65.25,flagged=false 1767225600000"
-    )
-    # stored precision: 4 decimals of score, 0.01 bpm of baseline
-    fine = Scored("w", 1, Metric.HEART_RATE, 72.0, 1.23456789, 65.256, True)
-    assert "score=1.2346,baseline=65.26,flagged=true" in scored_line(fine, "w")
+def test_reading_line_carries_the_value_and_the_identity_only() -> None:
+    s = Scored("watch-1", 1767225600000, Metric.HEART_RATE, 72.0, 0.5, 65.25, True)
+    assert reading_line(s, "p1") == "vitals,device=p1,metric=heart_rate value=72.0 1767225600000"
     no_base = Scored("d", 1, Metric.SPO2, 97.0, math.nan, None, True)
-    assert (
-        scored_line(no_base, "d")
-        == "vitals,device=d,metric=spo2 value=97.0,score=0.0000,flagged=true 1"
-    )
+    assert reading_line(no_base, "d") == "vitals,device=d,metric=spo2 value=97.0 1"
 
 
 def test_none_and_non_finite_fields_are_left_out() -> None:

@@ -1,0 +1,172 @@
+"""Scores and baselines per device-minute: the ``vitals_minute`` points.
+
+A raw ``vitals`` point carries only what a reading is (its value, device and metric); what
+the detector thought of it is summarised per device, metric and minute of event time, which
+is all the dashboards draw and costs InfluxDB and the daemon a fraction of four fields per
+reading (docs/schema.md, docs/benchmarks.md).
+
+A device's open minutes are part of its state: :meth:`MinuteAggregator.snapshot` goes into the
+device-state changelog beside the engine's snapshot, so after a restart or a rebalance the
+minute that was open at the last commit continues where it was, and the point the next owner
+writes for it covers the same readings as one written without the interruption.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+
+import msgspec
+
+from detectors import Scored
+
+MINUTE_MS = 60_000
+
+#: a score below this says little about the sd behind it (the stored score and baseline are
+#: rounded), so the minute's ``sd`` comes from readings scoring at least this much
+SD_MIN_SCORE = 0.5
+
+
+class Minute(msgspec.Struct, array_like=True, gc=False):
+    """The running summary of one device, metric and minute (mutable, serialisable)."""
+
+    metric: str
+    minute_ms: int  # the minute's start, the point's timestamp
+    readings: int
+    flagged: int
+    score_max: float
+    baseline: float | None  # the minute's last baseline
+    sd: float | None  # |value - baseline| / score of the minute's last usable reading
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(list[Minute]).decode
+
+
+def _says_something(m: Minute) -> bool:
+    """Whether a minute carries anything of the detector's: a score, a baseline or a flag.
+    Signals the engine does not score (sleep stages, steps: score 0, no baseline) have none,
+    and their raw points say all there is, so no summary is written for them."""
+    return m.score_max > 0 or m.baseline is not None or m.flagged > 0
+
+
+def _start(s: Scored, metric: str, minute_ms: int) -> Minute:
+    base = s.baseline
+    score = s.score if math.isfinite(s.score) else 0.0
+    sd = abs(s.value - base) / score if base is not None and score >= SD_MIN_SCORE else None
+    return Minute(metric, minute_ms, 1, 1 if s.flagged else 0, score, base, sd)
+
+
+class MinuteAggregator:
+    """Folds scored readings into per device-minute summaries.
+
+    Only the newest minute of each device and metric is open. A reading of a later minute
+    closes it (:meth:`add` returns it, to be written); a reading of an earlier minute (out of
+    order: the engine scores it against the current baseline and learns nothing from it)
+    keeps its raw point but does not reopen the minute, whose point was written already.
+    Minutes without a score, baseline or flag are kept (a flag may come) but never returned
+    to be written; what a minute says only grows, so a partial point written is always
+    overwritten by its final one.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[str, dict[str, Minute]] = {}
+
+    def add(self, scored: Sequence[Scored]) -> list[tuple[str, Minute]]:
+        """Fold a batch in; return the (device, minute) summaries it closed."""
+        opened = self._open
+        closed: list[tuple[str, Minute]] = []
+        for s in scored:
+            ts = s.ts_ms
+            minute_ms = ts - ts % MINUTE_MS
+            device = s.device_id
+            metric = s.metric._value_  # a str key: an Enum's __hash__ is Python code
+            per_device = opened.get(device)
+            if per_device is None:
+                per_device = opened[device] = {}
+            m = per_device.get(metric)
+            if m is None or m.minute_ms != minute_ms:
+                if m is not None:
+                    if minute_ms < m.minute_ms:
+                        continue  # out of order: the earlier minute's point stays as written
+                    if _says_something(m):
+                        closed.append((device, m))
+                per_device[metric] = _start(s, metric, minute_ms)
+                continue
+            m.readings += 1
+            score = s.score
+            if score > m.score_max:
+                m.score_max = score
+            if s.flagged:
+                m.flagged += 1
+            base = s.baseline
+            if base is not None:
+                m.baseline = base
+                if score >= SD_MIN_SCORE:
+                    m.sd = abs(s.value - base) / score
+        return closed
+
+    def open_minutes(self, devices: Iterable[str]) -> list[tuple[str, Minute]]:
+        """The minutes still open of these devices that say something (written partial at a
+        commit)."""
+        opened = self._open
+        out: list[tuple[str, Minute]] = []
+        for device in devices:
+            per_device = opened.get(device)
+            if per_device:
+                out += [(device, m) for m in per_device.values() if _says_something(m)]
+        return out
+
+    def snapshot(self, device: str) -> bytes:
+        """The device's open minutes, for the device-state changelog."""
+        return _encode(list(self._open.get(device, {}).values()))
+
+    def restore(self, device: str, data: bytes) -> bool:
+        """Reopen the device's minutes of a :meth:`snapshot` (``b""``: none were open).
+
+        Returns False, with none open, for data that is not a snapshot: the device's next
+        minute points then cover only the readings from here on.
+        """
+        self._open.pop(device, None)
+        if not data:
+            return True
+        try:
+            minutes = _decode(data)
+        except msgspec.DecodeError:
+            return False
+        if minutes:
+            self._open[device] = {m.metric: m for m in minutes}
+        return True
+
+    def drop(self, device: str) -> None:
+        self._open.pop(device, None)
+
+
+def minute_line(device_tag: str, m: Minute) -> str:
+    """The ``vitals_minute`` point of one device-minute (ms precision, the minute's start).
+
+    Written partial while the minute is open at a commit, then again when it closes: the same
+    measurement, tags and timestamp, so InfluxDB keeps the last write (an upsert).
+
+    >>> m = Minute("heart_rate", 1767225600000, 12, 1, 3.14159, 63.4271, 5.55555)
+    >>> for part in minute_line("p1", m).split(" "):
+    ...     print(part)
+    vitals_minute,device=p1,metric=heart_rate
+    score_max=3.1416,readings=12i,flagged=1i,baseline=63.43,sd=5.556
+    1767225600000
+    """
+    extra = ""
+    if m.baseline is not None and math.isfinite(m.baseline):
+        extra = f",baseline={m.baseline:.2f}"
+        if m.sd is not None and math.isfinite(m.sd):
+            extra += f",sd={m.sd:.3f}"
+    score = m.score_max if math.isfinite(m.score_max) else 0.0
+    return (
+        f"vitals_minute,device={device_tag},metric={m.metric} score_max={score:.4f},"
+        f"readings={m.readings}i,flagged={m.flagged}i{extra} {m.minute_ms}"
+    )
+
+
+def minute_lines(minutes: Iterable[tuple[str, Minute]], tag: Callable[[str], str]) -> list[str]:
+    """Format (device, minute) summaries, the device tag from ``tag`` (the pseudonym)."""
+    return [minute_line(tag(device), m) for device, m in minutes]

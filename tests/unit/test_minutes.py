@@ -1,0 +1,137 @@
+"""Scores and baselines per device-minute (``vitals_minute``): folding, closing, snapshots."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from detectors import Scored
+from ingest.influx.minutes import MINUTE_MS, Minute, MinuteAggregator, minute_line
+from ingest.kafka_io.changelog import decode_state, encode_state
+from messages import Metric
+
+T0 = 1_767_225_600_000  # a minute's start
+HR = Metric.HEART_RATE
+
+
+def hr(
+    ts: int, value: float, score: float, baseline: float | None, flagged: bool = False
+) -> Scored:
+    return Scored("d1", ts, HR, value, score, baseline, flagged)
+
+
+def test_a_minute_summarises_its_readings_and_closes_on_the_next() -> None:
+    agg = MinuteAggregator()
+    assert agg.add([hr(T0, 70, 0.2, 68.0), hr(T0 + 10_000, 90, 4.0, 70.0, True)]) == []
+    assert agg.add([hr(T0 + 59_999, 71, 1.0, 69.0)]) == []
+    closed = agg.add([hr(T0 + MINUTE_MS, 72, 0.1, 69.5)])
+    assert len(closed) == 1
+    device, m = closed[0]
+    assert device == "d1"
+    assert (m.metric, m.minute_ms, m.readings, m.flagged) == ("heart_rate", T0, 3, 1)
+    assert m.score_max == 4.0
+    assert m.baseline == 69.0  # the minute's last
+    assert m.sd == abs(71 - 69.0) / 1.0  # from the last reading scoring >= SD_MIN_SCORE
+    # the next minute is open, with its one reading
+    [(_, nxt)] = agg.open_minutes(["d1"])
+    assert (nxt.minute_ms, nxt.readings, nxt.baseline, nxt.sd) == (T0 + MINUTE_MS, 1, 69.5, None)
+
+
+def test_devices_and_metrics_have_their_own_minutes() -> None:
+    agg = MinuteAggregator()
+    other = Scored("d2", T0 + 5, HR, 60, 2.0, 61.0, False)
+    spo2 = Scored("d1", T0 + 5, Metric.SPO2, 97, 0.0, 96.5, False)
+    agg.add([hr(T0, 70, 0.2, 68.0), other, spo2])
+    opened = {(d, m.metric): m for d, m in agg.open_minutes(["d1", "d2", "d3"])}
+    assert set(opened) == {("d1", "heart_rate"), ("d2", "heart_rate"), ("d1", "spo2")}
+    assert opened["d2", "heart_rate"].score_max == 2.0
+    assert opened["d1", "spo2"].baseline == 96.5
+
+
+def test_an_out_of_order_reading_does_not_reopen_a_written_minute() -> None:
+    agg = MinuteAggregator()
+    agg.add([hr(T0, 70, 0.2, 68.0)])
+    closed = agg.add([hr(T0 + MINUTE_MS, 72, 0.1, 69.5), hr(T0 + 30_000, 200, 9.0, 68.0)])
+    assert [m.minute_ms for _, m in closed] == [T0]
+    assert closed[0][1].score_max == 0.2  # the late reading is not folded into it either
+    [(_, still)] = agg.open_minutes(["d1"])
+    assert (still.minute_ms, still.readings) == (T0 + MINUTE_MS, 1)
+
+
+@given(cut=st.integers(min_value=0, max_value=200), seed=st.integers(0, 2**16))
+def test_a_restored_snapshot_continues_as_if_uninterrupted(cut: int, seed: int) -> None:
+    """What the changelog carries across a restart: the minute open at the commit goes on
+    from the same readings, so its final point is the same."""
+    rng = random.Random(seed)
+    readings = []
+    ts = T0
+    for _ in range(200):
+        ts += rng.randint(1_000, 20_000)
+        score = rng.uniform(0, 5)
+        base = rng.choice([None, rng.uniform(50, 90)])
+        readings.append(hr(ts, rng.uniform(40, 150), score, base, rng.random() < 0.1))
+    whole = MinuteAggregator()
+    expected = whole.add(readings) + whole.open_minutes(["d1"])
+
+    first = MinuteAggregator()
+    got = first.add(readings[:cut])
+    state = decode_state(encode_state(0, cut, b"engine", first.snapshot("d1")))
+    second = MinuteAggregator()
+    assert second.restore("d1", state.minutes)
+    got += second.add(readings[cut:]) + second.open_minutes(["d1"])
+    assert got == expected
+
+
+def test_restore_without_minutes_or_with_garbage_starts_afresh() -> None:
+    agg = MinuteAggregator()
+    agg.add([hr(T0, 70, 0.2, 68.0)])
+    assert agg.restore("d1", b"")  # a snapshot from before minutes were kept
+    assert agg.open_minutes(["d1"]) == []
+    agg.add([hr(T0, 70, 0.2, 68.0)])
+    assert not agg.restore("d1", b"\xc1not msgpack")
+    assert agg.open_minutes(["d1"]) == []
+    # an old changelog record (four fields) still decodes, with no minutes
+    assert decode_state(encode_state(1, 2, b"e")).minutes == b""
+
+
+def test_drop_forgets_a_device() -> None:
+    agg = MinuteAggregator()
+    agg.add([hr(T0, 70, 0.2, 68.0)])
+    agg.drop("d1")
+    assert agg.open_minutes(["d1"]) == []
+    assert agg.snapshot("d1") == MinuteAggregator().snapshot("d1")
+
+
+def test_minute_line_rounds_and_leaves_out_what_is_unknown() -> None:
+    m = Minute("spo2", T0, 3, 0, 1.23456, None, None)
+    assert minute_line("p9", m) == (
+        f"vitals_minute,device=p9,metric=spo2 score_max=1.2346,readings=3i,flagged=0i {T0}"
+    )
+    m = Minute("heart_rate", T0, 1, 1, math.nan, 65.256, math.inf)
+    assert minute_line("p9", m) == (
+        "vitals_minute,device=p9,metric=heart_rate "
+        f"score_max=0.0000,readings=1i,flagged=1i,baseline=65.26 {T0}"
+    )
+
+
+def test_a_non_finite_first_score_does_not_stick() -> None:
+    agg = MinuteAggregator()
+    agg.add([hr(T0, 70, math.nan, 68.0), hr(T0 + 1, 80, 3.0, 68.0)])
+    [(_, m)] = agg.open_minutes(["d1"])
+    assert m.score_max == 3.0
+    assert m.sd == abs(80 - 68.0) / 3.0
+
+
+def test_minutes_without_score_baseline_or_flag_are_not_written() -> None:
+    agg = MinuteAggregator()
+    steps = [Scored("d1", T0 + i, Metric.STEPS, 80, 0.0, None, False) for i in range(3)]
+    agg.add(steps)
+    assert agg.open_minutes(["d1"]) == []  # nothing of the detector's to say
+    assert agg.add([Scored("d1", T0 + MINUTE_MS, Metric.STEPS, 80, 0.0, None, False)]) == []
+    flagged = Scored("d1", T0 + MINUTE_MS + 1, Metric.STEPS, 80, 0.0, None, True)
+    agg.add([flagged])  # a flag makes the open minute worth a point
+    [(_, m)] = agg.open_minutes(["d1"])
+    assert (m.readings, m.flagged) == (2, 1)
