@@ -227,7 +227,9 @@ class ColumnReader:
             pc.ascii_is_decimal(ts_col), pc.less_equal(pc.binary_length(ts_col), _EPOCH_DIGITS)
         ).to_numpy(zero_copy_only=False)
         fast = ok & digits
-        if fast.any():
+        if digits.all():  # the usual file: the whole column in one cast, nothing to pick out
+            ts = pc.cast(ts_col, pa.int64()).to_numpy()
+        elif fast.any():
             ts[fast] = pc.cast(pc.filter(ts_col, pa.array(fast)), pa.int64()).to_numpy()
         fast |= self._iso_seconds(ts_col, ok & ~digits, ts)
         slow = np.flatnonzero(ok & ~fast)
@@ -339,16 +341,22 @@ class ColumnReader:
         get codes in order of first appearance in these rows (the reorder buffer's order)."""
         if not len(local):
             return np.empty(0, np.int64)
-        used, first = np.unique(local, return_index=True)
         to_code = np.full(len(names), -1, np.int64)
-        ordered = used[np.argsort(first)]
-        spelled = pc.take(names, pa.array(ordered)).to_pylist()
-        for i, name in zip(ordered.tolist(), spelled, strict=True):
-            code = self._dev_code.get(name)
-            if code is None:
-                code = self._dev_code[name] = len(self.device_ids)
-                self.device_ids.append(name)
-            to_code[i] = code
+        # which spellings occur (a count, not a sort: sorting the block's rows to find them
+        # cost a sixth of the reader's time)
+        used = np.flatnonzero(np.bincount(local, minlength=len(names)))
+        spelled = pc.take(names, pa.array(used)).to_pylist()
+        known = [self._dev_code.get(name, -1) for name in spelled]
+        if -1 in known:  # new devices: sort once, to give codes in order of first appearance
+            used, first = np.unique(local, return_index=True)
+            used = used[np.argsort(first)]
+            spelled = pc.take(names, pa.array(used)).to_pylist()
+            for name in spelled:
+                if name not in self._dev_code:
+                    self._dev_code[name] = len(self.device_ids)
+                    self.device_ids.append(name)
+            known = [self._dev_code[name] for name in spelled]
+        to_code[used] = known
         return np.asarray(to_code[local], np.int64)
 
     def _intervals(self, dev: I64, ts: I64, metric: I64) -> F64:
@@ -488,7 +496,7 @@ def release(block: Block, st: ReleaseState) -> Released:
     rel_group = np.concatenate([group[out], np.ones(len(far_idx), np.int64)])
     rel_ts = np.concatenate([item_ts[out], ts[far_idx]])
     rel_row = np.concatenate([held.row, row])[rel_src]
-    order = np.lexsort((rel_row, rel_ts, rel_group, rel_at))
+    order = _release_order(rel_at, rel_group, rel_ts, rel_row)
     src = rel_src[order]
     keep = item_src[~out]
 
@@ -527,6 +535,43 @@ def release(block: Block, st: ReleaseState) -> Released:
         for code, t in zip(acc_dev[acc_starts].tolist(), newest.tolist(), strict=True):
             st.newest[code] = max(st.newest.get(code, t), t)
     return released
+
+
+def _release_order(at: I64, group: I64, ts: I64, row: I64) -> npt.NDArray[np.intp]:
+    """``np.lexsort((row, ts, group, at))`` of released readings given in item order, where
+    the readings of one ``(at, group)`` are one device's, in file (``row``) order.
+
+    One stable sort by ``(at, group)`` then leaves each group in file order, which is already
+    its ``(ts, row)`` order wherever the device's times did not go backwards; only groups where
+    they did are sorted again. On a file in (nearly) time order that is one single-key sort
+    instead of four (the lexsort was a third of the reordering's time)."""
+    if not len(at):
+        return np.empty(0, np.intp)
+    low = int(at.min())
+    width = int(group.max()) + 1
+    if (int(at.max()) - low + 1) * width >= 2**62:  # no single key: the general sort
+        return np.asarray(np.lexsort((row, ts, group, at)), np.intp)
+    key = (at - low) * width + group
+    order = np.argsort(key, kind="stable")
+    key, ts_in_order = key[order], ts[order]
+    same = key[1:] == key[:-1]
+    back = same & (ts_in_order[1:] < ts_in_order[:-1])
+    if back.any():
+        # the groups with a time going backwards, sorted again by (group, ts, row) in place
+        run = np.concatenate(([0], np.cumsum(~same)))
+        redo_run = np.zeros(int(run[-1]) + 1, bool)
+        redo_run[run[1:][back]] = True
+        redo = redo_run[run]
+        at_pos = np.flatnonzero(redo)
+        sub = order[at_pos]
+        sub_run, sub_ts = run[at_pos], ts[sub]
+        ts_low = int(sub_ts.min())
+        ts_width = int(sub_ts.max()) - ts_low + 1
+        if (int(sub_run[-1]) + 1) * ts_width < 2**62:  # (group, ts) as one key; rows in order
+            order[at_pos] = sub[np.argsort(sub_run * ts_width + (sub_ts - ts_low), kind="stable")]
+        else:
+            order[at_pos] = sub[np.lexsort((row[sub], sub_ts, sub_run))]
+    return order
 
 
 def flush(st: ReleaseState) -> Released:

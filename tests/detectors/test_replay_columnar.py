@@ -231,3 +231,25 @@ def test_iso_seconds_in_columns_are_parse_ts(
         assert parsed == (want is not None), text
         if parsed:
             assert t == want, text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    items=st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 5), st.integers(-3, 3)), max_size=80
+    ),
+    at_scale=st.sampled_from([1, 2**56]),
+    ts_scale=st.sampled_from([1, 60_000, 2**61]),
+)
+def test_release_order_is_the_four_key_lexsort(
+    items: list[tuple[int, int, int]], at_scale: int, ts_scale: int
+) -> None:
+    """The release order sorts once by (releasing row, group) and again only the groups whose
+    times go backwards: the same order as sorting by all four keys, also where the keys are too
+    wide to combine (the large scales)."""
+    at = np.array([a * at_scale for a, _, _ in items], np.int64)
+    group = np.array([g for _, g, _ in items], np.int64)
+    ts = np.array([t * ts_scale for _, _, t in items], np.int64)
+    row = np.arange(len(items), dtype=np.int64)  # items come in file order within a group
+    got = columnar._release_order(at, group, ts, row)
+    assert got.tolist() == np.lexsort((row, ts, group, at)).tolist()
