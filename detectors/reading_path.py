@@ -15,7 +15,7 @@ Only what nearly every reading does lives here: a heart-rate reading is a few do
 operations on the device's slot array, and the interpreter overhead around them is most of
 their cost. Every rule runs in its own module (:mod:`detectors.kinds`), called from here when a
 cheap guard says its outcome can differ from "nothing happens"; so do the rare events (clock
-jumps, gaps, nights and hours closing, SpO2, the off-wrist decision).
+jumps, gaps, nights and hours closing, the SpO2 rules, the off-wrist decision).
 
 Coding rules for this file (so that the compiled build stays bit-identical): a reading's value
 and timestamp are passed on as the objects they came in (``v_o``, ``ts``), arithmetic uses their
@@ -57,6 +57,8 @@ _K_TACHY, _K_BRADY, _K_ABRUPT, _K_DECOUPLING = (
     K.ABRUPT_HR_CHANGE,
     K.HR_ACTIVITY_DECOUPLING,
 )
+# the SpO2 rules' kinds: their module is called only when one of them can act
+_K_LOW_SPO2, _K_DESATURATION = K.LOW_SPO2, K.DESATURATION
 _METRIC_ORDER = (_HR, _SPO2, _STEPS, _STAGE)
 _BLOCK_MS = 4 * HOUR  # the circadian rest offsets have one slot per 4 hours of the day
 _MIN = MIN
@@ -145,6 +147,8 @@ class ReadingPath:
         self.HR_FAST = at["heart_rate.fast"]
         self.HR_FAST_T = at["heart_rate.fast_time"]
         self.B_SPO2 = at["spo2.baseline"]
+        self.R_LOW_SPO2 = at["low_spo2.run"]
+        self.DS = at["desaturation.run"]  # start (-1: no episode), lowest, counted, last
         self.R_TACHY = at["tachycardia.run"]
         self.R_BRADY = at["bradycardia.run"]
         self.R_ABRUPT = at["abrupt_hr_change.run"]
@@ -224,6 +228,12 @@ class ReadingPath:
         self.abrupt_jump = float(ab.delta_bpm / 2)
         self.decoupling_on = bool(dc.enabled)
         self.rest_excess_bpm = float(dc.rest_excess_bpm)
+        lc, ds = cfg.low_spo2, cfg.desaturation
+        self.low_spo2_on = bool(lc.enabled)
+        # at or above this (the threshold relaxed by the hysteresis) no reading is low
+        self.low_spo2_high = float(lc.threshold + lc.hysteresis)
+        self.desaturation_on = bool(ds.enabled)
+        self.desaturation_drop = float(ds.drop)
 
     def process(
         self, readings: Sequence[Reading], scored: list[Scored], out: list[AlertEvent]
@@ -256,7 +266,7 @@ class ReadingPath:
         Row ``i`` is ``Reading(ids[dev[i]], ts[i], _METRIC_ORDER[metric[i]], value[i],
         interval_s[i])`` (NaN: no interval). Its score goes to ``score[i]``, ``baseline[i]`` and
         ``flags[i]`` (1: flagged, 2: has a baseline), or, when a rule module made the
-        :class:`Scored` (impossible values, late readings, SpO2), into ``odd[i]``. A rule that
+        :class:`Scored` (impossible values, late readings), into ``odd[i]``. A rule that
         needs the reading gets it built then.
         """
         devices = self.devices
@@ -413,9 +423,8 @@ class ReadingPath:
             self.heart_rate(r, d, s, tracks, ts, its, t, v, v_o, did, out)
             return None
         if mi == 1:
-            if r is None:
-                r = self.reading(did, ts, mi, v_o, iv_s)
-            return self.spo2(r, d, out, last)  # type: ignore[no-any-return]
+            self.spo2_reading(r, d, s, tracks, ts, t, v, v_o, iv_s, last, did, out)
+            return None
         if mi == 2:
             self.steps(s, its, t, v, interval)
         else:
@@ -686,6 +695,83 @@ class ReadingPath:
         s[self.HR_FAST_T] = t
         self.score_out = abs(z)
         self.baseline_out = expected
+        self.flagged_out = flagged
+        self.has_baseline_out = True
+
+    # -- SpO2 --------------------------------------------------------------------------------
+
+    def spo2_reading(
+        self,
+        r: Reading | None,
+        d: Device,
+        s: array[float],
+        tracks: dict[str, Track],
+        ts: int,
+        t: float,
+        v: float,
+        v_o: float,
+        iv_s: float,
+        last: float,
+        did: str,
+        out: list[AlertEvent],
+    ) -> None:
+        """Score an in-order SpO2 reading against the personal baseline, have the SpO2 rules
+        judge it when one can act (:mod:`detectors.kinds.spo2`), learn; ``last``: the event
+        time of the device's previous SpO2 reading (-1: none)."""
+        o = self.B_SPO2
+        base = s[o]
+        var = s[o + 1]
+        # ewz.zscore, inlined
+        if var < 0.0:
+            raise ValueError("math domain error")  # what math.sqrt says
+        sd = math.sqrt(var)
+        if sd < self.spo2_sd_floor:
+            sd = self.spo2_sd_floor
+        z = (v - base) / sd
+        score = -z if z < 0.0 else 0.0  # only low saturation is anomalous
+        flagged = s[o + 2] >= self.warmup_ms and score >= self.flag_z
+        ds = self.DS
+        # low SpO2 can act below its relaxed threshold, in a run or on its track; desaturation
+        # at a drop below the baseline, in an episode or on its track. Otherwise neither changes
+        # anything (the rules' modules do exactly nothing then)
+        if (
+            self.low_spo2_on
+            and (
+                v < self.low_spo2_high
+                or s[self.R_LOW_SPO2] >= 0.0
+                or (tracks and _K_LOW_SPO2 in tracks)
+            )
+        ) or (
+            self.desaturation_on
+            and (
+                v <= base - self.desaturation_drop
+                or s[ds] >= 0.0
+                or (tracks and _K_DESATURATION in tracks)
+            )
+        ):
+            if r is None:
+                r = self.reading(did, ts, 1, v_o, iv_s)
+            flagged = self.spo2(r, d, out, base) or flagged
+        # learn (prequential), never from a flagged reading or within a desaturation episode
+        if not flagged and s[ds] < 0.0:
+            # ewz.learn_timed(s, o, v, min(dt, max_dt_ms), tau_ms, prior_ms), inlined
+            max_dt = self.max_dt_ms
+            dt = t - last if 0.0 <= last < t else max_dt
+            if dt > max_dt:
+                dt = max_dt
+            n = s[o + 2] + dt
+            s[o + 2] = n if n < 1e15 else 1e15
+            a = dt / (n + self.prior_ms)
+            if a < dt / self.tau_ms:
+                a = dt / self.tau_ms
+            if not a < 1.0:
+                a = 1.0
+            dev = v - s[o]
+            inc = a * dev
+            s[o] += inc
+            s[o + 1] = (1.0 - a) * (s[o + 1] + dev * inc)
+        self.score_out = score
+        self.baseline_out = base
         self.flagged_out = flagged
         self.has_baseline_out = True
 
