@@ -221,26 +221,10 @@ class ColumnReader:
         self._skip("unknown_metric", int(n - ok.sum() - empty.sum()))
         # timestamps: epoch-ms digits in one cast, ISO 8601 UTC seconds in columns, anything
         # else through the row path's parser
-        ts = np.zeros(n, np.int64)
-        # (ASCII digits, at most 18 of them: a character-class test, cheaper than a regex)
-        digits = pc.and_(
-            pc.ascii_is_decimal(ts_col), pc.less_equal(pc.binary_length(ts_col), _EPOCH_DIGITS)
-        ).to_numpy(zero_copy_only=False)
-        fast = ok & digits
-        if digits.all():  # the usual file: the whole column in one cast, nothing to pick out
+        if _epoch_digits_only(ts_col):  # the usual file: the whole column in one cast
             ts = pc.cast(ts_col, pa.int64()).to_numpy()
-        elif fast.any():
-            ts[fast] = pc.cast(pc.filter(ts_col, pa.array(fast)), pa.int64()).to_numpy()
-        fast |= self._iso_seconds(ts_col, ok & ~digits, ts)
-        slow = np.flatnonzero(ok & ~fast)
-        if slow.size:
-            texts = pc.take(ts_col, pa.array(slow)).to_pylist()
-            for i, text in zip(slow.tolist(), texts, strict=True):
-                try:
-                    ts[i] = self._parse_ts(text)
-                except ValueError:
-                    ok[i] = False
-                    self._skip("bad_ts", 1)
+        else:
+            ts = self._timestamps(ts_col, ok)
         value = self._values(value_col.dictionary, value_idx, metric, ok)
         bad_stage = ok & (metric == _STAGE) & np.isnan(value)
         self._skip("bad_sleep_stage", int(bad_stage.sum()))
@@ -257,6 +241,29 @@ class ColumnReader:
             interval=self._intervals(dev, ts, metric),
             rows=n + short,
         )
+
+    def _timestamps(self, ts_col: pa.Array, ok: npt.NDArray[np.bool_]) -> I64:
+        """Epoch ms of the ``ok`` rows of ``ts_col`` (a column not all epoch-ms digits); a row
+        no parser takes is counted as ``bad_ts`` and cleared in ``ok``."""
+        ts = np.zeros(len(ok), np.int64)
+        # (ASCII digits, at most 18 of them: a character-class test, cheaper than a regex)
+        digits = pc.and_(
+            pc.ascii_is_decimal(ts_col), pc.less_equal(pc.binary_length(ts_col), _EPOCH_DIGITS)
+        ).to_numpy(zero_copy_only=False)
+        fast = ok & digits
+        if fast.any():
+            ts[fast] = pc.cast(pc.filter(ts_col, pa.array(fast)), pa.int64()).to_numpy()
+        fast |= self._iso_seconds(ts_col, ok & ~digits, ts)
+        slow = np.flatnonzero(ok & ~fast)
+        if slow.size:
+            texts = pc.take(ts_col, pa.array(slow)).to_pylist()
+            for i, text in zip(slow.tolist(), texts, strict=True):
+                try:
+                    ts[i] = self._parse_ts(text)
+                except ValueError:
+                    ok[i] = False
+                    self._skip("bad_ts", 1)
+        return ts
 
     @staticmethod
     def _iso_seconds(
@@ -326,7 +333,7 @@ class ColumnReader:
         value = number[idx]
         stages = np.flatnonzero(ok & (metric == _STAGE))
         if stages.size:
-            used = np.unique(idx[stages])
+            used = np.flatnonzero(np.bincount(idx[stages], minlength=len(spellings)))
             names = pc.take(spellings, pa.array(used)).to_pylist()
             stage = np.full(len(spellings), math.nan)
             for i, name in zip(used.tolist(), names, strict=True):
@@ -587,6 +594,21 @@ def flush(st: ReleaseState) -> Released:
         interval=h.interval[order],
         per_row_end=np.full(len(order), _NEVER, np.int64),
     )
+
+
+def _epoch_digits_only(column: pa.Array) -> bool:
+    """Whether every value of a string column is 1 to ``_EPOCH_DIGITS`` ASCII digits, judged
+    on its raw buffers (three vectorised passes, no per-row mask)."""
+    if not len(column) or column.null_count:
+        return False
+    offsets = np.frombuffer(column.buffers()[1], np.int32)[
+        column.offset : column.offset + len(column) + 1
+    ]
+    lengths = np.diff(offsets)
+    if int(lengths.min()) < 1 or int(lengths.max()) > _EPOCH_DIGITS:
+        return False
+    chars = np.frombuffer(column.buffers()[2], np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    return bool(int(chars.min()) >= ord("0") and int(chars.max()) <= ord("9"))
 
 
 def _lengths(column: pa.DictionaryArray) -> npt.NDArray[np.int32]:

@@ -253,3 +253,16 @@ def test_release_order_is_the_four_key_lexsort(
     row = np.arange(len(items), dtype=np.int64)  # items come in file order within a group
     got = columnar._release_order(at, group, ts, row)
     assert got.tolist() == np.lexsort((row, ts, group, at)).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(alphabet="0123456789+- a٣", max_size=20), max_size=12),
+    start=st.integers(0, 3),
+)
+def test_epoch_digits_only_judges_the_whole_column(texts: list[str], start: int) -> None:
+    """The whole-column cast is taken only when every value is 1 to 18 ASCII digits (what the
+    per-row test would take), also on a slice of an array (buffers shared, an offset)."""
+    column = pa.array(["x"] * start + texts, pa.string()).slice(start)
+    want = bool(texts) and all(t.isascii() and t.isdigit() and 1 <= len(t) <= 18 for t in texts)
+    assert columnar._epoch_digits_only(column) == want
