@@ -34,7 +34,7 @@ import csv
 import ctypes
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Full, Queue
@@ -681,29 +681,43 @@ def columns(rel: Released, lo: int, hi: int) -> tuple[I64, I64, I64, F64, F64]:
 
 
 def released_blocks(reader: ColumnReader, state: ReleaseState) -> Iterator[tuple[Block, Released]]:
-    """Read and reorder in a worker thread, one block ahead of the caller: the parsing and the
-    array work mostly release the GIL, so on two cores they overlap the engine."""
+    """Read in one worker thread and reorder in another, each up to two blocks ahead of its
+    consumer: the parsing and most of the array work release the GIL, so on two cores they
+    overlap each other and the engine (reading and reordering one after the other in one
+    thread was the longest stage)."""
+    blocks = _ahead(iter(reader), "replay-reader")
+    try:
+        yield from _ahead(((block, release(block, state)) for block in blocks), "replay-reorder")
+    finally:
+        blocks.close()  # (after the reorder thread has stopped taking blocks)
+
+
+def _ahead(items: Iterator[Any], name: str) -> Generator[Any, None, None]:
+    """``items``, produced in a worker thread up to two ahead of the caller; an exception is
+    raised in the caller's thread, and a caller that stops early stops the worker."""
     done = object()
     queue: Queue[Any] = Queue(maxsize=2)
     stop = threading.Event()
 
+    def hand_over(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
     def work() -> None:
         try:
-            for block in reader:
-                item = (block, release(block, state))
-                while not stop.is_set():
-                    try:
-                        queue.put(item, timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
+            for item in items:
+                if not hand_over(item):
                     return
-            queue.put(done)
+            hand_over(done)
         except BaseException as exc:  # handed to the caller's thread
-            queue.put(exc)
+            hand_over(exc)
 
-    worker = threading.Thread(target=work, name="replay-reader", daemon=True)
+    worker = threading.Thread(target=work, name=name, daemon=True)
     worker.start()
     try:
         while (item := queue.get()) is not done:

@@ -7,6 +7,7 @@ import csv
 import gzip
 import io
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -266,3 +267,23 @@ def test_epoch_digits_only_judges_the_whole_column(texts: list[str], start: int)
     column = pa.array(["x"] * start + texts, pa.string()).slice(start)
     want = bool(texts) and all(t.isascii() and t.isdigit() and 1 <= len(t) <= 18 for t in texts)
     assert columnar._epoch_digits_only(column) == want
+
+
+def test_a_worker_stops_with_its_caller_and_hands_on_its_error() -> None:
+    """The read-ahead threads end when the caller stops early (no thread left blocked on a
+    full queue), and an error in a worker is raised in the caller's thread."""
+    import threading
+
+    ahead = columnar._ahead(iter(range(1000)), "test-ahead")
+    assert next(ahead) == 0
+    ahead.close()
+    assert not [t for t in threading.enumerate() if t.name == "test-ahead"]
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ValueError("bad block")
+
+    items = columnar._ahead(failing(), "test-failing")
+    assert next(items) == 1
+    with pytest.raises(ValueError, match="bad block"):
+        next(items)
