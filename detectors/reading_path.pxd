@@ -91,6 +91,15 @@ cdef class ReadingPath:
     )
     cpdef object score_only(self, object r, Device d)
 
+    @cython.locals(sd=cython.double)
+    cdef double spread(self, double var, double floor) except? -1.0
+
+    @cython.locals(n=cython.double, a=cython.double, dev=cython.double, inc=cython.double)
+    cdef double learn_timed(
+        self, double[::1] s, Py_ssize_t o, double v, double mean, double var, double learned,
+        double dt,
+    ) except? -1.0
+
     cpdef int context_of(self, Device d, double ts) except? -1
 
     cdef int context(self, double[::1] s, double ts) noexcept
@@ -111,13 +120,12 @@ cdef class ReadingPath:
     ) except *
 
     @cython.locals(
-        o=Py_ssize_t, ds=Py_ssize_t, base=cython.double, var=cython.double, sd=cython.double,
-        z=cython.double, score=cython.double, flagged=cython.bint, max_dt=cython.double,
-        dt=cython.double, n=cython.double, a=cython.double, dev=cython.double, inc=cython.double,
+        o=Py_ssize_t, ds=Py_ssize_t, base=cython.double, z=cython.double, score=cython.double,
+        flagged=cython.bint, max_dt=cython.double, dt=cython.double,
     )
     cdef void spo2_reading(
-        self, object r, Device d, double[::1] s, dict tracks, object ts, double t, double v,
-        object v_o, double iv_s, double last, object did, list out,
+        self, Device d, double[::1] s, double t, double v, double last, dict tracks, object r,
+        object did, object ts, object v_o, double iv_s, list out,
     ) except *
 
     @cython.locals(

@@ -423,7 +423,7 @@ class ReadingPath:
             self.heart_rate(r, d, s, tracks, ts, its, t, v, v_o, did, out)
             return None
         if mi == 1:
-            self.spo2_reading(r, d, s, tracks, ts, t, v, v_o, iv_s, last, did, out)
+            self.spo2_reading(d, s, t, v, last, tracks, r, did, ts, v_o, iv_s, out)
             return None
         if mi == 2:
             self.steps(s, its, t, v, interval)
@@ -455,20 +455,42 @@ class ReadingPath:
             floor = self.spo2_sd_floor
         else:
             return Scored(r.device_id, r.ts_ms, m, r.value, 0.0, None, False)
-        # ewz.zscore
-        var = s[o + 1]
-        if var < 0.0:
-            raise ValueError("math domain error")  # what math.sqrt says
-        sd = math.sqrt(var)
-        if sd < floor:
-            sd = floor
-        z = (v - s[o]) / sd
+        z = (v - s[o]) / self.spread(s[o + 1], floor)
         if m is _HR:
             return Scored(r.device_id, r.ts_ms, m, r.value, abs(z), s[o], False)
         score = -z  # max(-z, 0.0), keeping a -0.0 as max does
         if score < 0.0:
             score = 0.0
         return Scored(r.device_id, r.ts_ms, m, r.value, score, s[o], False)
+
+    # -- personal baselines (detectors.ewz, inlined) -------------------------------------------
+
+    def spread(self, var: float, floor: float) -> float:
+        """The standard deviation of a baseline's variance ``var``, at least ``floor``
+        (``ewz.zscore``'s divisor)."""
+        if var < 0.0:
+            raise ValueError("math domain error")  # what math.sqrt says
+        sd = math.sqrt(var)
+        return floor if sd < floor else sd
+
+    def learn_timed(
+        self, s: array[float], o: int, v: float, mean: float, var: float, learned: float, dt: float
+    ) -> float:
+        """``ewz.learn_timed(s, o, v, dt, tau_ms, prior_ms)`` of the baseline at ``o``, given
+        its mean, variance and learned time as read; returns the mean it learned."""
+        n = learned + dt
+        s[o + 2] = n if n < 1e15 else 1e15
+        a = dt / (n + self.prior_ms)
+        if a < dt / self.tau_ms:
+            a = dt / self.tau_ms
+        if not a < 1.0:
+            a = 1.0
+        dev = v - mean
+        inc = a * dev
+        mean += inc
+        s[o] = mean
+        s[o + 1] = (1.0 - a) * (var + dev * inc)
+        return mean
 
     # -- context -----------------------------------------------------------------------------
 
@@ -541,11 +563,7 @@ class ReadingPath:
             mean = expected = s[o]
         var = s[o + 1]
         learned = s[o + 2]
-        if var < 0.0:
-            raise ValueError("math domain error")  # what math.sqrt says
-        sd = math.sqrt(var)
-        if sd < self.hr_sd_floor:
-            sd = self.hr_sd_floor
+        sd = self.spread(var, self.hr_sd_floor)
         z = (v - expected) / sd
         warm = learned >= self.warmup_ms
         flagged = warm and (z >= self.flag_z or z <= -self.flag_z)
@@ -670,19 +688,7 @@ class ReadingPath:
             s[il + 2] += iwv
             s[il + 3] += iwv * v
         if not flagged:
-            # ewz.learn_timed(s, o, v, dt, tau_ms, prior_ms), inlined
-            n = learned + dt
-            s[o + 2] = n if n < 1e15 else 1e15
-            a = dt / (n + self.prior_ms)
-            if a < dt / self.tau_ms:
-                a = dt / self.tau_ms
-            if not a < 1.0:
-                a = 1.0
-            dev = v - mean
-            inc = a * dev
-            mean += inc
-            s[o] = mean
-            s[o + 1] = (1.0 - a) * (var + dev * inc)
+            mean = self.learn_timed(s, o, v, mean, var, learned, dt)
             if ctx == REST:  # o is the rest baseline: ``mean`` is what it just learned
                 w = dt / self.circadian_tau_ms
                 s[circ] = offset + (w if w < 1.0 else 1.0) * ((v - mean) - offset)
@@ -702,32 +708,26 @@ class ReadingPath:
 
     def spo2_reading(
         self,
-        r: Reading | None,
         d: Device,
         s: array[float],
-        tracks: dict[str, Track],
-        ts: int,
         t: float,
         v: float,
+        last: float,
+        tracks: dict[str, Track],
+        r: Reading | None,
+        did: str,
+        ts: int,
         v_o: float,
         iv_s: float,
-        last: float,
-        did: str,
         out: list[AlertEvent],
     ) -> None:
-        """Score an in-order SpO2 reading against the personal baseline, have the SpO2 rules
-        judge it when one can act (:mod:`detectors.kinds.spo2`), learn; ``last``: the event
-        time of the device's previous SpO2 reading (-1: none)."""
+        """Score an in-order SpO2 reading (value ``v`` at ``t``) against the personal
+        baseline, have the SpO2 rules judge it when one can act (:mod:`detectors.kinds.spo2`;
+        given ``r``, or its fields to build it), learn; ``last``: the event time of the
+        device's previous SpO2 reading (-1: none)."""
         o = self.B_SPO2
         base = s[o]
-        var = s[o + 1]
-        # ewz.zscore, inlined
-        if var < 0.0:
-            raise ValueError("math domain error")  # what math.sqrt says
-        sd = math.sqrt(var)
-        if sd < self.spo2_sd_floor:
-            sd = self.spo2_sd_floor
-        z = (v - base) / sd
+        z = (v - base) / self.spread(s[o + 1], self.spo2_sd_floor)
         score = -z if z < 0.0 else 0.0  # only low saturation is anomalous
         flagged = s[o + 2] >= self.warmup_ms and score >= self.flag_z
         ds = self.DS
@@ -754,22 +754,11 @@ class ReadingPath:
             flagged = self.spo2(r, d, out, base) or flagged
         # learn (prequential), never from a flagged reading or within a desaturation episode
         if not flagged and s[ds] < 0.0:
-            # ewz.learn_timed(s, o, v, min(dt, max_dt_ms), tau_ms, prior_ms), inlined
             max_dt = self.max_dt_ms
             dt = t - last if 0.0 <= last < t else max_dt
             if dt > max_dt:
                 dt = max_dt
-            n = s[o + 2] + dt
-            s[o + 2] = n if n < 1e15 else 1e15
-            a = dt / (n + self.prior_ms)
-            if a < dt / self.tau_ms:
-                a = dt / self.tau_ms
-            if not a < 1.0:
-                a = 1.0
-            dev = v - s[o]
-            inc = a * dev
-            s[o] += inc
-            s[o + 1] = (1.0 - a) * (s[o + 1] + dev * inc)
+            self.learn_timed(s, o, v, s[o], s[o + 1], s[o + 2], dt)
         self.score_out = score
         self.baseline_out = base
         self.flagged_out = flagged
