@@ -62,6 +62,7 @@ cdef class ReadingPath:
 
     @cython.locals(
         devices=dict, d=Device, i=Py_ssize_t, k="long long", n_ids=Py_ssize_t, its="long long",
+        cache=cython.bint, by_code=list,
         mi="long long", v=cython.double, iv_s=cython.double, interval=cython.double,
     )
     cpdef process_columns(
