@@ -447,7 +447,7 @@ class Engine:
         -------
         tuple
             The :class:`Scored` of rows a rule module scored itself (impossible values, late
-            readings, SpO2), by row; and the alert events, as :meth:`process` gives them.
+            readings), by row; and the alert events, as :meth:`process` gives them.
         """
         columns = [memoryview(c) for c in (dev, ts, metric, value, interval_s)]
         outputs = [memoryview(c) for c in (score, baseline, flags)]

@@ -10,6 +10,7 @@ cdef long long MIN, HOUR, _MIN, _HOUR, _BLOCK_MS
 cdef object _HR, _SPO2, _STEPS, _STAGE, _METRIC_ORDER, Metric, Scored, msgspec
 cdef object _K_IMPOSSIBLE_VALUE, _K_CLOCK_SKEW, _K_DEVICE_SILENT, _K_FLATLINE, _K_OFF_WRIST
 cdef object _K_DROPOUT, _K_TACHY, _K_BRADY, _K_ABRUPT, _K_DECOUPLING
+cdef object _K_LOW_SPO2, _K_DESATURATION
 
 
 @cython.final
@@ -42,14 +43,16 @@ cdef class ReadingPath:
     cdef Py_ssize_t SS_AWAKENINGS, SS_AWAKE_SINCE, SS_HR_SUM, SS_HR_N, SS_DESATS
     cdef Py_ssize_t H_CUR, H_STEPS, H_STEPS_N, H_HR_N, H_ASLEEP_N, H_HR_SUM, H_HR_SQ
     cdef Py_ssize_t SINCE_HR_STEPS, SINCE_HR_STAGES, WORN_SINCE, HR_BACK_SINCE, IL_WORN
+    cdef Py_ssize_t R_LOW_SPO2, DS
     cdef double skew_ms, dropout_min_gap_ms, dropout_factor, flatline_ms, flatline_n
     cdef double flatline_gap_ms
     cdef double off_wrist_gap_ms, session_gap_ms, session_wake_ms, awakening_min_ms
     cdef double stage_valid_ms, steps_valid_ms, rest_max_spm, active_min_spm
     cdef double rest_minutes, still_minutes, hr_sd_floor, spo2_sd_floor, warmup_ms, flag_z
     cdef double max_dt_ms, tau_ms, prior_ms, circadian_tau_ms, tachy_low, brady_high
-    cdef double abrupt_delta, abrupt_jump, rest_excess_bpm
-    cdef bint assume_rest, tachy_on, brady_on, abrupt_on, decoupling_on
+    cdef double abrupt_delta, abrupt_jump, rest_excess_bpm, low_spo2_high, desaturation_drop
+    cdef bint assume_rest, tachy_on, brady_on, abrupt_on, decoupling_on, low_spo2_on
+    cdef bint desaturation_on
     # the score of the reading step() just ran, unless a rule module made its Scored
     cdef double score_out, baseline_out
     cdef bint flagged_out, has_baseline_out
@@ -59,6 +62,7 @@ cdef class ReadingPath:
 
     @cython.locals(
         devices=dict, d=Device, i=Py_ssize_t, k="long long", n_ids=Py_ssize_t, its="long long",
+        cache=cython.bint, by_code=list,
         mi="long long", v=cython.double, iv_s=cython.double, interval=cython.double,
     )
     cpdef process_columns(
@@ -89,6 +93,15 @@ cdef class ReadingPath:
     )
     cpdef object score_only(self, object r, Device d)
 
+    @cython.locals(sd=cython.double)
+    cdef double spread(self, double var, double floor) except? -1.0
+
+    @cython.locals(n=cython.double, a=cython.double, dev=cython.double, inc=cython.double)
+    cdef double learn_timed(
+        self, double[::1] s, Py_ssize_t o, double v, double mean, double var, double learned,
+        double dt,
+    ) except? -1.0
+
     cpdef int context_of(self, Device d, double ts) except? -1
 
     cdef int context(self, double[::1] s, double ts) noexcept
@@ -106,6 +119,15 @@ cdef class ReadingPath:
     cdef void heart_rate(
         self, object r, Device d, double[::1] s, dict tracks, object ts, long long its,
         double t, double v, object v_o, object did, list out,
+    ) except *
+
+    @cython.locals(
+        o=Py_ssize_t, ds=Py_ssize_t, base=cython.double, z=cython.double, score=cython.double,
+        flagged=cython.bint, max_dt=cython.double, dt=cython.double,
+    )
+    cdef void spo2_reading(
+        self, Device d, double[::1] s, double t, double v, double last, dict tracks, object r,
+        object did, object ts, object v_o, double iv_s, list out,
     ) except *
 
     @cython.locals(

@@ -15,7 +15,7 @@ Only what nearly every reading does lives here: a heart-rate reading is a few do
 operations on the device's slot array, and the interpreter overhead around them is most of
 their cost. Every rule runs in its own module (:mod:`detectors.kinds`), called from here when a
 cheap guard says its outcome can differ from "nothing happens"; so do the rare events (clock
-jumps, gaps, nights and hours closing, SpO2, the off-wrist decision).
+jumps, gaps, nights and hours closing, the SpO2 rules, the off-wrist decision).
 
 Coding rules for this file (so that the compiled build stays bit-identical): a reading's value
 and timestamp are passed on as the objects they came in (``v_o``, ``ts``), arithmetic uses their
@@ -57,6 +57,8 @@ _K_TACHY, _K_BRADY, _K_ABRUPT, _K_DECOUPLING = (
     K.ABRUPT_HR_CHANGE,
     K.HR_ACTIVITY_DECOUPLING,
 )
+# the SpO2 rules' kinds: their module is called only when one of them can act
+_K_LOW_SPO2, _K_DESATURATION = K.LOW_SPO2, K.DESATURATION
 _METRIC_ORDER = (_HR, _SPO2, _STEPS, _STAGE)
 _BLOCK_MS = 4 * HOUR  # the circadian rest offsets have one slot per 4 hours of the day
 _MIN = MIN
@@ -145,6 +147,8 @@ class ReadingPath:
         self.HR_FAST = at["heart_rate.fast"]
         self.HR_FAST_T = at["heart_rate.fast_time"]
         self.B_SPO2 = at["spo2.baseline"]
+        self.R_LOW_SPO2 = at["low_spo2.run"]
+        self.DS = at["desaturation.run"]  # start (-1: no episode), lowest, counted, last
         self.R_TACHY = at["tachycardia.run"]
         self.R_BRADY = at["bradycardia.run"]
         self.R_ABRUPT = at["abrupt_hr_change.run"]
@@ -224,6 +228,12 @@ class ReadingPath:
         self.abrupt_jump = float(ab.delta_bpm / 2)
         self.decoupling_on = bool(dc.enabled)
         self.rest_excess_bpm = float(dc.rest_excess_bpm)
+        lc, ds = cfg.low_spo2, cfg.desaturation
+        self.low_spo2_on = bool(lc.enabled)
+        # at or above this (the threshold relaxed by the hysteresis) no reading is low
+        self.low_spo2_high = float(lc.threshold + lc.hysteresis)
+        self.desaturation_on = bool(ds.enabled)
+        self.desaturation_drop = float(ds.drop)
 
     def process(
         self, readings: Sequence[Reading], scored: list[Scored], out: list[AlertEvent]
@@ -256,20 +266,28 @@ class ReadingPath:
         Row ``i`` is ``Reading(ids[dev[i]], ts[i], _METRIC_ORDER[metric[i]], value[i],
         interval_s[i])`` (NaN: no interval). Its score goes to ``score[i]``, ``baseline[i]`` and
         ``flags[i]`` (1: flagged, 2: has a baseline), or, when a rule module made the
-        :class:`Scored` (impossible values, late readings, SpO2), into ``odd[i]``. A rule that
+        :class:`Scored` (impossible values, late readings), into ``odd[i]``. A rule that
         needs the reading gets it built then.
         """
         devices = self.devices
         n_ids = len(ids)
+        # each code's device, looked up once per call: a dictionary lookup per row cost a tenth
+        # of the path's time (a list as long as the ids costs less only with as many rows)
+        cache = n_ids <= len(ts)
+        by_code: list[Device | None] = [None] * n_ids if cache else []
         for i in range(len(ts)):
             k = dev[i]
             mi = metric[i]
             if k < 0 or k >= n_ids or mi < 0 or mi > 3:
                 raise IndexError(f"row {i}: device code {k} or metric code {mi} out of range")
             did = ids[k]
-            d = devices.get(did)
+            d = by_code[k] if cache else None
             if d is None:
-                d = self.new_device(did)
+                d = devices.get(did)
+                if d is None:
+                    d = self.new_device(did)
+                if cache:
+                    by_code[k] = d
             its = ts[i]
             ts_o = int(its)  # compiled: the Python int the rules and the alerts get
             v = value[i]
@@ -416,9 +434,8 @@ class ReadingPath:
             self.heart_rate(r, d, s, tracks, ts, its, t, v, v_o, did, out)
             return None
         if mi == 1:
-            if r is None:
-                r = self.reading(did, ts, mi, v_o, iv_s)
-            return self.spo2(r, d, out, last)  # type: ignore[no-any-return]
+            self.spo2_reading(d, s, t, v, last, tracks, r, did, ts, v_o, iv_s, out)
+            return None
         if mi == 2:
             self.steps(s, its, t, v, interval)
         else:
@@ -449,20 +466,42 @@ class ReadingPath:
             floor = self.spo2_sd_floor
         else:
             return Scored(r.device_id, r.ts_ms, m, r.value, 0.0, None, False)
-        # ewz.zscore
-        var = s[o + 1]
-        if var < 0.0:
-            raise ValueError("math domain error")  # what math.sqrt says
-        sd = math.sqrt(var)
-        if sd < floor:
-            sd = floor
-        z = (v - s[o]) / sd
+        z = (v - s[o]) / self.spread(s[o + 1], floor)
         if m is _HR:
             return Scored(r.device_id, r.ts_ms, m, r.value, abs(z), s[o], False)
         score = -z  # max(-z, 0.0), keeping a -0.0 as max does
         if score < 0.0:
             score = 0.0
         return Scored(r.device_id, r.ts_ms, m, r.value, score, s[o], False)
+
+    # -- personal baselines (detectors.ewz, inlined) -------------------------------------------
+
+    def spread(self, var: float, floor: float) -> float:
+        """The standard deviation of a baseline's variance ``var``, at least ``floor``
+        (``ewz.zscore``'s divisor)."""
+        if var < 0.0:
+            raise ValueError("math domain error")  # what math.sqrt says
+        sd = math.sqrt(var)
+        return floor if sd < floor else sd
+
+    def learn_timed(
+        self, s: array[float], o: int, v: float, mean: float, var: float, learned: float, dt: float
+    ) -> float:
+        """``ewz.learn_timed(s, o, v, dt, tau_ms, prior_ms)`` of the baseline at ``o``, given
+        its mean, variance and learned time as read; returns the mean it learned."""
+        n = learned + dt
+        s[o + 2] = n if n < 1e15 else 1e15
+        a = dt / (n + self.prior_ms)
+        if a < dt / self.tau_ms:
+            a = dt / self.tau_ms
+        if not a < 1.0:
+            a = 1.0
+        dev = v - mean
+        inc = a * dev
+        mean += inc
+        s[o] = mean
+        s[o + 1] = (1.0 - a) * (var + dev * inc)
+        return mean
 
     # -- context -----------------------------------------------------------------------------
 
@@ -535,11 +574,7 @@ class ReadingPath:
             mean = expected = s[o]
         var = s[o + 1]
         learned = s[o + 2]
-        if var < 0.0:
-            raise ValueError("math domain error")  # what math.sqrt says
-        sd = math.sqrt(var)
-        if sd < self.hr_sd_floor:
-            sd = self.hr_sd_floor
+        sd = self.spread(var, self.hr_sd_floor)
         z = (v - expected) / sd
         warm = learned >= self.warmup_ms
         flagged = warm and (z >= self.flag_z or z <= -self.flag_z)
@@ -664,19 +699,7 @@ class ReadingPath:
             s[il + 2] += iwv
             s[il + 3] += iwv * v
         if not flagged:
-            # ewz.learn_timed(s, o, v, dt, tau_ms, prior_ms), inlined
-            n = learned + dt
-            s[o + 2] = n if n < 1e15 else 1e15
-            a = dt / (n + self.prior_ms)
-            if a < dt / self.tau_ms:
-                a = dt / self.tau_ms
-            if not a < 1.0:
-                a = 1.0
-            dev = v - mean
-            inc = a * dev
-            mean += inc
-            s[o] = mean
-            s[o + 1] = (1.0 - a) * (var + dev * inc)
+            mean = self.learn_timed(s, o, v, mean, var, learned, dt)
             if ctx == REST:  # o is the rest baseline: ``mean`` is what it just learned
                 w = dt / self.circadian_tau_ms
                 s[circ] = offset + (w if w < 1.0 else 1.0) * ((v - mean) - offset)
@@ -689,6 +712,66 @@ class ReadingPath:
         s[self.HR_FAST_T] = t
         self.score_out = abs(z)
         self.baseline_out = expected
+        self.flagged_out = flagged
+        self.has_baseline_out = True
+
+    # -- SpO2 --------------------------------------------------------------------------------
+
+    def spo2_reading(
+        self,
+        d: Device,
+        s: array[float],
+        t: float,
+        v: float,
+        last: float,
+        tracks: dict[str, Track],
+        r: Reading | None,
+        did: str,
+        ts: int,
+        v_o: float,
+        iv_s: float,
+        out: list[AlertEvent],
+    ) -> None:
+        """Score an in-order SpO2 reading (value ``v`` at ``t``) against the personal
+        baseline, have the SpO2 rules judge it when one can act (:mod:`detectors.kinds.spo2`;
+        given ``r``, or its fields to build it), learn; ``last``: the event time of the
+        device's previous SpO2 reading (-1: none)."""
+        o = self.B_SPO2
+        base = s[o]
+        z = (v - base) / self.spread(s[o + 1], self.spo2_sd_floor)
+        score = -z if z < 0.0 else 0.0  # only low saturation is anomalous
+        flagged = s[o + 2] >= self.warmup_ms and score >= self.flag_z
+        ds = self.DS
+        # low SpO2 can act below its relaxed threshold, in a run or on its track; desaturation
+        # at a drop below the baseline, in an episode or on its track. Otherwise neither changes
+        # anything (the rules' modules do exactly nothing then)
+        if (
+            self.low_spo2_on
+            and (
+                v < self.low_spo2_high
+                or s[self.R_LOW_SPO2] >= 0.0
+                or (tracks and _K_LOW_SPO2 in tracks)
+            )
+        ) or (
+            self.desaturation_on
+            and (
+                v <= base - self.desaturation_drop
+                or s[ds] >= 0.0
+                or (tracks and _K_DESATURATION in tracks)
+            )
+        ):
+            if r is None:
+                r = self.reading(did, ts, 1, v_o, iv_s)
+            flagged = self.spo2(r, d, out, base) or flagged
+        # learn (prequential), never from a flagged reading or within a desaturation episode
+        if not flagged and s[ds] < 0.0:
+            max_dt = self.max_dt_ms
+            dt = t - last if 0.0 <= last < t else max_dt
+            if dt > max_dt:
+                dt = max_dt
+            self.learn_timed(s, o, v, s[o], s[o + 1], s[o + 2], dt)
+        self.score_out = score
+        self.baseline_out = base
         self.flagged_out = flagged
         self.has_baseline_out = True
 

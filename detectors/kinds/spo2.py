@@ -1,17 +1,22 @@
 """The personal SpO2 baseline (no alert of its own) and the routing of a SpO2 reading to the
 rules that judge it (:mod:`~detectors.kinds.low_spo2`, then
-:mod:`~detectors.kinds.desaturation`)."""
+:mod:`~detectors.kinds.desaturation`).
+
+Scoring against the baseline and learning it are the per-reading path's
+(:meth:`detectors.reading_path.ReadingPath.spo2_reading`, compiled like heart rate's): it calls
+:meth:`Spo2.on_reading` only when a rule can act on the reading.
+"""
 
 from __future__ import annotations
 
 from array import array
 from typing import TYPE_CHECKING
 
-from detectors import desaturation, ewz
+from detectors import ewz
 from detectors.config import EngineConfig
 from detectors.kinds.base import Module
 from detectors.layout import Layout, Slot
-from detectors.types import AlertEvent, Scored
+from detectors.types import AlertEvent
 from messages.codec import Reading
 
 if TYPE_CHECKING:
@@ -32,29 +37,16 @@ class Spo2(Module):
         m = self.env.modules
         self.low: LowSpo2 = m["low_spo2"]  # type: ignore[assignment]
         self.desat: Desaturation = m["desaturation"]  # type: ignore[assignment]
-        self.B = self.slot("baseline")
-        self.DS = self.slot("run", "desaturation")
         self.context = self.env.context_of
 
-    def on_reading(self, r: Reading, d: Device, out: list[AlertEvent], last: float) -> Scored:
-        """Score, judge and learn one in-order SpO2 reading; ``last``: the event time of the
-        device's previous SpO2 reading (-1: none)."""
-        s = d.s
-        ts = r.ts_ms
-        v = r.value
-        b = self.c.baseline
-        bo = self.B
-        ctx = self.context(d, ts)
-        base = s[bo]
-        z = ewz.zscore(s, bo, v, b.spo2_sd_floor)
-        score = -z if z < 0 else 0.0  # only low saturation is anomalous
-        warm = s[bo + ewz.N] >= b.warmup_ms
-        flagged = warm and score >= b.flag_z
+    def on_reading(self, r: Reading, d: Device, out: list[AlertEvent], base: float) -> bool:
+        """Have the SpO2 rules judge one in-order SpO2 reading, scored against the personal
+        baseline ``base`` (before learning it); True if a rule flags it (it is then not
+        learned)."""
+        ctx = self.context(d, r.ts_ms)
+        flagged = False
         if self.low.enabled:
             flagged = self.low.on_spo2(r, d, out, ctx, base) or flagged
         if self.desat.enabled:
             flagged = self.desat.on_spo2(r, d, out, ctx, base) or flagged
-        if not flagged and not desaturation.in_episode(s, self.DS):
-            dt = ts - last if 0 <= last < ts else b.max_dt_ms
-            ewz.learn_timed(s, bo, v, min(dt, b.max_dt_ms), b.tau_ms, b.prior_ms)
-        return Scored(r.device_id, ts, r.metric, v, score, base, flagged)
+        return flagged

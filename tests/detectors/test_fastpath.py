@@ -220,7 +220,11 @@ def _configs(draw: st.DrawFn) -> EngineConfig:
             "hysteresis": draw(st.floats(0, 10)),
         },
         "bradycardia": {"enabled": draw(on), "threshold": draw(st.floats(30, 55))},
-        "low_spo2": {"enabled": draw(on), "threshold": draw(st.floats(80, 94))},
+        "low_spo2": {
+            "enabled": draw(on),
+            "threshold": draw(st.floats(80, 94)),
+            "hysteresis": draw(st.floats(0, 4)),
+        },
         "abrupt": {"enabled": draw(on), "delta_bpm": draw(st.floats(5, 40))},
         "decoupling": {"enabled": draw(on), "rest_excess_bpm": draw(st.floats(5, 40))},
         "desaturation": {"enabled": draw(on), "drop": draw(st.floats(1, 6))},
@@ -230,6 +234,8 @@ def _configs(draw: st.DrawFn) -> EngineConfig:
             "flag_z": draw(st.floats(1, 6)),
             "tau_ms": draw(st.integers(600_000, 86_400_000)),
             "hr_sd_floor": draw(st.floats(0.5, 5)),
+            "spo2_sd_floor": draw(st.floats(0.1, 3)),
+            "max_dt_ms": draw(st.integers(10_000, 900_000)),
         },
         "activity": {
             "rest_min_ms": draw(st.integers(1, 10)) * 60_000,

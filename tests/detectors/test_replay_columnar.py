@@ -7,6 +7,7 @@ import csv
 import gzip
 import io
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -231,3 +232,58 @@ def test_iso_seconds_in_columns_are_parse_ts(
         assert parsed == (want is not None), text
         if parsed:
             assert t == want, text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    items=st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 5), st.integers(-3, 3)), max_size=80
+    ),
+    at_scale=st.sampled_from([1, 2**56]),
+    ts_scale=st.sampled_from([1, 60_000, 2**61]),
+)
+def test_release_order_is_the_four_key_lexsort(
+    items: list[tuple[int, int, int]], at_scale: int, ts_scale: int
+) -> None:
+    """The release order sorts once by (releasing row, group) and again only the groups whose
+    times go backwards: the same order as sorting by all four keys, also where the keys are too
+    wide to combine (the large scales)."""
+    at = np.array([a * at_scale for a, _, _ in items], np.int64)
+    group = np.array([g for _, g, _ in items], np.int64)
+    ts = np.array([t * ts_scale for _, _, t in items], np.int64)
+    row = np.arange(len(items), dtype=np.int64)  # items come in file order within a group
+    got = columnar._release_order(at, group, ts, row)
+    assert got.tolist() == np.lexsort((row, ts, group, at)).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(alphabet="0123456789+- a٣", max_size=20), max_size=12),
+    start=st.integers(0, 3),
+)
+def test_epoch_digits_only_judges_the_whole_column(texts: list[str], start: int) -> None:
+    """The whole-column cast is taken only when every value is 1 to 18 ASCII digits (what the
+    per-row test would take), also on a slice of an array (buffers shared, an offset)."""
+    column = pa.array(["x"] * start + texts, pa.string()).slice(start)
+    want = bool(texts) and all(t.isascii() and t.isdigit() and 1 <= len(t) <= 18 for t in texts)
+    assert columnar._epoch_digits_only(column) == want
+
+
+def test_a_worker_stops_with_its_caller_and_hands_on_its_error() -> None:
+    """The read-ahead threads end when the caller stops early (no thread left blocked on a
+    full queue), and an error in a worker is raised in the caller's thread."""
+    import threading
+
+    ahead = columnar._ahead(iter(range(1000)), "test-ahead")
+    assert next(ahead) == 0
+    ahead.close()
+    assert not [t for t in threading.enumerate() if t.name == "test-ahead"]
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ValueError("bad block")
+
+    items = columnar._ahead(failing(), "test-failing")
+    assert next(items) == 1
+    with pytest.raises(ValueError, match="bad block"):
+        next(items)
