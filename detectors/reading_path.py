@@ -60,6 +60,25 @@ _K_TACHY, _K_BRADY, _K_ABRUPT, _K_DECOUPLING = (
 # the SpO2 rules' kinds: their module is called only when one of them can act
 _K_LOW_SPO2, _K_DESATURATION = K.LOW_SPO2, K.DESATURATION
 _METRIC_ORDER = (_HR, _SPO2, _STEPS, _STAGE)
+# a bit per kind whose track the path looks for, and the same shifted by _OPEN while it is open:
+# one pass over a device's few tracks (usually one: a resolved off-wrist episode) costs less
+# than a dictionary lookup per rule, and a heart-rate reading made up to ten of them
+_B_IMPOSSIBLE, _B_SILENT, _B_FLATLINE, _B_OFF_WRIST, _B_DROPOUT, _B_TACHY = 1, 2, 4, 8, 16, 32
+_B_BRADY, _B_ABRUPT, _B_DECOUPLING, _B_LOW_SPO2, _B_DESATURATION = 64, 128, 256, 512, 1024
+_OPEN = 11
+_KIND_BITS: dict[str, int] = {
+    _K_IMPOSSIBLE_VALUE: _B_IMPOSSIBLE,
+    _K_DEVICE_SILENT: _B_SILENT,
+    _K_FLATLINE: _B_FLATLINE,
+    _K_OFF_WRIST: _B_OFF_WRIST,
+    _K_DROPOUT: _B_DROPOUT,
+    _K_TACHY: _B_TACHY,
+    _K_BRADY: _B_BRADY,
+    _K_ABRUPT: _B_ABRUPT,
+    _K_DECOUPLING: _B_DECOUPLING,
+    _K_LOW_SPO2: _B_LOW_SPO2,
+    _K_DESATURATION: _B_DESATURATION,
+}
 _BLOCK_MS = 4 * HOUR  # the circadian rest offsets have one slot per 4 hours of the day
 _MIN = MIN
 _HOUR = HOUR
@@ -374,8 +393,10 @@ class ReadingPath:
                 r = self.reading(did, ts, mi, v_o, iv_s)
             return self.impossible(r, d, out)  # type: ignore[no-any-return]
         tracks = d.tracks
-        if tracks and _K_IMPOSSIBLE_VALUE in tracks:
+        kinds = self.kinds(tracks) if tracks else 0
+        if kinds & _B_IMPOSSIBLE:
             self.book_inactive(did, tracks, _K_IMPOSSIBLE_VALUE, ts, out, self.impossible_clear_ms)
+            kinds = self.kinds(tracks)
         last = s[slot]
         prev = s[self.T_ANY]
         if t <= last or t < prev - self.skew_ms:
@@ -384,6 +405,7 @@ class ReadingPath:
             if not self.behind(r, d, out):
                 return self.score_only(r, d)
             prev = s[self.T_ANY]  # re-based on the device's new clock
+            kinds = self.kinds(tracks)
         else:
             s[self.BEHIND_RUN] = 0.0
         if r is not None:  # (columns carry no offset: a replay CSV's times are UTC)
@@ -404,11 +426,14 @@ class ReadingPath:
                 # the clock jumped forward again by the amount it lost: corrected, not a gap
                 s[self.SKEW_OFFSET] = 0.0
                 self.book_resolve(did, tracks, _K_CLOCK_SKEW, ts, out)
-            elif tracks and _K_DEVICE_SILENT in tracks and tracks[_K_DEVICE_SILENT].is_open:
+                kinds = -1  # (a module ran: computed again below)
+            elif kinds & (_B_SILENT << _OPEN):
                 self.book_resolve(did, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
+                kinds = -1
             elif gap >= self.dropout_min_gap_ms and gap >= self.dropout_factor * s[self.INTERVAL]:
                 # the metric that ends it says what the gap was (a sleep log starting: bedtime)
                 self.gap(did, d, int(prev), ts, gap, _METRIC_ORDER[mi], out)
+                kinds = -1
             else:
                 # learn the expected interval from ordinary gaps only
                 iv = s[self.INTERVAL]
@@ -416,25 +441,30 @@ class ReadingPath:
                 s[self.INTERVAL] = iv + 0.05 * ((cap if cap < gap else gap) - iv)
             if s[self.SS_START] >= 0.0 and t - s[self.SS_LAST] > self.session_gap_ms:
                 self.close_night(did, d, ts, out)
+                kinds = -1
             hour = its // _HOUR
             if hour != s[self.H_CUR]:
                 old_hour = s[self.H_CUR]
                 # closing the hour looks the local offset up again: presence learns local hours
                 self.close_hour(did, d, hour, ts, out)
                 self.presence(d, old_hour, hour, t)
+                kinds = -1
         elif prev < 0.0:
             # the first hour: nothing to judge yet; the local-time module sets the offset
             self.close_hour(did, d, its // _HOUR, ts, out)
             self.presence(d, -1.0, its // _HOUR, t)
+            kinds = -1
         if t > prev:
             s[self.T_ANY] = t
         s[slot] = t
 
+        if kinds < 0:
+            kinds = self.kinds(tracks)
         if mi == 0:
-            self.heart_rate(r, d, s, tracks, ts, its, t, v, v_o, did, out)
+            self.heart_rate(r, d, s, tracks, kinds, ts, its, t, v, v_o, did, out)
             return None
         if mi == 1:
-            self.spo2_reading(d, s, t, v, last, tracks, r, did, ts, v_o, iv_s, out)
+            self.spo2_reading(d, s, t, v, last, tracks, kinds, r, did, ts, v_o, iv_s, out)
             return None
         if mi == 2:
             self.steps(s, its, t, v, interval)
@@ -449,6 +479,18 @@ class ReadingPath:
         self.flagged_out = False
         self.has_baseline_out = False
         return None
+
+    def kinds(self, tracks: dict[str, Track]) -> int:
+        """The ``_B_*`` bits of the kinds ``tracks`` holds, each also shifted by ``_OPEN`` while
+        its track is open. Valid until a rule module runs (modules add, resolve and drop
+        tracks): the path computes it again after calling one."""
+        mask = 0
+        for kind, t in tracks.items():
+            bit = _KIND_BITS.get(kind, 0)
+            mask |= bit
+            if t.is_open:
+                mask |= bit << _OPEN
+        return mask
 
     # -- data quality ------------------------------------------------------------------------
 
@@ -540,6 +582,7 @@ class ReadingPath:
         d: Device,
         s: array[float],
         tracks: dict[str, Track],
+        kinds: int,
         ts: int,
         its: int,
         t: float,
@@ -585,19 +628,17 @@ class ReadingPath:
         # sustained tachycardia while inactive (asleep or at rest): below the relaxed threshold
         # no reading hits, so without a run or a track of its kind there is nothing to do (each
         # rule reads and books only its own kind's track)
-        if self.tachy_on and (
-            v > self.tachy_low or s[self.R_TACHY] >= 0.0 or (tracks and _K_TACHY in tracks)
-        ):
+        if self.tachy_on and (v > self.tachy_low or s[self.R_TACHY] >= 0.0 or kinds & _B_TACHY):
             if r is None:
                 r = Reading(did, ts, _HR, v_o)
             flagged = self.tachycardia(r, d, out, ctx, rest_expected) or flagged
+            kinds = self.kinds(tracks)
         # sustained bradycardia, any context
-        if self.brady_on and (
-            v < self.brady_high or s[self.R_BRADY] >= 0.0 or (tracks and _K_BRADY in tracks)
-        ):
+        if self.brady_on and (v < self.brady_high or s[self.R_BRADY] >= 0.0 or kinds & _B_BRADY):
             if r is None:
                 r = Reading(did, ts, _HR, v_o)
             flagged = self.bradycardia(r, d, out, ctx, expected) or flagged
+            kinds = self.kinds(tracks)
         # abrupt change from the personal baseline of the context (asleep / at rest)
         if self.abrupt_on:
             # the level jumped faster than the ~1 min average could follow (a drift, or the
@@ -616,14 +657,11 @@ class ReadingPath:
             dv = v - ref
             # the threshold is at least delta_bpm: nearer the baseline nothing can hit
             near = dv < self.abrupt_delta and dv > -self.abrupt_delta
-            if (
-                (rest_like and not near)
-                or s[self.R_ABRUPT] >= 0.0
-                or (tracks and _K_ABRUPT in tracks)
-            ):
+            if (rest_like and not near) or s[self.R_ABRUPT] >= 0.0 or kinds & _B_ABRUPT:
                 if r is None:
                     r = Reading(did, ts, _HR, v_o)
                 flagged = self.abrupt(r, d, out, ctx, ref, sd, warm, not near) or flagged
+                kinds = self.kinds(tracks)
 
         # HR decoupled from activity: high at rest, or no rise during exercise
         # (high at rest needs a rest excess; no rise needs an exercise bout)
@@ -631,11 +669,12 @@ class ReadingPath:
             (ctx == REST and v - rest_expected >= self.rest_excess_bpm)
             or (ctx == ACTIVE and s[self.ACT_START] >= 0.0)
             or s[self.R_HIGHREST] >= 0.0
-            or (tracks and _K_DECOUPLING in tracks)
+            or kinds & _B_DECOUPLING
         ):
             if r is None:
                 r = Reading(did, ts, _HR, v_o)
             flagged = self.decoupling(r, d, out, ctx, rest_expected) or flagged
+            kinds = self.kinds(tracks)
 
         # stuck sensor (data quality): the flatline module's run (value, start, count, last);
         # a gap in heart rate ends it (a tracker repeats its last value as it loses contact,
@@ -656,16 +695,16 @@ class ReadingPath:
         if stuck:
             self.book_active(did, tracks, _K_FLATLINE, ts, int(s[fl + 1]), "info", v_o, True, out)
             flagged = True
-        elif tracks and _K_FLATLINE in tracks:
+            kinds = self.kinds(tracks)
+        elif kinds & _B_FLATLINE:
             self.book_inactive(did, tracks, _K_FLATLINE, ts, out, 0)
-        if tracks and (_K_OFF_WRIST in tracks or _K_DROPOUT in tracks):
+            kinds = self.kinds(tracks)
+        if kinds & (_B_OFF_WRIST | _B_DROPOUT):
             # the module resolves an open episode once heart rate keeps flowing; with neither
             # open it only forgets that heart rate came back, done here: a device keeps its
             # resolved episodes' tracks, and calling the module on each of its heart rates
             # cost over a third of the engine's time on the replay benchmark
-            if (_K_OFF_WRIST in tracks and tracks[_K_OFF_WRIST].is_open) or (
-                _K_DROPOUT in tracks and tracks[_K_DROPOUT].is_open
-            ):
+            if kinds & ((_B_OFF_WRIST | _B_DROPOUT) << _OPEN):
                 self.hr_back(did, d, t, out)
             else:
                 s[self.HR_BACK_SINCE] = -1.0
@@ -725,6 +764,7 @@ class ReadingPath:
         v: float,
         last: float,
         tracks: dict[str, Track],
+        kinds: int,
         r: Reading | None,
         did: str,
         ts: int,
@@ -747,18 +787,10 @@ class ReadingPath:
         # anything (the rules' modules do exactly nothing then)
         if (
             self.low_spo2_on
-            and (
-                v < self.low_spo2_high
-                or s[self.R_LOW_SPO2] >= 0.0
-                or (tracks and _K_LOW_SPO2 in tracks)
-            )
+            and (v < self.low_spo2_high or s[self.R_LOW_SPO2] >= 0.0 or kinds & _B_LOW_SPO2)
         ) or (
             self.desaturation_on
-            and (
-                v <= base - self.desaturation_drop
-                or s[ds] >= 0.0
-                or (tracks and _K_DESATURATION in tracks)
-            )
+            and (v <= base - self.desaturation_drop or s[ds] >= 0.0 or kinds & _B_DESATURATION)
         ):
             if r is None:
                 r = self.reading(did, ts, 1, v_o, iv_s)
