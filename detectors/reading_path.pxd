@@ -86,7 +86,7 @@ cdef class ReadingPath:
         uo=object, kinds=cython.int,
     )
     cdef object step(
-        self, object r, Device d, object did, object ts, long long its, int mi, object v_o,
+        self, object r, Device d, object did, long long its, int mi, object v_o,
         double v, double interval, double iv_s, list out,
     )
 
@@ -123,9 +123,7 @@ cdef class ReadingPath:
         w=cython.double, af=cython.double, il=Py_ssize_t, iw=cython.double, iwv=cython.double,
     )
     cdef void heart_rate(
-        self, object r, Device d, double[::1] s, dict tracks, int kinds, object ts,
-        long long its,
-        double t, double v, object v_o, object did, list out,
+        self, object r, Device d, double[::1] s, dict tracks, int kinds, long long its, double t, double v, object v_o, object did, list out,
     ) except *
 
     @cython.locals(
@@ -135,7 +133,7 @@ cdef class ReadingPath:
     cdef void spo2_reading(
         self, Device d, double[::1] s, double t, double v, double last, dict tracks,
         int kinds, object r,
-        object did, object ts, object v_o, double iv_s, list out,
+        object did, long long its, object v_o, double iv_s, list out,
     ) except *
 
     @cython.locals(
@@ -148,7 +146,7 @@ cdef class ReadingPath:
 
     @cython.locals(stage=cython.double, awake=cython.bint, dt=cython.double)
     cdef void stage(
-        self, Device d, double[::1] s, object ts, double t, double v, object did, list out
+        self, Device d, double[::1] s, long long its, double t, double v, object did, list out
     ) except *
 
     @cython.locals(last_hr=cython.double)

@@ -18,9 +18,11 @@ cheap guard says its outcome can differ from "nothing happens"; so do the rare e
 jumps, gaps, nights and hours closing, the SpO2 rules, the off-wrist decision).
 
 Coding rules for this file (so that the compiled build stays bit-identical): a reading's value
-and timestamp are passed on as the objects they came in (``v_o``, ``ts``), arithmetic uses their
-float copies (``v``, ``t``); ``math`` means C's ``libc.math`` in the compiled build, so only
-``math.sqrt`` of a checked non-negative number is used.
+is passed on as the object it came in (``v_o``: an int stays an int in the alerts), its event
+time as the integer ``its`` (compiled: a C integer, made a Python int only where a module or an
+alert gets it), arithmetic uses their float copies (``v``, ``t``); ``math`` means C's
+``libc.math`` in the compiled build, so only ``math.sqrt`` of a checked non-negative number is
+used.
 """
 
 from __future__ import annotations
@@ -308,14 +310,13 @@ class ReadingPath:
                 if cache:
                     by_code[k] = d
             its = ts[i]
-            ts_o = int(its)  # compiled: the Python int the rules and the alerts get
             v = value[i]
             iv_s = interval_s[i]
             interval = 0.0
             if mi == 2:
                 # as ``(r.interval_s or 60.0) * 1000.0``, NaN standing for None
                 interval = (60.0 if iv_s != iv_s or iv_s == 0.0 else iv_s) * 1000.0
-            rare = self.step(None, d, did, ts_o, its, mi, float(v), v, interval, iv_s, out)
+            rare = self.step(None, d, did, its, mi, float(v), v, interval, iv_s, out)
             if rare is None:
                 score[i] = self.score_out
                 baseline[i] = self.baseline_out
@@ -348,7 +349,7 @@ class ReadingPath:
         interval = 0.0
         if mi == 2:
             interval = (r.interval_s or 60.0) * 1000.0
-        rare = self.step(r, d, r.device_id, ts, ts, mi, v_o, float(v_o), interval, 0.0, out)
+        rare = self.step(r, d, r.device_id, ts, mi, v_o, float(v_o), interval, 0.0, out)
         if rare is not None:
             return rare
         return Scored(
@@ -366,7 +367,6 @@ class ReadingPath:
         r: Reading | None,
         d: Device,
         did: str,
-        ts: int,
         its: int,
         mi: int,
         v_o: float,
@@ -378,8 +378,9 @@ class ReadingPath:
         """One reading of metric number ``mi`` (``r``, or its fields when ``r`` is None, built
         only if a rule module needs it). Returns the :class:`Scored` a rule module made, or None
         with the score in ``score_out``, ``baseline_out``, ``flagged_out``, ``has_baseline_out``.
-        ``its`` is ``ts`` (compiled: a C integer copy), ``v`` is ``float(v_o)``, ``interval`` the
-        steps interval in ms (``iv_s`` its seconds, NaN for none, only for building ``r``)."""
+        ``its`` is the event time (compiled: a C integer; a Python int made per row cost more than
+        the rare modules' uses), ``v`` is ``float(v_o)``, ``interval`` the steps interval in ms
+        (``iv_s`` its seconds, NaN for none, only for building ``r``)."""
         # the event time as a float for the arithmetic on slots: an int-float comparison or
         # subtraction costs about twice as much (exact either way: ts < 2**53)
         t = float(its)
@@ -390,18 +391,18 @@ class ReadingPath:
         slot = self.NEWEST[mi]
         if not (self.LO[mi] <= v <= self.HI[mi]) or (mi == 3 and v != math.floor(v)):
             if r is None:
-                r = self.reading(did, ts, mi, v_o, iv_s)
+                r = self.reading(did, its, mi, v_o, iv_s)
             return self.impossible(r, d, out)  # type: ignore[no-any-return]
         tracks = d.tracks
         kinds = self.kinds(tracks) if tracks else 0
         if kinds & _B_IMPOSSIBLE:
-            self.book_inactive(did, tracks, _K_IMPOSSIBLE_VALUE, ts, out, self.impossible_clear_ms)
+            self.book_inactive(did, tracks, _K_IMPOSSIBLE_VALUE, its, out, self.impossible_clear_ms)
             kinds = self.kinds(tracks)
         last = s[slot]
         prev = s[self.T_ANY]
         if t <= last or t < prev - self.skew_ms:
             if r is None:
-                r = self.reading(did, ts, mi, v_o, iv_s)
+                r = self.reading(did, its, mi, v_o, iv_s)
             if not self.behind(r, d, out):
                 return self.score_only(r, d)
             prev = s[self.T_ANY]  # re-based on the device's new clock
@@ -425,14 +426,14 @@ class ReadingPath:
             if skew > 0.0 and abs(gap - skew) <= bound:
                 # the clock jumped forward again by the amount it lost: corrected, not a gap
                 s[self.SKEW_OFFSET] = 0.0
-                self.book_resolve(did, tracks, _K_CLOCK_SKEW, ts, out)
+                self.book_resolve(did, tracks, _K_CLOCK_SKEW, its, out)
                 kinds = -1  # (a module ran: computed again below)
             elif kinds & (_B_SILENT << _OPEN):
-                self.book_resolve(did, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
+                self.book_resolve(did, tracks, _K_DEVICE_SILENT, its, out, end_ms=its)
                 kinds = -1
             elif gap >= self.dropout_min_gap_ms and gap >= self.dropout_factor * s[self.INTERVAL]:
                 # the metric that ends it says what the gap was (a sleep log starting: bedtime)
-                self.gap(did, d, int(prev), ts, gap, _METRIC_ORDER[mi], out)
+                self.gap(did, d, int(prev), its, gap, _METRIC_ORDER[mi], out)
                 kinds = -1
             else:
                 # learn the expected interval from ordinary gaps only
@@ -440,18 +441,18 @@ class ReadingPath:
                 cap = 10.0 * iv + 1000.0
                 s[self.INTERVAL] = iv + 0.05 * ((cap if cap < gap else gap) - iv)
             if s[self.SS_START] >= 0.0 and t - s[self.SS_LAST] > self.session_gap_ms:
-                self.close_night(did, d, ts, out)
+                self.close_night(did, d, its, out)
                 kinds = -1
             hour = its // _HOUR
             if hour != s[self.H_CUR]:
                 old_hour = s[self.H_CUR]
                 # closing the hour looks the local offset up again: presence learns local hours
-                self.close_hour(did, d, hour, ts, out)
+                self.close_hour(did, d, hour, its, out)
                 self.presence(d, old_hour, hour, t)
                 kinds = -1
         elif prev < 0.0:
             # the first hour: nothing to judge yet; the local-time module sets the offset
-            self.close_hour(did, d, its // _HOUR, ts, out)
+            self.close_hour(did, d, its // _HOUR, its, out)
             self.presence(d, -1.0, its // _HOUR, t)
             kinds = -1
         if t > prev:
@@ -461,18 +462,18 @@ class ReadingPath:
         if kinds < 0:
             kinds = self.kinds(tracks)
         if mi == 0:
-            self.heart_rate(r, d, s, tracks, kinds, ts, its, t, v, v_o, did, out)
+            self.heart_rate(r, d, s, tracks, kinds, its, t, v, v_o, did, out)
             return None
         if mi == 1:
-            self.spo2_reading(d, s, t, v, last, tracks, kinds, r, did, ts, v_o, iv_s, out)
+            self.spo2_reading(d, s, t, v, last, tracks, kinds, r, did, its, v_o, iv_s, out)
             return None
         if mi == 2:
             self.steps(s, its, t, v, interval)
         else:
-            self.stage(d, s, ts, t, v, did, out)
+            self.stage(d, s, its, t, v, did, out)
         if self.off_wrist_check(s, t, v, mi == 2, interval, prev):
             if r is None:
-                r = self.reading(did, ts, mi, v_o, iv_s)
+                r = self.reading(did, its, mi, v_o, iv_s)
             self.off_wrist(r, d, s[self.T_HR], self.off_wrist_gap, out)
         self.score_out = 0.0
         self.baseline_out = 0.0
@@ -583,7 +584,6 @@ class ReadingPath:
         s: array[float],
         tracks: dict[str, Track],
         kinds: int,
-        ts: int,
         its: int,
         t: float,
         v: float,
@@ -630,13 +630,13 @@ class ReadingPath:
         # rule reads and books only its own kind's track)
         if self.tachy_on and (v > self.tachy_low or s[self.R_TACHY] >= 0.0 or kinds & _B_TACHY):
             if r is None:
-                r = Reading(did, ts, _HR, v_o)
+                r = Reading(did, its, _HR, v_o)
             flagged = self.tachycardia(r, d, out, ctx, rest_expected) or flagged
             kinds = self.kinds(tracks)
         # sustained bradycardia, any context
         if self.brady_on and (v < self.brady_high or s[self.R_BRADY] >= 0.0 or kinds & _B_BRADY):
             if r is None:
-                r = Reading(did, ts, _HR, v_o)
+                r = Reading(did, its, _HR, v_o)
             flagged = self.bradycardia(r, d, out, ctx, expected) or flagged
             kinds = self.kinds(tracks)
         # abrupt change from the personal baseline of the context (asleep / at rest)
@@ -659,7 +659,7 @@ class ReadingPath:
             near = dv < self.abrupt_delta and dv > -self.abrupt_delta
             if (rest_like and not near) or s[self.R_ABRUPT] >= 0.0 or kinds & _B_ABRUPT:
                 if r is None:
-                    r = Reading(did, ts, _HR, v_o)
+                    r = Reading(did, its, _HR, v_o)
                 flagged = self.abrupt(r, d, out, ctx, ref, sd, warm, not near) or flagged
                 kinds = self.kinds(tracks)
 
@@ -672,7 +672,7 @@ class ReadingPath:
             or kinds & _B_DECOUPLING
         ):
             if r is None:
-                r = Reading(did, ts, _HR, v_o)
+                r = Reading(did, its, _HR, v_o)
             flagged = self.decoupling(r, d, out, ctx, rest_expected) or flagged
             kinds = self.kinds(tracks)
 
@@ -693,11 +693,11 @@ class ReadingPath:
             # a run of one reading spanning 0 ms (never, with a valid config)
             stuck = self.flatline_n <= 1.0 and self.flatline_ms <= 0.0
         if stuck:
-            self.book_active(did, tracks, _K_FLATLINE, ts, int(s[fl + 1]), "info", v_o, True, out)
+            self.book_active(did, tracks, _K_FLATLINE, its, int(s[fl + 1]), "info", v_o, True, out)
             flagged = True
             kinds = self.kinds(tracks)
         elif kinds & _B_FLATLINE:
-            self.book_inactive(did, tracks, _K_FLATLINE, ts, out, 0)
+            self.book_inactive(did, tracks, _K_FLATLINE, its, out, 0)
             kinds = self.kinds(tracks)
         if kinds & (_B_OFF_WRIST | _B_DROPOUT):
             # the module resolves an open episode once heart rate keeps flowing; with neither
@@ -767,7 +767,7 @@ class ReadingPath:
         kinds: int,
         r: Reading | None,
         did: str,
-        ts: int,
+        its: int,
         v_o: float,
         iv_s: float,
         out: list[AlertEvent],
@@ -793,7 +793,7 @@ class ReadingPath:
             and (v <= base - self.desaturation_drop or s[ds] >= 0.0 or kinds & _B_DESATURATION)
         ):
             if r is None:
-                r = self.reading(did, ts, 1, v_o, iv_s)
+                r = self.reading(did, its, 1, v_o, iv_s)
             flagged = self.spo2(r, d, out, base) or flagged
         # learn (prequential), never from a flagged reading or within a desaturation episode
         if not flagged and s[ds] < 0.0:
@@ -865,7 +865,7 @@ class ReadingPath:
         self,
         d: Device,
         s: array[float],
-        ts: int,
+        its: int,
         t: float,
         v: float,
         did: str,
@@ -886,7 +886,7 @@ class ReadingPath:
                     s[self.SS_AWAKE_SINCE] = t
                 elif t - s[self.SS_AWAKE_SINCE] >= self.session_wake_ms:
                     s[self.SS_LAST] = s[self.SS_AWAKE_SINCE]
-                    self.close_night(did, d, ts, out)
+                    self.close_night(did, d, its, out)
             else:
                 if (
                     s[self.SS_AWAKE_SINCE] >= 0.0
