@@ -76,6 +76,8 @@ cdef class ReadingPath:
 
     cdef object reading(self, object did, object ts, int mi, object v_o, double iv_s)
 
+    cdef object value(self, object v_o, double v)
+
     @cython.locals(mi=cython.int, interval=cython.double)
     cpdef object one(self, object r, Device d, list out)
 

@@ -316,7 +316,7 @@ class ReadingPath:
             if mi == 2:
                 # as ``(r.interval_s or 60.0) * 1000.0``, NaN standing for None
                 interval = (60.0 if iv_s != iv_s or iv_s == 0.0 else iv_s) * 1000.0
-            rare = self.step(None, d, did, its, mi, float(v), v, interval, iv_s, out)
+            rare = self.step(None, d, did, its, mi, None, v, interval, iv_s, out)
             if rare is None:
                 score[i] = self.score_out
                 baseline[i] = self.baseline_out
@@ -327,6 +327,11 @@ class ReadingPath:
     def reading(self, did: str, ts: int, mi: int, v_o: float, iv_s: float) -> Reading:
         """The :class:`Reading` of a row of :meth:`process_columns`, for a rule module."""
         return Reading(did, ts, _METRIC_ORDER[mi], v_o, None if iv_s != iv_s else iv_s)
+
+    def value(self, v_o: float | None, v: float) -> float:
+        """A reading's value for a module: as it came (``v_o``), or, from a column (None), the
+        float ``v`` (compiled: made a Python float only then, not per row)."""
+        return v if v_o is None else v_o
 
     def one(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
         m = r.metric
@@ -369,7 +374,7 @@ class ReadingPath:
         did: str,
         its: int,
         mi: int,
-        v_o: float,
+        v_o: float | None,
         v: float,
         interval: float,
         iv_s: float,
@@ -379,7 +384,8 @@ class ReadingPath:
         only if a rule module needs it). Returns the :class:`Scored` a rule module made, or None
         with the score in ``score_out``, ``baseline_out``, ``flagged_out``, ``has_baseline_out``.
         ``its`` is the event time (compiled: a C integer; a Python int made per row cost more than
-        the rare modules' uses), ``v`` is ``float(v_o)``, ``interval`` the steps interval in ms
+        the rare modules' uses), ``v`` is ``float(v_o)`` (``v_o`` None: a column's float, see
+        :meth:`value`), ``interval`` the steps interval in ms
         (``iv_s`` its seconds, NaN for none, only for building ``r``)."""
         # the event time as a float for the arithmetic on slots: an int-float comparison or
         # subtraction costs about twice as much (exact either way: ts < 2**53)
@@ -391,7 +397,7 @@ class ReadingPath:
         slot = self.NEWEST[mi]
         if not (self.LO[mi] <= v <= self.HI[mi]) or (mi == 3 and v != math.floor(v)):
             if r is None:
-                r = self.reading(did, its, mi, v_o, iv_s)
+                r = self.reading(did, its, mi, self.value(v_o, v), iv_s)
             return self.impossible(r, d, out)  # type: ignore[no-any-return]
         tracks = d.tracks
         kinds = self.kinds(tracks) if tracks else 0
@@ -402,7 +408,7 @@ class ReadingPath:
         prev = s[self.T_ANY]
         if t <= last or t < prev - self.skew_ms:
             if r is None:
-                r = self.reading(did, its, mi, v_o, iv_s)
+                r = self.reading(did, its, mi, self.value(v_o, v), iv_s)
             if not self.behind(r, d, out):
                 return self.score_only(r, d)
             prev = s[self.T_ANY]  # re-based on the device's new clock
@@ -473,7 +479,7 @@ class ReadingPath:
             self.stage(d, s, its, t, v, did, out)
         if self.off_wrist_check(s, t, v, mi == 2, interval, prev):
             if r is None:
-                r = self.reading(did, its, mi, v_o, iv_s)
+                r = self.reading(did, its, mi, self.value(v_o, v), iv_s)
             self.off_wrist(r, d, s[self.T_HR], self.off_wrist_gap, out)
         self.score_out = 0.0
         self.baseline_out = 0.0
@@ -587,7 +593,7 @@ class ReadingPath:
         its: int,
         t: float,
         v: float,
-        v_o: float,
+        v_o: float | None,
         did: str,
         out: list[AlertEvent],
     ) -> None:
@@ -630,13 +636,13 @@ class ReadingPath:
         # rule reads and books only its own kind's track)
         if self.tachy_on and (v > self.tachy_low or s[self.R_TACHY] >= 0.0 or kinds & _B_TACHY):
             if r is None:
-                r = Reading(did, its, _HR, v_o)
+                r = Reading(did, its, _HR, self.value(v_o, v))
             flagged = self.tachycardia(r, d, out, ctx, rest_expected) or flagged
             kinds = self.kinds(tracks)
         # sustained bradycardia, any context
         if self.brady_on and (v < self.brady_high or s[self.R_BRADY] >= 0.0 or kinds & _B_BRADY):
             if r is None:
-                r = Reading(did, its, _HR, v_o)
+                r = Reading(did, its, _HR, self.value(v_o, v))
             flagged = self.bradycardia(r, d, out, ctx, expected) or flagged
             kinds = self.kinds(tracks)
         # abrupt change from the personal baseline of the context (asleep / at rest)
@@ -659,7 +665,7 @@ class ReadingPath:
             near = dv < self.abrupt_delta and dv > -self.abrupt_delta
             if (rest_like and not near) or s[self.R_ABRUPT] >= 0.0 or kinds & _B_ABRUPT:
                 if r is None:
-                    r = Reading(did, its, _HR, v_o)
+                    r = Reading(did, its, _HR, self.value(v_o, v))
                 flagged = self.abrupt(r, d, out, ctx, ref, sd, warm, not near) or flagged
                 kinds = self.kinds(tracks)
 
@@ -672,7 +678,7 @@ class ReadingPath:
             or kinds & _B_DECOUPLING
         ):
             if r is None:
-                r = Reading(did, its, _HR, v_o)
+                r = Reading(did, its, _HR, self.value(v_o, v))
             flagged = self.decoupling(r, d, out, ctx, rest_expected) or flagged
             kinds = self.kinds(tracks)
 
@@ -693,7 +699,9 @@ class ReadingPath:
             # a run of one reading spanning 0 ms (never, with a valid config)
             stuck = self.flatline_n <= 1.0 and self.flatline_ms <= 0.0
         if stuck:
-            self.book_active(did, tracks, _K_FLATLINE, its, int(s[fl + 1]), "info", v_o, True, out)
+            self.book_active(
+                did, tracks, _K_FLATLINE, its, int(s[fl + 1]), "info", self.value(v_o, v), True, out
+            )
             flagged = True
             kinds = self.kinds(tracks)
         elif kinds & _B_FLATLINE:
@@ -768,7 +776,7 @@ class ReadingPath:
         r: Reading | None,
         did: str,
         its: int,
-        v_o: float,
+        v_o: float | None,
         iv_s: float,
         out: list[AlertEvent],
     ) -> None:
@@ -793,7 +801,7 @@ class ReadingPath:
             and (v <= base - self.desaturation_drop or s[ds] >= 0.0 or kinds & _B_DESATURATION)
         ):
             if r is None:
-                r = self.reading(did, its, 1, v_o, iv_s)
+                r = self.reading(did, its, 1, self.value(v_o, v), iv_s)
             flagged = self.spo2(r, d, out, base) or flagged
         # learn (prequential), never from a flagged reading or within a desaturation episode
         if not flagged and s[ds] < 0.0:
