@@ -125,7 +125,8 @@ cdef class ReadingPath:
         w=cython.double, af=cython.double, il=Py_ssize_t, iw=cython.double, iwv=cython.double,
     )
     cdef void heart_rate(
-        self, object r, Device d, double[::1] s, dict tracks, int kinds, long long its, double t, double v, object v_o, object did, list out,
+        self, object r, Device d, double[::1] s, dict tracks, int kinds, long long its,
+        double t, double v, object v_o, object did, list out,
     ) except *
 
     @cython.locals(
@@ -133,9 +134,8 @@ cdef class ReadingPath:
         flagged=cython.bint, max_dt=cython.double, dt=cython.double,
     )
     cdef void spo2_reading(
-        self, Device d, double[::1] s, double t, double v, double last, dict tracks,
-        int kinds, object r,
-        object did, long long its, object v_o, double iv_s, list out,
+        self, Device d, double[::1] s, double t, double v, double last, dict tracks, int kinds,
+        object r, object did, long long its, object v_o, double iv_s, list out,
     ) except *
 
     @cython.locals(
