@@ -7,6 +7,9 @@ cimport libc.math as math
 # them): a Python global costs a dict lookup per use
 cdef int ASLEEP, REST, STILL, ACTIVE, LIGHT
 cdef long long MIN, HOUR, _MIN, _HOUR, _BLOCK_MS
+cdef int _B_IMPOSSIBLE, _B_SILENT, _B_FLATLINE, _B_OFF_WRIST, _B_DROPOUT, _B_TACHY
+cdef int _B_BRADY, _B_ABRUPT, _B_DECOUPLING, _B_LOW_SPO2, _B_DESATURATION, _OPEN
+cdef dict _KIND_BITS
 cdef object _HR, _SPO2, _STEPS, _STAGE, _METRIC_ORDER, Metric, Scored, msgspec
 cdef object _K_IMPOSSIBLE_VALUE, _K_CLOCK_SKEW, _K_DEVICE_SILENT, _K_FLATLINE, _K_OFF_WRIST
 cdef object _K_DROPOUT, _K_TACHY, _K_BRADY, _K_ABRUPT, _K_DECOUPLING
@@ -73,6 +76,8 @@ cdef class ReadingPath:
 
     cdef object reading(self, object did, object ts, int mi, object v_o, double iv_s)
 
+    cdef object value(self, object v_o, double v)
+
     @cython.locals(mi=cython.int, interval=cython.double)
     cpdef object one(self, object r, Device d, list out)
 
@@ -80,12 +85,15 @@ cdef class ReadingPath:
         s="double[::1]", t=cython.double, last=cython.double, prev=cython.double,
         gap=cython.double, skew=cython.double, bound=cython.double, iv=cython.double,
         cap=cython.double, hour="long long", old_hour=cython.double, slot=Py_ssize_t,
-        uo=object,
+        uo=object, kinds=cython.int,
     )
     cdef object step(
-        self, object r, Device d, object did, object ts, long long its, int mi, object v_o,
+        self, object r, Device d, object did, long long its, int mi, object v_o,
         double v, double interval, double iv_s, list out,
     )
+
+    @cython.locals(mask=cython.int, bit=cython.int)
+    cdef int kinds(self, dict tracks) except? -1
 
     @cython.locals(
         s="double[::1]", v=cython.double, ctx=cython.int, o=Py_ssize_t, floor=cython.double,
@@ -117,7 +125,7 @@ cdef class ReadingPath:
         w=cython.double, af=cython.double, il=Py_ssize_t, iw=cython.double, iwv=cython.double,
     )
     cdef void heart_rate(
-        self, object r, Device d, double[::1] s, dict tracks, object ts, long long its,
+        self, object r, Device d, double[::1] s, dict tracks, int kinds, long long its,
         double t, double v, object v_o, object did, list out,
     ) except *
 
@@ -126,8 +134,8 @@ cdef class ReadingPath:
         flagged=cython.bint, max_dt=cython.double, dt=cython.double,
     )
     cdef void spo2_reading(
-        self, Device d, double[::1] s, double t, double v, double last, dict tracks, object r,
-        object did, object ts, object v_o, double iv_s, list out,
+        self, Device d, double[::1] s, double t, double v, double last, dict tracks, int kinds,
+        object r, object did, long long its, object v_o, double iv_s, list out,
     ) except *
 
     @cython.locals(
@@ -140,7 +148,7 @@ cdef class ReadingPath:
 
     @cython.locals(stage=cython.double, awake=cython.bint, dt=cython.double)
     cdef void stage(
-        self, Device d, double[::1] s, object ts, double t, double v, object did, list out
+        self, Device d, double[::1] s, long long its, double t, double v, object did, list out
     ) except *
 
     @cython.locals(last_hr=cython.double)

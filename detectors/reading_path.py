@@ -18,9 +18,11 @@ cheap guard says its outcome can differ from "nothing happens"; so do the rare e
 jumps, gaps, nights and hours closing, the SpO2 rules, the off-wrist decision).
 
 Coding rules for this file (so that the compiled build stays bit-identical): a reading's value
-and timestamp are passed on as the objects they came in (``v_o``, ``ts``), arithmetic uses their
-float copies (``v``, ``t``); ``math`` means C's ``libc.math`` in the compiled build, so only
-``math.sqrt`` of a checked non-negative number is used.
+is passed on as the object it came in (``v_o``: an int stays an int in the alerts), its event
+time as the integer ``its`` (compiled: a C integer, made a Python int only where a module or an
+alert gets it), arithmetic uses their float copies (``v``, ``t``); ``math`` means C's
+``libc.math`` in the compiled build, so only ``math.sqrt`` of a checked non-negative number is
+used.
 """
 
 from __future__ import annotations
@@ -60,6 +62,25 @@ _K_TACHY, _K_BRADY, _K_ABRUPT, _K_DECOUPLING = (
 # the SpO2 rules' kinds: their module is called only when one of them can act
 _K_LOW_SPO2, _K_DESATURATION = K.LOW_SPO2, K.DESATURATION
 _METRIC_ORDER = (_HR, _SPO2, _STEPS, _STAGE)
+# a bit per kind whose track the path looks for, and the same shifted by _OPEN while it is open:
+# one pass over a device's few tracks (usually one: a resolved off-wrist episode) costs less
+# than a dictionary lookup per rule, and a heart-rate reading made up to ten of them
+_B_IMPOSSIBLE, _B_SILENT, _B_FLATLINE, _B_OFF_WRIST, _B_DROPOUT, _B_TACHY = 1, 2, 4, 8, 16, 32
+_B_BRADY, _B_ABRUPT, _B_DECOUPLING, _B_LOW_SPO2, _B_DESATURATION = 64, 128, 256, 512, 1024
+_OPEN = 11
+_KIND_BITS: dict[str, int] = {
+    _K_IMPOSSIBLE_VALUE: _B_IMPOSSIBLE,
+    _K_DEVICE_SILENT: _B_SILENT,
+    _K_FLATLINE: _B_FLATLINE,
+    _K_OFF_WRIST: _B_OFF_WRIST,
+    _K_DROPOUT: _B_DROPOUT,
+    _K_TACHY: _B_TACHY,
+    _K_BRADY: _B_BRADY,
+    _K_ABRUPT: _B_ABRUPT,
+    _K_DECOUPLING: _B_DECOUPLING,
+    _K_LOW_SPO2: _B_LOW_SPO2,
+    _K_DESATURATION: _B_DESATURATION,
+}
 _BLOCK_MS = 4 * HOUR  # the circadian rest offsets have one slot per 4 hours of the day
 _MIN = MIN
 _HOUR = HOUR
@@ -289,14 +310,13 @@ class ReadingPath:
                 if cache:
                     by_code[k] = d
             its = ts[i]
-            ts_o = int(its)  # compiled: the Python int the rules and the alerts get
             v = value[i]
             iv_s = interval_s[i]
             interval = 0.0
             if mi == 2:
                 # as ``(r.interval_s or 60.0) * 1000.0``, NaN standing for None
                 interval = (60.0 if iv_s != iv_s or iv_s == 0.0 else iv_s) * 1000.0
-            rare = self.step(None, d, did, ts_o, its, mi, float(v), v, interval, iv_s, out)
+            rare = self.step(None, d, did, its, mi, None, v, interval, iv_s, out)
             if rare is None:
                 score[i] = self.score_out
                 baseline[i] = self.baseline_out
@@ -307,6 +327,11 @@ class ReadingPath:
     def reading(self, did: str, ts: int, mi: int, v_o: float, iv_s: float) -> Reading:
         """The :class:`Reading` of a row of :meth:`process_columns`, for a rule module."""
         return Reading(did, ts, _METRIC_ORDER[mi], v_o, None if iv_s != iv_s else iv_s)
+
+    def value(self, v_o: float | None, v: float) -> float:
+        """A reading's value for a module: as it came (``v_o``), or, from a column (None), the
+        float ``v`` (compiled: made a Python float only then, not per row)."""
+        return v if v_o is None else v_o
 
     def one(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
         m = r.metric
@@ -329,7 +354,7 @@ class ReadingPath:
         interval = 0.0
         if mi == 2:
             interval = (r.interval_s or 60.0) * 1000.0
-        rare = self.step(r, d, r.device_id, ts, ts, mi, v_o, float(v_o), interval, 0.0, out)
+        rare = self.step(r, d, r.device_id, ts, mi, v_o, float(v_o), interval, 0.0, out)
         if rare is not None:
             return rare
         return Scored(
@@ -347,10 +372,9 @@ class ReadingPath:
         r: Reading | None,
         d: Device,
         did: str,
-        ts: int,
         its: int,
         mi: int,
-        v_o: float,
+        v_o: float | None,
         v: float,
         interval: float,
         iv_s: float,
@@ -359,8 +383,10 @@ class ReadingPath:
         """One reading of metric number ``mi`` (``r``, or its fields when ``r`` is None, built
         only if a rule module needs it). Returns the :class:`Scored` a rule module made, or None
         with the score in ``score_out``, ``baseline_out``, ``flagged_out``, ``has_baseline_out``.
-        ``its`` is ``ts`` (compiled: a C integer copy), ``v`` is ``float(v_o)``, ``interval`` the
-        steps interval in ms (``iv_s`` its seconds, NaN for none, only for building ``r``)."""
+        ``its`` is the event time (compiled: a C integer; a Python int made per row cost more than
+        the rare modules' uses), ``v`` is ``float(v_o)`` (``v_o`` None: a column's float, see
+        :meth:`value`), ``interval`` the steps interval in ms
+        (``iv_s`` its seconds, NaN for none, only for building ``r``)."""
         # the event time as a float for the arithmetic on slots: an int-float comparison or
         # subtraction costs about twice as much (exact either way: ts < 2**53)
         t = float(its)
@@ -371,19 +397,22 @@ class ReadingPath:
         slot = self.NEWEST[mi]
         if not (self.LO[mi] <= v <= self.HI[mi]) or (mi == 3 and v != math.floor(v)):
             if r is None:
-                r = self.reading(did, ts, mi, v_o, iv_s)
+                r = self.reading(did, its, mi, self.value(v_o, v), iv_s)
             return self.impossible(r, d, out)  # type: ignore[no-any-return]
         tracks = d.tracks
-        if tracks and _K_IMPOSSIBLE_VALUE in tracks:
-            self.book_inactive(did, tracks, _K_IMPOSSIBLE_VALUE, ts, out, self.impossible_clear_ms)
+        kinds = self.kinds(tracks) if tracks else 0
+        if kinds & _B_IMPOSSIBLE:
+            self.book_inactive(did, tracks, _K_IMPOSSIBLE_VALUE, its, out, self.impossible_clear_ms)
+            kinds = self.kinds(tracks)
         last = s[slot]
         prev = s[self.T_ANY]
         if t <= last or t < prev - self.skew_ms:
             if r is None:
-                r = self.reading(did, ts, mi, v_o, iv_s)
+                r = self.reading(did, its, mi, self.value(v_o, v), iv_s)
             if not self.behind(r, d, out):
                 return self.score_only(r, d)
             prev = s[self.T_ANY]  # re-based on the device's new clock
+            kinds = self.kinds(tracks)
         else:
             s[self.BEHIND_RUN] = 0.0
         if r is not None:  # (columns carry no offset: a replay CSV's times are UTC)
@@ -403,52 +432,72 @@ class ReadingPath:
             if skew > 0.0 and abs(gap - skew) <= bound:
                 # the clock jumped forward again by the amount it lost: corrected, not a gap
                 s[self.SKEW_OFFSET] = 0.0
-                self.book_resolve(did, tracks, _K_CLOCK_SKEW, ts, out)
-            elif tracks and _K_DEVICE_SILENT in tracks and tracks[_K_DEVICE_SILENT].is_open:
-                self.book_resolve(did, tracks, _K_DEVICE_SILENT, ts, out, end_ms=ts)
+                self.book_resolve(did, tracks, _K_CLOCK_SKEW, its, out)
+                kinds = -1  # (a module ran: computed again below)
+            elif kinds & (_B_SILENT << _OPEN):
+                self.book_resolve(did, tracks, _K_DEVICE_SILENT, its, out, end_ms=its)
+                kinds = -1
             elif gap >= self.dropout_min_gap_ms and gap >= self.dropout_factor * s[self.INTERVAL]:
                 # the metric that ends it says what the gap was (a sleep log starting: bedtime)
-                self.gap(did, d, int(prev), ts, gap, _METRIC_ORDER[mi], out)
+                self.gap(did, d, int(prev), its, gap, _METRIC_ORDER[mi], out)
+                kinds = -1
             else:
                 # learn the expected interval from ordinary gaps only
                 iv = s[self.INTERVAL]
                 cap = 10.0 * iv + 1000.0
                 s[self.INTERVAL] = iv + 0.05 * ((cap if cap < gap else gap) - iv)
             if s[self.SS_START] >= 0.0 and t - s[self.SS_LAST] > self.session_gap_ms:
-                self.close_night(did, d, ts, out)
+                self.close_night(did, d, its, out)
+                kinds = -1
             hour = its // _HOUR
             if hour != s[self.H_CUR]:
                 old_hour = s[self.H_CUR]
                 # closing the hour looks the local offset up again: presence learns local hours
-                self.close_hour(did, d, hour, ts, out)
+                self.close_hour(did, d, hour, its, out)
                 self.presence(d, old_hour, hour, t)
+                kinds = -1
         elif prev < 0.0:
             # the first hour: nothing to judge yet; the local-time module sets the offset
-            self.close_hour(did, d, its // _HOUR, ts, out)
+            self.close_hour(did, d, its // _HOUR, its, out)
             self.presence(d, -1.0, its // _HOUR, t)
+            kinds = -1
         if t > prev:
             s[self.T_ANY] = t
         s[slot] = t
 
+        if kinds < 0:
+            kinds = self.kinds(tracks)
         if mi == 0:
-            self.heart_rate(r, d, s, tracks, ts, its, t, v, v_o, did, out)
+            self.heart_rate(r, d, s, tracks, kinds, its, t, v, v_o, did, out)
             return None
         if mi == 1:
-            self.spo2_reading(d, s, t, v, last, tracks, r, did, ts, v_o, iv_s, out)
+            self.spo2_reading(d, s, t, v, last, tracks, kinds, r, did, its, v_o, iv_s, out)
             return None
         if mi == 2:
             self.steps(s, its, t, v, interval)
         else:
-            self.stage(d, s, ts, t, v, did, out)
+            self.stage(d, s, its, t, v, did, out)
         if self.off_wrist_check(s, t, v, mi == 2, interval, prev):
             if r is None:
-                r = self.reading(did, ts, mi, v_o, iv_s)
+                r = self.reading(did, its, mi, self.value(v_o, v), iv_s)
             self.off_wrist(r, d, s[self.T_HR], self.off_wrist_gap, out)
         self.score_out = 0.0
         self.baseline_out = 0.0
         self.flagged_out = False
         self.has_baseline_out = False
         return None
+
+    def kinds(self, tracks: dict[str, Track]) -> int:
+        """The ``_B_*`` bits of the kinds ``tracks`` holds, each also shifted by ``_OPEN`` while
+        its track is open. Valid until a rule module runs (modules add, resolve and drop
+        tracks): the path computes it again after calling one."""
+        mask = 0
+        for kind, t in tracks.items():
+            bit = _KIND_BITS.get(kind, 0)
+            mask |= bit
+            if t.is_open:
+                mask |= bit << _OPEN
+        return mask
 
     # -- data quality ------------------------------------------------------------------------
 
@@ -540,11 +589,11 @@ class ReadingPath:
         d: Device,
         s: array[float],
         tracks: dict[str, Track],
-        ts: int,
+        kinds: int,
         its: int,
         t: float,
         v: float,
-        v_o: float,
+        v_o: float | None,
         did: str,
         out: list[AlertEvent],
     ) -> None:
@@ -585,19 +634,17 @@ class ReadingPath:
         # sustained tachycardia while inactive (asleep or at rest): below the relaxed threshold
         # no reading hits, so without a run or a track of its kind there is nothing to do (each
         # rule reads and books only its own kind's track)
-        if self.tachy_on and (
-            v > self.tachy_low or s[self.R_TACHY] >= 0.0 or (tracks and _K_TACHY in tracks)
-        ):
+        if self.tachy_on and (v > self.tachy_low or s[self.R_TACHY] >= 0.0 or kinds & _B_TACHY):
             if r is None:
-                r = Reading(did, ts, _HR, v_o)
+                r = Reading(did, its, _HR, self.value(v_o, v))
             flagged = self.tachycardia(r, d, out, ctx, rest_expected) or flagged
+            kinds = self.kinds(tracks)
         # sustained bradycardia, any context
-        if self.brady_on and (
-            v < self.brady_high or s[self.R_BRADY] >= 0.0 or (tracks and _K_BRADY in tracks)
-        ):
+        if self.brady_on and (v < self.brady_high or s[self.R_BRADY] >= 0.0 or kinds & _B_BRADY):
             if r is None:
-                r = Reading(did, ts, _HR, v_o)
+                r = Reading(did, its, _HR, self.value(v_o, v))
             flagged = self.bradycardia(r, d, out, ctx, expected) or flagged
+            kinds = self.kinds(tracks)
         # abrupt change from the personal baseline of the context (asleep / at rest)
         if self.abrupt_on:
             # the level jumped faster than the ~1 min average could follow (a drift, or the
@@ -616,14 +663,11 @@ class ReadingPath:
             dv = v - ref
             # the threshold is at least delta_bpm: nearer the baseline nothing can hit
             near = dv < self.abrupt_delta and dv > -self.abrupt_delta
-            if (
-                (rest_like and not near)
-                or s[self.R_ABRUPT] >= 0.0
-                or (tracks and _K_ABRUPT in tracks)
-            ):
+            if (rest_like and not near) or s[self.R_ABRUPT] >= 0.0 or kinds & _B_ABRUPT:
                 if r is None:
-                    r = Reading(did, ts, _HR, v_o)
+                    r = Reading(did, its, _HR, self.value(v_o, v))
                 flagged = self.abrupt(r, d, out, ctx, ref, sd, warm, not near) or flagged
+                kinds = self.kinds(tracks)
 
         # HR decoupled from activity: high at rest, or no rise during exercise
         # (high at rest needs a rest excess; no rise needs an exercise bout)
@@ -631,11 +675,12 @@ class ReadingPath:
             (ctx == REST and v - rest_expected >= self.rest_excess_bpm)
             or (ctx == ACTIVE and s[self.ACT_START] >= 0.0)
             or s[self.R_HIGHREST] >= 0.0
-            or (tracks and _K_DECOUPLING in tracks)
+            or kinds & _B_DECOUPLING
         ):
             if r is None:
-                r = Reading(did, ts, _HR, v_o)
+                r = Reading(did, its, _HR, self.value(v_o, v))
             flagged = self.decoupling(r, d, out, ctx, rest_expected) or flagged
+            kinds = self.kinds(tracks)
 
         # stuck sensor (data quality): the flatline module's run (value, start, count, last);
         # a gap in heart rate ends it (a tracker repeats its last value as it loses contact,
@@ -654,18 +699,20 @@ class ReadingPath:
             # a run of one reading spanning 0 ms (never, with a valid config)
             stuck = self.flatline_n <= 1.0 and self.flatline_ms <= 0.0
         if stuck:
-            self.book_active(did, tracks, _K_FLATLINE, ts, int(s[fl + 1]), "info", v_o, True, out)
+            self.book_active(
+                did, tracks, _K_FLATLINE, its, int(s[fl + 1]), "info", self.value(v_o, v), True, out
+            )
             flagged = True
-        elif tracks and _K_FLATLINE in tracks:
-            self.book_inactive(did, tracks, _K_FLATLINE, ts, out, 0)
-        if tracks and (_K_OFF_WRIST in tracks or _K_DROPOUT in tracks):
+            kinds = self.kinds(tracks)
+        elif kinds & _B_FLATLINE:
+            self.book_inactive(did, tracks, _K_FLATLINE, its, out, 0)
+            kinds = self.kinds(tracks)
+        if kinds & (_B_OFF_WRIST | _B_DROPOUT):
             # the module resolves an open episode once heart rate keeps flowing; with neither
             # open it only forgets that heart rate came back, done here: a device keeps its
             # resolved episodes' tracks, and calling the module on each of its heart rates
             # cost over a third of the engine's time on the replay benchmark
-            if (_K_OFF_WRIST in tracks and tracks[_K_OFF_WRIST].is_open) or (
-                _K_DROPOUT in tracks and tracks[_K_DROPOUT].is_open
-            ):
+            if kinds & ((_B_OFF_WRIST | _B_DROPOUT) << _OPEN):
                 self.hr_back(did, d, t, out)
             else:
                 s[self.HR_BACK_SINCE] = -1.0
@@ -725,10 +772,11 @@ class ReadingPath:
         v: float,
         last: float,
         tracks: dict[str, Track],
+        kinds: int,
         r: Reading | None,
         did: str,
-        ts: int,
-        v_o: float,
+        its: int,
+        v_o: float | None,
         iv_s: float,
         out: list[AlertEvent],
     ) -> None:
@@ -747,21 +795,13 @@ class ReadingPath:
         # anything (the rules' modules do exactly nothing then)
         if (
             self.low_spo2_on
-            and (
-                v < self.low_spo2_high
-                or s[self.R_LOW_SPO2] >= 0.0
-                or (tracks and _K_LOW_SPO2 in tracks)
-            )
+            and (v < self.low_spo2_high or s[self.R_LOW_SPO2] >= 0.0 or kinds & _B_LOW_SPO2)
         ) or (
             self.desaturation_on
-            and (
-                v <= base - self.desaturation_drop
-                or s[ds] >= 0.0
-                or (tracks and _K_DESATURATION in tracks)
-            )
+            and (v <= base - self.desaturation_drop or s[ds] >= 0.0 or kinds & _B_DESATURATION)
         ):
             if r is None:
-                r = self.reading(did, ts, 1, v_o, iv_s)
+                r = self.reading(did, its, 1, self.value(v_o, v), iv_s)
             flagged = self.spo2(r, d, out, base) or flagged
         # learn (prequential), never from a flagged reading or within a desaturation episode
         if not flagged and s[ds] < 0.0:
@@ -833,7 +873,7 @@ class ReadingPath:
         self,
         d: Device,
         s: array[float],
-        ts: int,
+        its: int,
         t: float,
         v: float,
         did: str,
@@ -854,7 +894,7 @@ class ReadingPath:
                     s[self.SS_AWAKE_SINCE] = t
                 elif t - s[self.SS_AWAKE_SINCE] >= self.session_wake_ms:
                     s[self.SS_LAST] = s[self.SS_AWAKE_SINCE]
-                    self.close_night(did, d, ts, out)
+                    self.close_night(did, d, its, out)
             else:
                 if (
                     s[self.SS_AWAKE_SINCE] >= 0.0
