@@ -57,7 +57,7 @@ import numpy as np
 from river import anomaly, time_series
 
 from detectors import Engine, EngineConfig
-from detectors.illness import flagged_days, night_features
+from detectors.illness import flagged_days
 from detectors.kinds.illness import NIGHT_END_MS, _night_of
 from detectors.kinds.registry import LAYOUT
 from ingest.replay.evaluation import readings_of
@@ -258,7 +258,7 @@ class NightTap:
         def tap(did: str, d: Any, ts: int, out: list[Any]) -> None:
             night, day = mod._night_record(d.s), mod._day_record(d.s)
             dn = self.devices.setdefault(did, DeviceNights())
-            x = night_features(night, day)
+            x = mod.night_input(d.s, night)
             hours = sorted(hourly.pop((did, d.s[mod.NIGHT]), []))
             if night.rest_hr is not None and hours:
                 # robust night statistics measured against the night's mean (not in the engine)
