@@ -9,7 +9,9 @@ Where the work happens, and how often:
   alive), to this hour's time at rest and its HR sums: four float additions in the hour slots;
 - **per hour** (:meth:`Illness.on_hour`, called by :class:`detectors.kinds.hour.Hour` when the
   hour closes): the hour is folded into the wearer's local day (steps from the hour module, time
-  worn, time at rest) and, between local 00:00 and 07:00, into the night's resting HR;
+  worn, time at rest) and, between local 00:00 and 07:00, into the night's resting HR; its
+  steps between 18:00 and 03:00 into the night's evening and late steps (what tells a night
+  out or a hard evening session from an illness's first night: the model discounts those);
 - **per day and night** (when the local day closes, or the night's window at local 07:00): the day's
   record is kept in four slots; a closed night becomes the model's input
   (:func:`detectors.illness.night_features`) and the device's River model
