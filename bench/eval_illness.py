@@ -57,7 +57,7 @@ import numpy as np
 from river import anomaly, time_series
 
 from detectors import Engine, EngineConfig
-from detectors.illness import flagged_days, night_features
+from detectors.illness import flagged_days
 from detectors.kinds.illness import NIGHT_END_MS, _night_of
 from detectors.kinds.registry import LAYOUT
 from ingest.replay.evaluation import readings_of
@@ -142,13 +142,15 @@ def _pad_flag(model: Any, rhr: float) -> bool:
     return bool(above and model.score_one(None, rhr) >= 1.0)
 
 
-#: the model's defaults before the grid search (docs/illness.md, third round)
+#: the model's defaults before the grid search (docs/illness.md, third round), and before the
+#: late-night discount (fourth round)
 PREVIOUS: dict[str, Any] = {
     "k": 0.75,
     "h": 2.5,
     "min_delta_bpm": 3.0,
     "early_z": None,
     "day_weight": 1.0,
+    "discount_z": None,
 }
 
 
@@ -169,7 +171,10 @@ def on_night_stat(judge: Judge, stat: str) -> Judge:
 
 CONFIGS: dict[str, Judge] = {
     "reference rule (4 bpm over 28-night median, 2 nights)": reference_judge,
-    "model (default: k 1.25, h 2, 1.5 bpm floor, early rule z 2.5, day weight 3)": model_judge(),
+    "model (default: third round's, + late-night/hard-session discount)": model_judge(),
+    "model without the discount (third round: k 1.25, h 2, 1.5 bpm, z 2.5, day 3)": model_judge(
+        discount_z=None
+    ),
     "previous default (k 0.75, h 2.5, 3 bpm floor, no early rule, day weight 1)": previous_judge(),
     "previous, early rule z 2.5, 2 bpm, supported": previous_judge(
         early_z=2.5, early_delta_bpm=2.0
@@ -258,7 +263,7 @@ class NightTap:
         def tap(did: str, d: Any, ts: int, out: list[Any]) -> None:
             night, day = mod._night_record(d.s), mod._day_record(d.s)
             dn = self.devices.setdefault(did, DeviceNights())
-            x = night_features(night, day)
+            x = mod.night_input(d.s, night)
             hours = sorted(hourly.pop((did, d.s[mod.NIGHT]), []))
             if night.rest_hr is not None and hours:
                 # robust night statistics measured against the night's mean (not in the engine)

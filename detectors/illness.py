@@ -56,9 +56,9 @@ from river import stats
 from detectors.base import Features, feature
 from detectors.daily_features import DayRecord, NightRecord
 
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
 # the River statistics a snapshot holds, in order
-_RIVER = ("_center", "_spread", "_steps", "_sleep", "_day")
+_RIVER = ("_center", "_spread", "_steps", "_sleep", "_day", "_evening", "_late")
 # then the counters and the CuSum
 _STATE = (
     "_n",
@@ -69,6 +69,16 @@ _STATE = (
     "_flagged_run",
     "_quiet",
     "_elevated_run",
+    "_n_evening",
+    "_n_late",
+    "_discounted",
+)
+
+#: why a night was discounted (``IllnessDetector.discounted``): index -> plain language
+DISCOUNT_REASONS = (
+    "",
+    "you were up and moving well past your usual bedtime",
+    "a long hard effort the evening before",
 )
 
 
@@ -126,6 +136,15 @@ class IllnessDetector:
         ``early_z`` sds and ``early_delta_bpm`` over the baseline and a second signal supports
         it: evidence already accumulated by the nights before (CuSum > 0), steps down >= 15 %
         on the usual day, or the day before's resting HR >= 1 sd up.
+    discount_z, late_min_steps, evening_min_steps
+        A healthy look-alike night is **discounted** (neither flagged nor learned, no evidence
+        added; ``None``: off): its ``late_steps`` (steps from local 22:00 to 03:00: up past
+        bedtime) are ``discount_z`` sds and ``late_min_steps`` over the device's usual, or its
+        ``evening_steps`` (18:00-22:00: a long hard effort) ``discount_z`` sds and
+        ``evening_min_steps`` over theirs. Both usuals are River ``EWMean`` + ``EWVar`` per
+        device, learned from every night (winsorised), so a night owl's late steps are usual.
+    prior_late_sd, prior_evening_sd
+        Population priors of those steps' sds (steps), weight ``prior_nights``.
     seed
         Accepted for a uniform detector signature; the model is deterministic.
 
@@ -164,6 +183,11 @@ class IllnessDetector:
         cusum_cap: float = 6.0,
         early_z: float | None = 2.5,
         early_delta_bpm: float = 2.0,
+        discount_z: float | None = 3.0,
+        late_min_steps: float = 1500.0,
+        evening_min_steps: float = 4000.0,
+        prior_late_sd: float = 800.0,
+        prior_evening_sd: float = 2000.0,
         seed: int | None = None,
     ) -> None:
         if baseline not in ("ew", "median"):
@@ -186,6 +210,11 @@ class IllnessDetector:
         self.cusum_cap = cusum_cap
         self.early_z = early_z
         self.early_delta_bpm = early_delta_bpm
+        self.discount_z = discount_z
+        self.late_min_steps = late_min_steps
+        self.evening_min_steps = evening_min_steps
+        self.prior_late_sd = prior_late_sd
+        self.prior_evening_sd = prior_evening_sd
         self.seed = seed
         fading = 2.0 / (span + 1.0)
         self._center: Any
@@ -200,6 +229,12 @@ class IllnessDetector:
         self._sleep = stats.EWMean(fading_factor=fading)
         self._day = (stats.EWMean(fading_factor=fading), stats.EWVar(fading_factor=fading))
         self._n_day = 0
+        self._evening = (stats.EWMean(fading_factor=fading), stats.EWVar(fading_factor=fading))
+        self._late = (stats.EWMean(fading_factor=fading), stats.EWVar(fading_factor=fading))
+        self._n_evening = 0
+        self._n_late = 0
+        # the last night judged was discounted: 0 no, else an index of DISCOUNT_REASONS
+        self._discounted = 0
         # nights learned, steps days learned (working, weekend), sleep nights, CuSum, run
         self._n = 0
         self._n_steps = [0, 0]
@@ -254,6 +289,69 @@ class IllnessDetector:
             return None
         return steps / usual - 1.0
 
+    @property
+    def discounted(self) -> int:
+        """Why the last judged night was discounted (an index of :data:`DISCOUNT_REASONS`; 0:
+        it was not)."""
+        return self._discounted
+
+    def _activity(self) -> tuple[tuple[str, Any, int, float, float, int], ...]:
+        """(feature, River mean/var pair, nights learned, prior sd, floor, reason) per kind of
+        late activity."""
+        return (
+            ("late_steps", self._late, self._n_late, self.prior_late_sd, self.late_min_steps, 1),
+            (
+                "evening_steps",
+                self._evening,
+                self._n_evening,
+                self.prior_evening_sd,
+                self.evening_min_steps,
+                2,
+            ),
+        )
+
+    def _usual(self, pair: Any, n: int, prior_sd: float) -> tuple[float, float]:
+        w = self.prior_nights
+        var = float(pair[1].get())
+        return float(pair[0].get()), math.sqrt((w * prior_sd**2 + n * var) / (w + n))
+
+    def discount_reason(self, x: Features) -> int:
+        """Why tonight is a healthy look-alike to discount (an index of
+        :data:`DISCOUNT_REASONS`), 0 if it is not; no state change.
+
+        A late night out or a hard evening session raises the night's resting HR for one night:
+        what tells it from an illness's first night is the activity before it, far over the
+        wearer's own usual at that hour. (An illness lowers activity; a rise that persists is
+        judged on the nights after.)
+        """
+        if self.discount_z is None:
+            return 0
+        for key, pair, n, prior_sd, floor, reason in self._activity():
+            value = feature(x, key)
+            if value is None or n < self.min_nights:
+                continue
+            usual, sd = self._usual(pair, n, prior_sd)
+            if value - usual >= max(floor, self.discount_z * sd):
+                return reason
+        return 0
+
+    def _learn_activity(self, x: Features) -> None:
+        """Learn the usual late and evening steps (winsorised at the discount threshold, so a
+        night out moves the usual a little and a lasting change of routine is learned)."""
+        for key, pair, n, prior_sd, floor, _ in self._activity():
+            value = feature(x, key)
+            if value is None:
+                continue
+            if n:
+                usual, sd = self._usual(pair, n, prior_sd)
+                value = min(value, usual + max(floor, (self.discount_z or 3.0) * sd))
+            pair[0].update(value)
+            pair[1].update(value)
+            if key == "late_steps":
+                self._n_late += 1
+            else:
+                self._n_evening += 1
+
     # -- the detector protocol -------------------------------------------------------------
 
     def _evidence(self, x: Features) -> tuple[float, float, float, float, bool] | None:
@@ -300,17 +398,32 @@ class IllnessDetector:
         return early or (cusum >= self.h and rhr - center >= self.min_delta_bpm)
 
     def score_one(self, x: Features) -> float:
-        """Tonight's CuSum evidence (sds), without learning; 0 if the night cannot be judged."""
+        """Tonight's CuSum evidence (sds), without learning; 0 if the night cannot be judged
+        (a discounted night adds nothing: the evidence so far)."""
+        if self.discount_reason(x):
+            return self._cusum
         ev = self._evidence(x)
         return 0.0 if ev is None else ev[0]
 
     def flags(self, x: Features) -> bool:
         """Whether :meth:`learn_one` would flag this night (no state change)."""
+        if self.discount_reason(x):
+            return False
         ev = self._evidence(x)
         return ev is not None and self._flags(ev[0], ev[1], ev[2], ev[4])
 
     def learn_one(self, x: Features) -> None:
-        """Apply tonight's evidence; learn the baselines unless the night is flagged."""
+        """Apply tonight's evidence; learn the baselines unless the night is flagged.
+
+        A discounted night (:meth:`discount_reason`) adds no evidence and teaches nothing but
+        the usual late and evening steps: it is not a normal night either."""
+        reason = self.discount_reason(x)
+        self._learn_activity(x)
+        self._discounted = reason
+        if reason:
+            if self._quiet:
+                self._quiet -= 1
+            return
         ev = self._evidence(x)
         flagged = False
         if ev is not None:
@@ -364,11 +477,16 @@ class IllnessDetector:
         """Score tonight, then learn it (prequential); a candidate if the night is flagged."""
         ev = self._evidence(x)
         flagged = ev is not None and self._flags(ev[0], ev[1], ev[2], ev[4])
+        flagged = flagged and not self.discount_reason(x)
         change = self.steps_change(x)
+        before = self._discounted
         self.learn_one(x)
         if not flagged or ev is None:
             return None
         cusum, rhr, center, sd, _ = ev
+        text = explain(rhr, center, sd, self._elevated_run, change, min(self._n, self.span))
+        if before:
+            text += f" The night before was not counted: {DISCOUNT_REASONS[before]}."
         return IllnessCandidate(
             day=day,
             score=cusum,
@@ -377,9 +495,7 @@ class IllnessDetector:
             baseline_sd=sd,
             nights=self._elevated_run,
             steps_change=change,
-            explanation=explain(
-                rhr, center, sd, self._elevated_run, change, min(self._n, self.span)
-            ),
+            explanation=text,
         )
 
     # -- state -----------------------------------------------------------------------------

@@ -9,7 +9,9 @@ Where the work happens, and how often:
   alive), to this hour's time at rest and its HR sums: four float additions in the hour slots;
 - **per hour** (:meth:`Illness.on_hour`, called by :class:`detectors.kinds.hour.Hour` when the
   hour closes): the hour is folded into the wearer's local day (steps from the hour module, time
-  worn, time at rest) and, between local 00:00 and 07:00, into the night's resting HR;
+  worn, time at rest) and, between local 00:00 and 07:00, into the night's resting HR; its
+  steps between 18:00 and 03:00 into the night's evening and late steps (what tells a night
+  out or a hard evening session from an illness's first night: the model discounts those);
 - **per day and night** (when the local day closes, or the night's window at local 07:00): the day's
   record is kept in four slots; a closed night becomes the model's input
   (:func:`detectors.illness.night_features`) and the device's River model
@@ -47,6 +49,10 @@ MIN_NIGHT_REST_MIN = 120.0  # minutes at rest in the night window behind a night
 MIN_DAY_WORN_H = 10.0  # hours worn behind a day's steps and resting HR
 MIN_SLEEP_MIN = 60.0  # staged sleep behind a night's sleep duration
 WARNING_DELTA_BPM = 6.0  # a flagged night this far over the baseline opens a warning, not info
+# the night's activity before it: evening (a hard session) and past bedtime (a night out), local
+EVENING_START_MS = 18 * HOUR
+LATE_START_MS = 22 * HOUR
+LATE_END_MS = 3 * HOUR
 _NAN = float("nan")
 
 
@@ -67,10 +73,10 @@ class Illness(Module):
     multiday = True
     metric = Metric.HEART_RATE
     title = "Possible onset of an illness"
-    # version 1: the model snapshot is IllnessDetector's SNAPSHOT_VERSION 1 (bump both together)
+    # version 2: the model snapshot is IllnessDetector's SNAPSHOT_VERSION 3 (bump both together)
     layout = Layout(
         "illness",
-        1,
+        2,
         (
             # this hour, accumulated per heart-rate reading by the compiled path (minutes)
             Slot("hour_worn", jump="reset"),
@@ -92,6 +98,9 @@ class Illness(Module):
             Slot("night_rest_sum"),
             Slot("night_rest_sq"),
             Slot("night_sleep_min"),
+            # steps of the evening (18-22 h) and past bedtime (22-03 h) before the night
+            Slot("night_evening_steps"),
+            Slot("night_late_steps"),
             # the last closed day (NaN: too little worn)
             Slot("prev_day", init=-1.0),
             Slot("prev_steps", init=_NAN),
@@ -147,12 +156,18 @@ class Illness(Module):
                 s[o + 3] += rest_w
                 s[o + 4] += rest_sum
                 s[o + 5] += rest_sq
-            if _night_of(local) == s[self.NIGHT] and local - day * DAY < NIGHT_END_MS:
+            if _night_of(local) == s[self.NIGHT]:
                 o = self.N
-                s[o] += worn
-                s[o + 1] += rest_w
-                s[o + 2] += rest_sum
-                s[o + 3] += rest_sq
+                of_day = local - day * DAY
+                if of_day < NIGHT_END_MS:
+                    s[o] += worn
+                    s[o + 1] += rest_w
+                    s[o + 2] += rest_sum
+                    s[o + 3] += rest_sq
+                if EVENING_START_MS <= of_day < LATE_START_MS:
+                    s[o + 5] += s[self.H_STEPS]
+                elif of_day >= LATE_START_MS or of_day < LATE_END_MS:
+                    s[o + 6] += s[self.H_STEPS]
         self._roll(did, d, new_hour * HOUR + offset, ts, out)
         s[h] = s[h + 1] = s[h + 2] = s[h + 3] = 0.0
 
@@ -232,12 +247,22 @@ class Illness(Module):
             rest_min=0.0,
         )
 
+    def night_input(self, s: Any, night: NightRecord) -> dict[str, float]:
+        """The model's input for the night being closed (``night``: its record): the night's
+        and the day before's features, and the steps of the evening and past bedtime before
+        the night (when the steps stream was alive the day before)."""
+        x = night_features(night, self._day_record(s))
+        if "steps" in x:
+            x["evening_steps"] = s[self.N + 5]
+            x["late_steps"] = s[self.N + 6]
+        return x
+
     def _close_night(self, did: str, d: Device, ts: int, out: list[AlertEvent]) -> None:
         s = d.s
         night = self._night_record(s)
-        for i in range(self.N, self.N + 5):
+        x = self.night_input(s, night)
+        for i in range(self.N, self.N + 7):
             s[i] = 0.0
-        x = night_features(night, self._day_record(s))
         model = d.models.get(MODEL)
         if not x or model is None:
             return  # nothing was measured

@@ -182,3 +182,77 @@ def test_early_rule_flags_a_supported_first_night_the_cusum_alone_does_not() -> 
     assert not plain.flags(sick)
     assert not early.flags(usual)
     assert early.flags(sick)
+
+
+def _with_evenings(det: IllnessDetector, seed: int = 5) -> None:
+    """30 ordinary nights with the late and evening steps of someone in bed by 22-23 h."""
+    rng = random.Random(seed)
+    for _night in range(30):
+        det.learn_one(
+            {
+                "rest_hr": rng.gauss(58, 0.8),
+                "steps": rng.gauss(8000, 800),
+                "weekend": 0.0,
+                "late_steps": max(0.0, rng.gauss(150, 80)),
+                "evening_steps": max(0.0, rng.gauss(1500, 400)),
+            }
+        )
+
+
+def test_a_late_night_out_is_discounted_and_not_learned() -> None:
+    """A night 6 bpm up after 5,000 steps past bedtime (a night out): not flagged, no evidence,
+    the baselines unmoved; the same night without the late steps is flagged."""
+    det = IllnessDetector()
+    _with_evenings(det)
+    baseline, cusum = det.baseline(), det.score_one({"rest_hr": 58.0})
+    base = {"rest_hr": 64.0, "steps": 9000.0, "weekend": 0.0, "evening_steps": 1500.0}
+    out = {**base, "late_steps": 5000.0}
+    assert det.discount_reason(out) == 1
+    assert not det.flags(out)
+    assert det.judge(100, out) is None
+    assert det.discounted == 1
+    assert det.baseline() == baseline  # not learned as a normal night
+    assert det.score_one({"rest_hr": 58.0}) == cusum  # no evidence kept from it
+    assert det.flags({**base, "late_steps": 150.0})
+
+
+def test_a_hard_evening_session_is_discounted() -> None:
+    det = IllnessDetector()
+    _with_evenings(det)
+    night = {"rest_hr": 62.0, "steps": 20000.0, "weekend": 0.0, "late_steps": 100.0}
+    assert det.discount_reason({**night, "evening_steps": 14000.0}) == 2
+    assert det.discount_reason({**night, "evening_steps": 2500.0}) == 0
+
+
+def test_an_illness_night_is_not_discounted_and_says_what_was() -> None:
+    """An illness's first nights (resting HR up, steps down, in bed as usual) are judged as
+    before, and the alert after a discounted night says it was not counted; with the discount
+    off, a late night is judged like any other."""
+    det = IllnessDetector()
+    _with_evenings(det)
+    out = {"rest_hr": 64.0, "steps": 9000.0, "weekend": 0.0, "late_steps": 5000.0}
+    out["evening_steps"] = 1500.0
+    assert det.judge(100, out) is None
+    sick = {"rest_hr": 64.0, "steps": 4000.0, "weekend": 0.0, "late_steps": 60.0}
+    sick["evening_steps"] = 700.0
+    assert det.discount_reason(sick) == 0
+    cand = det.judge(101, sick)
+    assert cand is not None
+    assert "The night before was not counted: you were up and moving well past" in (
+        cand.explanation
+    )
+    off = IllnessDetector(discount_z=None)
+    _with_evenings(off)
+    assert off.discount_reason(out) == 0
+    assert off.flags(out)
+
+
+def test_a_night_owl_late_steps_are_usual() -> None:
+    """The usual late steps are the wearer's own: someone up and about past 22 h every night
+    is not discounted for it."""
+    det = IllnessDetector()
+    rng = random.Random(6)
+    for _night in range(30):
+        x = {"rest_hr": rng.gauss(58, 0.8), "late_steps": rng.gauss(4500, 500)}
+        det.learn_one(x)
+    assert det.discount_reason({"rest_hr": 64.0, "late_steps": 5000.0}) == 0

@@ -81,7 +81,7 @@ def test_snapshot_round_trip_carries_the_river_state() -> None:
     assert b.snapshot() == a.snapshot()
     assert b.baseline() == a.baseline()
     assert len(snap) <= 4096  # the always-on per-device budget
-    assert len(a.snapshot()) <= 512
+    assert len(a.snapshot()) <= 768
 
 
 def test_replay_is_deterministic_across_a_restore_mid_stream() -> None:
@@ -139,3 +139,40 @@ def test_a_night_is_the_wearers_local_night() -> None:
     assert alerts
     # judged when the local night's window ends: local 07:00 of day 13 = 23:00 UTC of day 12
     assert (alerts[0].ts_ms - T0) // (MIN * 60) == 12 * 24 + 23
+
+
+def one_raised_night(device: str, days: int, night: int, *, out_late: bool) -> list[Reading]:
+    """Ordinary days; the night ending on day ``night`` has resting HR 8 bpm up fading to 2 by
+    07:00; ``out_late``: the wearer was on their feet from 22:00 to 01:00 before it (a night
+    out), else in bed as usual (an illness's first night looks like this)."""
+    start = night * 1440 - 120  # 22:00 the day before
+
+    def steps(i: int) -> float:
+        if out_late and start <= i < start + 180:
+            return 40.0
+        return day_plan(i % 1440)[0]
+
+    def hr(i: int) -> float:
+        base = day_plan(i % 1440)[1]
+        if out_late and start <= i < start + 180:
+            return 95.0
+        since = i - (start + 180 if out_late else start)
+        if since >= 0 and i < night * 1440 + 420:
+            return base + 8.0 - 6.0 * since / (night * 1440 + 420 - start)
+        return base
+
+    return minutes(device, days * 1440, steps=steps, hr=hr, seed=3)
+
+
+def test_a_night_out_is_discounted_in_the_engine_an_unexplained_rise_is_not() -> None:
+    """The same raised night: flagged when the wearer was in bed as usual, discounted (no
+    alert, the baseline not moved) after three hours on their feet past their bedtime."""
+    in_bed, out = Engine(), Engine()
+    flagged = run(in_bed, one_raised_night("d1", 14, 12, out_late=False))
+    assert [a for a in flagged if a.kind is K.ILLNESS]
+    quiet = run(out, one_raised_night("d1", 14, 12, out_late=True))
+    assert not [a for a in quiet if a.kind is K.ILLNESS]
+    model = out.models("d1")["illness"]
+    assert isinstance(model, IllnessDetector)
+    center, _ = model.baseline() or (0.0, 0.0)
+    assert 54.0 < center < 57.0  # the raised night was not learned
