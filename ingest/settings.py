@@ -62,8 +62,7 @@ def _not_blank(value: str | None, unset_means: str) -> str | None:
 
 def _listen_host(host: str) -> str:
     # asyncio takes an empty host for every interface: /metrics would be open to the network
-    if not host.strip():
-        raise ValueError("is empty: 0.0.0.0 listens on every interface; unset, on 127.0.0.1")
+    _not_blank(host, "0.0.0.0 listens on every interface; unset, on 127.0.0.1")
     return host
 
 

@@ -50,10 +50,15 @@ def _says_something(m: Minute) -> bool:
     return m.score_max > 0 or m.baseline is not None or m.flagged > 0
 
 
+def _sd(value: float, baseline: float, score: float) -> float:
+    """The sd behind a reading's score: how far it is from its baseline, in scores."""
+    return abs(value - baseline) / score
+
+
 def _start(s: Scored, metric: str, minute_ms: int) -> Minute:
     base = s.baseline
     score = s.score if math.isfinite(s.score) else 0.0
-    sd = abs(s.value - base) / score if base is not None and score >= SD_MIN_SCORE else None
+    sd = _sd(s.value, base, score) if base is not None and score >= SD_MIN_SCORE else None
     return Minute(metric, minute_ms, 1, 1 if s.flagged else 0, score, base, sd)
 
 
@@ -103,7 +108,7 @@ class MinuteAggregator:
             if base is not None:
                 m.baseline = base
                 if score >= SD_MIN_SCORE:
-                    m.sd = abs(s.value - base) / score
+                    m.sd = _sd(s.value, base, score)
         return closed
 
     def open_minutes(self, devices: Iterable[str]) -> list[tuple[str, Minute]]:
