@@ -50,9 +50,9 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -85,6 +85,7 @@ Payload = dict[str, Any]
 _decoder = msgspec.json.Decoder(AlertEvent)
 # alerts of ours in Alertmanager: every one carries an alert_id label
 OURS = 'alert_id=~".+"'
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -361,19 +362,15 @@ class Notifier:
         """
         if not payloads:
             return []
-        backoff = self._backoff()
-        while True:
+
+        async def post_once() -> list[tuple[Payload, AlertmanagerRejectedError]]:
             refused = await self._post_finding_refused(payloads)
             fault = await self._refused_alike(payloads, refused)
-            if fault is None:
-                return refused
-            if isinstance(fault, AlertmanagerConfigurationError):
-                self._endpoint_refuses(fault)
-            else:
-                self._reachable = False
-                self.metrics.failed.inc()
-            await self._wait_polling(backoff.next_delay())
-            self.metrics.retried.inc()
+            if fault is not None:
+                raise fault
+            return refused
+
+        return await self._retrying(post_once, failing="Alertmanager post failed; retrying")
 
     async def _post_finding_refused(
         self, payloads: list[Payload]
@@ -442,30 +439,73 @@ class Notifier:
         """One post, retried with back-off while the failure is transient or the endpoint
         refuses us; a refusal of the alerts (:class:`AlertmanagerRejectedError`) is raised at
         once."""
+        await self._retrying(
+            lambda: self.client.post_alerts(payloads),
+            failing="Alertmanager post failed; retrying",
+            recovered=self._posts_accepted,
+        )
+
+    def _posts_accepted(self, failed: bool) -> None:
+        """A post went through (after ``failed`` attempts, if true)."""
+        if self._endpoint_answers() or failed:
+            # Alertmanager may have restarted and forgotten what it held: re-post the open ones
+            log.info("Alertmanager accepts posts again")
+            self._last_resend = float("-inf")
+
+    async def _retrying(
+        self,
+        attempt: Callable[[], Awaitable[_T]],
+        *,
+        failing: str,
+        retry_on: type[Exception] = RetriableAlertmanagerError,
+        recovered: Callable[[bool], None] | None = None,
+    ) -> _T:
+        """What ``attempt()`` returns once it succeeds: the one retry loop of notify.
+
+        Between attempts it waits with back-off (:class:`ingest.retry.Backoff`), fetching
+        paused but the consumer polled, so notify keeps its group membership (a stop request
+        ends the wait with :class:`_StopRequestedError`: nothing is committed then).
+
+        - a refusal of the endpoint (:class:`AlertmanagerConfigurationError`, the
+          configuration's fault): not ready, an ERROR once a minute, retried;
+        - a failure of ``retry_on`` (an Alertmanager one makes notify not ready): ``failing``
+          at WARNING when it starts, then at most once a minute while it lasts, retried;
+        - a refusal of the request (:class:`AlertmanagerRejectedError`): counted, raised at
+          once (retrying the same request cannot help); anything else is raised too.
+
+        Failed and retried Alertmanager calls are counted in the notify metrics; a Kafka
+        failure is not theirs. ``recovered(failed)`` is called on success, ``failed`` saying
+        whether an attempt failed first.
+        """
         backoff = self._backoff()
+        warnings = Throttle(60.0)
         failed = False
         while True:
             try:
-                await self.client.post_alerts(payloads)
-                break
+                result = await attempt()
             except AlertmanagerRejectedError:
                 self._reachable = True  # it answered
                 self.metrics.failed.inc()
                 raise
             except AlertmanagerConfigurationError as exc:
                 self._endpoint_refuses(exc)
-            except RetriableAlertmanagerError as exc:
-                self._reachable = False
-                self.metrics.failed.inc()
-                if not failed:
-                    log.warning("Alertmanager post failed; retrying", extra={"error": str(exc)})
+                ours = True
+            except retry_on as exc:
+                ours = isinstance(exc, AlertmanagerError)
+                if ours:
+                    self._reachable = False
+                    self.metrics.failed.inc()
+                if warnings.due(failing):
+                    error = str(exc) if ours else repr(exc)  # a KafkaError's str may be empty
+                    log.warning(failing, extra={"error": error})
+            else:
+                if recovered is not None:
+                    recovered(failed)
+                return result
             failed = True
             await self._wait_polling(backoff.next_delay())
-            self.metrics.retried.inc()
-        if self._endpoint_answers() or failed:
-            # Alertmanager may have restarted and forgotten what it held: re-post the open ones
-            log.info("Alertmanager accepts posts again")
-            self._last_resend = float("-inf")
+            if ours:
+                self.metrics.retried.inc()
 
     def _endpoint_refuses(self, exc: AlertmanagerConfigurationError) -> None:
         """The endpoint refuses us: not ready, and an ERROR once a minute while it lasts (the
@@ -504,18 +544,16 @@ class Notifier:
         producer = self._producer
         assert producer is not None, "dead letters before run() started the producer"
         topic = self.settings.topics.dead_letter
-        backoff = self._backoff()
-        while True:
-            try:
-                futures = [
-                    await producer.send(topic, d.value, key=d.key, headers=d.headers())
-                    for d in dead
-                ]
-                await asyncio.gather(*futures)
-                return
-            except KafkaError as exc:
-                log.warning("producing dead letters failed; retrying", extra={"error": repr(exc)})
-                await self._wait_polling(backoff.next_delay())
+
+        async def produce_all() -> None:
+            futures = [
+                await producer.send(topic, d.value, key=d.key, headers=d.headers()) for d in dead
+            ]
+            await asyncio.gather(*futures)
+
+        await self._retrying(
+            produce_all, failing="producing dead letters failed; retrying", retry_on=KafkaError
+        )
 
     async def _wait_polling(self, seconds: float) -> None:
         """Sleep ``seconds`` with fetching paused but the consumer polled (group membership)."""
@@ -602,30 +640,19 @@ class Notifier:
         consumer = self._consumer
         assert consumer is not None
         total = len(consumer.partitions_for_topic(self.settings.topics.alerts) or ()) or 1
-        backoff = self._backoff()
-        while True:
-            try:
-                found = await self.client.alerts([OURS])
-                break
-            except AlertmanagerRejectedError as exc:
-                # not retried: they are re-sent only once their next events arrive
-                self.metrics.failed.inc()
-                log.error(
-                    "Alertmanager refused the query for open alerts; they are not re-sent",
-                    extra={"error": str(exc), "partitions": sorted(wanted)},
-                )
-                return
-            except AlertmanagerConfigurationError as exc:
-                self._endpoint_refuses(exc)
-                await self._wait_polling(backoff.next_delay())
-                self.metrics.retried.inc()
-            except RetriableAlertmanagerError as exc:
-                self.metrics.failed.inc()
-                log.warning("cannot read Alertmanager's alerts yet", extra={"error": str(exc)})
-                await self._wait_polling(backoff.next_delay())
-                self.metrics.retried.inc()
-        if self._endpoint_answers():
-            log.info("Alertmanager answers again")
+        try:
+            found = await self._retrying(
+                lambda: self.client.alerts([OURS]),
+                failing="cannot read Alertmanager's alerts yet",
+                recovered=self._queries_answered,
+            )
+        except AlertmanagerRejectedError as exc:
+            # not retried: they are re-sent only once their next events arrive
+            log.error(
+                "Alertmanager refused the query for open alerts; they are not re-sent",
+                extra={"error": str(exc), "partitions": sorted(wanted)},
+            )
+            return
         restored = 0
         for a in found:
             lab = a.get("labels", {})
@@ -645,6 +672,11 @@ class Notifier:
             "open alerts taken back from Alertmanager",
             extra={"partitions": sorted(wanted), "alerts": restored, "of": len(found)},
         )
+
+    def _queries_answered(self, failed: bool) -> None:
+        """A query went through: say so if the endpoint refused us before."""
+        if self._endpoint_answers():
+            log.info("Alertmanager answers again")
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Committed alert events between our position and the log's stable end."""

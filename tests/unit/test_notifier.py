@@ -11,6 +11,7 @@ import httpx
 import msgspec
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import ConsumerRecord
 
 from detectors.types import AlertEvent
@@ -480,4 +481,72 @@ async def test_a_configuration_refusal_of_the_open_alerts_query_is_retried() -> 
     await n._restore_active()
     assert seen == answers
     assert n._refusing is None
+    await n.client.aclose()
+
+
+# ---------------------------------------------------------------- the one retry loop
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+async def test_an_unreachable_open_alerts_query_is_retried_unready_and_told_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The restore query retries like a post: not ready while Alertmanager cannot be reached,
+    each failure counted, one WARNING when the outage starts (not one a retry)."""
+    n = _notifier()
+    n._reachable = True  # it answered before
+    readiness: list[str | None] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        readiness.append(n.not_ready_reason())
+        return httpx.Response(503 if len(readiness) <= 3 else 200, json=[])
+
+    n.client = AlertmanagerClient("http://am.test", transport=httpx.MockTransport(handle))
+    n._consumer = _Consumer()  # type: ignore[assignment]
+    n._consumer.partitions_for_topic = lambda topic: {0}  # type: ignore[attr-defined]
+    n.assigned({0})
+    with caplog.at_level(logging.INFO, logger="ingest.alertmanager.notifier"):
+        await n._restore_active()
+    assert readiness[1:] == ["Alertmanager unreachable"] * 3, "not ready while it fails"
+    assert n.ready()
+    assert _warnings(caplog) == ["cannot read Alertmanager's alerts yet"]
+    assert n.metrics.failed._value.get() == 3
+    assert n.metrics.retried._value.get() == 3
+    await n.client.aclose()
+
+
+class _FailingProducer(_Producer):
+    """Fails ``failures`` sends with a Kafka error, then records them."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def send(
+        self, topic: str, value: bytes | None, *, key: bytes | None, headers: Any
+    ) -> asyncio.Future[None]:
+        if self.failures:
+            self.failures -= 1
+            raise KafkaConnectionError("broker down")
+        return await super().send(topic, value, key=key, headers=headers)
+
+
+async def test_dead_letters_are_retried_while_kafka_fails_and_told_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    n = _notifier()
+    n._consumer = _Consumer()  # type: ignore[assignment]
+    producer = _FailingProducer(failures=3)
+    n._producer = producer  # type: ignore[assignment]
+    letter = DeadLetter(b"k", b"v", "malformed_alert_event", "d", "t.alerts", 0, 7, stage="notify")
+    with caplog.at_level(logging.INFO, logger="ingest.alertmanager.notifier"):
+        await n._send_dead_letters([letter])
+    assert producer.sent == [(n.settings.topics.dead_letter, b"v", letter.headers())]
+    assert _warnings(caplog) == ["producing dead letters failed; retrying"]
+    # a Kafka failure is no failed notification
+    assert n.metrics.failed._value.get() == 0
+    assert n.metrics.retried._value.get() == 0
     await n.client.aclose()
