@@ -70,14 +70,7 @@ class LocalTime(Module):
 
     def configured_offset_ms(self, did: str, ts: float) -> float:
         """The UTC offset (ms) the configuration gives device ``did`` at event time ``ts``."""
-        zone = self.zone(did)
-        off = zone.utcoffset(None)  # a fixed offset (or UTC) answers without a time
-        if off is None:
-            # a zone with rules: its offset at that instant (times beyond what datetime can
-            # hold, which only a broken clock sends, take the offset of the nearest it can)
-            t = min(max(ts, _EARLIEST_MS), _LATEST_MS)
-            off = datetime.fromtimestamp(t / 1000.0, zone).utcoffset()
-        return 0.0 if off is None else off.total_seconds() * 1000.0
+        return utc_offset_ms(self.zone(did), ts)
 
     def refresh(self, did: str, d: Device, ts: float) -> None:
         """Look up the configured offset at ``ts``, unless a reading gave the device one."""
@@ -103,3 +96,20 @@ class LocalTime(Module):
     def hour_of_day(self, s: array[float], ts: float) -> int:
         """The local hour of day (0-23) at event time ``ts``."""
         return (self.local_ms(s, ts) % DAY) // HOUR
+
+
+def utc_offset_ms(zone: tzinfo, ts: float) -> float:
+    """The UTC offset (ms) of ``zone`` at event time ``ts`` (local time = ``ts`` + this).
+
+    >>> utc_offset_ms(time_zone("Europe/Oslo"), 1_767_225_600_000) / 3_600_000  # 2026-01-01
+    1.0
+    >>> utc_offset_ms(time_zone("Europe/Oslo"), 1_782_864_000_000) / 3_600_000  # 2026-07-01
+    2.0
+    """
+    off = zone.utcoffset(None)  # a fixed offset (or UTC) answers without a time
+    if off is None:
+        # a zone with rules: its offset at that instant (times beyond what datetime can
+        # hold, which only a broken clock sends, take the offset of the nearest it can)
+        t = min(max(ts, _EARLIEST_MS), _LATEST_MS)
+        off = datetime.fromtimestamp(t / 1000.0, zone).utcoffset()
+    return 0.0 if off is None else off.total_seconds() * 1000.0

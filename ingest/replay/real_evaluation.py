@@ -8,15 +8,19 @@ person has on each day and what the signals looked like around an alert.
 
 Definitions (also written into the report):
 
-- A **minute of data** is a UTC minute in which the device reported a body signal: a heart-rate,
+- A **minute of data** is a minute in which the device reported a body signal: a heart-rate,
   SpO2 or sleep-stage reading, or a steps reading with a count above zero. A steps reading of 0
   is not evidence that the device was worn (the Fitbit exports write 0 for every minute of the
   month, worn or not). On a device that never sends heart rate or SpO2 (PMData), every steps row
   counts too, zeros included: that export has only the minutes the tracker logged, and nothing
   else tells wear from no wear there.
-- A **person-day** is a UTC calendar day with at least ``min_hours`` (default 12) hours of data
-  of that person. Rates are alerts *starting* on person-days divided by person-days; alerts on
-  the other days are counted and shown apart, never in a rate.
+- A **person-day** is a calendar day of the wearer's local time with at least ``min_hours``
+  (default 12) hours of data of that person; an alert falls on the local day its start does.
+  Local time is the zone the engine is given for the device (``detection.local_time``: the
+  device's entry, else the fleet default, which ``--timezone`` sets per set), UTC when none is
+  given; its offset is looked up once per UTC hour, as the engine does. Rates are alerts
+  *starting* on person-days divided by person-days; alerts on the other days are counted and
+  shown apart, never in a rate.
 """
 
 from __future__ import annotations
@@ -28,12 +32,15 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 import msgspec
 
 from detectors import EngineConfig
+from detectors.config import LocalTimeConfig, time_zone
 from detectors.illness import flagged_days
+from detectors.kinds.local_time import utc_offset_ms
 from ingest.replay.replay import (
     AlertLine,
     ReplayError,
@@ -48,6 +55,7 @@ from messages.kinds import AnomalyKind, Category
 from messages.metrics import Metric, SleepStage
 
 MIN = 60_000
+HOUR = 3_600_000
 DAY = 86_400_000
 MIN_PER_DAY = 1440
 DEFAULT_MIN_HOURS = 12.0
@@ -111,6 +119,7 @@ class RealAlert:
     line: AlertLine
     start_ms: int
     end_ms: int | None
+    start_day: int  # the wearer's local day the alert starts on (epoch days)
     on_person_day: bool
     context: AlertContext
 
@@ -129,17 +138,35 @@ class _Minute:
 
 @dataclass
 class Coverage:
-    """Per device: readings per metric and which minutes of each day have data."""
+    """Per device: readings per metric and which minutes of each local day have data.
 
+    Days are the wearer's local calendar days in ``zone`` (epoch days of local time);
+    :attr:`minutes` (the signals around an alert) are UTC minutes.
+    """
+
+    zone: tzinfo = UTC
     readings: Counter[str] = field(default_factory=Counter)
     days: dict[int, bytearray] = field(default_factory=dict)
     minutes: dict[int, _Minute] = field(default_factory=dict)
+    # the zone's offset, looked up once per UTC hour (as the engine does): (hour, offset ms)
+    _offset: tuple[int, int] = field(default=(-1, 0), init=False, repr=False)
+
+    def local_minute(self, ts_ms: int) -> int:
+        """The local minute (minutes since the epoch of local time) of event time ``ts_ms``."""
+        hour = ts_ms // HOUR
+        if self._offset[0] != hour:
+            self._offset = (hour, int(utc_offset_ms(self.zone, ts_ms)))
+        return (ts_ms + self._offset[1]) // MIN
+
+    def day_of(self, ts_ms: int) -> int:
+        """The local calendar day (epoch days) of event time ``ts_ms``."""
+        return self.local_minute(ts_ms) // MIN_PER_DAY
 
     def add(self, r: Reading) -> None:
         metric = r.metric
         self.readings[metric.value] += 1
         minute = r.ts_ms // MIN
-        day, slot = divmod(minute, MIN_PER_DAY)
+        day, slot = divmod(self.local_minute(r.ts_ms), MIN_PER_DAY)
         flags = self.days.get(day)
         if flags is None:
             flags = self.days[day] = bytearray(MIN_PER_DAY)
@@ -223,6 +250,7 @@ class RealSet:
     skipped_rows: dict[str, int]
     seconds: float
     daily_resting_hr: DailyRestingHr | None = None
+    timezone: str = "UTC"  # the zone of its days (devices with an entry of their own aside)
 
     @property
     def person_days(self) -> int:
@@ -311,12 +339,27 @@ def replay_files(path: Path) -> tuple[list[Path], list[Path]]:
     return keep, skipped
 
 
-def _observe(rows: Iterable[Reading], coverage: dict[str, Coverage]) -> Iterator[Reading]:
+def device_zone(config: EngineConfig | None, device_id: str) -> tzinfo:
+    """The local time zone the engine gives ``device_id`` in a replay: its entry in
+    ``detection.local_time.devices``, else the fleet default (replay CSVs carry UTC times, so
+    no reading brings an offset of its own).
+
+    >>> cfg = EngineConfig(local_time={"timezone": "Europe/Oslo", "devices": {"p2": "+09:00"}})
+    >>> str(device_zone(cfg, "p1")), str(device_zone(cfg, "p2")), str(device_zone(None, "p1"))
+    ('Europe/Oslo', 'UTC+09:00', 'UTC')
+    """
+    lt = config.local_time if config is not None else LocalTimeConfig()
+    return time_zone(lt.devices.get(device_id, lt.timezone))
+
+
+def _observe(
+    rows: Iterable[Reading], coverage: dict[str, Coverage], config: EngineConfig | None
+) -> Iterator[Reading]:
     """Pass rows through unchanged, recording what each device sent."""
     for r in rows:
         cov = coverage.get(r.device_id)
         if cov is None:
-            cov = coverage[r.device_id] = Coverage()
+            cov = coverage[r.device_id] = Coverage(device_zone(config, r.device_id))
         cov.add(r)
         yield r
 
@@ -330,7 +373,7 @@ def evaluate_file(
     stats = ReplayStats()
     out = io.BytesIO()
     with open_text(path) as src:
-        replay(_observe(read_rows(src, stats), coverage), out, config=config, stats=stats)
+        replay(_observe(read_rows(src, stats), coverage, config), out, config=config, stats=stats)
     decoder = msgspec.json.Decoder(AlertLine)
     lines = [decoder.decode(b) for b in out.getvalue().splitlines() if b]
     people = []
@@ -343,7 +386,8 @@ def evaluate_file(
             start = parse_ts(line.start)
             end = parse_ts(line.end) if line.end is not None else None
             ctx = cov.context(start, end if end is not None else start + 10 * MIN)
-            alerts.append(RealAlert(line, start, end, start // DAY in day_set, ctx))
+            day = cov.day_of(start)
+            alerts.append(RealAlert(line, start, end, day, day in day_set, ctx))
         people.append(
             Person(
                 device_id,
@@ -388,6 +432,7 @@ def evaluate_path(
         skipped_rows=dict(skipped_rows),
         seconds=time.perf_counter() - t0,
         daily_resting_hr=daily_resting_hr(path),
+        timezone=(config or EngineConfig()).local_time.timezone,
     )
 
 
@@ -418,7 +463,7 @@ def kind_rates(s: RealSet) -> dict[AnomalyKind, KindRate]:
                 continue
             r.alerts += 1
             r.by_severity[a.line.severity] += 1
-            days_with.setdefault(a.kind, set()).add(a.start_ms // DAY)
+            days_with.setdefault(a.kind, set()).add(a.start_day)
         for k, days in days_with.items():
             out[k].days_with += len(days)
     return out
@@ -456,7 +501,7 @@ def overall(people: Iterable[Person]) -> Overall:
             if not a.on_person_day:
                 off += 1
                 continue
-            key = (p.device_id, a.start_ms // DAY)
+            key = (p.device_id, a.start_day)
             if a.kind.category is Category.DATA_QUALITY:
                 dq += 1
                 continue

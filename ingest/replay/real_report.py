@@ -89,6 +89,7 @@ def set_json(s: RealSet, min_hours: float) -> dict[str, Any]:
         "readings": s.readings,
         "skipped_rows": s.skipped_rows,
         "seconds": round(s.seconds, 2),
+        "timezone": s.timezone,
         "days_with_data": s.days_with_data,
         "min_hours": min_hours,
         "overall": overall_json(overall(s.people)),
@@ -342,15 +343,20 @@ def render_markdown(
         "",
         "**Definitions.**",
         "",
-        "- *Minute of data*: a UTC minute in which the device reported a body signal: heart rate,"
+        "- *Minute of data*: a minute in which the device reported a body signal: heart rate,"
         " SpO2, a sleep-stage epoch, or a steps count above zero. A steps row of 0 is not"
         " evidence of wear (Fitabase writes 0 for every minute of the month, worn or not). On a"
         " device that never sends heart rate or SpO2 (PMData: sleep stages and, for 5 people,"
         " steps) every steps row counts, zeros included: that export holds only the minutes the"
         " tracker logged, and nothing else there tells wear from no wear.",
-        f"- *Person-day*: a UTC calendar day with >= {min_hours:g} h of data of that person"
-        " (Fitabase times are local wall-clock times written as UTC; PMData is UTC, local"
-        " time there is UTC+1). A PMData wearer who sends only sleep stages has 7-9 h of"
+        f"- *Person-day*: a calendar day of the wearer's local time with >= {min_hours:g} h of"
+        " data of that person; an alert falls on the local day its start does. Local time is"
+        " the zone the engine is given (`--timezone`, else `detection.local_time`; a device's"
+        " own entry there wins), UTC when none is: "
+        + "; ".join(f"{s.name} {s.timezone}" for s in sets)
+        + " (Fitabase times are local wall-clock times written as UTC, so UTC days are its"
+        " local days; PMData is UTC, its wearers live in Norway, Europe/Oslo). Times in the"
+        " tables are UTC. A PMData wearer who sends only sleep stages has 7-9 h of"
         " data on most days and so few person-days (a day that holds the end of one night and"
         " the start of the next can reach 12 h): alerts on days below the bar are listed as"
         " *alerts on other days*, never in a rate.",
@@ -386,7 +392,7 @@ def render_markdown(
             "",
             f"`{shown_path(s.path)}`: {len(s.files)} replay files, {s.rows:,} rows,"
             f" {s.readings:,} readings scored in {s.seconds:.1f} s;"
-            f" {s.person_days} person-days.{skipped}"
+            f" {s.person_days} person-days (local days: {s.timezone}).{skipped}"
             + (f" Rows skipped: {rows_skipped}." if rows_skipped else ""),
             "",
             "### Per kind",

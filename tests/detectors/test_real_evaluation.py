@@ -19,7 +19,7 @@ import pytest
 from ingest.cli import main
 from ingest.replay.real_evaluation import evaluate_file, evaluate_path, kind_rates, overall
 from ingest.replay.real_report import NOTES_BEGIN, NOTES_END, keep_notes
-from ingest.replay.replay import ReplayError, parse_ts, replay_file
+from ingest.replay.replay import ReplayError, in_time_zone, parse_ts, replay_file
 from messages.kinds import AnomalyKind
 
 FIXTURE = Path(__file__).parent.parent / "data" / "fitabase-4388161847-2days.csv.gz"
@@ -139,6 +139,42 @@ def test_hr_less_device_counts_steps_rows(tmp_path: Path) -> None:
     assert judged[AnomalyKind.UNUSUAL_INACTIVITY] == "no"
     # heart rate and steps without staging: judged, sleep told from heart rate
     assert people["fb"].judged()[AnomalyKind.UNUSUAL_INACTIVITY] == "inferred"
+
+
+def test_days_are_the_wearers_local_days_when_a_zone_is_given(tmp_path: Path) -> None:
+    """A night in Oslo (UTC+1 in November): 2019-11-01 23:00Z to 11-02 11:30Z is 00:00-12:30
+    local, one local day of 12.5 h but two UTC days of 1 h and 11.5 h. An impossible value at
+    23:20Z starts an alert on the local day 11-02, a person-day in Oslo only."""
+    start = parse_ts("2019-11-01T23:00:00Z")
+    rows = ["device_id,ts,metric,value"]
+    rows += [f"pm,{start + i * 60_000},heart_rate,60" for i in range(int(12.5 * 60))]
+    rows.append(f"pm,{parse_ts('2019-11-01T23:20:30Z')},heart_rate,300")
+    path = tmp_path / "night.csv"
+    path.write_text("\n".join(rows) + "\n")
+    nov2 = parse_ts("2019-11-02T00:00:00Z") // 86_400_000
+
+    (utc,), _ = evaluate_file(path)
+    assert utc.hours_by_day == pytest.approx({nov2 - 1: 1.0, nov2: 11.5})
+    assert utc.person_days == []
+    (dq,) = [a for a in utc.alerts if a.kind is AnomalyKind.IMPOSSIBLE_VALUE]
+    assert (dq.start_day, dq.on_person_day) == (nov2 - 1, False)
+
+    oslo_cfg = in_time_zone(None, "Europe/Oslo")
+    (oslo,), _ = evaluate_file(path, config=oslo_cfg)
+    assert oslo.hours_by_day == pytest.approx({nov2: 12.5})
+    assert oslo.person_days == [nov2]
+    (dq,) = [a for a in oslo.alerts if a.kind is AnomalyKind.IMPOSSIBLE_VALUE]
+    assert (dq.start_day, dq.on_person_day) == (nov2, True)
+    assert (
+        kind_rates(evaluate_path(path, config=oslo_cfg))[AnomalyKind.IMPOSSIBLE_VALUE].alerts == 1
+    )
+    assert overall([oslo]).data_quality >= 1
+    assert evaluate_path(path, config=oslo_cfg).timezone == "Europe/Oslo"
+    # a device's own zone wins over the set's
+    own = oslo_cfg.model_copy(
+        update={"local_time": oslo_cfg.local_time.model_copy(update={"devices": {"pm": "UTC"}})}
+    )
+    assert evaluate_file(path, config=own)[0][0].person_days == []
 
 
 def test_folder_skips_other_csvs(tmp_path: Path) -> None:
