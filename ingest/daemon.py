@@ -1167,31 +1167,43 @@ class IngestDaemon:
             for tp in list(remaining):
                 if await self._restorer.position(tp) >= end[tp]:
                     remaining.discard(tp)
-        step = self.settings.ingest.tick_interval_ms
         for part, raw in clocks.items():
-            tick_ms = decode_clock(raw).tick_ms
-            self._clocks[part] = GridClock(step, tick_ms=tick_ms)
-            self._clocks_saved[part] = tick_ms
+            self._restore_clock(part, raw)
         count = 0
         for device, value in latest.items():
-            if value is None:
-                continue
-            state = decode_state(value)
-            try:
-                self.engine.restore(device, state.engine)
-            except ValueError as exc:
-                # a snapshot of another state layout (detectors.engine.LayoutMismatchError):
-                # never misread, the device starts afresh
-                self.metrics.state_refused.inc()
-                log.warning("device state not restorable; starting afresh", extra={"error": exc})
-                continue
-            if not self.minutes.restore(device, state.minutes):
-                log.warning("open minutes of a device not restorable; its minute starts afresh")
-            self._applied[device] = state.offset
-            self._own(device, state.partition)
-            count += 1
+            if value is not None and self._restore_device(device, value):
+                count += 1
         self._restorer.unsubscribe()
         return count
+
+    def _restore_clock(self, partition: int, raw: bytes) -> None:
+        """Continue a partition's stream-time clock from its changelog record."""
+        try:
+            tick_ms = decode_clock(raw).tick_ms
+        except ValueError:
+            # a record this release cannot read at all: the clock starts from the stream again
+            log.warning("partition clock not restorable", extra={"partition": partition})
+            return
+        self._clocks[partition] = GridClock(self.settings.ingest.tick_interval_ms, tick_ms=tick_ms)
+        self._clocks_saved[partition] = tick_ms
+
+    def _restore_device(self, device: str, value: bytes) -> bool:
+        """Restore one device from its changelog record (fields a later release appended are
+        ignored); ``False`` if it starts afresh instead."""
+        try:
+            state = decode_state(value)
+            self.engine.restore(device, state.engine)
+        except ValueError as exc:
+            # a record this release cannot read, or a snapshot of another state layout
+            # (detectors.engine.LayoutMismatchError): never misread, the device starts afresh
+            self.metrics.state_refused.inc()
+            log.warning("device state not restorable; starting afresh", extra={"error": exc})
+            return False
+        if not self.minutes.restore(device, state.minutes):
+            log.warning("open minutes of a device not restorable; its minute starts afresh")
+        self._applied[device] = state.offset
+        self._own(device, state.partition)
+        return True
 
     def _watch_roster(self, partitions: list[int]) -> None:
         """Roster devices (``detection.deadman.roster``) of these partitions are ticked even

@@ -40,7 +40,8 @@ class PipelineMetrics:
         self.commits = Counter("vitalstream_commits", "offset commits", registry=r)
         self.state_refused = Counter(
             "vitalstream_device_state_refused",
-            "device state snapshots of another engine state layout, not restored (fresh start)",
+            "device state records not restored (unreadable, or another engine state layout): "
+            "fresh start",
             registry=r,
         )
         self.lag = Gauge("vitalstream_consumer_lag", "records behind the log end", registry=r)

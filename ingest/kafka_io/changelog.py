@@ -5,6 +5,13 @@ Written in the checkpoint after the sinks are flushed and before offsets are com
 daemon dies between the two, the next owner restores state that is ahead of the committed
 offset; ``offset`` lets it skip exactly the records that state already includes, so scores and
 alerts come out as if nothing had happened.
+
+Compatibility across releases: a record is a msgpack array, and fields are only ever appended,
+each with a default (``minutes`` was the first). The reader ignores trailing fields it does not
+know, so this release reads the records of a later one (a rollback) as well as those of an
+earlier one; what a rollback keeps and rebuilds is in docs/reliability.md. A record it cannot
+read at all fails :func:`decode_state` / :func:`decode_clock` with a ``ValueError``
+(``msgspec.DecodeError``): the daemon then starts that device or clock afresh.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from __future__ import annotations
 import msgspec
 
 
-class DeviceState(msgspec.Struct, array_like=True):
+# forbid_unknown_fields=False (msgspec's default, spelt out: it is the contract above): a
+# later release's appended fields are skipped, not an error
+class DeviceState(msgspec.Struct, array_like=True, forbid_unknown_fields=False):
     version: int
     partition: int
     offset: int
@@ -21,7 +30,7 @@ class DeviceState(msgspec.Struct, array_like=True):
     minutes: bytes = b""
 
 
-class PartitionClock(msgspec.Struct, array_like=True):
+class PartitionClock(msgspec.Struct, array_like=True, forbid_unknown_fields=False):
     version: int
     partition: int
     tick_ms: int

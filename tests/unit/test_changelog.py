@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from ingest.kafka_io.changelog import (
@@ -28,3 +29,27 @@ def test_partition_clock_round_trips() -> None:
 def test_the_clock_key_can_never_be_a_device_id() -> None:
     with pytest.raises(InvalidReading):
         check_device_id(CLOCK_KEY.decode())
+
+
+def test_records_with_fields_of_a_later_release_are_read() -> None:
+    """A later release appends fields (as ``minutes`` was appended): this one skips them, so a
+    rollback reads what the newer daemon wrote."""
+    state = decode_state(msgspec.msgpack.encode([1, 3, 41, b"engine", b"minutes", "new", 7]))
+    assert (state.partition, state.offset, state.engine, state.minutes) == (
+        3,
+        41,
+        b"engine",
+        b"minutes",
+    )
+    clock = decode_clock(msgspec.msgpack.encode([1, 2, 1_767_225_660_000, [1.5]]))
+    assert (clock.partition, clock.tick_ms) == (2, 1_767_225_660_000)
+    # and an earlier release's record, before minutes were appended
+    assert decode_state(msgspec.msgpack.encode([1, 3, 41, b"engine"])).minutes == b""
+
+
+def test_a_record_that_is_no_state_is_a_value_error() -> None:
+    # a ValueError is what the daemon catches to start the device or clock afresh
+    with pytest.raises(ValueError, match="Expected `array`"):
+        decode_state(b"\xa5bogus")
+    with pytest.raises(ValueError, match="at least length 3"):
+        decode_clock(msgspec.msgpack.encode([1, 2]))

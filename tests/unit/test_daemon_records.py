@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any, NamedTuple
 
+import msgspec
 from aiokafka import TopicPartition
 
 from ingest.daemon import IngestDaemon
@@ -217,3 +218,33 @@ def test_minute_summaries_are_written_before_the_commit_and_continue_after_a_res
     second._process({tp: batch})  # type: ignore[dict-item]  # read again from the start
     written.update(_minute_points(second._take_pending(commit=True).lines))
     assert written == expected, "the partial minute is overwritten by the same summary"
+
+
+def test_a_state_record_of_a_later_release_is_restored_and_an_unreadable_one_starts_afresh() -> (
+    None
+):
+    """Rollback safety: a changelog record with a field this release does not know (appended by
+    a later one) restores the device as without it; a record it cannot read at all starts the
+    device afresh, counted, instead of failing the restore."""
+    tp = TopicPartition("vitals.readings", 0)
+    start = (int(time.time() * 1000) - 2 * 3_600_000) // MIN * MIN
+    first = _daemon(tp)
+    first._positions[tp] = 0
+    first._process({tp: _heart_rate(start, range(15))})  # type: ignore[dict-item]
+    states = first._take_pending(commit=True).states
+    [value] = [value for key, value, _ in states if key == b"dev-1"]
+    fields = msgspec.msgpack.decode(value)
+    assert len(fields) == 5, "the written format is unchanged"
+    later = msgspec.msgpack.encode([*fields, {"a field": "of a later release"}])
+
+    second = _daemon(tp)
+    assert second._restore_device("dev-1", later)
+    assert second._applied["dev-1"] == 14
+    assert second.engine.snapshot("dev-1") == first.engine.snapshot("dev-1")
+    assert second.minutes.snapshot("dev-1") == first.minutes.snapshot("dev-1") != b"\x90"
+    assert second.metrics.state_refused._value.get() == 0
+
+    third = _daemon(tp)
+    assert not third._restore_device("dev-1", b"\xa5bogus")
+    assert "dev-1" not in third._applied
+    assert third.metrics.state_refused._value.get() == 1
