@@ -9,6 +9,11 @@ crossed it, is the shape of exertion the wrist counted no steps for (cycling, ro
 carrying): on real Fitbit data every such episode of 10-20 min was a workout. It alerts only if
 it lasts ``gradual_sustain_ms`` (30 min), which a sinus tachycardia of fever, dehydration or
 blood loss (hours) still does.
+
+With no heart rate in the ``grace_ms`` before the streak's first reading (a device's first
+readings, or the first after a gap: the watch put back on) there is no level to start from: the
+onset is *unknown*, neither abrupt nor gradual, and the standard ``sustain_ms`` applies (only a
+climb seen to be gradual earns the longer wait); the explanation says the onset is unknown.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ if TYPE_CHECKING:
 
 #: a sustained-threshold run (sustain.py): start, last hit, peak; restarts on a clock jump
 RUN = Slot("run", sustain.SLOTS, init=(-1.0, -1.0, 0.0), jump="reset")
+#: ``onset_from`` when no heart rate came just before the streak (no heart rate is negative)
+UNKNOWN_ONSET = -1.0
 
 
 class Tachycardia(Module):
@@ -45,8 +52,9 @@ class Tachycardia(Module):
             # the current streak of heart rate above the threshold, whatever the context
             Slot("high_since", init=-1.0, jump="reset"),
             Slot("high_last", init=-1.0, jump="reset"),
-            # the ~1 min level just before the streak began (how abrupt the onset was)
-            Slot("onset_from", init=-1.0, jump="reset"),
+            # the ~1 min level just before the streak began (how abrupt the onset was), or
+            # UNKNOWN_ONSET
+            Slot("onset_from", init=UNKNOWN_ONSET, jump="reset"),
         ),
     )
 
@@ -72,11 +80,13 @@ class Tachycardia(Module):
         tc = self.c.tachycardia
         run = self.R
         # the current streak of high readings, whatever the context; its onset is the ~1 min
-        # level before its first reading (no history yet: unknown, taken as gradual)
+        # level before its first reading, unknown without a reading within grace_ms before it
         if v > tc.threshold:
             if s[self.HIGH_SINCE] < 0 or ts - s[self.HIGH_LAST] > tc.grace_ms:
                 s[self.HIGH_SINCE] = ts
-                s[self.ONSET_FROM] = s[self.FAST] if s[self.FAST_T] >= 0 else v
+                before = s[self.FAST_T]
+                known = before >= 0 and ts - before <= tc.grace_ms
+                s[self.ONSET_FROM] = s[self.FAST] if known else UNKNOWN_ONSET
             s[self.HIGH_LAST] = ts
         sustain_ms = self.sustain_for(s[self.ONSET_FROM])
         h = (
@@ -120,7 +130,8 @@ class Tachycardia(Module):
         return h
 
     def sustain_for(self, onset_from: float) -> int:
-        """How long a run whose streak began from the ~1 min level ``onset_from`` must last."""
+        """How long a run whose streak began from the ~1 min level ``onset_from`` must last
+        (an unknown onset, :data:`UNKNOWN_ONSET`, is below every threshold: the standard)."""
         tc = self.c.tachycardia
         if onset_from > tc.threshold - tc.onset_rise_bpm:
             return tc.gradual_sustain_ms
@@ -129,6 +140,11 @@ class Tachycardia(Module):
     def onset_text(self, onset_from: float, sustain_ms: int) -> str:
         """The onset, in words, for the explanation."""
         tc = self.c.tachycardia
+        if onset_from == UNKNOWN_ONSET:
+            return (
+                f"Onset unknown: no heart rate in the {g(tc.grace_ms / 60_000)} min before it "
+                f"rose above {g(tc.threshold)} bpm."
+            )
         if sustain_ms == tc.sustain_ms:
             return f"Abrupt onset: from a level of about {round(onset_from)} bpm within a minute."
         return (

@@ -223,6 +223,32 @@ def test_tachycardia_with_an_abrupt_onset_keeps_the_short_sustain() -> None:
     assert "Abrupt onset: from a level of about 6" in opened.explanation  # 66 +- noise
 
 
+def test_tachycardia_from_the_first_readings_has_an_unknown_onset() -> None:
+    """A device whose first readings are already at 135 bpm at rest: nothing before them says
+    how the rate got there, so the onset is unknown (not a gradual climb) and the standard
+    10-min sustain applies."""
+    _, alerts = run(rest_then({range(0, 20): 135.0}, 60))
+    (opened,) = [a for a in alerts if a.kind is K.TACHYCARDIA_AT_REST and a.state == "open"]
+    assert opened.start_ms < T0 + MIN
+    assert 10 * MIN <= opened.ts_ms - opened.start_ms <= 11 * MIN
+    assert "Onset unknown: no heart rate in the 2 min before it rose above 120 bpm" in (
+        opened.explanation
+    )
+    assert "Gradual" not in opened.explanation
+
+
+def test_tachycardia_after_a_gap_has_an_unknown_onset() -> None:
+    """Resting at 66 bpm, then no heart rate for an hour (the watch off), then 135 bpm at rest:
+    the level before the gap is no onset (it was not "within a minute")."""
+    rs = [
+        r for r in rest_then({range(120, 140): 135.0}, 200) if not 60 <= (r.ts_ms - T0) // MIN < 120
+    ]
+    _, alerts = run(rs)
+    (opened,) = [a for a in alerts if a.kind is K.TACHYCARDIA_AT_REST and a.state == "open"]
+    assert opened.ts_ms - opened.start_ms <= 11 * MIN
+    assert "Onset unknown" in opened.explanation
+
+
 def test_no_tachycardia_alert_during_exercise() -> None:
     rs = minutes(
         "d1",
