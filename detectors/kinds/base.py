@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from array import array
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from detectors.alerts import AlertBook, Track
@@ -21,6 +22,33 @@ CONTEXT_TEXT = ("asleep", "at rest", "inactive", "exercising", "lightly active")
 MIN = 60_000
 HOUR = 3_600_000
 DAY = 24 * HOUR
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """What :class:`detectors.explain.Explainer` hands a module to word one alert event."""
+
+    #: how long the alert has lasted (to its end once resolved), e.g. ``"29 min"``
+    dur: str
+    #: ``" while <context>"`` (what the wearer was doing, and whether that was assumed) or ``""``
+    ctx: str
+    #: the wearer's clock time the alert began, e.g. ``"01:12 local time"`` (``""``: unknown)
+    since: str
+    #: the device's slots, read only (None: no device state at hand)
+    s: array[float] | None
+
+    @property
+    def where(self) -> str:
+        """The context and the clock time together: ``" while at rest, from 01:12 local time"``.
+
+        >>> Wording("3 min", " while asleep", "01:12 UTC", None).where
+        ' while asleep, from 01:12 UTC'
+        >>> Wording("3 min", "", "", None).where
+        ''
+        """
+        if not self.since:
+            return self.ctx
+        return f"{self.ctx}, from {self.since}" if self.ctx else f" from {self.since}"
 
 
 class Env:
@@ -95,8 +123,41 @@ class Module:
 
     def explain(self, t: Track, dur: str, ctx: str) -> str | None:
         """The sentence describing alert ``t`` lasting ``dur`` (``ctx``: " while <context>"
-        or ""); None: the generic ``"<title> for <dur><ctx>."``."""
+        or ""); None: the generic ``"<title> for <dur><ctx>, from <clock time>."``."""
         return None
+
+    def describe(self, t: Track, w: Wording) -> str | None:
+        """The sentence describing alert ``t`` with everything :class:`Wording` holds (the
+        local clock time it began, the device's slots for the baseline's spread); by default
+        :meth:`explain`'s. None: the generic sentence."""
+        return self.explain(t, w.dur, w.ctx)
+
+
+def bpm(x: float | None) -> str:
+    """A heart rate as a clinician reads it: whole beats per minute.
+
+    >>> bpm(71.46), bpm(None)
+    ('71 bpm', 'n/a')
+    """
+    return "n/a" if x is None else f"{round(x)} bpm"
+
+
+def pct(x: float | None) -> str:
+    """A SpO2 as a clinician reads it: a whole percentage.
+
+    >>> pct(95.6)
+    '96 %'
+    """
+    return "n/a" if x is None else f"{round(x)} %"
+
+
+def plural(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless ``n`` is 1.
+
+    >>> plural(1, "night"), plural(3, "episode")
+    ('1 night', '3 episodes')
+    """
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def r1(x: float) -> float:
