@@ -51,6 +51,18 @@ def _check(text: str, *patterns: str) -> None:
     assert not re.search(r"\d\.\d+ (bpm|%)", text), text
 
 
+def test_tachycardia_names_peak_rule_baseline_duration_context_and_onset() -> None:
+    ev = _events("tachycardia")
+    _check(
+        _first(ev, "open"),
+        r"^Heart rate above 120 bpm for 10 min \(peak 1[34]\d bpm\)",  # the rule, the value seen
+        r"while at rest, from 02:00 UTC",  # context and clock time
+        r"personal resting baseline 6\d \+/- \d bpm\.",  # baseline and its spread
+        r"Abrupt onset: from a level of about [67]\d bpm",  # how it began
+    )
+    assert re.search(r"for 29 min .* Resolved", _first(ev, "resolved"))
+
+
 def test_bradycardia_names_lowest_rate_rule_baseline_duration_and_context() -> None:
     ev = _events("bradycardia")
     _check(
@@ -214,6 +226,6 @@ def test_every_kind_says_how_long_and_since_when(name: str) -> None:
         unknown = name == "desaturation" and e.start_ms < 0
         how_long = r"over an unknown time" if unknown else r"\d+ (s|min|h|days)\b"
         assert re.search(how_long, e.explanation), e.explanation
-        # illness: its texts are that kind's own (docs/illness.md); tachycardia: next change
-        if not unknown and name not in ("illness", "tachycardia"):
+        # illness: its texts are that kind's own (docs/illness.md)
+        if not unknown and name != "illness":
             assert re.search(r"\d\d:\d\d (UTC|local time)", e.explanation), e.explanation
