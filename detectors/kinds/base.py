@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -158,6 +159,38 @@ def plural(n: int, word: str) -> str:
     ('1 night', '3 episodes')
     """
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def baseline_text(
+    s: array[float] | None,
+    o: int,
+    value: float | None,
+    unit: str,
+    sd_floor: float,
+    warmup_ms: float,
+) -> str:
+    """The personal baseline at offset ``o`` (:mod:`detectors.ewz` slots) whose value an alert
+    used, as a clinician reads it: ``"71 +/- 6 bpm"`` (mean and usual spread, one sd, whole
+    numbers), or, while it has learned less than ``warmup_ms``, that it is still the
+    population prior (the rules then judge by their population thresholds alone).
+
+    >>> s = array("d", [71.4, 30.0, 7_200_000.0])
+    >>> baseline_text(s, 0, 71.4, "bpm", 2.0, 3_600_000)
+    '71 +/- 5 bpm'
+    >>> baseline_text(array("d", [96.5, 2.25, 0.0]), 0, 96.5, "%", 0.7, 3_600_000)
+    '96 %, not yet personal (under 1 h of data: the population prior)'
+    """
+    if value is None or s is None:
+        return "n/a" if value is None else f"{round(value)} {unit}"
+    if s[o + 2] < warmup_ms:  # ewz.N: ms learned
+        return (
+            f"{round(value)} {unit}, not yet personal (under {round(warmup_ms / HOUR)} h of "
+            "data: the population prior)"
+            if warmup_ms >= HOUR
+            else f"{round(value)} {unit}, not yet personal (the population prior)"
+        )
+    sd = max(math.sqrt(max(s[o + 1], 0.0)), sd_floor)  # ewz.VAR
+    return f"{round(value)} +/- {round(sd)} {unit}"
 
 
 def r1(x: float) -> float:

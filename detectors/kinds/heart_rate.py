@@ -6,13 +6,11 @@ the slots and their cold start from ``baseline``'s population priors.
 
 from __future__ import annotations
 
-import math
 from array import array
 
 from detectors import ewz
 from detectors.config import EngineConfig
-from detectors.explain import duration_text
-from detectors.kinds.base import Module, bpm
+from detectors.kinds.base import Module, baseline_text
 from detectors.layout import Layout, Slot
 
 
@@ -40,17 +38,6 @@ class HeartRate(Module):
 
     def baseline_text(self, s: array[float] | None, which: str, value: float | None) -> str:
         """The personal baseline ``which`` (``asleep``, ``rest``, ``active``) whose value an
-        alert used, as a clinician reads it: ``"71 +/- 6 bpm"`` (mean and usual spread, one
-        sd), or, while it has learned less than the warm-up, that it is still the population
-        prior (the rules then judge by their population thresholds alone)."""
-        if value is None or s is None:
-            return bpm(value)
-        o = self.slot(which)
+        alert used, in words (:func:`~detectors.kinds.base.baseline_text`)."""
         b = self.c.baseline
-        if s[o + ewz.N] < b.warmup_ms:
-            return (
-                f"{bpm(value)}, not yet personal (under {duration_text(b.warmup_ms)} of data: "
-                "the population prior)"
-            )
-        sd = max(math.sqrt(max(s[o + ewz.VAR], 0.0)), b.hr_sd_floor)
-        return f"{round(value)} +/- {round(sd)} bpm"
+        return baseline_text(s, self.slot(which), value, "bpm", b.hr_sd_floor, b.warmup_ms)

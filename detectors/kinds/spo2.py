@@ -9,14 +9,12 @@ Scoring against the baseline and learning it are the per-reading path's
 
 from __future__ import annotations
 
-import math
 from array import array
 from typing import TYPE_CHECKING
 
 from detectors import ewz
 from detectors.config import EngineConfig
-from detectors.explain import duration_text
-from detectors.kinds.base import Module, pct
+from detectors.kinds.base import Module, baseline_text
 from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent
 from messages.codec import Reading
@@ -54,16 +52,7 @@ class Spo2(Module):
         return flagged
 
     def baseline_text(self, s: array[float] | None, value: float | None) -> str:
-        """The personal SpO2 baseline an alert used, as a clinician reads it: ``"96 +/- 1 %"``
-        (mean and usual spread, one sd), or that it is still the population prior."""
-        if value is None or s is None:
-            return pct(value)
-        o = self.slot("baseline")
+        """The personal SpO2 baseline an alert used, in words
+        (:func:`~detectors.kinds.base.baseline_text`)."""
         b = self.c.baseline
-        if s[o + ewz.N] < b.warmup_ms:
-            return (
-                f"{pct(value)}, not yet personal (under {duration_text(b.warmup_ms)} of data: "
-                "the population prior)"
-            )
-        sd = max(math.sqrt(max(s[o + ewz.VAR], 0.0)), b.spo2_sd_floor)
-        return f"{round(value)} +/- {round(sd)} %"
+        return baseline_text(s, self.slot("baseline"), value, "%", b.spo2_sd_floor, b.warmup_ms)

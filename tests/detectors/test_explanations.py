@@ -51,141 +51,136 @@ def _check(text: str, *patterns: str) -> None:
     assert not re.search(r"\d\.\d+ (bpm|%)", text), text
 
 
-def test_tachycardia_names_peak_rule_baseline_duration_context_and_onset() -> None:
-    ev = _events("tachycardia")
-    _check(
-        _first(ev, "open"),
-        r"^Heart rate above 120 bpm for 10 min \(peak 1[34]\d bpm\)",  # the rule, the value seen
-        r"while at rest, from 02:00 UTC",  # context and clock time
-        r"personal resting baseline 6\d \+/- \d bpm\.",  # baseline and its spread
-        r"Abrupt onset: from a level of about [67]\d bpm",  # how it began
-    )
-    assert re.search(r"for 29 min .* Resolved", _first(ev, "resolved"))
+#: per kind (module name): the event to read and what its text must say. Streams' episodes
+#: start at 02:00 UTC at rest; heart rate ~66 bpm, SpO2 ~97 % between them.
+CASES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "tachycardia": (
+        "open",
+        (
+            r"^Heart rate above 120 bpm for 10 min \(peak 1[34]\d bpm\)",  # rule, value seen
+            r"while at rest, from 02:00 UTC",  # context and clock time
+            r"personal resting baseline 6\d \+/- \d bpm\.",  # baseline and its spread
+            r"Abrupt onset: from a level of about [67]\d bpm",  # how it began
+        ),
+    ),
+    "bradycardia": (
+        "open",
+        (
+            r"^Heart rate below 40 bpm for 10 min \(lowest 3\d bpm\)",
+            r"while at rest, from 02:00 UTC",
+            r"personal resting baseline 6\d \+/- \d bpm\.",
+        ),
+    ),
+    "abrupt_hr_change": (
+        "open",
+        (
+            r"^Heart rate rose abruptly to (9\d|10\d) bpm",
+            r"at least 25 bpm above the personal resting baseline of 6\d \+/- \d bpm",
+            r"for 3 min while at rest, from 02:00 UTC\.",
+            r"jump from a level of about [67]\d bpm",
+        ),
+    ),
+    "hr_activity_decoupling": (
+        "open",
+        (
+            r"for 20 min while at rest, from 02:00 UTC\.",
+            r"Heart rate (9\d|10\d) bpm at rest, at least 25 bpm above the personal resting "
+            r"baseline of 6\d \+/- \d bpm\.",
+        ),
+    ),
+    "low_spo2": (
+        "open",
+        (
+            r"^SpO2 below 90 % for 5 min \(lowest 8\d %\) while at rest, from 02:00 UTC; ",
+            r"personal SpO2 baseline 9\d \+/- \d %\.",
+        ),
+    ),
+    "desaturation": (
+        "open",
+        (
+            r"^SpO2 dipped 4\+ points below the personal baseline of 9\d \+/- \d %",
+            r"\(lowest 9\d %\) over ",
+            r"while at rest",
+            r"\d+ dips in this cluster",
+        ),
+    ),
+    "elevated_resting_hr": (
+        "open",
+        (
+            r"^Resting heart rate \(mean asleep, by the device's sleep staging\) elevated for "
+            r"33 h 59 min from 3 Jan 23:00 UTC\.",
+            r"Last night 6\d bpm asleep, \d+ bpm above the personal baseline of 5\d \+/- \d bpm "
+            r"\(~28 nights\)",
+            r"for 2 consecutive nights",
+        ),
+    ),
+    "sleep_disruption": (
+        "open",
+        (
+            r"^Sleep disrupted \(by the device's sleep staging\) for 29 h 59 min from 4 Jan ",
+            r"Disrupted on 2 of the last 3 nights",
+            r"the latest disrupted night was short.*: 4 h asleep against a personal "
+            r"7 h \d+ min \+/- \d+ min, efficiency \d+% \(usual \d+%\)",
+        ),
+    ),
+    "unusual_inactivity": (
+        "open",
+        (
+            r"^Unusually inactive for 3 h from 09:00 UTC: about 0 steps/hour in hours when this "
+            r"person usually takes about \d{3,4}; awake \(by the device's sleep staging\) and "
+            r"wearing the device\. Averaged over 3 unusual awake hours\.$",
+        ),
+    ),
+    "flatline": (
+        "open",
+        (
+            r"^Heart rate stuck at exactly 64 bpm for 1\d min from 02:00 UTC: ",
+            r"data quality, not a clinical finding",
+        ),
+    ),
+    "impossible_value": (
+        "resolved",
+        (
+            r"^Physically impossible values for 7 min from 02:00 UTC\. ",
+            r"Latest: heart rate (29\d|30\d) bpm, outside the possible 20-250 bpm \(data "
+            r"quality",
+        ),
+    ),
+    "off_wrist": (
+        "open",
+        (r"^Device off the wrist for 20 min from 01:59 UTC\. ", r"No heart rate and no motion"),
+    ),
+    "dropout": (
+        "open",
+        (
+            r"^Data dropout for 10 min from 01:59 UTC\. ",
+            r"No heart rate or SpO2 while the device is worn",
+        ),
+    ),
+    "device_silent": (
+        "open",
+        (r"^No data from the device for 45 min from 01:59 UTC \(data quality\)\.$",),
+    ),
+    "clock_skew": (
+        "resolved",
+        (r"^Device clock skew for 1 h from 02:59 UTC\. ", r"jumped back by about 59 min"),
+    ),
+}
 
 
-def test_bradycardia_names_lowest_rate_rule_baseline_duration_and_context() -> None:
-    ev = _events("bradycardia")
-    _check(
-        _first(ev, "open"),
-        r"^Heart rate below 40 bpm for 10 min \(lowest 3\d bpm\)",  # the rule, the value seen
-        r"while at rest, from 02:00 UTC",  # context and clock time
-        r"personal resting baseline 6\d \+/- \d bpm\.",  # baseline and its spread
-    )
-    assert re.search(r"for 29 min .* Resolved", _first(ev, "resolved"))
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_explanation_names_value_baseline_duration_and_context(name: str) -> None:
+    state, patterns = CASES[name]
+    _check(_first(_events(name), state), *patterns)
 
 
-def test_abrupt_change_names_level_jump_baseline_duration_and_context() -> None:
-    _check(
-        _first(_events("abrupt_hr_change"), "open"),
-        r"^Heart rate rose abruptly to (9\d|10\d) bpm",
-        r"at least 25 bpm above the personal resting baseline of 6\d \+/- \d bpm",
-        r"for 3 min while at rest, from 02:00 UTC\.",
-        r"jump from a level of about [67]\d bpm",
-    )
+def test_every_kind_but_illness_has_its_case() -> None:
+    # illness: its texts are that kind's own (docs/illness.md, tests/detectors/test_illness*)
+    assert set(CASES) == set(STREAMS) - {"illness"}
 
 
-def test_decoupling_names_rate_baseline_duration_and_context() -> None:
-    _check(
-        _first(_events("hr_activity_decoupling"), "open"),
-        r"for 20 min while at rest, from 02:00 UTC\.",
-        r"Heart rate (9\d|10\d) bpm at rest, at least 25 bpm above the personal resting "
-        r"baseline of 6\d \+/- \d bpm\.",
-    )
-
-
-def test_low_spo2_names_lowest_value_rule_baseline_duration_and_context() -> None:
-    _check(
-        _first(_events("low_spo2"), "open"),
-        r"^SpO2 below 90 % for 5 min \(lowest 8\d %\) while at rest, from 02:00 UTC; ",
-        r"personal SpO2 baseline 9\d \+/- \d %\.",
-    )
-
-
-def test_desaturation_names_depth_baseline_duration_context_and_count() -> None:
-    _check(
-        _first(_events("desaturation"), "open"),
-        r"^SpO2 dipped 4\+ points below the personal baseline of 9\d \+/- \d %",
-        r"\(lowest 9\d %\) over ",
-        r"while at rest",
-        r"\d+ dips in this cluster",
-    )
-
-
-def test_elevated_resting_hr_names_last_night_baseline_nights_and_context() -> None:
-    _check(
-        _first(_events("elevated_resting_hr"), "open"),
-        r"^Resting heart rate \(mean asleep, by the device's sleep staging\) elevated for "
-        r"33 h 59 min from 3 Jan 23:00 UTC\.",
-        r"Last night 6\d bpm asleep, \d+ bpm above the personal baseline of 5\d \+/- \d bpm "
-        r"\(~28 nights\)",
-        r"for 2 consecutive nights",
-    )
-
-
-def test_sleep_disruption_names_the_night_baseline_spread_and_staging() -> None:
-    _check(
-        _first(_events("sleep_disruption"), "open"),
-        r"^Sleep disrupted \(by the device's sleep staging\) for 29 h 59 min from 4 Jan ",
-        r"Disrupted on 2 of the last 3 nights",
-        r"the latest disrupted night was short.*: 4 h asleep against a personal "
-        r"7 h \d+ min \+/- \d+ min, efficiency \d+% \(usual \d+%\)",
-    )
-
-
-def test_unusual_inactivity_names_steps_usual_duration_and_context() -> None:
-    _check(
-        _first(_events("unusual_inactivity"), "open"),
-        r"^Unusually inactive for 3 h from 09:00 UTC: about 0 steps/hour in hours when this "
-        r"person usually takes about \d{3,4}; awake \(by the device's sleep staging\) and "
-        r"wearing the device\. Averaged over 3 unusual awake hours\.$",
-    )
-
-
-def test_flatline_names_value_duration_and_that_it_is_data_quality() -> None:
-    _check(
-        _first(_events("flatline"), "open"),
-        r"^Heart rate stuck at exactly 64 bpm for 1\d min from 02:00 UTC: ",
-        r"data quality, not a clinical finding",
-    )
-
-
-def test_impossible_value_names_the_value_and_the_possible_range() -> None:
-    _check(
-        _first(_events("impossible_value"), "resolved"),
-        r"^Physically impossible values for 7 min from 02:00 UTC\. ",
-        r"Latest: heart rate (29\d|30\d) bpm, outside the possible 20-250 bpm \(data quality",
-    )
-
-
-def test_off_wrist_names_duration_clock_time_and_evidence() -> None:
-    _check(
-        _first(_events("off_wrist"), "open"),
-        r"^Device off the wrist for 20 min from 01:59 UTC\. ",
-        r"No heart rate and no motion",
-    )
-
-
-def test_dropout_names_duration_clock_time_and_evidence() -> None:
-    _check(
-        _first(_events("dropout"), "open"),
-        r"^Data dropout for 10 min from 01:59 UTC\. ",
-        r"No heart rate or SpO2 while the device is worn",
-    )
-
-
-def test_device_silent_names_duration_and_clock_time() -> None:
-    _check(
-        _first(_events("device_silent"), "open"),
-        r"^No data from the device for 45 min from 01:59 UTC \(data quality\)\.$",
-    )
-
-
-def test_clock_skew_names_the_jump_in_minutes() -> None:
-    _check(
-        _first(_events("clock_skew"), "resolved"),
-        r"^Device clock skew for 1 h from 02:59 UTC\. ",
-        r"jumped back by about 59 min",
-    )
+def test_resolved_says_how_long_it_lasted() -> None:
+    assert re.search(r"for 29 min .* Resolved", _first(_events("tachycardia"), "resolved"))
 
 
 def test_the_clock_time_is_the_wearers_own_when_known() -> None:
