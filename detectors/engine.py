@@ -249,7 +249,14 @@ class Engine:
         kinds = [m for m in mods.values() if m.kind is not None]
         multiday = frozenset(m.kind for m in kinds if m.multiday and m.kind is not None)
         self._book = AlertBook(
-            self.cfg.alerts, Explainer(self.cfg, {m.kind: m for m in kinds if m.kind}), multiday
+            self.cfg.alerts,
+            Explainer(
+                self.cfg,
+                {m.kind: m for m in kinds if m.kind},
+                self._devices,
+                cast(LocalTime, mods["local_time"]),
+            ),
+            multiday,
         )
         env.book = self._book
         for m in mods.values():

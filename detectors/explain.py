@@ -3,16 +3,18 @@ long, and in what context. Built only when an alert event is emitted, never per 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from detectors.alerts import Track
 from detectors.config import EngineConfig
+from detectors.kinds.base import CONTEXT_TEXT, LIGHT, REST, Wording
 from messages.kinds import AnomalyKind as K
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from detectors.kinds.base import Module
+    from detectors.kinds.local_time import LocalTime
 
 
 def duration_text(ms: int) -> str:
@@ -34,22 +36,55 @@ def duration_text(ms: int) -> str:
 
 class Explainer:
     """Callable used by :class:`detectors.alerts.AlertBook` to word an event; each kind's
-    sentence comes from its module (:meth:`detectors.kinds.base.Module.explain`)."""
+    sentence comes from its module (:meth:`detectors.kinds.base.Module.describe`).
 
-    def __init__(self, cfg: EngineConfig, modules: Mapping[K, Module] | None = None) -> None:
+    Given the engine's devices and its local-time module, it also tells the module when the
+    alert began on the wearer's clock, and says when the context was not seen: a device that
+    has never sent steps is taken to be at rest (``baseline.assume_rest_without_steps``) or
+    lightly active, which nothing on it can confirm."""
+
+    def __init__(
+        self,
+        cfg: EngineConfig,
+        modules: Mapping[K, Module] | None = None,
+        devices: Mapping[str, Any] | None = None,
+        local: LocalTime | None = None,
+    ) -> None:
         self.cfg = cfg
         self.modules = dict(modules or {})
+        self.devices = devices
+        self.local = local
+        self._first_steps = local.slot("first_steps", "activity") if local is not None else -1
+
+    def wording(self, device_id: str, t: Track, ts: int, end_ms: int | None) -> Wording:
+        """Duration, context and local clock time of alert ``t`` of ``device_id`` at ``ts``."""
+        # a start before any event time is a start the rule did not record: say so rather
+        # than count from 1970
+        end = end_ms if end_ms is not None else ts
+        dur = duration_text(end - t.start_ms) if t.start_ms >= 0 else "an unknown time"
+        d = self.devices.get(device_id) if self.devices is not None else None
+        s = d.s if d is not None else None
+        ctx = f" while {t.context}" if t.context else ""
+        if s is not None and s[self._first_steps] < 0:
+            # a device that never sent steps: rest is assumed (or activity unknown)
+            if t.context == CONTEXT_TEXT[REST]:
+                ctx += " (assumed: the device sends no steps)"
+            elif t.context == CONTEXT_TEXT[LIGHT]:
+                ctx = " with activity unknown (the device sends no steps)"
+        since = ""
+        if d is not None and self.local is not None and t.start_ms >= 0:
+            since = self.local.clock_text(device_id, d, t.start_ms, ts)
+        return Wording(dur, ctx, since, s)
 
     def __call__(self, device_id: str, t: Track, ts: int, end_ms: int | None) -> str:
         c = self.cfg
-        dur = duration_text((end_ms if end_ms is not None else ts) - t.start_ms)
-        ctx = f" while {t.context}" if t.context else ""
+        w = self.wording(device_id, t, ts, end_ms)
         k = t.kind
         mod = self.modules.get(k)
-        text = mod.explain(t, dur, ctx) if mod is not None else None
+        text = mod.describe(t, w) if mod is not None else None
         if text is None:
             title = mod.title if mod is not None and mod.title else ""
-            text = f"{title or k.value.replace('_', ' ').capitalize()} for {dur}{ctx}."
+            text = f"{title or k.value.replace('_', ' ').capitalize()} for {w.dur}{w.where}."
         if t.detail:
             text += " " + t.detail
         if len(t.opens) >= c.alerts.flap_count:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from detectors import ewz, sustain
 from detectors.alerts import Track
-from detectors.kinds.base import ASLEEP, CONTEXT_TEXT, STILL, Module, g, r1
+from detectors.kinds.base import ASLEEP, CONTEXT_TEXT, STILL, Module, Wording, bpm, r1
 from detectors.kinds.tachycardia import RUN
 from detectors.layout import Layout, Slot
 from detectors.news2 import pulse_score
@@ -28,6 +28,7 @@ from messages.kinds import AnomalyKind as K
 from messages.metrics import Metric
 
 if TYPE_CHECKING:
+    from detectors.kinds.heart_rate import HeartRate
     from detectors.reading_path import Device
 
 
@@ -146,10 +147,16 @@ class AbruptHrChange(Module):
         left = s[self.JUMP_FROM] if up else s[self.JUMP_DOWN_FROM]
         return f"It began with a jump from a level of about {round(left)} bpm within a minute."
 
-    def explain(self, t: Track, dur: str, ctx: str) -> str:
+    def describe(self, t: Track, w: Wording) -> str:
+        hr: HeartRate = self.env.modules["heart_rate"]  # type: ignore[assignment]
+        asleep = t.context == CONTEXT_TEXT[ASLEEP]
+        up = t.peak is None or t.baseline is None or t.peak >= t.baseline
         return (
-            f"Heart rate changed abruptly to {g(t.peak)} bpm against a personal baseline of "
-            f"{g(t.baseline)} bpm{ctx} and stayed changed for {dur}."
+            f"Heart rate {'rose' if up else 'fell'} abruptly to {bpm(t.peak)} and stayed at "
+            f"least {bpm(self.env.cfg.abrupt.delta_bpm)} {'above' if up else 'below'} the "
+            f"personal {'asleep' if asleep else 'resting'} baseline of "
+            f"{hr.baseline_text(w.s, 'asleep' if asleep else 'rest', t.baseline)} for "
+            f"{w.dur}{w.where}."
         )
 
 

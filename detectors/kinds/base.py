@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from array import array
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from detectors.alerts import AlertBook, Track
@@ -21,6 +23,33 @@ CONTEXT_TEXT = ("asleep", "at rest", "inactive", "exercising", "lightly active")
 MIN = 60_000
 HOUR = 3_600_000
 DAY = 24 * HOUR
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """What :class:`detectors.explain.Explainer` hands a module to word one alert event."""
+
+    #: how long the alert has lasted (to its end once resolved), e.g. ``"29 min"``
+    dur: str
+    #: ``" while <context>"`` (what the wearer was doing, and whether that was assumed) or ``""``
+    ctx: str
+    #: the wearer's clock time the alert began, e.g. ``"01:12 local time"`` (``""``: unknown)
+    since: str
+    #: the device's slots, read only (None: no device state at hand)
+    s: array[float] | None
+
+    @property
+    def where(self) -> str:
+        """The context and the clock time together: ``" while at rest, from 01:12 local time"``.
+
+        >>> Wording("3 min", " while asleep", "01:12 UTC", None).where
+        ' while asleep, from 01:12 UTC'
+        >>> Wording("3 min", "", "", None).where
+        ''
+        """
+        if not self.since:
+            return self.ctx
+        return f"{self.ctx}, from {self.since}" if self.ctx else f" from {self.since}"
 
 
 class Env:
@@ -95,8 +124,73 @@ class Module:
 
     def explain(self, t: Track, dur: str, ctx: str) -> str | None:
         """The sentence describing alert ``t`` lasting ``dur`` (``ctx``: " while <context>"
-        or ""); None: the generic ``"<title> for <dur><ctx>."``."""
+        or ""); None: the generic ``"<title> for <dur><ctx>, from <clock time>."``."""
         return None
+
+    def describe(self, t: Track, w: Wording) -> str | None:
+        """The sentence describing alert ``t`` with everything :class:`Wording` holds (the
+        local clock time it began, the device's slots for the baseline's spread); by default
+        :meth:`explain`'s. None: the generic sentence."""
+        return self.explain(t, w.dur, w.ctx)
+
+
+def bpm(x: float | None) -> str:
+    """A heart rate as a clinician reads it: whole beats per minute.
+
+    >>> bpm(71.46), bpm(None)
+    ('71 bpm', 'n/a')
+    """
+    return "n/a" if x is None else f"{round(x)} bpm"
+
+
+def pct(x: float | None) -> str:
+    """A SpO2 as a clinician reads it: a whole percentage.
+
+    >>> pct(95.6)
+    '96 %'
+    """
+    return "n/a" if x is None else f"{round(x)} %"
+
+
+def plural(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless ``n`` is 1.
+
+    >>> plural(1, "night"), plural(3, "episode")
+    ('1 night', '3 episodes')
+    """
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def baseline_text(
+    s: array[float] | None,
+    o: int,
+    value: float | None,
+    unit: str,
+    sd_floor: float,
+    warmup_ms: float,
+) -> str:
+    """The personal baseline at offset ``o`` (:mod:`detectors.ewz` slots) whose value an alert
+    used, as a clinician reads it: ``"71 +/- 6 bpm"`` (mean and usual spread, one sd, whole
+    numbers), or, while it has learned less than ``warmup_ms``, that it is still the
+    population prior (the rules then judge by their population thresholds alone).
+
+    >>> s = array("d", [71.4, 30.0, 7_200_000.0])
+    >>> baseline_text(s, 0, 71.4, "bpm", 2.0, 3_600_000)
+    '71 +/- 5 bpm'
+    >>> baseline_text(array("d", [96.5, 2.25, 0.0]), 0, 96.5, "%", 0.7, 3_600_000)
+    '96 %, not yet personal (under 1 h of data: the population prior)'
+    """
+    if value is None or s is None:
+        return "n/a" if value is None else f"{round(value)} {unit}"
+    if s[o + 2] < warmup_ms:  # ewz.N: ms learned
+        return (
+            f"{round(value)} {unit}, not yet personal (under {round(warmup_ms / HOUR)} h of "
+            "data: the population prior)"
+            if warmup_ms >= HOUR
+            else f"{round(value)} {unit}, not yet personal (the population prior)"
+        )
+    sd = max(math.sqrt(max(s[o + 1], 0.0)), sd_floor)  # ewz.VAR
+    return f"{round(value)} +/- {round(sd)} {unit}"
 
 
 def r1(x: float) -> float:

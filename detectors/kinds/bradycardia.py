@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from detectors import sustain
 from detectors.alerts import Track
-from detectors.kinds.base import ASLEEP, CONTEXT_TEXT, Module, g, r1
+from detectors.kinds.base import ASLEEP, CONTEXT_TEXT, REST, Module, Wording, bpm, r1
 from detectors.kinds.tachycardia import RUN
 from detectors.layout import Layout
 from detectors.types import AlertEvent, Severity
@@ -15,6 +15,7 @@ from messages.kinds import AnomalyKind as K
 from messages.metrics import Metric
 
 if TYPE_CHECKING:
+    from detectors.kinds.heart_rate import HeartRate
     from detectors.reading_path import Device
 
 
@@ -66,8 +67,16 @@ class Bradycardia(Module):
             self.book.inactive(r.device_id, tracks, K.BRADYCARDIA, ts, out)
         return h
 
-    def explain(self, t: Track, dur: str, ctx: str) -> str:
+    def describe(self, t: Track, w: Wording) -> str:
+        which = _BASELINE_OF.get(t.context, "active")
+        hr: HeartRate = self.env.modules["heart_rate"]  # type: ignore[assignment]
         return (
-            f"Heart rate below {g(self.env.cfg.bradycardia.threshold)} bpm (lowest {g(t.peak)} "
-            f"bpm) for {dur}{ctx}; personal baseline in this context {g(t.baseline)} bpm."
+            f"Heart rate below {bpm(self.env.cfg.bradycardia.threshold)} for {w.dur} (lowest "
+            f"{bpm(t.peak)}){w.where}; personal {_WORDS[which]} baseline "
+            f"{hr.baseline_text(w.s, which, t.baseline)}."
         )
+
+
+#: the heart-rate baseline the reading path scores each context against (detectors.reading_path)
+_BASELINE_OF = {CONTEXT_TEXT[ASLEEP]: "asleep", CONTEXT_TEXT[REST]: "rest"}
+_WORDS = {"asleep": "asleep", "rest": "resting", "active": "awake (not at rest)"}

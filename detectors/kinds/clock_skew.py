@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from detectors.explain import duration_text
 from detectors.kinds.base import HOUR, Module
 from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent
@@ -114,7 +115,7 @@ class ClockSkew(Module):
             None,
             True,
             out,
-            detail=f"The device clock jumped back by about {round(offset / 60_000)} min; its "
+            detail=f"The device clock jumped back by about {duration_text(int(offset))}; its "
             "readings are time-stamped in the past (data quality).",
         )
         return True

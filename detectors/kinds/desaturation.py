@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from detectors import desaturation
 from detectors.alerts import Track
-from detectors.kinds.base import ASLEEP, CONTEXT_TEXT, Module, g, r1
+from detectors.kinds.base import ASLEEP, CONTEXT_TEXT, Module, Wording, pct, plural, r1
 from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent, Severity
 from messages.codec import Reading
@@ -16,6 +16,7 @@ from messages.kinds import AnomalyKind as K
 from messages.metrics import Metric
 
 if TYPE_CHECKING:
+    from detectors.kinds.spo2 import Spo2
     from detectors.reading_path import Device
 
 
@@ -90,15 +91,17 @@ class Desaturation(Module):
                 out,
                 baseline=r1(base),
                 context=CONTEXT_TEXT[ctx],
-                detail=f"{n} episode(s) in this cluster"
+                detail=f"{plural(n, 'dip')} in this cluster"
                 + (f"; last night's desaturation index {odi:.1f}/h." if odi >= 0 else "."),
             )
         elif K.DESATURATION in tracks and not ongoing:
             self.book.inactive(did, tracks, K.DESATURATION, ts, out, dc.quiet_ms)
         return ongoing
 
-    def explain(self, t: Track, dur: str, ctx: str) -> str:
+    def describe(self, t: Track, w: Wording) -> str:
+        spo2: Spo2 = self.env.modules["spo2"]  # type: ignore[assignment]
         return (
-            f"Oxygen desaturation of >= {g(self.env.cfg.desaturation.drop)} points below the "
-            f"personal SpO2 baseline of {g(t.baseline)} % (lowest {g(t.peak)} %) over {dur}{ctx}."
+            f"SpO2 dipped {round(self.env.cfg.desaturation.drop)}+ points below the personal "
+            f"baseline of {spo2.baseline_text(w.s, t.baseline)} (lowest {pct(t.peak)}) over "
+            f"{w.dur}{w.where}."
         )

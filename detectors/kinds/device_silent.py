@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from detectors.alerts import Track
-from detectors.kinds.base import Module
+from detectors.kinds.base import Module, Wording
 from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent
 from messages.kinds import AnomalyKind as K
@@ -111,5 +111,8 @@ class DeviceSilent(Module):
             changed = True
         return changed
 
-    def explain(self, t: Track, dur: str, ctx: str) -> str:
-        return f"No data from an expected device for {dur} (data quality)."
+    def describe(self, t: Track, w: Wording) -> str:
+        # found when data resumed, the gap's detail says how much of it was in usual hours
+        return f"No data from the device for {w.dur}{w.where}" + (
+            "." if t.detail else " (data quality)."
+        )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from detectors.explain import duration_text
 from detectors.kinds.base import Module
 from detectors.layout import Layout
 from detectors.types import AlertEvent, Severity
@@ -112,7 +113,7 @@ class Dropout(Module):
             ts,
             sev,
             out,
-            detail=f"No data at all for {round(gap / 60_000)} min, {round(usual / 60_000)} min "
-            "of it in hours the device usually sends (expected a reading every "
-            f"~{max(1, round(interval / 1000))} s); data quality.",
+            detail=f"No data at all, {duration_text(int(usual))} of it in hours the device "
+            f"usually sends (usually a reading every ~{max(1, round(interval / 1000))} s): "
+            "data quality.",
         )

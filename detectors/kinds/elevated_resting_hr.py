@@ -5,12 +5,14 @@ never judged (its heart rate at night is not guessed to be sleep)."""
 
 from __future__ import annotations
 
+import math
 from array import array
 from typing import TYPE_CHECKING
 
-from detectors import nightly
+from detectors import ewz, nightly
+from detectors.alerts import Track
 from detectors.config import EngineConfig
-from detectors.kinds.base import Module, g1, r1
+from detectors.kinds.base import Module, Wording, bpm, r1
 from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent, Severity
 from messages.kinds import AnomalyKind as K
@@ -34,6 +36,12 @@ class ElevatedRestingHr(Module):
         ),
     )
 
+    def describe(self, t: Track, w: Wording) -> str:
+        return (
+            f"Resting heart rate (mean asleep, by the device's sleep staging) elevated for "
+            f"{w.dur}{w.where}."
+        )
+
     def init_state(self, s: array[float], cfg: EngineConfig) -> None:
         nightly.reset(s, self.slot("baseline"), cfg.baseline.hr_sleep_prior[0], 3.0)
 
@@ -49,6 +57,7 @@ class ElevatedRestingHr(Module):
         md = self.c.multiday
         span, floor = md.baseline_nights, 0.5
         base = s[self.N]
+        sd = math.sqrt(max(s[self.N + ewz.VAR], 0.0))
         consec = nightly.close_night(
             s, self.N, rhr, 1, md.rhr_delta_bpm, None, floor, md.min_nights, span, 0.05
         )
@@ -71,10 +80,10 @@ class ElevatedRestingHr(Module):
                 True,
                 out,
                 baseline=r1(base),
-                context="asleep (by the device's sleep staging)",
-                detail=f"Nightly resting heart rate {g1(rhr)} bpm, at least "
-                f"{g1(md.rhr_delta_bpm)} bpm above the ~{span}-night personal baseline of "
-                f"{g1(base)} bpm, for {consec} consecutive nights (an early illness sign).",
+                detail=f"Last night {bpm(rhr)} asleep, {bpm(rhr - base)} above the personal "
+                f"baseline of {round(base)} +/- {round(sd)} bpm (~{span} nights); at least "
+                f"{bpm(md.rhr_delta_bpm)} above it for {consec} consecutive nights (an early "
+                "illness sign).",
             )
         elif consec == 0:
             self.book.resolve(did, d.tracks, K.ELEVATED_RESTING_HR, ts, out, end_ms=int(start))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from detectors import flatline
 from detectors.alerts import Track
-from detectors.kinds.base import Module, g
+from detectors.kinds.base import Module, Wording, bpm
 from detectors.layout import Layout, Slot
 from messages.kinds import AnomalyKind as K
 from messages.metrics import Metric
@@ -24,8 +24,8 @@ class Flatline(Module):
         (Slot("run", flatline.SLOTS, init=(float("nan"), -1.0, 0.0, -1.0), jump="reset"),),
     )
 
-    def explain(self, t: Track, dur: str, ctx: str) -> str:
+    def describe(self, t: Track, w: Wording) -> str:
         return (
-            f"Heart rate stuck at exactly {g(t.peak)} bpm for {dur}: the sensor reports a "
-            "constant value (data quality, not a clinical finding)."
+            f"Heart rate stuck at exactly {bpm(t.peak)} for {w.dur}{w.where}: the sensor "
+            "reports a constant value (data quality, not a clinical finding)."
         )

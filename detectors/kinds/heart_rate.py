@@ -10,7 +10,7 @@ from array import array
 
 from detectors import ewz
 from detectors.config import EngineConfig
-from detectors.kinds.base import Module
+from detectors.kinds.base import Module, baseline_text
 from detectors.layout import Layout, Slot
 
 
@@ -35,3 +35,9 @@ class HeartRate(Module):
         ewz.reset(s, self.slot("asleep"), *b.hr_sleep_prior)
         ewz.reset(s, self.slot("rest"), *b.hr_rest_prior)
         ewz.reset(s, self.slot("active"), *b.hr_active_prior)
+
+    def baseline_text(self, s: array[float] | None, which: str, value: float | None) -> str:
+        """The personal baseline ``which`` (``asleep``, ``rest``, ``active``) whose value an
+        alert used, in words (:func:`~detectors.kinds.base.baseline_text`)."""
+        b = self.c.baseline
+        return baseline_text(s, self.slot(which), value, "bpm", b.hr_sd_floor, b.warmup_ms)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from detectors import ewz, sustain
-from detectors.kinds.base import ACTIVE, CONTEXT_TEXT, MIN, REST, Module, g1, r1
+from detectors.kinds.base import ACTIVE, CONTEXT_TEXT, MIN, REST, Module, bpm, r1
 from detectors.kinds.tachycardia import RUN
 from detectors.layout import Layout
 from detectors.types import AlertEvent
@@ -15,6 +15,7 @@ from messages.kinds import AnomalyKind as K
 from messages.metrics import Metric
 
 if TYPE_CHECKING:
+    from detectors.kinds.heart_rate import HeartRate
     from detectors.reading_path import Device
 
 
@@ -71,16 +72,21 @@ class HrActivityDecoupling(Module):
             ):
                 norise = True
         if high or norise:
-            detail = (
-                f"Heart rate stayed near the resting baseline ({g1(s[b_rest])} bpm) during "
-                f"exercise (mean {g1(s[self.ACT_HR_SUM] / max(s[self.ACT_HR_N], 1))} bpm at "
-                f"about {round(s[self.ACT_CAD_SUM] / max(s[self.ACT_CAD_N], 1))} steps/min)."
-                if norise
-                else f"Heart rate at least {round(dc.rest_excess_bpm)} bpm above the personal "
-                f"resting baseline ({g1(rest_expected)} bpm) while at rest."
-            )
-            start = int(s[self.ACT_START]) if norise else int(s[self.R])
             t = tracks.get(K.HR_ACTIVITY_DECOUPLING)
+            hr: HeartRate = self.env.modules["heart_rate"]  # type: ignore[assignment]
+            detail = ""
+            if t is None or not t.is_open:  # worded once, when it opens
+                detail = (
+                    f"Heart rate stayed near the personal resting baseline of "
+                    f"{hr.baseline_text(s, 'rest', s[b_rest])} during exercise: mean "
+                    f"{bpm(s[self.ACT_HR_SUM] / max(s[self.ACT_HR_N], 1))} at about "
+                    f"{round(s[self.ACT_CAD_SUM] / max(s[self.ACT_CAD_N], 1))} steps/min."
+                    if norise
+                    else f"Heart rate {bpm(v)} at rest, at least {bpm(dc.rest_excess_bpm)} above "
+                    f"the personal resting baseline of "
+                    f"{hr.baseline_text(s, 'rest', rest_expected)}."
+                )
+            start = int(s[self.ACT_START]) if norise else int(s[self.R])
             book.active(
                 did,
                 tracks,
@@ -93,7 +99,7 @@ class HrActivityDecoupling(Module):
                 out,
                 baseline=r1(rest_expected),
                 context=CONTEXT_TEXT[ctx],
-                detail=detail if t is None or not t.is_open else "",
+                detail=detail,
             )
             return True
         if K.HR_ACTIVITY_DECOUPLING in tracks:

@@ -3,6 +3,7 @@ sleep stage that is not a whole number. Such a reading reaches no baseline and n
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from detectors.kinds.base import Module
@@ -10,6 +11,7 @@ from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent, Scored
 from messages.codec import Reading
 from messages.kinds import AnomalyKind as K
+from messages.metrics import METRICS, Metric
 
 if TYPE_CHECKING:
     from detectors.reading_path import Device
@@ -40,7 +42,28 @@ class ImpossibleValue(Module):
             None,
             True,
             out,
-            detail=f"{r.metric.value} readings outside the physically possible range "
-            f"(data quality, not a clinical finding).",
+            detail=f"Latest: {impossible_text(r.metric, r.value)} (data quality, not a clinical "
+            "finding).",
         )
         return Scored(r.device_id, r.ts_ms, r.metric, r.value, 0.0, None, True)
+
+
+def impossible_text(metric: Metric, value: float) -> str:
+    """An impossible reading and the range it left, in words.
+
+    >>> impossible_text(Metric.HEART_RATE, 300.0)
+    'heart rate 300 bpm, outside the possible 20-250 bpm'
+    >>> impossible_text(Metric.SLEEP_STAGE, 1.5)
+    'sleep stage 1.5, not one of the stages 0-3'
+    >>> impossible_text(Metric.SPO2, float("nan"))
+    'SpO2 not a number'
+    """
+    spec = METRICS[metric]
+    name = "SpO2" if metric is Metric.SPO2 else metric.value.replace("_", " ")
+    if not math.isfinite(value):
+        return f"{name} {'not a number' if math.isnan(value) else 'infinite'}"
+    lo, hi = round(spec.minimum), round(spec.maximum)
+    if spec.categorical and spec.minimum <= value <= spec.maximum:
+        return f"{name} {value:g}, not one of the stages {lo}-{hi}"
+    unit = "" if spec.unit in ("count", "stage") else f" {spec.unit}"
+    return f"{name} {value:g}{unit}, outside the possible {lo}-{hi}{unit}"

@@ -29,7 +29,7 @@ offset learned from its readings (a configured one is looked up again from the c
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from detectors.config import time_zone
@@ -96,6 +96,20 @@ class LocalTime(Module):
     def hour_of_day(self, s: array[float], ts: float) -> int:
         """The local hour of day (0-23) at event time ``ts``."""
         return (self.local_ms(s, ts) % DAY) // HOUR
+
+    def clock_text(self, did: str, d: Device, ts: float, now: float) -> str:
+        """Event time ``ts`` as the wearer's clock shows it, for an explanation: ``"01:12
+        local time"``, with the date (``"12 Apr 23:10 local time"``) when ``now`` falls on
+        another local day; ``UTC`` instead of ``local time`` while the device has no local
+        time of its own (no offset from its readings, no zone configured but UTC).
+        """
+        s = d.s
+        local = self.local_ms(s, ts)
+        at = datetime.fromtimestamp(min(max(local, _EARLIEST_MS), _LATEST_MS) / 1000.0, UTC)
+        same_day = local // DAY == self.local_ms(s, now) // DAY
+        clock = f"{at:%H:%M}" if same_day else f"{at.day} {at:%b %H:%M}"
+        own = s[self.FROM_READING] != 0.0 or s[self.OFFSET] != 0.0 or self.zone(did) is not UTC
+        return f"{clock} {'local time' if own else 'UTC'}"
 
 
 def utc_offset_ms(zone: tzinfo, ts: float) -> float:

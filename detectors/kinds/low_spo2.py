@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from detectors import sustain
 from detectors.alerts import Track
-from detectors.kinds.base import CONTEXT_TEXT, Module, g, r1
+from detectors.kinds.base import CONTEXT_TEXT, Module, Wording, pct, r1
 from detectors.kinds.tachycardia import RUN
 from detectors.layout import Layout
 from detectors.news2 import spo2_score
@@ -16,6 +16,7 @@ from messages.kinds import AnomalyKind as K
 from messages.metrics import Metric
 
 if TYPE_CHECKING:
+    from detectors.kinds.spo2 import Spo2
     from detectors.reading_path import Device
 
 
@@ -67,8 +68,10 @@ class LowSpo2(Module):
             self.book.inactive(r.device_id, tracks, K.LOW_SPO2, ts, out)
         return bool(h)
 
-    def explain(self, t: Track, dur: str, ctx: str) -> str:
+    def describe(self, t: Track, w: Wording) -> str:
+        spo2: Spo2 = self.env.modules["spo2"]  # type: ignore[assignment]
         return (
-            f"SpO2 below {g(self.env.cfg.low_spo2.threshold)} % (lowest {g(t.peak)} %) for "
-            f"{dur}{ctx}; personal SpO2 baseline {g(t.baseline)} %."
+            f"SpO2 below {pct(self.env.cfg.low_spo2.threshold)} for {w.dur} (lowest "
+            f"{pct(t.peak)}){w.where}; personal SpO2 baseline "
+            f"{spo2.baseline_text(w.s, t.baseline)}."
         )

@@ -17,12 +17,15 @@ must be consecutive). It opens on a disrupted night and resolves on the next nor
 
 from __future__ import annotations
 
+import math
 from array import array
 from typing import TYPE_CHECKING
 
 from detectors import ewz, nightly
+from detectors.alerts import Track
 from detectors.config import EngineConfig
-from detectors.kinds.base import Module, r1
+from detectors.explain import duration_text
+from detectors.kinds.base import HOUR, Module, Wording, plural, r1
 from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent
 from messages.kinds import AnomalyKind as K
@@ -54,6 +57,9 @@ class SleepDisruption(Module):
         ),
     )
 
+    def describe(self, t: Track, w: Wording) -> str:
+        return f"Sleep disrupted (by the device's sleep staging) for {w.dur}{w.where}."
+
     def init_state(self, s: array[float], cfg: EngineConfig) -> None:
         nightly.reset(s, self.slot("duration"), 7.0, 0.6)
         nightly.reset(s, self.slot("efficiency"), 0.92, 0.03)
@@ -74,6 +80,7 @@ class SleepDisruption(Module):
         span = md.baseline_nights
         start, hours, eff, awk = night.start, night.hours, night.efficiency, night.awakenings
         b_dur, b_eff, b_awk = s[self.DUR], s[self.EFF], s[self.AWK]
+        sd_dur = math.sqrt(max(s[self.DUR + ewz.VAR], 0.0))
         short, short_loose = self._off(s, self.DUR, hours, -1, md.sleep_duration_delta_h, 0.5)
         low_eff, low_eff_loose = self._off(s, self.EFF, eff, -1, md.sleep_efficiency_delta, 0.03)
         woken, woken_loose = self._off(s, self.AWK, awk, 1, md.sleep_awakenings_delta, 1.0)
@@ -124,12 +131,11 @@ class SleepDisruption(Module):
                 False,
                 out,
                 baseline=r1(b_dur),
-                context="asleep (by the device's sleep staging)",
-                detail=f"Sleep disrupted on {nights} of the last {md.sleep_window_nights} "
-                f"nights ({int(s[self.CONSEC])} in a row); last "
-                f"night {what}: {hours:.1f} h asleep (personal baseline {b_dur:.1f} h), "
-                f"efficiency {eff:.0%} (baseline {b_eff:.0%}), {int(awk)} awakening(s) of "
-                f"{md.awakening_min_ms // 60_000}+ min (baseline {b_awk:.1f}).",
+                detail=f"Disrupted on {nights} of the last {md.sleep_window_nights} nights; "
+                f"the latest disrupted night was {what}: {hours_text(hours)} asleep against a "
+                f"personal {hours_text(b_dur)} +/- {hours_text(sd_dur)}, efficiency {eff:.0%} "
+                f"(usual {b_eff:.0%}), {plural(int(awk), 'awakening')} of "
+                f"{md.awakening_min_ms // 60_000}+ min (usual {round(b_awk)}).",
             )
         elif not disrupted:
             self.book.resolve(did, d.tracks, K.SLEEP_DISRUPTION, ts, out, end_ms=int(start))
@@ -145,3 +151,12 @@ class SleepDisruption(Module):
             nightly.abnormal(s, o, x, sign, delta, z, floor_, md.min_nights),
             nightly.abnormal(s, o, x, sign, delta * lf, z * lf, floor_, md.min_nights),
         )
+
+
+def hours_text(hours: float) -> str:
+    """Hours as a clinician reads a night: ``7 h 54 min``.
+
+    >>> hours_text(7.9), hours_text(0.6)
+    ('7 h 54 min', '36 min')
+    """
+    return duration_text(round(hours * HOUR))

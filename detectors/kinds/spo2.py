@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from detectors import ewz
 from detectors.config import EngineConfig
-from detectors.kinds.base import Module
+from detectors.kinds.base import Module, baseline_text
 from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent
 from messages.codec import Reading
@@ -50,3 +50,9 @@ class Spo2(Module):
         if self.desat.enabled:
             flagged = self.desat.on_spo2(r, d, out, ctx, base) or flagged
         return flagged
+
+    def baseline_text(self, s: array[float] | None, value: float | None) -> str:
+        """The personal SpO2 baseline an alert used, in words
+        (:func:`~detectors.kinds.base.baseline_text`)."""
+        b = self.c.baseline
+        return baseline_text(s, self.slot("baseline"), value, "%", b.spo2_sd_floor, b.warmup_ms)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from detectors import sustain
 from detectors.alerts import Track
-from detectors.kinds.base import ASLEEP, CONTEXT_TEXT, STILL, Module, g, r1
+from detectors.kinds.base import ASLEEP, CONTEXT_TEXT, STILL, Module, Wording, bpm, g, r1
 from detectors.layout import Layout, Slot
 from detectors.news2 import pulse_score
 from detectors.types import AlertEvent, Severity
@@ -31,6 +31,7 @@ from messages.kinds import AnomalyKind as K
 from messages.metrics import Metric
 
 if TYPE_CHECKING:
+    from detectors.kinds.heart_rate import HeartRate
     from detectors.reading_path import Device
 
 #: a sustained-threshold run (sustain.py): start, last hit, peak; restarts on a clock jump
@@ -153,8 +154,10 @@ class Tachycardia(Module):
             f"{round(sustain_ms / 60_000)} min before this alert."
         )
 
-    def explain(self, t: Track, dur: str, ctx: str) -> str:
+    def describe(self, t: Track, w: Wording) -> str:
+        hr: HeartRate = self.env.modules["heart_rate"]  # type: ignore[assignment]
         return (
-            f"Heart rate above {g(self.env.cfg.tachycardia.threshold)} bpm (peak {g(t.peak)} "
-            f"bpm) for {dur}{ctx}; personal resting baseline {g(t.baseline)} bpm."
+            f"Heart rate above {bpm(self.env.cfg.tachycardia.threshold)} for {w.dur} (peak "
+            f"{bpm(t.peak)}){w.where}; personal resting baseline "
+            f"{hr.baseline_text(w.s, 'rest', t.baseline)}."
         )

@@ -22,8 +22,9 @@ from array import array
 from typing import TYPE_CHECKING
 
 from detectors import ewz, hourly
+from detectors.alerts import Track
 from detectors.config import EngineConfig
-from detectors.kinds.base import DAY, HOUR, Module, r1
+from detectors.kinds.base import DAY, HOUR, Module, Wording, plural, r1
 from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent
 from messages.kinds import AnomalyKind as K
@@ -69,6 +70,15 @@ class UnusualInactivity(Module):
             Slot("day_hours"),  # hours of today with a meaningful mean heart rate
         ),
     )
+
+    def describe(self, t: Track, w: Wording) -> str:
+        steps = "n/a" if t.peak is None else round(t.peak)
+        usual = "n/a" if t.baseline is None else round(t.baseline)
+        when = f" from {w.since}" if w.since else ""
+        return (
+            f"Unusually inactive for {w.dur}{when}: about {steps} steps/hour in hours when this "
+            f"person usually takes about {usual}; {t.context}."
+        )
 
     def init_state(self, s: array[float], cfg: EngineConfig) -> None:
         ewz.reset(s, self.slot("level"), *cfg.baseline.hr_sleep_prior)
@@ -188,10 +198,8 @@ class UnusualInactivity(Module):
                     out,
                     baseline=r1(s[self.RUN_USUAL] / n),
                     context=context,
-                    detail=f"About {round(s[self.RUN_STEPS] / n)} steps/hour over {int(n)} "
-                    f"hours that usually see about {round(s[self.RUN_USUAL] / n)} steps/hour "
-                    f"(this person's usual for those hours of the day, {ic.min_days}+ days), "
-                    f"heart rate about {hr} bpm.",
+                    # quiet hours asleep or usually quiet neither break nor join the run
+                    detail=f"Averaged over {plural(int(n), 'unusual awake hour')}.",
                 )
         else:
             hourly.learn(s, hp, hod, h.steps, 28)
