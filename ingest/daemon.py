@@ -243,7 +243,10 @@ class IngestDaemon:
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
-            compression_type="gzip",
+            compression_type=(
+                None if s.ingest.kafka_compression == "none" else s.ingest.kafka_compression
+            ),
+            max_batch_size=s.ingest.kafka_batch_bytes,
         )
         # read only committed checkpoints: an aborted one's state must not come back
         self._restorer = AIOKafkaConsumer(

@@ -182,6 +182,13 @@ class IngestSettings(BaseModel):
     alert_commit_interval_ms: int = Field(default=500, ge=0)
     # dead letters, alerts, device state and offsets in one Kafka transaction per commit
     exactly_once: bool = True
+    # how the daemon's producer compresses those records: zstd is near gzip's ratio at a
+    # fraction of its CPU on both sides (docs/benchmarks.md, "What the sinks cost")
+    kafka_compression: Literal["zstd", "gzip", "lz4", "snappy", "none"] = "zstd"
+    # uncompressed bytes per producer batch and partition: a commit's device states fill a few
+    # large batches instead of many 16 KiB ones (fewer requests for client and broker); keep it
+    # under the broker's message.max.bytes (1 MiB by default)
+    kafka_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024, le=1024 * 1024)
     # time-driven detection (deadman, staleness) runs on this grid of event time
     tick_interval_ms: int = Field(default=60_000, gt=0)
     max_pending_points: int = Field(default=50_000, gt=0)
