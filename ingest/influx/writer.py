@@ -93,6 +93,10 @@ class InfluxWriter:
         two lines have the same identity (a replayed reading), the later one wins as it would
         in one sequential write: give lines of one device the same lane.
 
+        A request over a size limit (HTTP 413, from InfluxDB or a proxy before it) is halved
+        until each part fits, at most 2n - 1 requests for n lines; a line over the limit on
+        its own comes back rejected with status 413, like a line InfluxDB refuses (400/422).
+
         Raises
         ------
         RetriableSinkError

@@ -8,9 +8,11 @@ import json
 import time
 from typing import Any, NamedTuple
 
+import httpx
 from aiokafka import TopicPartition
 
 from ingest.daemon import IngestDaemon
+from ingest.influx.writer import InfluxWriter
 from ingest.kafka_io.changelog import decode_state
 from ingest.settings import Settings
 from messages import encode_reading
@@ -215,3 +217,44 @@ def test_minute_summaries_are_written_before_the_commit_and_continue_after_a_res
     second._process({tp: batch})  # type: ignore[dict-item]  # read again from the start
     written.update(_minute_points(second._take_pending(commit=True).lines))
     assert written == expected, "the partial minute is overwritten by the same summary"
+
+
+async def test_a_point_too_large_for_influxdb_is_dead_lettered_as_influx_413() -> None:
+    """InfluxDB (or a proxy before it) answers 413 for a reading's point even alone: the
+    reading goes to a dead letter with reason ``influx_413``, the others are written."""
+    tp = TopicPartition("vitals.readings", 0)
+    start = (int(time.time() * 1000) - 3_600_000) // MIN * MIN
+    batch = _heart_rate(start, range(12))
+    too_large = "value=62"  # the readings of one value stand in for points over the limit
+    written: list[str] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        lines = req.content.decode().split("\n")
+        if any(too_large in line for line in lines):
+            return httpx.Response(413, json={"message": "request entity too large"})
+        written.extend(lines)
+        return httpx.Response(204)
+
+    daemon = _daemon(tp)
+    daemon._positions[tp] = 0
+    daemon.writer = InfluxWriter(
+        url="http://influx.test",
+        org="o",
+        bucket="b",
+        token="t",
+        transport=httpx.MockTransport(handler),
+    )
+    daemon._process({tp: batch})  # type: ignore[dict-item]
+    cp = daemon._take_pending(commit=False)
+    n_lines = len(cp.lines)
+    await daemon._checkpoint(cp)
+    await daemon.writer.aclose()
+    dead = daemon._pending.dead_letters  # exactly-once: they wait for the commit's transaction
+    expected = [r for r in batch if b'"value":62' in r.value]
+    assert expected, "the fixture has readings of that value"
+    assert [(d.reason, d.stage, d.offset) for d in dead] == [
+        ("influx_413", "write", r.offset) for r in expected
+    ]
+    assert [d.value for d in dead] == [r.value for r in expected], "the original record"
+    assert "too large" in dead[0].detail
+    assert len(written) == n_lines - len(expected)
