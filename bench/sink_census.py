@@ -4,7 +4,9 @@ Kafka records and bytes by topic, transactions and commits (prompt or routine).
 Runs the daemon (``bench_e2e``'s sustained phase: a fresh namespace, the same backlog of
 ``normal_week`` devices) on the local stack, once per mode, and counts at the two doors: every
 line handed to :meth:`ingest.influx.writer.InfluxWriter.write` and every record handed to the
-producer in a checkpoint. Counts, not timings: the figures do not depend on the machine's load.
+producer in a checkpoint. The counts do not depend on the machine's load (the CPU per reading
+of each process, from the same sustained phase, does). A commit counts as prompted by an alert
+when it came before the routine commit was due with an alert waiting.
 
     python bench/sink_census.py [--readings 300000] [--devices 200] [--modes passthrough,detection]
 """
@@ -20,12 +22,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench_e2e import RESULTS, _backlog, _bucket, _services_up, _start
+from bench_e2e import RESULTS, _services_up, sustained
 
 from ingest.daemon import Checkpoint, IngestDaemon, _alert_encoder
 from ingest.influx.writer import InfluxWriter, Rejected
-from ingest.kafka_io.offsets import wait_until_committed
-from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import load_settings
 
 
@@ -46,7 +46,7 @@ class Census:
         self.records: collections.Counter[str] = collections.Counter()
         self.record_bytes: collections.Counter[str] = collections.Counter()
         self.commits = 0
-        self.prompt_commits = 0
+        self.prompted = 0
         self.flushes = 0
 
     def lines(self, lines: Sequence[str]) -> None:
@@ -75,12 +75,12 @@ class Census:
 
 
 async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    """``bench_e2e``'s sustained phase of one mode, counted at the sinks' doors."""
     base = load_settings()
     _services_up(base)
     census = Census()
-    hours = args.readings / (args.devices * 640)  # as bench_e2e: ~640 readings/device-hour
-    s, _, n = await _backlog(base, mode, args.devices, hours)
     write = InfluxWriter.write
+    take = IngestDaemon._take_pending
 
     async def counting_write(
         self: InfluxWriter, lines: Sequence[str], lanes: Sequence[int] | None = None
@@ -88,50 +88,28 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         census.lines(lines)
         return await write(self, lines, lanes)
 
-    take = IngestDaemon._take_pending
-    commits_due_to_alerts = 0
-
     def counting_take(self: IngestDaemon, *, commit: bool) -> Checkpoint:
-        nonlocal commits_due_to_alerts
-        prompt = (
-            commit
-            and self._alert_waiting
-            and (
-                (time.monotonic() - self._last_commit) * 1000
-                < self.settings.ingest.commit_interval_ms
-            )
+        # a commit before the routine one is due, with an alert waiting: the alert prompted it
+        since_ms = (time.monotonic() - self._last_commit) * 1000
+        census.prompted += (
+            commit and self._alert_waiting and (since_ms < self.settings.ingest.commit_interval_ms)
         )
         cp = take(self, commit=commit)
-        commits_due_to_alerts += prompt
         census.checkpoint(self, cp)
         return cp
 
     InfluxWriter.write = counting_write  # type: ignore[method-assign]
     IngestDaemon._take_pending = counting_take  # type: ignore[method-assign]
     try:
-        daemon, task = await _start(s, mode)
-        t0 = time.perf_counter()
-        while daemon.metrics._total(daemon.metrics.records) < n:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        daemon.request_stop()
-        await task
-        elapsed = time.perf_counter() - t0
+        # as bench_e2e: normal_week offers ~640 readings per device-hour
+        r = await sustained(base, mode, args.devices, args.readings / (args.devices * 640))
     finally:
         InfluxWriter.write = write  # type: ignore[method-assign]
         IngestDaemon._take_pending = take  # type: ignore[method-assign]
-    await wait_until_committed(
-        kafka_client_kwargs(s), s.topics.readings, s.ingest.group_id, timeout_s=60
-    )
-    _bucket(s, create=False)
-    readings = daemon.metrics._total(daemon.metrics.readings)
-    alerts = daemon.metrics._total(daemon.metrics.alerts)
-    per = 1 / readings
+    per = 1 / r["readings"]
     return {
         "mode": mode,
-        "readings": readings,
-        "seconds": elapsed,
+        **r,
         "influx_points_per_reading": {m: c * per for m, c in census.points.items()},
         "influx_fields_per_reading": {m: c * per for m, c in census.fields.items()},
         "influx_bytes_per_reading": census.line_bytes * per,
@@ -139,9 +117,8 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         "influx_write_calls": census.writes,
         "kafka_records_per_reading": {t: c * per for t, c in census.records.items()},
         "kafka_bytes_per_reading": {t: c * per for t, c in census.record_bytes.items()},
-        "alert_events": alerts,
         "commits": census.commits,
-        "commits_prompted_by_alerts": commits_due_to_alerts,
+        "commits_prompted_by_alerts": census.prompted,
         "flush_only_checkpoints": census.flushes,
     }
 

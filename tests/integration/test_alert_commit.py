@@ -13,6 +13,7 @@ import time
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ingest.daemon import IngestDaemon
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings
 from tests.integration.harness import (
@@ -52,6 +53,14 @@ async def _first_committed_open_event(s: Settings, timeout_s: float = 90.0) -> d
         raise AssertionError("no open alert event became visible to a read_committed consumer")
     finally:
         await consumer.stop()
+
+
+async def _until_read(daemon: IngestDaemon, n: int) -> None:
+    """Wait until the daemon has read ``n`` records (two minutes at most)."""
+    deadline = time.monotonic() + 120
+    while daemon.metrics._total(daemon.metrics.records) < n:
+        assert time.monotonic() < deadline, "the daemon did not read every record"
+        await asyncio.sleep(0.1)
 
 
 async def test_an_opened_alert_is_committed_before_the_routine_commit(
@@ -94,10 +103,7 @@ async def test_without_prompt_commits_an_opened_alert_waits_for_the_routine_comm
     n = await produce(s, s.topics.readings, messages)
     async with running_daemon(s) as run:
         daemon = run.daemon
-        deadline = time.monotonic() + 120
-        while daemon.metrics._total(daemon.metrics.records) < n:
-            assert time.monotonic() < deadline, "the daemon did not read every record"
-            await asyncio.sleep(0.1)
+        await _until_read(daemon, n)
         assert daemon.opened_alerts, "the input opens alerts"
         assert daemon.metrics._total(daemon.metrics.commits) == 0
         assert sum((await committed(s)).values()) == 0, "no offsets committed yet"
@@ -124,10 +130,7 @@ async def test_while_catching_up_alerts_wait_for_the_routine_commit_then_commit_
     n = await produce(s, s.topics.readings, messages[:-1], timestamp_ms=an_hour_ago)
     async with running_daemon(s) as run:
         daemon = run.daemon
-        deadline = time.monotonic() + 120
-        while daemon.metrics._total(daemon.metrics.records) < n:
-            assert time.monotonic() < deadline, "the daemon did not read every record"
-            await asyncio.sleep(0.1)
+        await _until_read(daemon, n)
         await asyncio.sleep(1.0)  # several checkpoint rounds: none may commit
         assert daemon.opened_alerts, "the backlog opens alerts"
         assert daemon.metrics._total(daemon.metrics.commits) == 0

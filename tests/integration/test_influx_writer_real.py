@@ -83,11 +83,8 @@ async def _size_limit(upstream: str, max_body_bytes: int) -> AsyncIterator[str]:
             writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
+    async with client, server:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
-        await client.aclose()
 
 
 async def test_a_request_size_limit_splits_batches_and_rejects_a_point_too_large_alone(
