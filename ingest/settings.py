@@ -8,12 +8,14 @@ the environment or from files (``*_file`` fields); there is no command-line flag
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import ssl
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from platformdirs import user_cache_dir
 from pydantic import (
@@ -117,6 +119,10 @@ class InfluxSettings(BaseModel):
     timeout_ms: int = Field(default=10_000, gt=0)
     verify_ssl: bool = True
     ssl_ca_cert: FilePath | None = None
+    # gzip of write requests: "auto" compresses unless InfluxDB is on this host (a loopback
+    # address), where the bytes cost nothing and gzip costs the daemon ~0.25 µs per reading
+    # while influxd's CPU is the same either way (docs/benchmarks.md, "What the sinks cost")
+    compress: Literal["auto", "gzip", "none"] = "auto"
 
     @field_validator("url")
     @classmethod
@@ -342,6 +348,20 @@ class Settings(BaseSettings):
         """The InfluxDB to use: configured, or the local stack's."""
         scheme = "https" if self.stack.secure else "http"
         return self.influxdb.url or f"{scheme}://127.0.0.1:{self.stack.influxdb_port}"
+
+    @property
+    def influx_gzip(self) -> bool:
+        """Whether write requests are gzipped (``influxdb.compress``; "auto": unless InfluxDB's
+        host is a loopback address)."""
+        if self.influxdb.compress != "auto":
+            return self.influxdb.compress == "gzip"
+        host = urlsplit(self.influx_url).hostname or ""
+        if host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a name: another host as far as we know
+            return True
 
     @property
     def alertmanager_url(self) -> str:

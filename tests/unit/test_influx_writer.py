@@ -131,7 +131,8 @@ async def test_auth_failure_is_permanent() -> None:
     assert not info.value.retriable
 
 
-async def test_large_bodies_are_gzipped() -> None:
+@pytest.mark.parametrize("compress", [True, False])
+async def test_large_bodies_are_gzipped_unless_compression_is_off(compress: bool) -> None:
     encodings: list[str | None] = []
 
     def handler(req: httpx.Request) -> httpx.Response:
@@ -139,8 +140,10 @@ async def test_large_bodies_are_gzipped() -> None:
         assert len(_lines(req)) == 2000
         return httpx.Response(204)
 
-    await _writer(handler).write([f"measurement,tag=t value={i} {i}" for i in range(2000)])
-    assert encodings == ["gzip"]
+    writer = _writer(handler)
+    writer.compress = compress
+    await writer.write([f"measurement,tag=t value={i} {i}" for i in range(2000)])
+    assert encodings == (["gzip"] if compress else [None])
 
 
 async def test_lanes_write_concurrently_and_keep_their_own_order() -> None:
