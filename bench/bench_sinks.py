@@ -262,12 +262,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _options() -> argparse.Namespace:
+    cli = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    cli.add_argument("--readings", type=int, default=300_000, help="of the captured run")
+    cli.add_argument("--rounds", type=int, default=3, help="of each side of each lever")
+    cli.add_argument("--transactions", type=int, default=20, help="per transaction round")
+    return cli.parse_args()
+
+
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--readings", type=int, default=300_000)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--transactions", type=int, default=20)
-    out = asyncio.run(main(p.parse_args()))
+    out = asyncio.run(main(_options()))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "sinks.json").write_text(json.dumps(out, indent=2))
     print(f"wrote {RESULTS / 'sinks.json'}")
