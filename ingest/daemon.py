@@ -166,6 +166,10 @@ class IngestDaemon:
         # an alert opened or escalated since the last commit: commit soon (see _maybe_checkpoint)
         self._urgent = UrgentAlerts()
         self._alert_waiting = False
+        # how long the newest record of the last batch waited in Kafka (its timestamp to our
+        # clock): over commit_interval_ms the daemon is catching up, and alerts take the
+        # routine commit (see _maybe_checkpoint)
+        self._behind_ms = 0
         self._last_metrics = time.monotonic()
         self._positions: dict[TopicPartition, int] = {}  # next offset to read, per partition
         self._applied: dict[str, int] = {}  # device -> last readings offset in its state
@@ -243,7 +247,10 @@ class IngestDaemon:
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
-            compression_type="gzip",
+            compression_type=(
+                None if s.ingest.kafka_compression == "none" else s.ingest.kafka_compression
+            ),
+            max_batch_size=s.ingest.kafka_batch_bytes,
         )
         # read only committed checkpoints: an aborted one's state must not come back
         self._restorer = AIOKafkaConsumer(
@@ -341,6 +348,7 @@ class IngestDaemon:
         readings: list[Reading] = []
         sources: list[_Source] = []
         n_records = 0
+        newest_record_ms = -1
         decode_many = self.decoder.decode_many
         applied = self._applied
         skipped = 0
@@ -402,10 +410,13 @@ class IngestDaemon:
             # nothing above reads these: set once per partition, not per record
             pending.offsets[tp] = self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
             pending.record_ts_ms += [r.timestamp for r in records]  # type: ignore[attr-defined]
+            newest_record_ms = max(newest_record_ms, pending.record_ts_ms[-1])
             n_records += len(records)
             self._activity.saw(part, newest if newest >= 0 else None)
         if skipped:
             self.metrics.skipped.inc(skipped)
+        if newest_record_ms >= 0:
+            self._behind_ms = now_ms - newest_record_ms
         self.metrics.records.inc(n_records)
         self._score(readings, sources)
         self.metrics.pending.set(len(pending.lines))
@@ -818,11 +829,15 @@ class IngestDaemon:
         now = time.monotonic()
         since_commit_ms = (now - self._last_commit) * 1000
         # an opened or escalated alert is committed by this checkpoint, unless the last commit
-        # was less than alert_commit_interval_ms ago (an alert storm commits at that rate)
+        # was less than alert_commit_interval_ms ago (an alert storm commits at that rate) or
+        # the daemon is catching up: its records waited longer than a routine commit would
+        # add, and every commit (a transaction with each changed device's state) is time the
+        # backlog waits for
         alert_due = (
             self._alert_waiting
             and ing.alert_commit_interval_ms > 0
             and since_commit_ms >= ing.alert_commit_interval_ms
+            and self._behind_ms <= ing.commit_interval_ms
         )
         commit_due = (alert_due or since_commit_ms >= ing.commit_interval_ms) and bool(
             self._pending.offsets or self._dirty

@@ -8,12 +8,14 @@ the environment or from files (``*_file`` fields); there is no command-line flag
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import ssl
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from platformdirs import user_cache_dir
 from pydantic import (
@@ -117,6 +119,10 @@ class InfluxSettings(BaseModel):
     timeout_ms: int = Field(default=10_000, gt=0)
     verify_ssl: bool = True
     ssl_ca_cert: FilePath | None = None
+    # gzip of write requests: "auto" compresses unless InfluxDB is on this host (a loopback
+    # address), where the bytes cost nothing and gzip costs the daemon ~0.25 µs per reading
+    # while influxd's CPU is the same either way (docs/benchmarks.md, "What the sinks cost")
+    compress: Literal["auto", "gzip", "none"] = "auto"
 
     @field_validator("url")
     @classmethod
@@ -182,6 +188,13 @@ class IngestSettings(BaseModel):
     alert_commit_interval_ms: int = Field(default=500, ge=0)
     # dead letters, alerts, device state and offsets in one Kafka transaction per commit
     exactly_once: bool = True
+    # how the daemon's producer compresses those records: zstd is near gzip's ratio at a
+    # fraction of its CPU on both sides (docs/benchmarks.md, "What the sinks cost")
+    kafka_compression: Literal["zstd", "gzip", "lz4", "snappy", "none"] = "zstd"
+    # uncompressed bytes per producer batch and partition: a commit's device states fill a few
+    # large batches instead of many 16 KiB ones (fewer requests for client and broker); keep it
+    # under the broker's message.max.bytes (1 MiB by default)
+    kafka_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024, le=1024 * 1024)
     # time-driven detection (deadman, staleness) runs on this grid of event time
     tick_interval_ms: int = Field(default=60_000, gt=0)
     max_pending_points: int = Field(default=50_000, gt=0)
@@ -335,6 +348,20 @@ class Settings(BaseSettings):
         """The InfluxDB to use: configured, or the local stack's."""
         scheme = "https" if self.stack.secure else "http"
         return self.influxdb.url or f"{scheme}://127.0.0.1:{self.stack.influxdb_port}"
+
+    @property
+    def influx_gzip(self) -> bool:
+        """Whether write requests are gzipped (``influxdb.compress``; "auto": unless InfluxDB's
+        host is a loopback address)."""
+        if self.influxdb.compress != "auto":
+            return self.influxdb.compress == "gzip"
+        host = urlsplit(self.influx_url).hostname or ""
+        if host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a name: another host as far as we know
+            return True
 
     @property
     def alertmanager_url(self) -> str:

@@ -153,11 +153,16 @@ def minute_line(device_tag: str, m: Minute) -> str:
     Written partial while the minute is open at a commit, then again when it closes: the same
     measurement, tags and timestamp, so InfluxDB keeps the last write (an upsert).
 
+    InfluxDB's cost grows with the fields it stores, so a point carries only what is not
+    found elsewhere: the minute's reading count is the count of its raw ``vitals`` points,
+    and ``flagged`` goes out only once a reading of the minute is flagged (it only grows, so
+    a later write never leaves an earlier one's count behind).
+
     >>> m = Minute("heart_rate", 1767225600000, 12, 1, 3.14159, 63.4271, 5.55555)
     >>> for part in minute_line("p1", m).split(" "):
     ...     print(part)
     vitals_minute,device=p1,metric=heart_rate
-    score_max=3.1416,readings=12i,flagged=1i,baseline=63.43,sd=5.556
+    score_max=3.1416,baseline=63.43,sd=5.556,flagged=1i
     1767225600000
     """
     extra = ""
@@ -165,10 +170,12 @@ def minute_line(device_tag: str, m: Minute) -> str:
         extra = f",baseline={m.baseline:.2f}"
         if m.sd is not None and math.isfinite(m.sd):
             extra += f",sd={m.sd:.3f}"
+    if m.flagged:
+        extra += f",flagged={m.flagged}i"
     score = m.score_max if math.isfinite(m.score_max) else 0.0
     return (
-        f"vitals_minute,device={device_tag},metric={m.metric} score_max={score:.4f},"
-        f"readings={m.readings}i,flagged={m.flagged}i{extra} {m.minute_ms}"
+        f"vitals_minute,device={device_tag},metric={m.metric} score_max={score:.4f}"
+        f"{extra} {m.minute_ms}"
     )
 
 

@@ -51,6 +51,9 @@ class InfluxWriter:
         syncs concurrent writes in parallel, so the round trips overlap.
     timeout_s
         Per-request timeout.
+    compress
+        Gzip request bodies of 8 KiB and more (worth it over a network; on the same host
+        it only costs the daemon CPU).
     transport
         An httpx transport (tests use an in-memory one).
     """
@@ -66,6 +69,7 @@ class InfluxWriter:
         max_concurrent: int = 4,
         timeout_s: float = 10.0,
         verify: bool | ssl.SSLContext = True,
+        compress: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._client = httpx.AsyncClient(
@@ -78,6 +82,7 @@ class InfluxWriter:
         self._params = {"org": org, "bucket": bucket, "precision": "ms"}
         self.max_lines = max_lines
         self.max_concurrent = max_concurrent
+        self.compress = compress
         self.last_latency_s = 0.0
 
     async def aclose(self) -> None:
@@ -92,6 +97,10 @@ class InfluxWriter:
         lanes be written concurrently. Within a lane the lines are written in order, so when
         two lines have the same identity (a replayed reading), the later one wins as it would
         in one sequential write: give lines of one device the same lane.
+
+        A request over a size limit (HTTP 413, from InfluxDB or a proxy before it) is halved
+        until each part fits, at most 2n - 1 requests for n lines; a line over the limit on
+        its own comes back rejected with status 413, like a line InfluxDB refuses (400/422).
 
         Raises
         ------
@@ -155,7 +164,7 @@ class InfluxWriter:
     async def _post(self, body: str) -> tuple[int, str]:
         data = body.encode()
         headers = {}
-        if len(data) >= _GZIP_MIN_BYTES:
+        if self.compress and len(data) >= _GZIP_MIN_BYTES:
             data = gzip.compress(data, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         started = time.perf_counter()
@@ -188,6 +197,7 @@ class InfluxWriter:
             max_concurrent=settings.ingest.write_concurrency,
             timeout_s=settings.influxdb.timeout_ms / 1000,
             verify=settings.influx_ssl(),
+            compress=settings.influx_gzip,
         )
 
     async def probe_write(self) -> None:

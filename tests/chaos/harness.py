@@ -120,7 +120,7 @@ def assert_exactly_once(messages: list[tuple[bytes | None, bytes]], s: Settings)
 
 
 def scores(s: Settings) -> dict[tuple[str, str, int], tuple[object, ...]]:
-    """Every device-minute's summary (``vitals_minute``): max score, readings, flagged,
+    """Every device-minute's summary (``vitals_minute``): max score, flagged (when any),
     baseline, sd. A restart in the middle of a minute must not change any of them."""
     rows = flux(
         s,
@@ -129,7 +129,7 @@ def scores(s: Settings) -> dict[tuple[str, str, int], tuple[object, ...]]:
         '|> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value") '
         "|> group()",
     )
-    fields = ("score_max", "readings", "flagged", "baseline", "sd")
+    fields = ("score_max", "flagged", "baseline", "sd")
     return {
         (str(r["device"]), str(r["metric"]), int(r["_time"].timestamp() * 1000)): tuple(  # type: ignore[attr-defined]
             r.get(f) for f in fields

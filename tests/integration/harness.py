@@ -71,7 +71,14 @@ def vitals_identities(s: Settings) -> list[tuple[str, str, int]]:
     ]
 
 
-async def produce(s: Settings, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+async def produce(
+    s: Settings,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes]],
+    timestamp_ms: int | None = None,
+) -> int:
+    """Produce ``messages`` (key, value); ``timestamp_ms`` sets every record's Kafka timestamp
+    (default: now, as the producer sends)."""
     producer = AIOKafkaProducer(
         **kafka_client_kwargs(s), linger_ms=20, max_batch_size=256 * 1024, acks="all"
     )
@@ -80,7 +87,7 @@ async def produce(s: Settings, topic: str, messages: Iterable[tuple[bytes | None
     try:
         futures = []
         for key, value in messages:
-            futures.append(await producer.send(topic, value, key=key))
+            futures.append(await producer.send(topic, value, key=key, timestamp_ms=timestamp_ms))
             n += 1
         await asyncio.gather(*futures)
     finally:

@@ -13,6 +13,7 @@ import time
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ingest.daemon import IngestDaemon
 from ingest.kafka_security import kafka_client_kwargs
 from ingest.settings import Settings
 from tests.integration.harness import (
@@ -52,6 +53,14 @@ async def _first_committed_open_event(s: Settings, timeout_s: float = 90.0) -> d
         raise AssertionError("no open alert event became visible to a read_committed consumer")
     finally:
         await consumer.stop()
+
+
+async def _until_read(daemon: IngestDaemon, n: int) -> None:
+    """Wait until the daemon has read ``n`` records (two minutes at most)."""
+    deadline = time.monotonic() + 120
+    while daemon.metrics._total(daemon.metrics.records) < n:
+        assert time.monotonic() < deadline, "the daemon did not read every record"
+        await asyncio.sleep(0.1)
 
 
 async def test_an_opened_alert_is_committed_before_the_routine_commit(
@@ -94,10 +103,7 @@ async def test_without_prompt_commits_an_opened_alert_waits_for_the_routine_comm
     n = await produce(s, s.topics.readings, messages)
     async with running_daemon(s) as run:
         daemon = run.daemon
-        deadline = time.monotonic() + 120
-        while daemon.metrics._total(daemon.metrics.records) < n:
-            assert time.monotonic() < deadline, "the daemon did not read every record"
-            await asyncio.sleep(0.1)
+        await _until_read(daemon, n)
         assert daemon.opened_alerts, "the input opens alerts"
         assert daemon.metrics._total(daemon.metrics.commits) == 0
         assert sum((await committed(s)).values()) == 0, "no offsets committed yet"
@@ -106,3 +112,31 @@ async def test_without_prompt_commits_an_opened_alert_waits_for_the_routine_comm
     # the final commit of a clean stop makes them visible
     events = [msgspec.json.decode(r.value) for r in await read_all(s, s.topics.alerts)]  # type: ignore[attr-defined]
     assert any(e["state"] == "open" for e in events)
+
+
+async def test_while_catching_up_alerts_wait_for_the_routine_commit_then_commit_promptly(
+    live_stack: Settings, unique_name: str
+) -> None:
+    """A backlog whose records waited in Kafka longer than the routine commit interval (their
+    timestamps an hour old): the daemon is catching up, so opened alerts take no prompt
+    commit. A fresh record then shows it caught up, and the alert waiting is committed at once."""
+    s = isolated_settings(
+        live_stack, unique_name, commit_interval_ms=600_000, alert_commit_interval_ms=200
+    )
+    create_bucket(s)
+    await ensure_topic(s)
+    messages = list(simulated_messages(devices=8, hours=24, seed=11))
+    an_hour_ago = int(time.time() * 1000) - 3_600_000
+    n = await produce(s, s.topics.readings, messages[:-1], timestamp_ms=an_hour_ago)
+    async with running_daemon(s) as run:
+        daemon = run.daemon
+        await _until_read(daemon, n)
+        await asyncio.sleep(1.0)  # several checkpoint rounds: none may commit
+        assert daemon.opened_alerts, "the backlog opens alerts"
+        assert daemon.metrics._total(daemon.metrics.commits) == 0
+        assert sum((await end_offsets(s, s.topics.alerts)).values()) == 0
+        await produce(s, s.topics.readings, messages[-1:])  # timestamped now
+        event = await _first_committed_open_event(s)
+        assert not run.task.done(), "seen while the daemon runs, not from its final commit"
+        assert daemon.metrics._total(daemon.metrics.commits) >= 1
+    assert event["state"] == "open"

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+
+import httpx
+
 from ingest.influx.writer import InfluxWriter
 from ingest.settings import Settings
 from tests.integration.harness import create_bucket, flux, isolated_settings
@@ -39,3 +46,67 @@ async def test_type_conflict_rejects_only_the_bad_points_and_rewrites_are_idempo
         '|> filter(fn: (r) => r._measurement == "hr") |> group() |> count()',
     )
     assert rows[0]["_value"] == 38, "30 good + 8 mixed good, each stored once"
+
+
+@contextlib.asynccontextmanager
+async def _size_limit(upstream: str, max_body_bytes: int) -> AsyncIterator[str]:
+    """An HTTP proxy before ``upstream`` that answers 413 to a request whose body is over
+    ``max_body_bytes`` (as nginx's ``client_max_body_size`` does) and forwards the rest.
+    InfluxDB 2.7 itself has no request-size setting (its launcher never sets the write
+    handler's limit), so the limit a deployment meets is a proxy's."""
+    client = httpx.AsyncClient(base_url=upstream)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                request_line, *header_lines = head.rstrip("\r\n").split("\r\n")
+                method, target, _ = request_line.split(" ")
+                headers = dict(line.split(": ", 1) for line in header_lines)
+                size = int(headers.get("Content-Length", headers.get("content-length", "0")))
+                body = await reader.readexactly(size)
+                if size > max_body_bytes:
+                    status, content = 413, b'{"message":"request entity too large"}'
+                else:
+                    keep = {k: v for k, v in headers.items() if k.lower() != "host"}
+                    resp = await client.request(method, target, content=body, headers=keep)
+                    status, content = resp.status_code, resp.content
+                writer.write(
+                    f"HTTP/1.1 {status} X\r\nContent-Length: {len(content)}\r\n"
+                    "Content-Type: application/json\r\n\r\n".encode()
+                    + content
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with client, server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_a_request_size_limit_splits_batches_and_rejects_a_point_too_large_alone(
+    live_stack: Settings, unique_name: str
+) -> None:
+    s = isolated_settings(live_stack, unique_name)
+    create_bucket(s)
+    lines = [f"hr,device=d{i % 7} value={60 + i % 50}.0 {T0 + i}" for i in range(3000)]
+    huge = 1000
+    lines[huge] = f'note,device=d1 text="{secrets.token_hex(8000)}" {T0}'  # alone over the limit
+    async with _size_limit(s.influx_url, max_body_bytes=4096) as url:
+        w = InfluxWriter(
+            url=url, org=s.influxdb.org, bucket=s.influxdb.bucket, token=s.influx_token()
+        )
+        try:
+            rejected = await w.write(lines)
+        finally:
+            await w.aclose()
+    assert [(r.index, r.status) for r in rejected] == [(huge, 413)]
+    rows = flux(
+        s,
+        f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
+        '|> filter(fn: (r) => r._measurement == "hr") |> group() |> count()',
+    )
+    assert rows[0]["_value"] == 2999, "every other point stored, through requests under 4 KiB"

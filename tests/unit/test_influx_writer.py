@@ -81,6 +81,31 @@ async def test_413_splits_the_batch_until_it_fits() -> None:
     assert sum(s for s in sizes if s <= 3) == 10, "every line written exactly once in the end"
 
 
+async def test_a_line_too_large_alone_is_rejected_with_413_and_the_rest_written() -> None:
+    """A request-size limit (a proxy's, or InfluxDB's) that one line exceeds on its own: the
+    batch is halved until that line stands alone, it comes back rejected (for a dead letter),
+    and the split is bounded: at most 2n - 1 requests for n lines."""
+    limit = 200
+    written: list[str] = []
+    requests = 0
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        nonlocal requests
+        requests += 1
+        if len(req.content) > limit:
+            return httpx.Response(413, json={"message": "request entity too large"})
+        written.extend(_lines(req))
+        return httpx.Response(204)
+
+    lines = [f"m v={i} {i}" for i in range(40)]
+    lines[25] = f'm s="{"x" * 300}" 25'
+    rejected = await _writer(handler).write(lines)
+    assert [(r.index, r.status) for r in rejected] == [(25, 413)]
+    assert "too large" in rejected[0].reason
+    assert sorted(written) == sorted(lines[:25] + lines[26:]), "every other line, once"
+    assert requests <= 2 * len(lines) - 1
+
+
 async def test_400_isolates_exactly_the_bad_lines() -> None:
     def handler(req: httpx.Request) -> httpx.Response:
         bad = [ln for ln in _lines(req) if "BAD" in ln]
@@ -106,7 +131,8 @@ async def test_auth_failure_is_permanent() -> None:
     assert not info.value.retriable
 
 
-async def test_large_bodies_are_gzipped() -> None:
+@pytest.mark.parametrize("compress", [True, False])
+async def test_large_bodies_are_gzipped_unless_compression_is_off(compress: bool) -> None:
     encodings: list[str | None] = []
 
     def handler(req: httpx.Request) -> httpx.Response:
@@ -114,8 +140,10 @@ async def test_large_bodies_are_gzipped() -> None:
         assert len(_lines(req)) == 2000
         return httpx.Response(204)
 
-    await _writer(handler).write([f"measurement,tag=t value={i} {i}" for i in range(2000)])
-    assert encodings == ["gzip"]
+    writer = _writer(handler)
+    writer.compress = compress
+    await writer.write([f"measurement,tag=t value={i} {i}" for i in range(2000)])
+    assert encodings == (["gzip"] if compress else [None])
 
 
 async def test_lanes_write_concurrently_and_keep_their_own_order() -> None:

@@ -107,13 +107,10 @@ def test_drop_forgets_a_device() -> None:
 
 def test_minute_line_rounds_and_leaves_out_what_is_unknown() -> None:
     m = Minute("spo2", T0, 3, 0, 1.23456, None, None)
-    assert minute_line("p9", m) == (
-        f"vitals_minute,device=p9,metric=spo2 score_max=1.2346,readings=3i,flagged=0i {T0}"
-    )
+    assert minute_line("p9", m) == (f"vitals_minute,device=p9,metric=spo2 score_max=1.2346 {T0}")
     m = Minute("heart_rate", T0, 1, 1, math.nan, 65.256, math.inf)
     assert minute_line("p9", m) == (
-        "vitals_minute,device=p9,metric=heart_rate "
-        f"score_max=0.0000,readings=1i,flagged=1i,baseline=65.26 {T0}"
+        f"vitals_minute,device=p9,metric=heart_rate score_max=0.0000,baseline=65.26,flagged=1i {T0}"
     )
 
 

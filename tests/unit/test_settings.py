@@ -206,3 +206,23 @@ def test_a_blank_bootstrap_servers_in_the_settings_file_fails_and_unset_is_the_l
         os.environ.pop("VITALSTREAM_CONFIG", None)  # load_settings sets it for the sources
     assert s.bootstrap_servers == f"127.0.0.1:{s.stack.kafka_port}"
     assert s.kafka.bootstrap_servers is None
+
+
+@pytest.mark.parametrize(
+    ("url", "compress", "gzip"),
+    [
+        (None, "auto", False),  # the local stack
+        ("http://localhost:8086", "auto", False),
+        ("http://[::1]:8086", "auto", False),
+        ("http://127.0.0.2:8086", "auto", False),
+        ("https://influx.example:8086", "auto", True),
+        ("http://10.0.0.5:8086", "auto", True),
+        ("http://127.0.0.1:8086", "gzip", True),
+        ("https://influx.example:8086", "none", False),
+    ],
+)
+def test_influx_writes_are_gzipped_unless_influxdb_is_on_this_host(
+    url: str | None, compress: str, gzip: bool
+) -> None:
+    s = Settings(influxdb={"url": url, "compress": compress})  # type: ignore[arg-type]
+    assert s.influx_gzip is gzip
