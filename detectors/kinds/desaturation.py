@@ -57,11 +57,14 @@ class Desaturation(Module):
         c = self.c
         dc = c.desaturation
         ds = self.DS
+        # the episode's start, read before the update: an episode that counts only as it ends
+        # (a one-reading dip of a 1/min device) has its start cleared by then
+        episode_start = s[ds + desaturation.START]
         counted = desaturation.update(s, ds, ts, v, base, dc.drop, dc.min_episode_ms)
         if counted:
             if s[self.LAST_EP] < 0 or ts - s[self.LAST_EP] > dc.quiet_ms:
                 s[self.CLUSTER] = 0.0
-                s[self.FIRST_EP] = s[ds + desaturation.START]
+                s[self.FIRST_EP] = episode_start
             s[self.CLUSTER] += 1.0
             s[self.LAST_EP] = ts
             if ctx == ASLEEP and s[self.SS_START] >= 0:
