@@ -295,6 +295,18 @@ def test_swing_of_a_rate_already_up_is_not_an_abrupt_change() -> None:
     assert K.ABRUPT_HR_CHANGE.value in kinds(alerts)
 
 
+def test_no_abrupt_change_from_a_level_before_a_gap() -> None:
+    """Resting at 62 bpm, then the device off for two hours, then 100 bpm at rest: the level
+    from before the gap is no start of a jump (nothing says how the rate got to 100), so there
+    is no abrupt change; the same 100 bpm without the gap is one."""
+    rs = rest_then({range(320, 335): 100.0}, 380, base=62.0)
+    off = [r for r in rs if not 200 <= (r.ts_ms - T0) // MIN < 320]
+    _, alerts = run(off)
+    assert K.ABRUPT_HR_CHANGE.value not in kinds(alerts)
+    _, alerts = run(rs)
+    assert K.ABRUPT_HR_CHANGE.value in kinds(alerts)
+
+
 def test_decoupling_ships_disabled() -> None:
     """High at rest for 50 min (98 bpm, resting 66): no decoupling alert by default; the
     rule still works when switched on."""
