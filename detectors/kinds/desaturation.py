@@ -80,8 +80,11 @@ class Desaturation(Module):
         if (long_ep or (counted and s[self.CLUSTER] >= dc.min_episodes)) and not low_open:
             start = int(s[ds + desaturation.START]) if long_ep else int(s[self.FIRST_EP])
             n = int(s[self.CLUSTER]) + (1 if long_ep and not counted else 0)
+            # the lowest saturation of the episode: one that counts as it ends does so on the
+            # recovering reading, whose value is no measure of the dip
+            lowest = s[ds + desaturation.MIN]
             odi = s[self.LAST_ODI]
-            sev: Severity = "warning" if (odi >= dc.odi_warning or v <= 88) else "info"
+            sev: Severity = "warning" if (odi >= dc.odi_warning or lowest <= 88) else "info"
             self.book.active(
                 did,
                 tracks,
@@ -89,7 +92,7 @@ class Desaturation(Module):
                 ts,
                 start,
                 sev,
-                v,
+                lowest,
                 False,
                 out,
                 baseline=r1(base),

@@ -339,6 +339,24 @@ def test_low_spo2_and_desaturation() -> None:
     assert kinds(alerts) == ["desaturation"]
 
 
+def test_desaturation_of_one_reading_dips_starts_at_the_first_dip() -> None:
+    """A 1/min device with one-reading dips to 91 % (baseline 97 %): each dip counts only as
+    saturation recovers, a reading later. The alert starts at the cluster's first dip and
+    reports the lowest saturation of its dips, not the recovered reading's."""
+    rs = minutes(
+        "d1",
+        200,
+        spo2=lambda i: 91.0 if i > 120 and i % 10 == 0 else 97.0,
+        hr=lambda i: 60.0,
+        steps=lambda i: 0.0,
+    )
+    _, alerts = run(rs)
+    opened = next(a for a in alerts if a.kind is K.DESATURATION and a.state == "open")
+    assert opened.start_ms == T0 + 130 * MIN + 3  # the first dip's reading
+    assert opened.peak_value == 91.0
+    assert "(lowest 91 %) over 11 min" in opened.explanation
+
+
 def test_ongoing_is_rate_limited() -> None:
     _, alerts = run(rest_then({range(60, 60 + 180): 128.0}, 300))
     tachy = [a for a in alerts if a.kind is K.TACHYCARDIA_AT_REST]
