@@ -71,10 +71,12 @@ def feed(eng: Engine, x: Features) -> list[AlertEvent]:
     return events
 
 
-def alerts_on(module: type[Module], stream: Stream) -> list[AlertEvent]:
-    """Every alert event of every kind the engine raises on ``stream`` (as the probe of
-    ``module``'s kind configures it)."""
-    eng = Engine(_enabled(module))
+def alerts_on(
+    module: type[Module], stream: Stream, cfg: EngineConfig | None = None
+) -> list[AlertEvent]:
+    """Every alert event of every kind the engine raises on ``stream``, fed minute by minute
+    with a tick after each minute (``cfg``, by default the probe's of ``module``'s kind)."""
+    eng = Engine(cfg or _enabled(module))
     events: list[AlertEvent] = []
     for x, _ in stream:
         events += feed(eng, x)
