@@ -33,6 +33,8 @@ def run(
         out = eng.process(readings[i : i + batch])
         scored += out.scored
         alerts += out.alerts
+    # whatever the stream, every alert begins at a real event time, not after its event
+    assert all(0 <= a.start_ms <= a.ts_ms for a in alerts), alerts
     return scored, alerts
 
 
