@@ -94,7 +94,12 @@ class AbruptChangeConfig(_Cfg):
     delta_bpm: float = Field(25.0, gt=0, description="Minimum deviation from personal baseline")
     z: float = Field(5.0, gt=0, description="...and at least this many baseline sds")
     sustain_ms: int = 3 * _MIN
-    grace_ms: int = 2 * _MIN
+    grace_ms: int = Field(
+        2 * _MIN,
+        ge=0,
+        description="A run survives gaps/noise this long; a ~1 min level with no heart rate "
+        "this long after it (before a gap) is no start of a jump",
+    )
     onset_ms: int = Field(
         4 * _MIN, gt=0, description="The run must start this soon after a jump of delta/2"
     )

@@ -247,6 +247,7 @@ class ReadingPath:
         self.abrupt_on = bool(ab.enabled)
         self.abrupt_delta = float(ab.delta_bpm)
         self.abrupt_jump = float(ab.delta_bpm / 2)
+        self.abrupt_grace_ms = float(ab.grace_ms)
         self.decoupling_on = bool(dc.enabled)
         self.rest_excess_bpm = float(dc.rest_excess_bpm)
         lc, ds = cfg.low_spo2, cfg.desaturation
@@ -648,8 +649,10 @@ class ReadingPath:
         # abrupt change from the personal baseline of the context (asleep / at rest)
         if self.abrupt_on:
             # the level jumped faster than the ~1 min average could follow (a drift, or the
-            # slow recovery after exercise, is not abrupt); remembered for onset_ms
-            if fast_t >= 0.0:
+            # slow recovery after exercise, is not abrupt); remembered for onset_ms. A level
+            # with no heart rate in grace_ms after it (a device's first readings, or a gap: the
+            # watch put back on) says nothing of how the rate got here: no jump from it
+            if fast_t >= 0.0 and t - fast_t <= self.abrupt_grace_ms:
                 # the level a jump left, kept from its first reading (the level follows)
                 if v - fast >= self.abrupt_jump:
                     if t - s[self.JUMP_T] > _MIN:

@@ -8,6 +8,11 @@ and swings higher again: each swing is a "jump" of the ~1 min level, but not a c
 baseline. So the run must begin within ``onset_ms`` of a same-direction jump, and that jump
 must have made most of the change: the level it left was at most ``jump_share`` (half) of the
 change away from the baseline.
+
+A jump is a change of the ~1 min level from heart rate just before it: with no heart rate in
+``grace_ms`` before a reading (a device's first readings, or the first after a gap: the watch
+put back on) the level it would jump from is stale, so no jump is recorded (tachycardia's
+unknown onset, :mod:`detectors.kinds.tachycardia`, follows the same rule).
 """
 
 from __future__ import annotations

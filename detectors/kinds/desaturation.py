@@ -57,11 +57,14 @@ class Desaturation(Module):
         c = self.c
         dc = c.desaturation
         ds = self.DS
+        # the episode's start, read before the update: an episode that counts only as it ends
+        # (a one-reading dip of a 1/min device) has its start cleared by then
+        episode_start = s[ds + desaturation.START]
         counted = desaturation.update(s, ds, ts, v, base, dc.drop, dc.min_episode_ms)
         if counted:
             if s[self.LAST_EP] < 0 or ts - s[self.LAST_EP] > dc.quiet_ms:
                 s[self.CLUSTER] = 0.0
-                s[self.FIRST_EP] = s[ds + desaturation.START]
+                s[self.FIRST_EP] = episode_start
             s[self.CLUSTER] += 1.0
             s[self.LAST_EP] = ts
             if ctx == ASLEEP and s[self.SS_START] >= 0:
@@ -77,8 +80,11 @@ class Desaturation(Module):
         if (long_ep or (counted and s[self.CLUSTER] >= dc.min_episodes)) and not low_open:
             start = int(s[ds + desaturation.START]) if long_ep else int(s[self.FIRST_EP])
             n = int(s[self.CLUSTER]) + (1 if long_ep and not counted else 0)
+            # the lowest saturation of the episode: one that counts as it ends does so on the
+            # recovering reading, whose value is no measure of the dip
+            lowest = s[ds + desaturation.MIN]
             odi = s[self.LAST_ODI]
-            sev: Severity = "warning" if (odi >= dc.odi_warning or v <= 88) else "info"
+            sev: Severity = "warning" if (odi >= dc.odi_warning or lowest <= 88) else "info"
             self.book.active(
                 did,
                 tracks,
@@ -86,7 +92,7 @@ class Desaturation(Module):
                 ts,
                 start,
                 sev,
-                v,
+                lowest,
                 False,
                 out,
                 baseline=r1(base),

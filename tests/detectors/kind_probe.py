@@ -19,6 +19,7 @@ from detectors.base import Features
 from detectors.config import EngineConfig
 from detectors.engine import Engine
 from detectors.kinds.base import Module
+from detectors.types import AlertEvent
 from messages.codec import Reading
 from messages.metrics import Metric
 from tests.detectors.streams import HOUR, MIN, T0, day_plan
@@ -60,6 +61,28 @@ def _enabled(module: type[Module]) -> EngineConfig:
     return cfg.model_copy(update={module.section: section.model_copy(update={"enabled": True})})
 
 
+def feed(eng: Engine, x: Features) -> list[AlertEvent]:
+    """Feed one minute ``x`` to ``eng`` and tick it just after; the alert events raised."""
+    rs = _readings(x)
+    events = eng.process(rs).alerts if rs else []
+    ts = x.get("ts")
+    if ts is not None and math.isfinite(ts) and DEVICE in eng.device_ids():
+        events += eng.tick(int(ts) + 4, [DEVICE])
+    return events
+
+
+def alerts_on(
+    module: type[Module], stream: Stream, cfg: EngineConfig | None = None
+) -> list[AlertEvent]:
+    """Every alert event of every kind the engine raises on ``stream``, fed minute by minute
+    with a tick after each minute (``cfg``, by default the probe's of ``module``'s kind)."""
+    eng = Engine(cfg or _enabled(module))
+    events: list[AlertEvent] = []
+    for x, _ in stream:
+        events += feed(eng, x)
+    return events
+
+
 class KindDetector:
     """The alert kind of ``module`` as a detector (see the module docstring)."""
 
@@ -77,24 +100,16 @@ class KindDetector:
         t = eng._devices[DEVICE].tracks.get(self.module.kind.value)
         return 1.0 if t is not None and t.is_open else 0.0
 
-    def _feed(self, eng: Engine, x: Features) -> None:
-        rs = _readings(x)
-        if rs:
-            eng.process(rs)
-        ts = x.get("ts")
-        if ts is not None and math.isfinite(ts) and DEVICE in eng.device_ids():
-            eng.tick(int(ts) + 4, [DEVICE])
-
     def score_one(self, x: Features) -> float:
         scratch = self._scratch
         scratch.drop(DEVICE)
         if DEVICE in self._engine.device_ids():
             scratch.restore(DEVICE, self._engine.snapshot(DEVICE))
-        self._feed(scratch, x)
+        feed(scratch, x)
         return self._open(scratch)
 
     def learn_one(self, x: Features) -> None:
-        self._feed(self._engine, x)
+        feed(self._engine, x)
 
     def score_many(self, xs: Sequence[Features]) -> list[float]:
         return [self.score_one(x) for x in xs]

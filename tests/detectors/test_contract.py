@@ -24,10 +24,11 @@ from detectors import (
     NightlyBaseline,
     SustainedThreshold,
 )
+from detectors.kinds.base import Module
 from detectors.kinds.registry import MODULES
 from detectors.river_adapter import RiverAnomaly, gaussian_scorer
 from messages.kinds import AnomalyKind
-from tests.detectors.kind_probe import STREAMS, KindDetector
+from tests.detectors.kind_probe import STREAMS, KindDetector, alerts_on
 
 Stream = list[tuple[dict[str, float], bool]]
 MIN = 60_000
@@ -242,6 +243,21 @@ def test_auc_on_labelled_stream(name: str) -> None:
     scores = _prequential(make(0), data)
     assert all(math.isfinite(s) for s in scores)
     assert auc(scores, [y for _, y in data]) > 0.5
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m.kind is not None], ids=lambda m: m.name)
+def test_every_alert_has_a_real_start(module: type[Module]) -> None:
+    """Every alert event (of any kind) on the kind's streams begins at a real event time: on
+    or after the stream's first minute and not after the event itself (a start of -1 would
+    say "since 1970" and give the alert an id hashed from it)."""
+    for seed in (0, 1, 2):
+        stream = STREAMS[module.name](seed)
+        first = min(x["ts"] for x, _ in stream)
+        events = alerts_on(module, stream)
+        assert events, "the stream raises alerts"
+        for a in events:
+            assert first <= a.start_ms <= a.ts_ms, (a.kind, a.state, a.start_ms, seed)
+            assert a.end_ms is None or a.start_ms <= a.end_ms
 
 
 def test_auc_helper() -> None:

@@ -33,6 +33,8 @@ def run(
         out = eng.process(readings[i : i + batch])
         scored += out.scored
         alerts += out.alerts
+    # whatever the stream, every alert begins at a real event time, not after its event
+    assert all(0 <= a.start_ms <= a.ts_ms for a in alerts), alerts
     return scored, alerts
 
 
@@ -295,6 +297,18 @@ def test_swing_of_a_rate_already_up_is_not_an_abrupt_change() -> None:
     assert K.ABRUPT_HR_CHANGE.value in kinds(alerts)
 
 
+def test_no_abrupt_change_from_a_level_before_a_gap() -> None:
+    """Resting at 62 bpm, then the device off for two hours, then 100 bpm at rest: the level
+    from before the gap is no start of a jump (nothing says how the rate got to 100), so there
+    is no abrupt change; the same 100 bpm without the gap is one."""
+    rs = rest_then({range(320, 335): 100.0}, 380, base=62.0)
+    off = [r for r in rs if not 200 <= (r.ts_ms - T0) // MIN < 320]
+    _, alerts = run(off)
+    assert K.ABRUPT_HR_CHANGE.value not in kinds(alerts)
+    _, alerts = run(rs)
+    assert K.ABRUPT_HR_CHANGE.value in kinds(alerts)
+
+
 def test_decoupling_ships_disabled() -> None:
     """High at rest for 50 min (98 bpm, resting 66): no decoupling alert by default; the
     rule still works when switched on."""
@@ -325,6 +339,24 @@ def test_low_spo2_and_desaturation() -> None:
     )
     _, alerts = run(desat)
     assert kinds(alerts) == ["desaturation"]
+
+
+def test_desaturation_of_one_reading_dips_starts_at_the_first_dip() -> None:
+    """A 1/min device with one-reading dips to 91 % (baseline 97 %): each dip counts only as
+    saturation recovers, a reading later. The alert starts at the cluster's first dip and
+    reports the lowest saturation of its dips, not the recovered reading's."""
+    rs = minutes(
+        "d1",
+        200,
+        spo2=lambda i: 91.0 if i > 120 and i % 10 == 0 else 97.0,
+        hr=lambda i: 60.0,
+        steps=lambda i: 0.0,
+    )
+    _, alerts = run(rs)
+    opened = next(a for a in alerts if a.kind is K.DESATURATION and a.state == "open")
+    assert opened.start_ms == T0 + 130 * MIN + 3  # the first dip's reading
+    assert opened.peak_value == 91.0
+    assert "(lowest 91 %) over 11 min" in opened.explanation
 
 
 def test_ongoing_is_rate_limited() -> None:
