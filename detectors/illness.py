@@ -145,6 +145,9 @@ class IllnessDetector:
         device, learned from every night (winsorised), so a night owl's late steps are usual.
     prior_late_sd, prior_evening_sd
         Population priors of those steps' sds (steps), weight ``prior_nights``.
+    evening
+        Judge each day again at local 22:00 (:meth:`judge_evening`): the day's resting HR with
+        the evidence carried so far, hours before the night that follows closes.
     seed
         Accepted for a uniform detector signature; the model is deterministic.
 
@@ -188,6 +191,7 @@ class IllnessDetector:
         evening_min_steps: float = 4000.0,
         prior_late_sd: float = 800.0,
         prior_evening_sd: float = 2000.0,
+        evening: bool = True,
         seed: int | None = None,
     ) -> None:
         if baseline not in ("ew", "median"):
@@ -215,6 +219,7 @@ class IllnessDetector:
         self.evening_min_steps = evening_min_steps
         self.prior_late_sd = prior_late_sd
         self.prior_evening_sd = prior_evening_sd
+        self.evening = evening
         self.seed = seed
         fading = 2.0 / (span + 1.0)
         self._center: Any
@@ -465,6 +470,71 @@ class IllnessDetector:
             self._day[0].update(day_rhr)
             self._day[1].update(day_rhr)
             self._n_day += 1
+
+    # -- the evening judgement -------------------------------------------------------------
+
+    def evening_flags(self, x: Features) -> bool:
+        """Whether the evening judgement flags today (no state change).
+
+        ``x`` is what is known at local 22:00: the day's resting HR so far (``day_rest_hr``)
+        and, when the steps stream is alive, the evening's steps (``evening_steps``). The
+        evening asks whether the night that follows would be flagged even if it brought no
+        news (its resting-HR z-score 0): the evidence carried from the nights before plus the
+        day's, ``S + day_weight * clip(z_day, -1, 3) - k >= h``, with the day's resting HR
+        >= 1 sd and ``min_delta_bpm`` over its usual, and last night already more than one sd
+        over the baseline (the rise was there in the night and persists through the day). It
+        scores the state the morning judgement left and learns nothing, so the evidence of the
+        day is counted once, by the night that follows, as before; a hard evening session
+        (``evening_steps``, as in :meth:`discount_reason`) is not judged.
+        """
+        if not self.evening or self._quiet or self._n < self.min_nights:
+            return False
+        if self._n_day < self.min_nights or self._elevated_run < 1:
+            return False
+        day_rhr = feature(x, "day_rest_hr")
+        if day_rhr is None or self.discount_reason(x):
+            return False
+        w = self.prior_nights
+        var = float(self._day[1].get())
+        day_sd = math.sqrt((w * self.prior_day_sd**2 + self._n_day * var) / (w + self._n_day))
+        delta = day_rhr - float(self._day[0].get())
+        z_day = delta / day_sd
+        if z_day < 1.0 or delta < self.min_delta_bpm:
+            return False
+        return self._cusum + self.day_weight * min(3.0, z_day) - self.k >= self.h
+
+    def judge_evening(self, day: int, x: Features) -> IllnessCandidate | None:
+        """The evening judgement (:meth:`evening_flags`) of local day ``day``: a candidate if
+        it flags, and then the episode's quiet period starts (the alert has been given: the
+        night that follows adds no evidence and is learned, as the nights after a flagged night
+        are)."""
+        if not self.evening_flags(x):
+            return None
+        base = self.baseline()
+        assert base is not None  # evening_flags needs learned nights
+        center, sd = base
+        day_rhr = float(feature(x, "day_rest_hr") or 0.0)
+        usual = float(self._day[0].get())
+        cusum = self._cusum
+        self._flagged_run += 1
+        self._quiet = self.refractory_nights + 1
+        self._cusum = 0.0
+        text = (
+            f"Resting heart rate today {day_rhr:.0f} bpm, {day_rhr - usual:.0f} bpm above your "
+            f"usual day ({usual:.0f}); last night it was already over your "
+            f"{max(min(self._n, self.span), 1)}-night baseline ({center:.0f} +/- {sd:.1f})"
+        )
+        text += "." if self._elevated_run <= 1 else f", {_ordinal(self._elevated_run)} in a row."
+        return IllnessCandidate(
+            day=day,
+            score=cusum,
+            rest_hr=day_rhr,
+            baseline=usual,
+            baseline_sd=sd,
+            nights=self._elevated_run,
+            steps_change=None,
+            explanation=text,
+        )
 
     def score_many(self, xs: Sequence[Features]) -> list[float]:
         return [self.score_one(x) for x in xs]

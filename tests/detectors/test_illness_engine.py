@@ -64,6 +64,31 @@ def test_hr_and_steps_alone_raise_an_explained_illness_alert() -> None:
     assert "-night baseline (56 +/- " in first.explanation
 
 
+def test_a_raised_day_after_a_raised_night_is_alerted_at_22h() -> None:
+    """A night 2 bpm up (over one sd, too little to flag), then a day 5 bpm up: the evening
+    judgement alerts at local 22:00 of that day, nine hours before the next night closes."""
+    start = 11 * 1440
+
+    def rise(i: int) -> float:
+        return 0.0 if i < start else 2.0 if i < start + 7 * 60 else 5.0
+
+    rs = minutes(
+        "d1",
+        13 * 1440,
+        steps=lambda i: day_plan(i % 1440)[0],
+        hr=lambda i: day_plan(i % 1440)[1] + rise(i),
+        seed=3,
+    )
+    alerts = [a for a in run(Engine(), rs) if a.kind is K.ILLNESS]
+    assert alerts
+    first = alerts[0]
+    assert first.state == "open"
+    assert (first.ts_ms - T0) // (DAY // 24) == 11 * 24 + 22  # day 11, local 22:00 (UTC)
+    assert first.explanation.startswith("Possible onset of an illness")
+    assert "Resting heart rate today" in first.explanation
+    assert "last night it was already over your" in first.explanation
+
+
 def test_normal_days_raise_no_illness_alert() -> None:
     eng = Engine()
     assert not [a for a in run(eng, hr_and_steps("d1", 16)) if a.kind is K.ILLNESS]
