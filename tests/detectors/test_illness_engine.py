@@ -64,22 +64,27 @@ def test_hr_and_steps_alone_raise_an_explained_illness_alert() -> None:
     assert "-night baseline (56 +/- " in first.explanation
 
 
-def test_a_raised_day_after_a_raised_night_is_alerted_at_22h() -> None:
-    """A night 2 bpm up (over one sd, too little to flag), then a day 5 bpm up: the evening
-    judgement alerts at local 22:00 of that day, nine hours before the next night closes."""
+def raised_night_then_day() -> list[Reading]:
+    """Ordinary days; the night ending on day 11 2 bpm up (over one sd, too little to flag),
+    then day 11 5 bpm up."""
     start = 11 * 1440
 
     def rise(i: int) -> float:
         return 0.0 if i < start else 2.0 if i < start + 7 * 60 else 5.0
 
-    rs = minutes(
+    return minutes(
         "d1",
         13 * 1440,
         steps=lambda i: day_plan(i % 1440)[0],
         hr=lambda i: day_plan(i % 1440)[1] + rise(i),
         seed=3,
     )
-    alerts = [a for a in run(Engine(), rs) if a.kind is K.ILLNESS]
+
+
+def test_a_raised_day_after_a_raised_night_is_alerted_at_22h() -> None:
+    """The evening judgement alerts at local 22:00 of the raised day, nine hours before the
+    night that follows closes."""
+    alerts = [a for a in run(Engine(), raised_night_then_day()) if a.kind is K.ILLNESS]
     assert alerts
     first = alerts[0]
     assert first.state == "open"
@@ -115,6 +120,21 @@ def test_replay_is_deterministic_across_a_restore_mid_stream() -> None:
     expected = run(whole, rs)
     assert any(a.kind is K.ILLNESS for a in expected)
     cut = 13 * 1440 * 2 + 517  # mid-day, after the alert opened
+    first = Engine()
+    got = run(first, rs[:cut])
+    second = Engine()
+    second.restore("d1", first.snapshot("d1"))
+    got += run(second, rs[cut:])
+    assert got == expected
+    assert second.snapshot("d1") == whole.snapshot("d1")
+
+
+def test_replay_across_a_restore_before_the_evening_judgement_is_deterministic() -> None:
+    rs = raised_night_then_day()
+    whole = Engine()
+    expected = run(whole, rs)
+    assert any("Resting heart rate today" in a.explanation for a in expected)
+    cut = (11 * 1440 + 20 * 60) * 2 + 17  # day 11, 20:00: the day's sums are in the snapshot
     first = Engine()
     got = run(first, rs[:cut])
     second = Engine()
