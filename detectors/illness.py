@@ -56,9 +56,9 @@ from river import stats
 from detectors.base import Features, feature
 from detectors.daily_features import DayRecord, NightRecord
 
-SNAPSHOT_VERSION = 3
+SNAPSHOT_VERSION = 4
 # the River statistics a snapshot holds, in order
-_RIVER = ("_center", "_spread", "_steps", "_sleep", "_day", "_evening", "_late")
+_RIVER = ("_center", "_spread", "_steps", "_sleep", "_day", "_evening", "_late", "_eve_day")
 # then the counters and the CuSum
 _STATE = (
     "_n",
@@ -72,6 +72,7 @@ _STATE = (
     "_n_evening",
     "_n_late",
     "_discounted",
+    "_n_eve_day",
 )
 
 #: why a night was discounted (``IllnessDetector.discounted``): index -> plain language
@@ -238,6 +239,9 @@ class IllnessDetector:
         self._late = (stats.EWMean(fading_factor=fading), stats.EWVar(fading_factor=fading))
         self._n_evening = 0
         self._n_late = 0
+        # the day's resting HR as the evening sees it (00:00-22:00): its own usual
+        self._eve_day = (stats.EWMean(fading_factor=fading), stats.EWVar(fading_factor=fading))
+        self._n_eve_day = 0
         # the last night judged was discounted: 0 no, else an index of DISCOUNT_REASONS
         self._discounted = 0
         # nights learned, steps days learned (working, weekend), sleep nights, CuSum, run
@@ -473,48 +477,68 @@ class IllnessDetector:
 
     # -- the evening judgement -------------------------------------------------------------
 
+    def _evening_usual(self, x: Features) -> tuple[float, float, float] | None:
+        """(day's resting HR so far, its usual, the usual's sd) when the evening can be judged,
+        else ``None``: the day after a discounted night is not (its raised day-time HR is the
+        night out's tail), nor a day without a resting HR or before ``min_nights`` evenings."""
+        day_rhr = feature(x, "day_rest_hr")
+        if day_rhr is None or self._discounted or self._n_eve_day < self.min_nights:
+            return None
+        w, n = self.prior_nights, self._n_eve_day
+        var = float(self._eve_day[1].get())
+        sd = math.sqrt((w * self.prior_day_sd**2 + n * var) / (w + n))
+        return day_rhr, float(self._eve_day[0].get()), sd
+
     def evening_flags(self, x: Features) -> bool:
         """Whether the evening judgement flags today (no state change).
 
-        ``x`` is what is known at local 22:00: the day's resting HR so far (``day_rest_hr``)
-        and, when the steps stream is alive, the evening's steps (``evening_steps``). The
-        evening asks whether the night that follows would be flagged even if it brought no
-        news (its resting-HR z-score 0): the evidence carried from the nights before plus the
-        day's, ``S + day_weight * clip(z_day, -1, 3) - k >= h``, with the day's resting HR
-        >= 1 sd and ``min_delta_bpm`` over its usual, and last night already more than one sd
-        over the baseline (the rise was there in the night and persists through the day). It
-        scores the state the morning judgement left and learns nothing, so the evidence of the
-        day is counted once, by the night that follows, as before; a hard evening session
-        (``evening_steps``, as in :meth:`discount_reason`) is not judged.
+        ``x`` is what is known at local 22:00: the day's resting HR so far (``day_rest_hr``,
+        00:00-22:00, judged against its own usual: the evenings' values, learned by
+        :meth:`judge_evening`) and, when the steps stream is alive, the evening's steps
+        (``evening_steps``). The evening asks whether the night that follows would be flagged
+        even if it brought no news (its resting-HR z-score 0): the evidence carried from the
+        nights before plus the day's, ``S + day_weight * clip(z_day, -1, 3) - k >= h``, with the
+        day's resting HR >= 1 sd and ``min_delta_bpm`` over its usual, and last night already
+        more than one sd over the baseline (the rise was there in the night and persists
+        through the day). The CuSum is not changed: the day's evidence is counted once, by the
+        night that follows, as before. Not judged: a hard evening session (``evening_steps``, as
+        in :meth:`discount_reason`), the day after a discounted night.
         """
         if not self.evening or self._quiet or self._n < self.min_nights:
             return False
-        if self._n_day < self.min_nights or self._elevated_run < 1:
+        ev = self._evening_usual(x)
+        if ev is None or self._elevated_run < 1 or self.discount_reason(x):
             return False
-        day_rhr = feature(x, "day_rest_hr")
-        if day_rhr is None or self.discount_reason(x):
-            return False
-        w = self.prior_nights
-        var = float(self._day[1].get())
-        day_sd = math.sqrt((w * self.prior_day_sd**2 + self._n_day * var) / (w + self._n_day))
-        delta = day_rhr - float(self._day[0].get())
-        z_day = delta / day_sd
-        if z_day < 1.0 or delta < self.min_delta_bpm:
+        day_rhr, usual, sd = ev
+        z_day = (day_rhr - usual) / sd
+        if z_day < 1.0 or day_rhr - usual < self.min_delta_bpm:
             return False
         return self._cusum + self.day_weight * min(3.0, z_day) - self.k >= self.h
 
     def judge_evening(self, day: int, x: Features) -> IllnessCandidate | None:
-        """The evening judgement (:meth:`evening_flags`) of local day ``day``: a candidate if
-        it flags, and then the episode's quiet period starts (the alert has been given: the
-        night that follows adds no evidence and is learned, as the nights after a flagged night
-        are)."""
-        if not self.evening_flags(x):
+        """The evening judgement (:meth:`evening_flags`) of local day ``day``, then learning.
+
+        A flag returns a candidate and starts the episode's quiet period (the alert has been
+        given: the night that follows adds no evidence and is learned, as the nights after a
+        flagged night are). Otherwise the day's value is learned into the evening's usual
+        (winsorised at 2.5 sd), unless the evening is not judged (:meth:`_evening_usual`)."""
+        value = feature(x, "day_rest_hr")
+        if not self.evening or value is None or self._discounted:
             return None
+        ev = self._evening_usual(x)
+        if not self.evening_flags(x):
+            if ev is not None:  # winsorise: one odd day moves the usual a little
+                _, usual, sd = ev
+                value = min(max(value, usual - 2.5 * sd), usual + 2.5 * sd)
+            self._eve_day[0].update(value)
+            self._eve_day[1].update(value)
+            self._n_eve_day += 1
+            return None
+        assert ev is not None
         base = self.baseline()
         assert base is not None  # evening_flags needs learned nights
         center, sd = base
-        day_rhr = float(feature(x, "day_rest_hr") or 0.0)
-        usual = float(self._day[0].get())
+        day_rhr, usual, _ = ev
         cusum = self._cusum
         self._flagged_run += 1
         self._quiet = self.refractory_nights + 1

@@ -76,10 +76,10 @@ class Illness(Module):
     multiday = True
     metric = Metric.HEART_RATE
     title = "Possible onset of an illness"
-    # version 2: the model snapshot is IllnessDetector's SNAPSHOT_VERSION 3 (bump both together)
+    # version 3: the model snapshot is IllnessDetector's SNAPSHOT_VERSION 4 (bump both together)
     layout = Layout(
         "illness",
-        2,
+        3,
         (
             # this hour, accumulated per heart-rate reading by the compiled path (minutes)
             Slot("hour_worn", jump="reset"),

@@ -259,16 +259,19 @@ def test_a_night_owl_late_steps_are_usual() -> None:
 
 
 def _day_baseline(det: IllnessDetector, seed: int = 8) -> None:
-    """30 ordinary nights and days: night 58 bpm, the day's resting HR 66 bpm."""
+    """30 ordinary days and nights, each day judged at 22:00: night 58 bpm, day 66 bpm."""
     rng = random.Random(seed)
-    for _night in range(30):
+    for day in range(30):
+        day_rhr, evening = rng.gauss(66, 1.0), max(0.0, rng.gauss(1500, 400))
+        assert det.judge_evening(day, {"day_rest_hr": day_rhr, "evening_steps": evening}) is None
         det.learn_one(
             {
                 "rest_hr": rng.gauss(58, 0.8),
-                "day_rest_hr": rng.gauss(66, 1.0),
+                "day_rest_hr": day_rhr,
                 "steps": 8000.0,
                 "weekend": 0.0,
-                "evening_steps": max(0.0, rng.gauss(1500, 400)),
+                "evening_steps": evening,
+                "late_steps": max(0.0, rng.gauss(150, 80)),
             }
         )
 
@@ -283,12 +286,14 @@ def test_the_evening_judges_an_illness_shaped_day_and_not_an_ordinary_one() -> N
     up_night = {"rest_hr": center + 1.2 * sd, "day_rest_hr": 67.0, "steps": 8000.0}
     assert det.judge(100, {**up_night, "weekend": 0.0}) is None  # up, but not flagged
     assert det.elevated_run == 1
-    before = det.snapshot()
-    assert not det.evening_flags({"day_rest_hr": 66.0, "evening_steps": 1500.0})
-    assert det.judge_evening(100, {"day_rest_hr": 66.0}) is None
+    ordinary_day = {"day_rest_hr": 66.0, "evening_steps": 1500.0}
     sick_day = {"day_rest_hr": 70.0, "evening_steps": 900.0}
+    before = det.snapshot()
+    assert not det.evening_flags(ordinary_day)
     assert det.evening_flags(sick_day)
     assert det.snapshot() == before  # scoring the evening changes nothing
+    assert det.judge_evening(100, ordinary_day) is None  # learned into the evening's usual
+    assert det.snapshot() != before
     calm = IllnessDetector()
     _day_baseline(calm)
     calm.judge(100, {"rest_hr": center, "day_rest_hr": 66.0, "steps": 8000.0, "weekend": 0.0})
@@ -304,7 +309,7 @@ def test_an_evening_flag_is_one_alert_and_the_night_after_adds_none() -> None:
     assert cand is not None
     assert cand.day == 100
     assert cand.explanation.startswith(
-        "Resting heart rate today 70 bpm, 3 bpm above your usual day"
+        "Resting heart rate today 70 bpm, 4 bpm above your usual day (66); last night"
     )
     assert "last night it was already over your 28-night baseline" in cand.explanation
     # the alert has been given: the sick night that follows is part of the quiet period
@@ -321,3 +326,18 @@ def test_the_evening_does_not_judge_after_a_hard_session_or_when_off() -> None:
     assert det.evening_flags({"day_rest_hr": 70.0, "evening_steps": 1500.0})
     assert not det.evening_flags({"day_rest_hr": 70.0, "evening_steps": 14000.0})
     assert not off.evening_flags({"day_rest_hr": 70.0, "evening_steps": 1500.0})
+
+
+def test_the_day_after_a_night_out_is_not_judged_in_the_evening() -> None:
+    """A night out (discounted) leaves the next day's resting HR raised: that evening is neither
+    judged nor learned."""
+    det = IllnessDetector()
+    _day_baseline(det)
+    center, sd = det.baseline() or (0.0, 0.0)
+    det.judge(100, {"rest_hr": center + 1.2 * sd, "day_rest_hr": 67.0})
+    night_out = {"rest_hr": center + 5.0, "day_rest_hr": 67.0, "steps": 9000.0}
+    det.judge(101, {**night_out, "weekend": 0.0, "evening_steps": 1500.0, "late_steps": 5000.0})
+    assert det.discounted == 1
+    before = det.snapshot()
+    assert det.judge_evening(101, {"day_rest_hr": 71.0}) is None
+    assert det.snapshot() == before

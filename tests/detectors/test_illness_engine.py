@@ -111,7 +111,7 @@ def test_snapshot_round_trip_carries_the_river_state() -> None:
     assert b.snapshot() == a.snapshot()
     assert b.baseline() == a.baseline()
     assert len(snap) <= 4096  # the always-on per-device budget
-    assert len(a.snapshot()) <= 768
+    assert len(a.snapshot()) <= 1024  # the model: 780 B with the evening usual (656 before)
 
 
 def test_replay_is_deterministic_across_a_restore_mid_stream() -> None:
