@@ -73,6 +73,7 @@ _STATE = (
     "_n_late",
     "_discounted",
     "_n_eve_day",
+    "_last_night",
 )
 
 #: why a night was discounted (``IllnessDetector.discounted``): index -> plain language
@@ -242,6 +243,8 @@ class IllnessDetector:
         # the day's resting HR as the evening sees it (00:00-22:00): its own usual
         self._eve_day = (stats.EWMean(fading_factor=fading), stats.EWVar(fading_factor=fading))
         self._n_eve_day = 0
+        # the day the last night judged with a resting HR ended (-1: none yet)
+        self._last_night = -1
         # the last night judged was discounted: 0 no, else an index of DISCOUNT_REASONS
         self._discounted = 0
         # nights learned, steps days learned (working, weekend), sleep nights, CuSum, run
@@ -489,8 +492,8 @@ class IllnessDetector:
         sd = math.sqrt((w * self.prior_day_sd**2 + n * var) / (w + n))
         return day_rhr, float(self._eve_day[0].get()), sd
 
-    def evening_flags(self, x: Features) -> bool:
-        """Whether the evening judgement flags today (no state change).
+    def evening_flags(self, day: int, x: Features) -> bool:
+        """Whether the evening judgement flags local day ``day`` (no state change).
 
         ``x`` is what is known at local 22:00: the day's resting HR so far (``day_rest_hr``,
         00:00-22:00, judged against its own usual: the evenings' values, learned by
@@ -498,16 +501,18 @@ class IllnessDetector:
         (``evening_steps``). The evening asks whether the night that follows would be flagged
         even if it brought no news (its resting-HR z-score 0): the evidence carried from the
         nights before plus the day's, ``S + day_weight * clip(z_day, -1, 3) - k >= h``, with the
-        day's resting HR >= 1 sd and ``min_delta_bpm`` over its usual, and last night already
-        more than one sd over the baseline (the rise was there in the night and persists
-        through the day). The CuSum is not changed: the day's evidence is counted once, by the
-        night that follows, as before. Not judged: a hard evening session (``evening_steps``, as
-        in :meth:`discount_reason`), the day after a discounted night.
+        day's resting HR >= 1 sd and ``min_delta_bpm`` over its usual, and last night (the
+        night that ended this morning, judged with a resting HR) already more than one sd over
+        the baseline: the rise was there in the night and persists through the day. The CuSum
+        is not changed: the day's evidence is counted once, by the night that follows, as
+        before. Not judged: a hard evening session (``evening_steps``, as in
+        :meth:`discount_reason`), the day after a discounted night.
         """
         if not self.evening or self._quiet or self._n < self.min_nights:
             return False
         ev = self._evening_usual(x)
-        if ev is None or self._elevated_run < 1 or self.discount_reason(x):
+        last_night_up = self._last_night == day and self._elevated_run >= 1
+        if ev is None or not last_night_up or self.discount_reason(x):
             return False
         day_rhr, usual, sd = ev
         z_day = (day_rhr - usual) / sd
@@ -526,7 +531,7 @@ class IllnessDetector:
         if not self.evening or value is None or self._discounted:
             return None
         ev = self._evening_usual(x)
-        if not self.evening_flags(x):
+        if not self.evening_flags(day, x):
             if ev is not None:  # winsorise: one odd day moves the usual a little
                 _, usual, sd = ev
                 value = min(max(value, usual - 2.5 * sd), usual + 2.5 * sd)
@@ -575,6 +580,8 @@ class IllnessDetector:
         change = self.steps_change(x)
         before = self._discounted
         self.learn_one(x)
+        if ev is not None and not self._discounted:
+            self._last_night = day
         if not flagged or ev is None:
             return None
         cusum, rhr, center, sd, _ = ev

@@ -289,15 +289,15 @@ def test_the_evening_judges_an_illness_shaped_day_and_not_an_ordinary_one() -> N
     ordinary_day = {"day_rest_hr": 66.0, "evening_steps": 1500.0}
     sick_day = {"day_rest_hr": 70.0, "evening_steps": 900.0}
     before = det.snapshot()
-    assert not det.evening_flags(ordinary_day)
-    assert det.evening_flags(sick_day)
+    assert not det.evening_flags(100, ordinary_day)
+    assert det.evening_flags(100, sick_day)
     assert det.snapshot() == before  # scoring the evening changes nothing
     assert det.judge_evening(100, ordinary_day) is None  # learned into the evening's usual
     assert det.snapshot() != before
     calm = IllnessDetector()
     _day_baseline(calm)
     calm.judge(100, {"rest_hr": center, "day_rest_hr": 66.0, "steps": 8000.0, "weekend": 0.0})
-    assert not calm.evening_flags(sick_day)  # the night before was ordinary
+    assert not calm.evening_flags(100, sick_day)  # the night before was ordinary
 
 
 def test_an_evening_flag_is_one_alert_and_the_night_after_adds_none() -> None:
@@ -323,9 +323,9 @@ def test_the_evening_does_not_judge_after_a_hard_session_or_when_off() -> None:
         _day_baseline(d)
         center, sd = d.baseline() or (0.0, 0.0)
         d.judge(100, {"rest_hr": center + 1.2 * sd, "day_rest_hr": 67.0})
-    assert det.evening_flags({"day_rest_hr": 70.0, "evening_steps": 1500.0})
-    assert not det.evening_flags({"day_rest_hr": 70.0, "evening_steps": 14000.0})
-    assert not off.evening_flags({"day_rest_hr": 70.0, "evening_steps": 1500.0})
+    assert det.evening_flags(100, {"day_rest_hr": 70.0, "evening_steps": 1500.0})
+    assert not det.evening_flags(100, {"day_rest_hr": 70.0, "evening_steps": 14000.0})
+    assert not off.evening_flags(100, {"day_rest_hr": 70.0, "evening_steps": 1500.0})
 
 
 def test_the_day_after_a_night_out_is_not_judged_in_the_evening() -> None:
@@ -341,3 +341,17 @@ def test_the_day_after_a_night_out_is_not_judged_in_the_evening() -> None:
     before = det.snapshot()
     assert det.judge_evening(101, {"day_rest_hr": 71.0}) is None
     assert det.snapshot() == before
+
+
+def test_the_evening_needs_the_night_that_ended_this_morning() -> None:
+    """A raised night two days ago, then a night without a resting HR (too little at rest):
+    a raised day is not enough (on raw-HR real data, one day's resting HR alone is noise)."""
+    det = IllnessDetector()
+    _day_baseline(det)
+    center, sd = det.baseline() or (0.0, 0.0)
+    det.judge(100, {"rest_hr": center + 1.2 * sd, "day_rest_hr": 67.0})
+    sick_day = {"day_rest_hr": 70.0}
+    assert det.evening_flags(100, sick_day)
+    det.judge(101, {"day_rest_hr": 67.0})  # no resting HR last night
+    assert det.elevated_run == 1
+    assert not det.evening_flags(101, sick_day)
