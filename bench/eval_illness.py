@@ -26,6 +26,11 @@ Every model configuration and the reference rule judge the *same* nights in the 
 The reference rule: nightly resting HR >= 4 bpm over the median of the previous 28 nights (at
 least 7 of them) on 2 consecutive nights.
 
+The evening judgement (``model + evening judgement``) is replayed from the nights: before each
+night, the day before it is judged as at local 22:00 with the night's ``day_rest_hr`` (the
+whole day's value, 00:00-24:00: the engine judges 00:00-22:00, so this is an approximation; the
+engine's figures come from ``vitalstream evaluate``).
+
 Robust night statistics (measured here, not in the engine): besides the night's mean resting
 HR (the engine's), the tap records each night's hourly resting-HR means (hours with >= 20 min
 at rest) and the configurations ``... on rest_hr_low_half`` (the mean of the lower half of

@@ -22,6 +22,9 @@ Which River estimator does what (chosen by measurement, ``docs/illness.md``):
 - **usual steps**: two ``river.stats.EWMean`` (working days, weekends), so "steps down 40 % on
   your usual day" compares a Saturday with Saturdays; usual sleep: one ``EWMean``; the day-time
   resting HR of the day before: ``EWMean`` + ``EWVar`` (it moves half a day before the night).
+- **the evening's usual**: ``EWMean`` + ``EWVar`` of the day's resting HR as local 22:00 sees
+  it (00:00-22:00), learned by :meth:`IllnessDetector.judge_evening`, for the evening
+  judgement (a raised day after a raised night alerts 9 h before the next night closes).
 - **evidence over nights**: a one-sided CuSum of the nightly resting-HR z-score, plus the day
   before's resting-HR z-score (clipped to [-1, 3], weight ``day_weight``) and bounded support
   from a steps drop and longer sleep on nights whose resting HR is already up:
