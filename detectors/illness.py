@@ -557,14 +557,26 @@ class IllnessDetector:
             f"{max(min(self._n, self.span), 1)}-night baseline ({center:.0f} +/- {sd:.1f})"
         )
         text += "." if self._elevated_run <= 1 else f", {_ordinal(self._elevated_run)} in a row."
+        return self._candidate(day, cusum, day_rhr, usual, sd, None, text)
+
+    def _candidate(
+        self,
+        day: int,
+        score: float,
+        rest_hr: float,
+        baseline: float,
+        sd: float,
+        steps_change: float | None,
+        text: str,
+    ) -> IllnessCandidate:
         return IllnessCandidate(
             day=day,
-            score=cusum,
-            rest_hr=day_rhr,
-            baseline=usual,
+            score=score,
+            rest_hr=rest_hr,
+            baseline=baseline,
             baseline_sd=sd,
             nights=self._elevated_run,
-            steps_change=None,
+            steps_change=steps_change,
             explanation=text,
         )
 
@@ -591,16 +603,7 @@ class IllnessDetector:
         text = explain(rhr, center, sd, self._elevated_run, change, min(self._n, self.span))
         if before:
             text += f" The night before was not counted: {DISCOUNT_REASONS[before]}."
-        return IllnessCandidate(
-            day=day,
-            score=cusum,
-            rest_hr=rhr,
-            baseline=center,
-            baseline_sd=sd,
-            nights=self._elevated_run,
-            steps_change=change,
-            explanation=text,
-        )
+        return self._candidate(day, cusum, rhr, center, sd, change, text)
 
     # -- state -----------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from detectors.daily_features import DayRecord, NightRecord
-from detectors.illness import IllnessDetector, night_features
+from detectors.illness import IllnessCandidate, IllnessDetector, night_features
 from detectors.illness import explain as explain_night
 from detectors.kinds.base import DAY, HOUR, Module, r1
 from detectors.layout import Layout, Slot
@@ -278,16 +278,30 @@ class Illness(Module):
         if s[o + 2] > 0.0:  # the steps stream is alive: a hard evening session is not judged
             x["evening_steps"] = s[self.N + 5]
         candidate = model.judge_evening(int(day), x)
-        if candidate is None:
-            return
-        delta = candidate.rest_hr - candidate.baseline
+        if candidate is not None:
+            self._open(did, d, ts, day, candidate, out)
+
+    def _open(
+        self,
+        did: str,
+        d: Device,
+        ts: int,
+        day: float,
+        candidate: IllnessCandidate,
+        out: list[AlertEvent],
+    ) -> None:
+        """Open the alert for a flagged night or evening of local ``day`` (it starts at that
+        day's local midnight)."""
+        sev: Severity = (
+            "warning" if candidate.rest_hr - candidate.baseline >= WARNING_DELTA_BPM else "info"
+        )
         self.book.active(
             did,
             d.tracks,
             K.ILLNESS,
             ts,
-            int(day * DAY - self.utc_offset_ms(did, d)),  # local midnight of the day
-            "warning" if delta >= WARNING_DELTA_BPM else "info",
+            int(day * DAY - self.utc_offset_ms(did, d)),
+            sev,
             r1(candidate.rest_hr),
             True,
             out,
@@ -311,22 +325,7 @@ class Illness(Module):
         candidate = model.judge(night.day, x)
         tracks = d.tracks
         if candidate is not None:
-            delta = candidate.rest_hr - candidate.baseline
-            sev: Severity = "warning" if delta >= WARNING_DELTA_BPM else "info"
-            self.book.active(
-                did,
-                tracks,
-                K.ILLNESS,
-                ts,
-                int(night.day * DAY - self.utc_offset_ms(did, d)),  # local midnight of the night
-                sev,
-                r1(candidate.rest_hr),
-                True,
-                out,
-                baseline=r1(candidate.baseline),
-                context="at rest",
-                detail=candidate.explanation,
-            )
+            self._open(did, d, ts, night.day, candidate, out)
             return
         t = tracks.get(K.ILLNESS)
         if t is None or not t.is_open or night.rest_hr is None or base is None:

@@ -115,11 +115,15 @@ def test_snapshot_round_trip_carries_the_river_state() -> None:
 
 
 def test_replay_is_deterministic_across_a_restore_mid_stream() -> None:
-    rs = hr_and_steps("d1", 18, up_from=12)
+    expected = replay_across_a_restore(hr_and_steps("d1", 18, up_from=12), 13 * 1440 * 2 + 517)
+    assert any(a.kind is K.ILLNESS for a in expected)  # cut mid-day, after the alert opened
+
+
+def replay_across_a_restore(rs: list[Reading], cut: int) -> list[AlertEvent]:
+    """The alerts of ``rs`` in one engine; asserts that a second engine restored from a
+    snapshot after ``rs[:cut]`` gives the same alerts and the same final state."""
     whole = Engine()
     expected = run(whole, rs)
-    assert any(a.kind is K.ILLNESS for a in expected)
-    cut = 13 * 1440 * 2 + 517  # mid-day, after the alert opened
     first = Engine()
     got = run(first, rs[:cut])
     second = Engine()
@@ -127,21 +131,13 @@ def test_replay_is_deterministic_across_a_restore_mid_stream() -> None:
     got += run(second, rs[cut:])
     assert got == expected
     assert second.snapshot("d1") == whole.snapshot("d1")
+    return expected
 
 
 def test_replay_across_a_restore_before_the_evening_judgement_is_deterministic() -> None:
-    rs = raised_night_then_day()
-    whole = Engine()
-    expected = run(whole, rs)
+    # cut on day 11 at 20:00: the day's sums and the evening's usual travel in the snapshot
+    expected = replay_across_a_restore(raised_night_then_day(), (11 * 1440 + 20 * 60) * 2 + 17)
     assert any("Resting heart rate today" in a.explanation for a in expected)
-    cut = (11 * 1440 + 20 * 60) * 2 + 17  # day 11, 20:00: the day's sums are in the snapshot
-    first = Engine()
-    got = run(first, rs[:cut])
-    second = Engine()
-    second.restore("d1", first.snapshot("d1"))
-    got += run(second, rs[cut:])
-    assert got == expected
-    assert second.snapshot("d1") == whole.snapshot("d1")
 
 
 def test_an_unreadable_model_starts_the_device_afresh() -> None:
