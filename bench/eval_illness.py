@@ -26,6 +26,11 @@ Every model configuration and the reference rule judge the *same* nights in the 
 The reference rule: nightly resting HR >= 4 bpm over the median of the previous 28 nights (at
 least 7 of them) on 2 consecutive nights.
 
+The evening judgement (``model + evening judgement``) is replayed from the nights: before each
+night, the day before it is judged as at local 22:00 with the night's ``day_rest_hr`` (the
+whole day's value, 00:00-24:00: the engine judges 00:00-22:00, so this is an approximation; the
+engine's figures come from ``vitalstream evaluate``).
+
 Robust night statistics (measured here, not in the engine): besides the night's mean resting
 HR (the engine's), the tap records each night's hourly resting-HR means (hours with >= 20 min
 at rest) and the configurations ``... on rest_hr_low_half`` (the mean of the lower half of
@@ -57,7 +62,7 @@ import numpy as np
 from river import anomaly, time_series
 
 from detectors import Engine, EngineConfig
-from detectors.illness import flagged_days
+from detectors.illness import IllnessDetector, flagged_days
 from detectors.kinds.illness import NIGHT_END_MS, _night_of
 from detectors.kinds.registry import LAYOUT
 from ingest.replay.evaluation import readings_of
@@ -89,6 +94,31 @@ def model_judge(**kwargs: Any) -> Judge:
         return flagged_days(nights, **kwargs)
 
     return run
+
+
+#: an evening judgement (local 22:00 of the day before a night) is this much before the night's
+#: judgement (local 07:00), in days
+EVENING_BEFORE_NIGHT_D = 9.0 / 24.0
+
+
+def evening_judge(**kwargs: Any) -> Judge:
+    """The model with its evening judgement: before each night, the day before it is judged at
+    local 22:00 from its resting HR (the night's ``day_rest_hr``: the engine's day value) and
+    evening steps; a flag there counts at the night's day minus 9 h (see ``cohort_figures``)."""
+
+    def run(nights: list[Night]) -> list[float]:  # type: ignore[return]
+        det = IllnessDetector(**kwargs)
+        flagged: list[float] = []
+        for day, x in nights:
+            if "day_rest_hr" in x:
+                xe = {k: x[k] for k in ("day_rest_hr", "evening_steps") if k in x}
+                if det.judge_evening(day - 1, xe) is not None:
+                    flagged.append(day - EVENING_BEFORE_NIGHT_D)
+            if det.judge(day, x) is not None:
+                flagged.append(day)
+        return flagged
+
+    return run  # type: ignore[return-value]
 
 
 def reference_judge(nights: list[Night]) -> list[int]:
@@ -151,6 +181,7 @@ PREVIOUS: dict[str, Any] = {
     "early_z": None,
     "day_weight": 1.0,
     "discount_z": None,
+    "evening": False,
 }
 
 
@@ -171,9 +202,12 @@ def on_night_stat(judge: Judge, stat: str) -> Judge:
 
 CONFIGS: dict[str, Judge] = {
     "reference rule (4 bpm over 28-night median, 2 nights)": reference_judge,
-    "model (default: third round's, + late-night/hard-session discount)": model_judge(),
+    "model + evening judgement (22:00)": evening_judge(),
+    "model (fourth round: + late-night/hard-session discount, no evening)": model_judge(
+        evening=False
+    ),
     "model without the discount (third round: k 1.25, h 2, 1.5 bpm, z 2.5, day 3)": model_judge(
-        discount_z=None
+        discount_z=None, evening=False
     ),
     "previous default (k 0.75, h 2.5, 3 bpm floor, no early rule, day weight 1)": previous_judge(),
     "previous, early rule z 2.5, 2 bpm, supported": previous_judge(

@@ -22,6 +22,9 @@ Which River estimator does what (chosen by measurement, ``docs/illness.md``):
 - **usual steps**: two ``river.stats.EWMean`` (working days, weekends), so "steps down 40 % on
   your usual day" compares a Saturday with Saturdays; usual sleep: one ``EWMean``; the day-time
   resting HR of the day before: ``EWMean`` + ``EWVar`` (it moves half a day before the night).
+- **the evening's usual**: ``EWMean`` + ``EWVar`` of the day's resting HR as local 22:00 sees
+  it (00:00-22:00), learned by :meth:`IllnessDetector.judge_evening`, for the evening
+  judgement (a raised day after a raised night alerts 9 h before the next night closes).
 - **evidence over nights**: a one-sided CuSum of the nightly resting-HR z-score, plus the day
   before's resting-HR z-score (clipped to [-1, 3], weight ``day_weight``) and bounded support
   from a steps drop and longer sleep on nights whose resting HR is already up:
@@ -56,9 +59,9 @@ from river import stats
 from detectors.base import Features, feature
 from detectors.daily_features import DayRecord, NightRecord
 
-SNAPSHOT_VERSION = 3
+SNAPSHOT_VERSION = 4
 # the River statistics a snapshot holds, in order
-_RIVER = ("_center", "_spread", "_steps", "_sleep", "_day", "_evening", "_late")
+_RIVER = ("_center", "_spread", "_steps", "_sleep", "_day", "_evening", "_late", "_eve_day")
 # then the counters and the CuSum
 _STATE = (
     "_n",
@@ -72,6 +75,8 @@ _STATE = (
     "_n_evening",
     "_n_late",
     "_discounted",
+    "_n_eve_day",
+    "_last_night",
 )
 
 #: why a night was discounted (``IllnessDetector.discounted``): index -> plain language
@@ -145,6 +150,9 @@ class IllnessDetector:
         device, learned from every night (winsorised), so a night owl's late steps are usual.
     prior_late_sd, prior_evening_sd
         Population priors of those steps' sds (steps), weight ``prior_nights``.
+    evening
+        Judge each day again at local 22:00 (:meth:`judge_evening`): the day's resting HR with
+        the evidence carried so far, hours before the night that follows closes.
     seed
         Accepted for a uniform detector signature; the model is deterministic.
 
@@ -188,6 +196,7 @@ class IllnessDetector:
         evening_min_steps: float = 4000.0,
         prior_late_sd: float = 800.0,
         prior_evening_sd: float = 2000.0,
+        evening: bool = True,
         seed: int | None = None,
     ) -> None:
         if baseline not in ("ew", "median"):
@@ -215,6 +224,7 @@ class IllnessDetector:
         self.evening_min_steps = evening_min_steps
         self.prior_late_sd = prior_late_sd
         self.prior_evening_sd = prior_evening_sd
+        self.evening = evening
         self.seed = seed
         fading = 2.0 / (span + 1.0)
         self._center: Any
@@ -233,6 +243,11 @@ class IllnessDetector:
         self._late = (stats.EWMean(fading_factor=fading), stats.EWVar(fading_factor=fading))
         self._n_evening = 0
         self._n_late = 0
+        # the day's resting HR as the evening sees it (00:00-22:00): its own usual
+        self._eve_day = (stats.EWMean(fading_factor=fading), stats.EWVar(fading_factor=fading))
+        self._n_eve_day = 0
+        # the day the last night judged with a resting HR ended (-1: none yet)
+        self._last_night = -1
         # the last night judged was discounted: 0 no, else an index of DISCOUNT_REASONS
         self._discounted = 0
         # nights learned, steps days learned (working, weekend), sleep nights, CuSum, run
@@ -466,6 +481,105 @@ class IllnessDetector:
             self._day[1].update(day_rhr)
             self._n_day += 1
 
+    # -- the evening judgement -------------------------------------------------------------
+
+    def _evening_usual(self, x: Features) -> tuple[float, float, float] | None:
+        """(day's resting HR so far, its usual, the usual's sd) when the evening can be judged,
+        else ``None``: the day after a discounted night is not (its raised day-time HR is the
+        night out's tail), nor a day without a resting HR or before ``min_nights`` evenings."""
+        day_rhr = feature(x, "day_rest_hr")
+        if day_rhr is None or self._discounted or self._n_eve_day < self.min_nights:
+            return None
+        w, n = self.prior_nights, self._n_eve_day
+        var = float(self._eve_day[1].get())
+        sd = math.sqrt((w * self.prior_day_sd**2 + n * var) / (w + n))
+        return day_rhr, float(self._eve_day[0].get()), sd
+
+    def evening_flags(self, day: int, x: Features) -> bool:
+        """Whether the evening judgement flags local day ``day`` (no state change).
+
+        ``x`` is what is known at local 22:00: the day's resting HR so far (``day_rest_hr``,
+        00:00-22:00, judged against its own usual: the evenings' values, learned by
+        :meth:`judge_evening`) and, when the steps stream is alive, the evening's steps
+        (``evening_steps``). The evening asks whether the night that follows would be flagged
+        even if it brought no news (its resting-HR z-score 0): the evidence carried from the
+        nights before plus the day's, ``S + day_weight * clip(z_day, -1, 3) - k >= h``, with the
+        day's resting HR >= 1 sd and ``min_delta_bpm`` over its usual, and last night (the
+        night that ended this morning, judged with a resting HR) already more than one sd over
+        the baseline: the rise was there in the night and persists through the day. The CuSum
+        is not changed: the day's evidence is counted once, by the night that follows, as
+        before. Not judged: a hard evening session (``evening_steps``, as in
+        :meth:`discount_reason`), the day after a discounted night.
+        """
+        if not self.evening or self._quiet or self._n < self.min_nights:
+            return False
+        ev = self._evening_usual(x)
+        last_night_up = self._last_night == day and self._elevated_run >= 1
+        if ev is None or not last_night_up or self.discount_reason(x):
+            return False
+        day_rhr, usual, sd = ev
+        z_day = (day_rhr - usual) / sd
+        if z_day < 1.0 or day_rhr - usual < self.min_delta_bpm:
+            return False
+        return self._cusum + self.day_weight * min(3.0, z_day) - self.k >= self.h
+
+    def judge_evening(self, day: int, x: Features) -> IllnessCandidate | None:
+        """The evening judgement (:meth:`evening_flags`) of local day ``day``, then learning.
+
+        A flag returns a candidate and starts the episode's quiet period (the alert has been
+        given: the night that follows adds no evidence and is learned, as the nights after a
+        flagged night are). Otherwise the day's value is learned into the evening's usual
+        (winsorised at 2.5 sd), unless the evening is not judged (:meth:`_evening_usual`)."""
+        value = feature(x, "day_rest_hr")
+        if not self.evening or value is None or self._discounted:
+            return None
+        ev = self._evening_usual(x)
+        if not self.evening_flags(day, x):
+            if ev is not None:  # winsorise: one odd day moves the usual a little
+                _, usual, sd = ev
+                value = min(max(value, usual - 2.5 * sd), usual + 2.5 * sd)
+            self._eve_day[0].update(value)
+            self._eve_day[1].update(value)
+            self._n_eve_day += 1
+            return None
+        assert ev is not None
+        base = self.baseline()
+        assert base is not None  # evening_flags needs learned nights
+        center, sd = base
+        day_rhr, usual, _ = ev
+        cusum = self._cusum
+        self._flagged_run += 1
+        self._quiet = self.refractory_nights + 1
+        self._cusum = 0.0
+        text = (
+            f"Resting heart rate today {day_rhr:.0f} bpm, {day_rhr - usual:.0f} bpm above your "
+            f"usual day ({usual:.0f}); last night it was already over your "
+            f"{max(min(self._n, self.span), 1)}-night baseline ({center:.0f} +/- {sd:.1f})"
+        )
+        text += "." if self._elevated_run <= 1 else f", {_ordinal(self._elevated_run)} in a row."
+        return self._candidate(day, cusum, day_rhr, usual, sd, None, text)
+
+    def _candidate(
+        self,
+        day: int,
+        score: float,
+        rest_hr: float,
+        baseline: float,
+        sd: float,
+        steps_change: float | None,
+        text: str,
+    ) -> IllnessCandidate:
+        return IllnessCandidate(
+            day=day,
+            score=score,
+            rest_hr=rest_hr,
+            baseline=baseline,
+            baseline_sd=sd,
+            nights=self._elevated_run,
+            steps_change=steps_change,
+            explanation=text,
+        )
+
     def score_many(self, xs: Sequence[Features]) -> list[float]:
         return [self.score_one(x) for x in xs]
 
@@ -481,22 +595,15 @@ class IllnessDetector:
         change = self.steps_change(x)
         before = self._discounted
         self.learn_one(x)
+        if ev is not None and not self._discounted:
+            self._last_night = day
         if not flagged or ev is None:
             return None
         cusum, rhr, center, sd, _ = ev
         text = explain(rhr, center, sd, self._elevated_run, change, min(self._n, self.span))
         if before:
             text += f" The night before was not counted: {DISCOUNT_REASONS[before]}."
-        return IllnessCandidate(
-            day=day,
-            score=cusum,
-            rest_hr=rhr,
-            baseline=center,
-            baseline_sd=sd,
-            nights=self._elevated_run,
-            steps_change=change,
-            explanation=text,
-        )
+        return self._candidate(day, cusum, rhr, center, sd, change, text)
 
     # -- state -----------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from detectors.daily_features import DayRecord, NightRecord
-from detectors.illness import IllnessDetector, night_features
+from detectors.illness import IllnessCandidate, IllnessDetector, night_features
 from detectors.illness import explain as explain_night
 from detectors.kinds.base import DAY, HOUR, Module, r1
 from detectors.layout import Layout, Slot
@@ -53,6 +53,9 @@ WARNING_DELTA_BPM = 6.0  # a flagged night this far over the baseline opens a wa
 EVENING_START_MS = 18 * HOUR
 LATE_START_MS = 22 * HOUR
 LATE_END_MS = 3 * HOUR
+# the day is judged again at local 22:00, from its resting HR so far (00:00-22:00; the night
+# that follows judges the whole day's)
+EVENING_JUDGED_MS = 22 * HOUR
 _NAN = float("nan")
 
 
@@ -73,10 +76,10 @@ class Illness(Module):
     multiday = True
     metric = Metric.HEART_RATE
     title = "Possible onset of an illness"
-    # version 2: the model snapshot is IllnessDetector's SNAPSHOT_VERSION 3 (bump both together)
+    # version 3: the model snapshot is IllnessDetector's SNAPSHOT_VERSION 4 (bump both together)
     layout = Layout(
         "illness",
-        2,
+        3,
         (
             # this hour, accumulated per heart-rate reading by the compiled path (minutes)
             Slot("hour_worn", jump="reset"),
@@ -148,6 +151,7 @@ class Illness(Module):
             self._roll(did, d, local, ts, out)
             day = local // DAY
             worn, rest_w, rest_sum, rest_sq = s[h], s[h + 1], s[h + 2], s[h + 3]
+            of_day = local - day * DAY
             if day == s[self.DAY]:
                 o = self.D
                 s[o] += worn
@@ -158,7 +162,6 @@ class Illness(Module):
                 s[o + 5] += rest_sq
             if _night_of(local) == s[self.NIGHT]:
                 o = self.N
-                of_day = local - day * DAY
                 if of_day < NIGHT_END_MS:
                     s[o] += worn
                     s[o + 1] += rest_w
@@ -168,6 +171,8 @@ class Illness(Module):
                     s[o + 5] += s[self.H_STEPS]
                 elif of_day >= LATE_START_MS or of_day < LATE_END_MS:
                     s[o + 6] += s[self.H_STEPS]
+            if of_day < EVENING_JUDGED_MS <= of_day + HOUR and day == s[self.DAY]:
+                self._judge_evening(did, d, day, ts, out)
         self._roll(did, d, new_hour * HOUR + offset, ts, out)
         s[h] = s[h + 1] = s[h + 2] = s[h + 3] = 0.0
 
@@ -257,6 +262,54 @@ class Illness(Module):
             x["late_steps"] = s[self.N + 6]
         return x
 
+    def _judge_evening(
+        self, did: str, d: Device, day: float, ts: int, out: list[AlertEvent]
+    ) -> None:
+        """Local 22:00 of ``day``: the model's evening judgement of the day's resting HR so far
+        (:meth:`detectors.illness.IllnessDetector.judge_evening`); a flag opens the alert
+        hours before the night that follows would close."""
+        s = d.s
+        model = d.models.get(MODEL)
+        o = self.D
+        rest_w = s[o + 3]
+        if model is None or s[o] / 60.0 < MIN_DAY_WORN_H or rest_w < MIN_NIGHT_REST_MIN:
+            return
+        x = {"day_rest_hr": s[o + 4] / rest_w}
+        if s[o + 2] > 0.0:  # the steps stream is alive: a hard evening session is not judged
+            x["evening_steps"] = s[self.N + 5]
+        candidate = model.judge_evening(int(day), x)
+        if candidate is not None:
+            self._open(did, d, ts, day, candidate, out)
+
+    def _open(
+        self,
+        did: str,
+        d: Device,
+        ts: int,
+        day: float,
+        candidate: IllnessCandidate,
+        out: list[AlertEvent],
+    ) -> None:
+        """Open the alert for a flagged night or evening of local ``day`` (it starts at that
+        day's local midnight)."""
+        sev: Severity = (
+            "warning" if candidate.rest_hr - candidate.baseline >= WARNING_DELTA_BPM else "info"
+        )
+        self.book.active(
+            did,
+            d.tracks,
+            K.ILLNESS,
+            ts,
+            int(day * DAY - self.utc_offset_ms(did, d)),
+            sev,
+            r1(candidate.rest_hr),
+            True,
+            out,
+            baseline=r1(candidate.baseline),
+            context="at rest",
+            detail=candidate.explanation,
+        )
+
     def _close_night(self, did: str, d: Device, ts: int, out: list[AlertEvent]) -> None:
         s = d.s
         night = self._night_record(s)
@@ -272,22 +325,7 @@ class Illness(Module):
         candidate = model.judge(night.day, x)
         tracks = d.tracks
         if candidate is not None:
-            delta = candidate.rest_hr - candidate.baseline
-            sev: Severity = "warning" if delta >= WARNING_DELTA_BPM else "info"
-            self.book.active(
-                did,
-                tracks,
-                K.ILLNESS,
-                ts,
-                int(night.day * DAY - self.utc_offset_ms(did, d)),  # local midnight of the night
-                sev,
-                r1(candidate.rest_hr),
-                True,
-                out,
-                baseline=r1(candidate.baseline),
-                context="at rest",
-                detail=candidate.explanation,
-            )
+            self._open(did, d, ts, night.day, candidate, out)
             return
         t = tracks.get(K.ILLNESS)
         if t is None or not t.is_open or night.rest_hr is None or base is None:

@@ -256,3 +256,102 @@ def test_a_night_owl_late_steps_are_usual() -> None:
         x = {"rest_hr": rng.gauss(58, 0.8), "late_steps": rng.gauss(4500, 500)}
         det.learn_one(x)
     assert det.discount_reason({"rest_hr": 64.0, "late_steps": 5000.0}) == 0
+
+
+def _day_baseline(det: IllnessDetector, seed: int = 8) -> None:
+    """30 ordinary days and nights, each day judged at 22:00: night 58 bpm, day 66 bpm."""
+    rng = random.Random(seed)
+    for day in range(30):
+        day_rhr, evening = rng.gauss(66, 1.0), max(0.0, rng.gauss(1500, 400))
+        assert det.judge_evening(day, {"day_rest_hr": day_rhr, "evening_steps": evening}) is None
+        det.learn_one(
+            {
+                "rest_hr": rng.gauss(58, 0.8),
+                "day_rest_hr": day_rhr,
+                "steps": 8000.0,
+                "weekend": 0.0,
+                "evening_steps": evening,
+                "late_steps": max(0.0, rng.gauss(150, 80)),
+            }
+        )
+
+
+def test_the_evening_judges_an_illness_shaped_day_and_not_an_ordinary_one() -> None:
+    """After a night already up (not yet flagged), a day whose resting HR is up too is flagged
+    at 22:00; an ordinary day after the same night, or a raised day after an ordinary night,
+    is not; the evening learns nothing."""
+    det = IllnessDetector()
+    _day_baseline(det)
+    center, sd = det.baseline() or (0.0, 0.0)
+    up_night = {"rest_hr": center + 1.2 * sd, "day_rest_hr": 67.0, "steps": 8000.0}
+    assert det.judge(100, {**up_night, "weekend": 0.0}) is None  # up, but not flagged
+    assert det.elevated_run == 1
+    ordinary_day = {"day_rest_hr": 66.0, "evening_steps": 1500.0}
+    sick_day = {"day_rest_hr": 70.0, "evening_steps": 900.0}
+    before = det.snapshot()
+    assert not det.evening_flags(100, ordinary_day)
+    assert det.evening_flags(100, sick_day)
+    assert det.snapshot() == before  # scoring the evening changes nothing
+    assert det.judge_evening(100, ordinary_day) is None  # learned into the evening's usual
+    assert det.snapshot() != before
+    calm = IllnessDetector()
+    _day_baseline(calm)
+    calm.judge(100, {"rest_hr": center, "day_rest_hr": 66.0, "steps": 8000.0, "weekend": 0.0})
+    assert not calm.evening_flags(100, sick_day)  # the night before was ordinary
+
+
+def test_an_evening_flag_is_one_alert_and_the_night_after_adds_none() -> None:
+    det = IllnessDetector()
+    _day_baseline(det)
+    center, sd = det.baseline() or (0.0, 0.0)
+    det.judge(100, {"rest_hr": center + 1.2 * sd, "day_rest_hr": 67.0})
+    cand = det.judge_evening(100, {"day_rest_hr": 70.0})
+    assert cand is not None
+    assert cand.day == 100
+    assert cand.explanation.startswith(
+        "Resting heart rate today 70 bpm, 4 bpm above your usual day (66); last night"
+    )
+    assert "last night it was already over your 28-night baseline" in cand.explanation
+    # the alert has been given: the sick night that follows is part of the quiet period
+    assert det.judge(101, {"rest_hr": center + 6.0, "day_rest_hr": 70.0}) is None
+    assert det.judge_evening(101, {"day_rest_hr": 71.0}) is None
+
+
+def test_the_evening_does_not_judge_after_a_hard_session_or_when_off() -> None:
+    det, off = IllnessDetector(), IllnessDetector(evening=False)
+    for d in (det, off):
+        _day_baseline(d)
+        center, sd = d.baseline() or (0.0, 0.0)
+        d.judge(100, {"rest_hr": center + 1.2 * sd, "day_rest_hr": 67.0})
+    assert det.evening_flags(100, {"day_rest_hr": 70.0, "evening_steps": 1500.0})
+    assert not det.evening_flags(100, {"day_rest_hr": 70.0, "evening_steps": 14000.0})
+    assert not off.evening_flags(100, {"day_rest_hr": 70.0, "evening_steps": 1500.0})
+
+
+def test_the_day_after_a_night_out_is_not_judged_in_the_evening() -> None:
+    """A night out (discounted) leaves the next day's resting HR raised: that evening is neither
+    judged nor learned."""
+    det = IllnessDetector()
+    _day_baseline(det)
+    center, sd = det.baseline() or (0.0, 0.0)
+    det.judge(100, {"rest_hr": center + 1.2 * sd, "day_rest_hr": 67.0})
+    night_out = {"rest_hr": center + 5.0, "day_rest_hr": 67.0, "steps": 9000.0}
+    det.judge(101, {**night_out, "weekend": 0.0, "evening_steps": 1500.0, "late_steps": 5000.0})
+    assert det.discounted == 1
+    before = det.snapshot()
+    assert det.judge_evening(101, {"day_rest_hr": 71.0}) is None
+    assert det.snapshot() == before
+
+
+def test_the_evening_needs_the_night_that_ended_this_morning() -> None:
+    """A raised night two days ago, then a night without a resting HR (too little at rest):
+    a raised day is not enough (on raw-HR real data, one day's resting HR alone is noise)."""
+    det = IllnessDetector()
+    _day_baseline(det)
+    center, sd = det.baseline() or (0.0, 0.0)
+    det.judge(100, {"rest_hr": center + 1.2 * sd, "day_rest_hr": 67.0})
+    sick_day = {"day_rest_hr": 70.0}
+    assert det.evening_flags(100, sick_day)
+    det.judge(101, {"day_rest_hr": 67.0})  # no resting HR last night
+    assert det.elevated_run == 1
+    assert not det.evening_flags(101, sick_day)

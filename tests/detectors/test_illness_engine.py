@@ -64,6 +64,36 @@ def test_hr_and_steps_alone_raise_an_explained_illness_alert() -> None:
     assert "-night baseline (56 +/- " in first.explanation
 
 
+def raised_night_then_day() -> list[Reading]:
+    """Ordinary days; the night ending on day 11 2 bpm up (over one sd, too little to flag),
+    then day 11 5 bpm up."""
+    start = 11 * 1440
+
+    def rise(i: int) -> float:
+        return 0.0 if i < start else 2.0 if i < start + 7 * 60 else 5.0
+
+    return minutes(
+        "d1",
+        13 * 1440,
+        steps=lambda i: day_plan(i % 1440)[0],
+        hr=lambda i: day_plan(i % 1440)[1] + rise(i),
+        seed=3,
+    )
+
+
+def test_a_raised_day_after_a_raised_night_is_alerted_at_22h() -> None:
+    """The evening judgement alerts at local 22:00 of the raised day, nine hours before the
+    night that follows closes."""
+    alerts = [a for a in run(Engine(), raised_night_then_day()) if a.kind is K.ILLNESS]
+    assert alerts
+    first = alerts[0]
+    assert first.state == "open"
+    assert (first.ts_ms - T0) // (DAY // 24) == 11 * 24 + 22  # day 11, local 22:00 (UTC)
+    assert first.explanation.startswith("Possible onset of an illness")
+    assert "Resting heart rate today" in first.explanation
+    assert "last night it was already over your" in first.explanation
+
+
 def test_normal_days_raise_no_illness_alert() -> None:
     eng = Engine()
     assert not [a for a in run(eng, hr_and_steps("d1", 16)) if a.kind is K.ILLNESS]
@@ -81,15 +111,19 @@ def test_snapshot_round_trip_carries_the_river_state() -> None:
     assert b.snapshot() == a.snapshot()
     assert b.baseline() == a.baseline()
     assert len(snap) <= 4096  # the always-on per-device budget
-    assert len(a.snapshot()) <= 768
+    assert len(a.snapshot()) <= 1024  # the model: 780 B with the evening usual (656 before)
 
 
 def test_replay_is_deterministic_across_a_restore_mid_stream() -> None:
-    rs = hr_and_steps("d1", 18, up_from=12)
+    expected = replay_across_a_restore(hr_and_steps("d1", 18, up_from=12), 13 * 1440 * 2 + 517)
+    assert any(a.kind is K.ILLNESS for a in expected)  # cut mid-day, after the alert opened
+
+
+def replay_across_a_restore(rs: list[Reading], cut: int) -> list[AlertEvent]:
+    """The alerts of ``rs`` in one engine; asserts that a second engine restored from a
+    snapshot after ``rs[:cut]`` gives the same alerts and the same final state."""
     whole = Engine()
     expected = run(whole, rs)
-    assert any(a.kind is K.ILLNESS for a in expected)
-    cut = 13 * 1440 * 2 + 517  # mid-day, after the alert opened
     first = Engine()
     got = run(first, rs[:cut])
     second = Engine()
@@ -97,6 +131,13 @@ def test_replay_is_deterministic_across_a_restore_mid_stream() -> None:
     got += run(second, rs[cut:])
     assert got == expected
     assert second.snapshot("d1") == whole.snapshot("d1")
+    return expected
+
+
+def test_replay_across_a_restore_before_the_evening_judgement_is_deterministic() -> None:
+    # cut on day 11 at 20:00: the day's sums and the evening's usual travel in the snapshot
+    expected = replay_across_a_restore(raised_night_then_day(), (11 * 1440 + 20 * 60) * 2 + 17)
+    assert any("Resting heart rate today" in a.explanation for a in expected)
 
 
 def test_an_unreadable_model_starts_the_device_afresh() -> None:
