@@ -17,7 +17,8 @@ class DeviceState(msgspec.Struct, array_like=True):
     partition: int
     offset: int
     engine: bytes
-    # the device's open vitals_minute summaries (ingest.influx.minutes); absent before them
+    # the device's open vitals_minute summaries and its late window's closed ones
+    # (ingest.influx.minutes); absent before them
     minutes: bytes = b""
 
 
