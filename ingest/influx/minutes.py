@@ -71,10 +71,10 @@ def _start(s: Scored, metric: str, minute_ms: int) -> Minute:
     return Minute(metric, minute_ms, 1, 1 if s.flagged else 0, score, base, sd)
 
 
-def _fold_late(m: Minute, s: Scored) -> None:
-    """A late reading into its closed minute: it counts, and its score and flag count; its
-    baseline (the one it was scored against, from after the minute) only where the minute had
-    none."""
+def _fold(m: Minute, s: Scored, late: bool) -> None:
+    """A reading into its minute: it counts, its score and flag count, and its baseline is the
+    minute's last, except for a ``late`` reading (of a closed minute), whose baseline (the one
+    it was scored against, from after the minute) fills in only a minute that had none."""
     m.readings += 1
     score = s.score
     if score > m.score_max:
@@ -82,7 +82,7 @@ def _fold_late(m: Minute, s: Scored) -> None:
     if s.flagged:
         m.flagged += 1
     base = s.baseline
-    if m.baseline is None and base is not None:
+    if base is not None and (not late or m.baseline is None):
         m.baseline = base
         if score >= SD_MIN_SCORE:
             m.sd = _sd(s.value, base, score)
@@ -132,17 +132,7 @@ class MinuteAggregator:
                 else:
                     self._late(device, m, s, metric, minute_ms, closed)
                 continue
-            m.readings += 1
-            score = s.score
-            if score > m.score_max:
-                m.score_max = score
-            if s.flagged:
-                m.flagged += 1
-            base = s.baseline
-            if base is not None:
-                m.baseline = base
-                if score >= SD_MIN_SCORE:
-                    m.sd = _sd(s.value, base, score)
+            _fold(m, s, False)
         return closed
 
     def _next(self, device: str, m: Minute, s: Scored, metric: str, minute_ms: int) -> Minute:
@@ -183,7 +173,7 @@ class MinuteAggregator:
             i -= 1
         if i and window[i - 1].minute_ms == minute_ms:
             target = window[i - 1]
-            _fold_late(target, s)
+            _fold(target, s, True)
         else:  # no reading had come in that minute
             target = _start(s, metric, minute_ms)
             window.insert(i, target)
