@@ -37,8 +37,8 @@ class Minute(msgspec.Struct, array_like=True, gc=False, omit_defaults=True):
     score_max: float
     baseline: float | None  # the minute's last baseline
     sd: float | None  # |value - baseline| / score of the minute's last usable reading
-    # on the open minute only: from this minute on, every minute of the device and metric is
-    # held (closed ones in the late window) or had no reading, so a late reading from here on
+    # on the open minute only: from this minute on, every minute of the device and metric that
+    # said something is held (closed ones in the late window), so a late reading from here on
     # is folded in; None (a snapshot from before late readings were folded): the open minute
     since_ms: int | None = None
 
@@ -93,11 +93,12 @@ class MinuteAggregator:
 
     Only the newest minute of each device and metric is open. A reading of a later minute
     closes it (:meth:`add` returns it, to be written) and opens its own. The closed minutes of
-    the last :data:`LATE_WINDOW_MS` are kept: a reading of one of them (late, out of order: the
-    engine scores it against the current baseline and learns nothing from it) is folded into
-    it, or into a minute of its own where none had a reading, and :meth:`add` returns that
-    minute again, to be rewritten (InfluxDB keeps the last write of a series and timestamp). A
-    reading older than the window keeps its raw point only. Minutes without a score, baseline
+    the last :data:`LATE_WINDOW_MS` that say something are kept: a reading of one of them
+    (late, out of order: the engine scores it against the current baseline and learns nothing
+    from it) is folded into it, or into a minute of its own where no reading had said
+    anything, and :meth:`add` returns that minute again, to be rewritten (InfluxDB keeps the
+    last write of a series and timestamp). A reading older than the window keeps its raw point
+    only. Minutes without a score, baseline
     or flag are kept (a flag may come) but never returned to be written; what a minute says
     only grows, so a partial point written is always overwritten by its final one.
     """
@@ -144,7 +145,8 @@ class MinuteAggregator:
         window = per_device.get(metric)
         if window is None:
             window = per_device[metric] = []
-        window.append(m)
+        if _says_something(m):  # one that says nothing is as good as none (see _late)
+            window.append(m)
         while window and window[0].minute_ms < floor:
             del window[0]
         since = m.since_ms
@@ -174,7 +176,10 @@ class MinuteAggregator:
         if i and window[i - 1].minute_ms == minute_ms:
             target = window[i - 1]
             _fold(target, s, True)
-        else:  # no reading had come in that minute
+        else:
+            # no reading had come in that minute, or none that said anything (its point was
+            # never written): the late reading's summary is the minute's, all but the count
+            # of those earlier readings
             target = _start(s, metric, minute_ms)
             window.insert(i, target)
         # once per batch (a batch may close the minute, or bring two late readings of it)

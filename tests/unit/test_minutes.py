@@ -210,3 +210,14 @@ def test_minutes_without_score_baseline_or_flag_are_not_written() -> None:
     agg.add([flagged])  # a flag makes the open minute worth a point
     [(_, m)] = agg.open_minutes(["d1"])
     assert (m.readings, m.flagged) == (2, 1)
+
+
+def test_a_late_flag_of_a_minute_that_said_nothing_gets_a_point_of_its_own() -> None:
+    """Minutes of steps or sleep stages say nothing (no point) and are not kept: a late
+    flagged reading of one is summarised alone (its count leaves out the earlier readings)."""
+    agg = MinuteAggregator()
+    agg.add([Scored("d1", T0 + i, Metric.STEPS, 80, 0.0, None, False) for i in range(3)])
+    agg.add([Scored("d1", T0 + MINUTE_MS, Metric.STEPS, 80, 0.0, None, False)])
+    assert "steps" not in agg._closed.get("d1", {}) or agg._closed["d1"]["steps"] == []
+    [(_, m)] = agg.add([Scored("d1", T0 + 5, Metric.STEPS, 900, 0.0, None, True)])
+    assert (m.minute_ms, m.readings, m.flagged) == (T0, 1, 1)
