@@ -1,3 +1,4 @@
+# cython: language_level=3, annotation_typing=False
 """Scores and baselines per device-minute: the ``vitals_minute`` points.
 
 A raw ``vitals`` point carries only what a reading is (its value, device and metric); what
@@ -98,9 +99,12 @@ class MinuteAggregator:
     from it) is folded into it, or into a minute of its own where no reading had said
     anything, and :meth:`add` returns that minute again, to be rewritten (InfluxDB keeps the
     last write of a series and timestamp). A reading older than the window keeps its raw point
-    only. Minutes without a score, baseline
-    or flag are kept (a flag may come) but never returned to be written; what a minute says
-    only grows, so a partial point written is always overwritten by its final one.
+    only. Open minutes without a score, baseline or flag are kept (a flag may come) but never
+    returned to be written; what a minute says only grows, so a partial point written is always
+    overwritten by its final one.
+
+    Compiled at install time like :mod:`detectors.reading_path` (Cython pure-Python mode,
+    types in ``minutes.pxd``); without a C compiler this same source runs interpreted.
     """
 
     def __init__(self) -> None:
