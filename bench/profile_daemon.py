@@ -59,7 +59,7 @@ STEPS = (
 
 
 # py-spy's native frames count a thread blocked in these as running: they are waits
-IDLE = ("_queue_SimpleQueue_get", "epoll_wait")
+IDLE = ("_queue_SimpleQueue_get", "epoll_wait", "wait4")
 
 
 def _step(stack: str) -> str:
