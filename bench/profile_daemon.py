@@ -9,6 +9,8 @@ until it has consumed the backlog and stopped cleanly. Not a benchmark: read the
 
 - default: cProfile (process CPU, the functions with the most own time; the profiler inflates
   every Python call, so Python code looks dearer than C code);
+- ``--gc``: no profiler; the cyclic garbage collector's own time per generation
+  (``gc.callbacks``), in µs of process CPU per record;
 - ``--py-spy FILE``: py-spy (``pip install '.[bench]'``) samples the running process from
   outside at 250 Hz with its native frames (C extensions, the interpreter, zlib), idle samples
   left out, so the shares are of CPU time as it is spent; FILE gets py-spy's raw collapsed
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import collections
 import cProfile
+import gc
 import os
 import pstats
 import shutil
@@ -95,15 +98,34 @@ def summarise(collapsed: Path, top: int) -> None:
     print(f"\ncyclic garbage collector (gc_collect*, from wherever): {100 * gc / total:.1f} %")
 
 
+class CollectorClock:
+    """Process CPU the cyclic garbage collector spends, per generation (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.count[info["generation"]] += 1
+            self.seconds[info["generation"]] += time.process_time() - self._started
+
+
 async def profiled(
-    mode: str, readings: int, devices: int, py_spy: Path | None
+    mode: str, readings: int, devices: int, py_spy: Path | None, collector: bool = False
 ) -> cProfile.Profile | None:
     base = load_settings()
     s, _, n = await bench_e2e._backlog(base, f"prof-{mode}", devices, readings / (devices * 640))
     daemon, task = await bench_e2e._start(s, mode)
     prof = None
     spy = None
-    if py_spy is None:
+    clock = CollectorClock()
+    if collector:
+        gc.callbacks.append(clock)
+    elif py_spy is None:
         prof = cProfile.Profile(time.process_time)
         prof.enable()
     else:
@@ -121,6 +143,14 @@ async def profiled(
     daemon.request_stop()
     await task
     cpu = time.process_time() - cpu0
+    if collector:
+        gc.callbacks.remove(clock)
+        for gen in range(3):
+            print(
+                f"gc generation {gen}: {clock.count[gen]} collections, "
+                f"{1e6 * clock.seconds[gen] / n:.3f} µs per record"
+            )
+        print(f"collector in all: {1e6 * sum(clock.seconds) / n:.3f} µs per record")
     if prof is not None:
         prof.disable()
     if spy is not None:
@@ -138,11 +168,12 @@ def main() -> int:
     ap.add_argument("--devices", type=int, default=200)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--py-spy", type=Path, help="sample with py-spy; its raw stacks to this file")
+    ap.add_argument("--gc", action="store_true", help="time the garbage collector only")
     args = ap.parse_args()
-    prof = asyncio.run(profiled(args.mode, args.readings, args.devices, args.py_spy))
+    prof = asyncio.run(profiled(args.mode, args.readings, args.devices, args.py_spy, args.gc))
     if prof is not None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(args.top)
-    else:
+    elif args.py_spy is not None:
         summarise(args.py_spy, args.top)
     return 0
 
