@@ -9,7 +9,8 @@ reading (docs/schema.md, docs/benchmarks.md).
 A device's open minutes are part of its state: :meth:`MinuteAggregator.snapshot` goes into the
 device-state changelog beside the engine's snapshot, so after a restart or a rebalance the
 minute that was open at the last commit continues where it was, and the point the next owner
-writes for it covers the same readings as one written without the interruption.
+writes for it covers the same readings as one written without the interruption. So do the
+closed minutes a late reading may still change (:data:`LATE_WINDOW_MS`).
 """
 
 from __future__ import annotations
