@@ -5,15 +5,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 VS := $(VENV)/bin/vitalstream
-# reinstall when the dependencies or the compiled engine path (detectors/reading_path.py/.pxd) change
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml detectors/reading_path.py detectors/reading_path.pxd | cksum | cut -d' ' -f1)
+# reinstall when the dependencies or a compiled module (the engine path
+# detectors/reading_path.py/.pxd, the minute fold ingest/influx/minutes.py/.pxd) change
+COMPILED := detectors/reading_path.py detectors/reading_path.pxd ingest/influx/minutes.py ingest/influx/minutes.pxd
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(COMPILED) | cksum | cut -d' ' -f1)
 
 .PHONY: help venv stack-up stack-down stack-status demo test test-unit chaos chaos-long fuzz fuzz-merge ui-check lint typecheck check bench schemas clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml detectors/reading_path.py detectors/reading_path.pxd
+$(STAMP): pyproject.toml $(COMPILED)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'

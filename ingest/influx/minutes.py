@@ -1,3 +1,4 @@
+# cython: language_level=3, annotation_typing=False
 """Scores and baselines per device-minute: the ``vitals_minute`` points.
 
 A raw ``vitals`` point carries only what a reading is (its value, device and metric); what
@@ -8,7 +9,8 @@ reading (docs/schema.md, docs/benchmarks.md).
 A device's open minutes are part of its state: :meth:`MinuteAggregator.snapshot` goes into the
 device-state changelog beside the engine's snapshot, so after a restart or a rebalance the
 minute that was open at the last commit continues where it was, and the point the next owner
-writes for it covers the same readings as one written without the interruption.
+writes for it covers the same readings as one written without the interruption. So do the
+closed minutes a late reading may still change (:data:`LATE_WINDOW_MS`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ MINUTE_MS = 60_000
 SD_MIN_SCORE = 0.5
 
 
-class Minute(msgspec.Struct, array_like=True, gc=False):
+class Minute(msgspec.Struct, array_like=True, gc=False, omit_defaults=True):
     """The running summary of one device, metric and minute (mutable, serialisable)."""
 
     metric: str
@@ -37,7 +39,16 @@ class Minute(msgspec.Struct, array_like=True, gc=False):
     score_max: float
     baseline: float | None  # the minute's last baseline
     sd: float | None  # |value - baseline| / score of the minute's last usable reading
+    # on the open minute only: from this minute on, every minute of the device and metric that
+    # said something is held (closed ones in the late window), so a late reading from here on
+    # is folded in; None (a snapshot from before late readings were folded): the open minute
+    since_ms: int | None = None
 
+
+#: how far behind its device and metric's open minute a late reading is still folded into its
+#: minute (whose point is then written again); a reading later than that keeps its raw point
+#: only (docs/schema.md). It bounds the closed minutes kept per device and metric.
+LATE_WINDOW_MS = 10 * MINUTE_MS
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(list[Minute]).decode
@@ -62,23 +73,49 @@ def _start(s: Scored, metric: str, minute_ms: int) -> Minute:
     return Minute(metric, minute_ms, 1, 1 if s.flagged else 0, score, base, sd)
 
 
+def _fold(m: Minute, s: Scored, late: bool) -> None:
+    """A reading into its minute: it counts, its score and flag count, and its baseline is the
+    minute's last, except for a ``late`` reading (of a closed minute), whose baseline (the one
+    it was scored against, from after the minute) fills in only a minute that had none."""
+    m.readings += 1
+    score = s.score
+    if score > m.score_max:
+        m.score_max = score
+    if s.flagged:
+        m.flagged += 1
+    base = s.baseline
+    if base is not None and (not late or m.baseline is None):
+        m.baseline = base
+        if score >= SD_MIN_SCORE:
+            m.sd = _sd(s.value, base, score)
+
+
 class MinuteAggregator:
     """Folds scored readings into per device-minute summaries.
 
     Only the newest minute of each device and metric is open. A reading of a later minute
-    closes it (:meth:`add` returns it, to be written); a reading of an earlier minute (out of
-    order: the engine scores it against the current baseline and learns nothing from it)
-    keeps its raw point but does not reopen the minute, whose point was written already.
-    Minutes without a score, baseline or flag are kept (a flag may come) but never returned
-    to be written; what a minute says only grows, so a partial point written is always
+    closes it (:meth:`add` returns it, to be written) and opens its own. The closed minutes of
+    the last :data:`LATE_WINDOW_MS` that say something are kept: a reading of one of them
+    (late, out of order: the engine scores it against the current baseline and learns nothing
+    from it) is folded into it, or into a minute of its own where no reading had said
+    anything, and :meth:`add` returns that minute again, to be rewritten (InfluxDB keeps the
+    last write of a series and timestamp). A reading older than the window keeps its raw point
+    only. Open minutes without a score, baseline or flag are kept (a flag may come) but never
+    returned to be written; what a minute says only grows, so a partial point written is always
     overwritten by its final one.
+
+    Compiled at install time like :mod:`detectors.reading_path` (Cython pure-Python mode,
+    types in ``minutes.pxd``); without a C compiler this same source runs interpreted.
     """
 
     def __init__(self) -> None:
         self._open: dict[str, dict[str, Minute]] = {}
+        # device -> metric -> its closed minutes in the late window, oldest first
+        self._closed: dict[str, dict[str, list[Minute]]] = {}
 
     def add(self, scored: Sequence[Scored]) -> list[tuple[str, Minute]]:
-        """Fold a batch in; return the (device, minute) summaries it closed."""
+        """Fold a batch in; return the (device, minute) summaries it closed or changed after
+        they closed."""
         opened = self._open
         closed: list[tuple[str, Minute]] = []
         for s in scored:
@@ -91,25 +128,68 @@ class MinuteAggregator:
                 per_device = opened[device] = {}
             m = per_device.get(metric)
             if m is None or m.minute_ms != minute_ms:
-                if m is not None:
-                    if minute_ms < m.minute_ms:
-                        continue  # out of order: the earlier minute's point stays as written
+                if m is None:
+                    new = per_device[metric] = _start(s, metric, minute_ms)
+                    new.since_ms = minute_ms
+                elif minute_ms > m.minute_ms:
                     if _says_something(m):
                         closed.append((device, m))
-                per_device[metric] = _start(s, metric, minute_ms)
+                    per_device[metric] = self._next(device, m, s, metric, minute_ms)
+                else:
+                    self._late(device, m, s, metric, minute_ms, closed)
                 continue
-            m.readings += 1
-            score = s.score
-            if score > m.score_max:
-                m.score_max = score
-            if s.flagged:
-                m.flagged += 1
-            base = s.baseline
-            if base is not None:
-                m.baseline = base
-                if score >= SD_MIN_SCORE:
-                    m.sd = _sd(s.value, base, score)
+            _fold(m, s, False)
         return closed
+
+    def _next(self, device: str, m: Minute, s: Scored, metric: str, minute_ms: int) -> Minute:
+        """Close ``m`` into the late window and open the reading's minute."""
+        floor = minute_ms - LATE_WINDOW_MS
+        per_device = self._closed.get(device)
+        if per_device is None:
+            per_device = self._closed[device] = {}
+        window = per_device.get(metric)
+        if window is None:
+            window = per_device[metric] = []
+        if _says_something(m):  # one that says nothing is as good as none (see _late)
+            window.append(m)
+        while window and window[0].minute_ms < floor:
+            del window[0]
+        since = m.since_ms
+        m.since_ms = None  # only the open minute carries it
+        new = _start(s, metric, minute_ms)
+        new.since_ms = floor if since is None or since < floor else since
+        return new
+
+    def _late(
+        self,
+        device: str,
+        m: Minute,
+        s: Scored,
+        metric: str,
+        minute_ms: int,
+        closed: list[tuple[str, Minute]],
+    ) -> None:
+        """A reading of a minute before the open one ``m``: into its closed minute if that is
+        in the window (to be written again), else its raw point only."""
+        since = m.since_ms
+        if since is None or minute_ms < since:
+            return  # older than the window (or than what a restored state knows)
+        window = self._closed.setdefault(device, {}).setdefault(metric, [])
+        i = len(window)
+        while i and window[i - 1].minute_ms > minute_ms:
+            i -= 1
+        if i and window[i - 1].minute_ms == minute_ms:
+            target = window[i - 1]
+            _fold(target, s, True)
+        else:
+            # no reading had come in that minute, or none that said anything (its point was
+            # never written): the late reading's summary is the minute's, all but the count
+            # of those earlier readings
+            target = _start(s, metric, minute_ms)
+            window.insert(i, target)
+        # once per batch (a batch may close the minute, or bring two late readings of it)
+        if _says_something(target) and all(c is not target for _, c in closed):
+            closed.append((device, target))
 
     def open_minutes(self, devices: Iterable[str]) -> list[tuple[str, Minute]]:
         """The minutes still open of these devices that say something (written partial at a
@@ -123,8 +203,10 @@ class MinuteAggregator:
         return out
 
     def snapshot(self, device: str) -> bytes:
-        """The device's open minutes, for the device-state changelog."""
-        return _encode(list(self._open.get(device, {}).values()))
+        """The device's minutes, for the device-state changelog: the closed ones of the late
+        window, then the open ones (which carry the window's start)."""
+        window = [m for ms in self._closed.get(device, {}).values() for m in ms]
+        return _encode(window + list(self._open.get(device, {}).values()))
 
     def restore(self, device: str, data: bytes) -> bool:
         """Reopen the device's minutes of a :meth:`snapshot` (``b""``: none were open).
@@ -132,19 +214,36 @@ class MinuteAggregator:
         Returns False, with none open, for data that is not a snapshot: the device's next
         minute points then cover only the readings from here on.
         """
-        self._open.pop(device, None)
+        self.drop(device)
         if not data:
             return True
         try:
             minutes = _decode(data)
         except msgspec.DecodeError:
             return False
-        if minutes:
-            self._open[device] = {m.metric: m for m in minutes}
+        if not minutes:
+            return True
+        opened: dict[str, Minute] = {}
+        for m in minutes:  # per metric, the newest is the open one
+            held = opened.get(m.metric)
+            if held is None or m.minute_ms > held.minute_ms:
+                opened[m.metric] = m
+        window: dict[str, list[Minute]] = {}
+        for m in minutes:
+            if opened[m.metric] is not m:
+                window.setdefault(m.metric, []).append(m)
+        for metric, m in opened.items():
+            if m.since_ms is None:  # a snapshot of open minutes only: nothing before them
+                m.since_ms = m.minute_ms
+            window.get(metric, []).sort(key=lambda c: c.minute_ms)
+        self._open[device] = opened
+        if window:
+            self._closed[device] = window
         return True
 
     def drop(self, device: str) -> None:
         self._open.pop(device, None)
+        self._closed.pop(device, None)
 
 
 def minute_line(device_tag: str, m: Minute) -> str:

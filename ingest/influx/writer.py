@@ -11,7 +11,6 @@ partial success is safe.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import ssl
 import time
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
+from isal import igzip
 
 from ingest.errors import PermanentSinkError, RetriableSinkError
 
@@ -165,7 +165,8 @@ class InfluxWriter:
         data = body.encode()
         headers = {}
         if self.compress and len(data) >= _GZIP_MIN_BYTES:
-            data = gzip.compress(data, compresslevel=1)
+            # ISA-L's gzip: the same format as zlib's, ~6x less CPU at level 1 (and smaller)
+            data = igzip.compress(data, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         started = time.perf_counter()
         try:

@@ -26,7 +26,8 @@ class DeviceState(msgspec.Struct, array_like=True, forbid_unknown_fields=False):
     partition: int
     offset: int
     engine: bytes
-    # the device's open vitals_minute summaries (ingest.influx.minutes); absent before them
+    # the device's open vitals_minute summaries and its late window's closed ones
+    # (ingest.influx.minutes); absent before them
     minutes: bytes = b""
 
 

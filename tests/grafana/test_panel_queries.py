@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from detectors import Engine
+from ingest.influx.minutes import LATE_WINDOW_MS
 from ingest.privacy import Pseudonymizer
 from messages import InvalidReading, ReadingDecoder
 from tests.grafana import grafana_sim as g
@@ -227,9 +228,10 @@ def test_alerts_overview_with_selected_variables(scenario: Scenario) -> None:
 def _minute_scores(sc: Scenario, device: str) -> dict[tuple[str, int], float]:
     """Max |z| per (metric, minute) of one device, computed here from the records produced:
     a standalone engine scores the device's valid readings in their order (scores depend
-    on the device's own readings only), and a minute takes the readings of its own minute
-    that came in event-time order (an out-of-order reading leaves a written minute alone);
-    minutes without a score, baseline or flag have no summary."""
+    on the device's own readings only), and a minute takes the readings of its own minute,
+    late ones too if they are at most ``LATE_WINDOW_MS`` before the newest minute of their
+    metric and not before its first (older ones leave a written minute alone); minutes
+    without a score, baseline or flag have no summary."""
     pseudo = Pseudonymizer(sc.s.pseudonym_key())
     decoder = ReadingDecoder()
     readings = []
@@ -242,13 +244,15 @@ def _minute_scores(sc: Scenario, device: str) -> dict[tuple[str, int], float]:
             readings.append(r)
     scored = Engine(sc.s.detection).process(readings).scored
     newest: dict[str, int] = {}
+    first: dict[str, int] = {}
     out: dict[tuple[str, int], float] = {}
     says_something: set[tuple[str, int]] = set()  # a score, a baseline or a flag
     for s in scored:
         metric, minute = s.metric.value, s.ts_ms - s.ts_ms % 60_000
-        if minute < newest.get(metric, minute):
+        first.setdefault(metric, minute)
+        if minute < max(first[metric], newest.get(metric, minute) - LATE_WINDOW_MS):
             continue
-        newest[metric] = minute
+        newest[metric] = max(minute, newest.get(metric, minute))
         out[metric, minute] = max(out.get((metric, minute), 0.0), s.score)
         if s.score > 0 or s.baseline is not None or s.flagged:
             says_something.add((metric, minute))

@@ -5,11 +5,18 @@ from __future__ import annotations
 import math
 import random
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
 from detectors import Scored
-from ingest.influx.minutes import MINUTE_MS, Minute, MinuteAggregator, minute_line
+from ingest.influx.minutes import (
+    LATE_WINDOW_MS,
+    MINUTE_MS,
+    Minute,
+    MinuteAggregator,
+    minute_line,
+)
 from ingest.kafka_io.changelog import decode_state, encode_state
 from messages import Metric
 
@@ -51,14 +58,70 @@ def test_devices_and_metrics_have_their_own_minutes() -> None:
     assert opened["d1", "spo2"].baseline == 96.5
 
 
-def test_an_out_of_order_reading_does_not_reopen_a_written_minute() -> None:
+def test_a_late_reading_is_folded_into_its_closed_minute_which_is_written_again() -> None:
+    agg = MinuteAggregator()
+    agg.add([hr(T0, 70, 0.2, 68.0), hr(T0 + 5_000, 71, 0.3, 68.5)])
+    [(_, first)] = agg.add([hr(T0 + MINUTE_MS, 72, 0.1, 69.5)])
+    assert (first.readings, first.score_max, first.flagged) == (2, 0.3, 0)
+    # the straggler of the closed minute: scored against the current baseline
+    [(device, again)] = agg.add([hr(T0 + 30_000, 200, 9.0, 69.5, True)])
+    assert device == "d1"
+    assert (again.minute_ms, again.readings, again.score_max, again.flagged) == (T0, 3, 9.0, 1)
+    assert again.baseline == 68.5  # the minute's own baseline, not the later one
+    # the open minute is untouched
+    [(_, still)] = agg.open_minutes(["d1"])
+    assert (still.minute_ms, still.readings, still.score_max) == (T0 + MINUTE_MS, 1, 0.1)
+
+
+def test_closing_and_a_late_reading_in_one_batch_write_the_minute_once() -> None:
     agg = MinuteAggregator()
     agg.add([hr(T0, 70, 0.2, 68.0)])
     closed = agg.add([hr(T0 + MINUTE_MS, 72, 0.1, 69.5), hr(T0 + 30_000, 200, 9.0, 68.0)])
-    assert [m.minute_ms for _, m in closed] == [T0]
-    assert closed[0][1].score_max == 0.2  # the late reading is not folded into it either
-    [(_, still)] = agg.open_minutes(["d1"])
-    assert (still.minute_ms, still.readings) == (T0 + MINUTE_MS, 1)
+    assert [(m.minute_ms, m.readings, m.score_max) for _, m in closed] == [(T0, 2, 9.0)]
+
+
+def test_a_late_reading_of_a_minute_without_readings_gets_a_minute_of_its_own() -> None:
+    agg = MinuteAggregator()
+    agg.add([hr(T0, 70, 0.2, 68.0)])
+    agg.add([hr(T0 + 3 * MINUTE_MS, 72, 0.1, 69.5)])
+    [(_, m)] = agg.add([hr(T0 + MINUTE_MS + 7, 90, 2.5, 69.5)])
+    assert (m.minute_ms, m.readings, m.score_max, m.baseline) == (T0 + MINUTE_MS, 1, 2.5, 69.5)
+    # and a second straggler of it joins it
+    [(_, m2)] = agg.add([hr(T0 + MINUTE_MS + 8, 91, 3.0, 69.5)])
+    assert m2 is m
+    assert (m.readings, m.score_max) == (2, 3.0)
+
+
+def test_a_reading_later_than_the_window_keeps_its_raw_point_only() -> None:
+    agg = MinuteAggregator()
+    agg.add([hr(T0, 70, 0.2, 68.0)])
+    late_open = T0 + LATE_WINDOW_MS + MINUTE_MS
+    agg.add([hr(late_open, 72, 0.1, 69.5)])
+    assert agg.add([hr(T0 + 10, 200, 9.0, 69.5)]) == []  # T0's minute left the window
+    # just inside the window: folded
+    [(_, m)] = agg.add([hr(late_open - LATE_WINDOW_MS + 10, 150, 5.0, 69.5)])
+    assert m.minute_ms == late_open - LATE_WINDOW_MS
+    # the closed minutes kept per device and metric are bounded by the window
+    for k in range(2, 60):
+        agg.add([hr(late_open + k * MINUTE_MS, 72, 0.1, 69.5)])
+    assert len(agg._closed["d1"]["heart_rate"]) <= LATE_WINDOW_MS // MINUTE_MS + 1
+
+
+def test_a_new_device_folds_no_reading_before_its_first_minute() -> None:
+    agg = MinuteAggregator()
+    agg.add([hr(T0 + MINUTE_MS, 70, 0.2, 68.0)])
+    assert agg.add([hr(T0, 200, 9.0, 68.0)]) == []  # its minute may be another owner's
+
+
+def test_a_snapshot_of_open_minutes_only_folds_no_reading_before_them() -> None:
+    """A changelog record written before late readings were folded carries the open minutes
+    only: what came before them is unknown, so nothing before them is rewritten."""
+    old = msgspec.msgpack.encode([["heart_rate", T0 + MINUTE_MS, 4, 0, 1.5, 68.0, None]])
+    agg = MinuteAggregator()
+    assert agg.restore("d1", old)
+    assert agg.add([hr(T0, 200, 9.0, 68.0)]) == []
+    [(_, m)] = agg.open_minutes(["d1"])
+    assert (m.minute_ms, m.readings, m.score_max) == (T0 + MINUTE_MS, 4, 1.5)
 
 
 @given(cut=st.integers(min_value=0, max_value=200), seed=st.integers(0, 2**16))
@@ -72,17 +135,29 @@ def test_a_restored_snapshot_continues_as_if_uninterrupted(cut: int, seed: int) 
         ts += rng.randint(1_000, 20_000)
         score = rng.uniform(0, 5)
         base = rng.choice([None, rng.uniform(50, 90)])
-        readings.append(hr(ts, rng.uniform(40, 150), score, base, rng.random() < 0.1))
+        # some late: within the window, or beyond it
+        late = rng.choice([0] * 8 + [rng.randint(10_000, 2 * LATE_WINDOW_MS)])
+        readings.append(hr(ts - late, rng.uniform(40, 150), score, base, rng.random() < 0.1))
     whole = MinuteAggregator()
-    expected = whole.add(readings) + whole.open_minutes(["d1"])
+    expected = _stored(_lines(whole.add(readings) + whole.open_minutes(["d1"])))
 
     first = MinuteAggregator()
-    got = first.add(readings[:cut])
+    got = _lines(first.add(readings[:cut]))
     state = decode_state(encode_state(0, cut, b"engine", first.snapshot("d1")))
     second = MinuteAggregator()
     assert second.restore("d1", state.minutes)
-    got += second.add(readings[cut:]) + second.open_minutes(["d1"])
-    assert got == expected
+    got += _lines(second.add(readings[cut:]) + second.open_minutes(["d1"]))
+    assert _stored(got) == expected
+
+
+def _lines(minutes: list[tuple[str, Minute]]) -> list[str]:
+    """The points as written when they were returned (a minute may change after)."""
+    return [minute_line(device, m) for device, m in minutes]
+
+
+def _stored(lines: list[str]) -> dict[str, str]:
+    """What InfluxDB keeps of these writes: the last point per series and timestamp."""
+    return {line.rsplit(" ", 1)[1]: line for line in lines}
 
 
 def test_restore_without_minutes_or_with_garbage_starts_afresh() -> None:
@@ -132,3 +207,14 @@ def test_minutes_without_score_baseline_or_flag_are_not_written() -> None:
     agg.add([flagged])  # a flag makes the open minute worth a point
     [(_, m)] = agg.open_minutes(["d1"])
     assert (m.readings, m.flagged) == (2, 1)
+
+
+def test_a_late_flag_of_a_minute_that_said_nothing_gets_a_point_of_its_own() -> None:
+    """Minutes of steps or sleep stages say nothing (no point) and are not kept: a late
+    flagged reading of one is summarised alone (its count leaves out the earlier readings)."""
+    agg = MinuteAggregator()
+    agg.add([Scored("d1", T0 + i, Metric.STEPS, 80, 0.0, None, False) for i in range(3)])
+    agg.add([Scored("d1", T0 + MINUTE_MS, Metric.STEPS, 80, 0.0, None, False)])
+    assert "steps" not in agg._closed.get("d1", {}) or agg._closed["d1"]["steps"] == []
+    [(_, m)] = agg.add([Scored("d1", T0 + 5, Metric.STEPS, 900, 0.0, None, True)])
+    assert (m.minute_ms, m.readings, m.flagged) == (T0, 1, 1)
