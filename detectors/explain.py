@@ -84,7 +84,9 @@ class Explainer:
         text = mod.describe(t, w) if mod is not None else None
         if text is None:
             title = mod.title if mod is not None and mod.title else ""
-            text = f"{title or k.value.replace('_', ' ').capitalize()} for {w.dur}{w.where}."
+            # an alert that has only just opened has no duration yet: say when, not "for 0 s"
+            span = "" if w.dur == duration_text(0) else f" for {w.dur}"
+            text = f"{title or k.value.replace('_', ' ').capitalize()}{span}{w.where}."
         if t.detail:
             text += " " + t.detail
         if len(t.opens) >= c.alerts.flap_count:

@@ -171,6 +171,12 @@ def test_every_kind_but_illness_has_its_case() -> None:
     assert set(CASES) == set(STREAMS) - {"illness"}
 
 
+def test_an_alert_just_opened_says_when_not_for_zero_seconds() -> None:
+    text = _first(_events("impossible_value"), "open")
+    assert " for 0 s" not in text, text
+    _check(text, r"^Physically impossible values from 02:00 UTC\. ")
+
+
 def test_resolved_says_how_long_it_lasted() -> None:
     assert re.search(r"for 29 min .* Resolved", _first(_events("tachycardia"), "resolved"))
 
@@ -208,7 +214,8 @@ def test_every_kind_says_how_long_and_since_when(name: str) -> None:
     ev = _events(name)
     assert ev, f"{name}: its stream raised no alert"
     for e in ev:
-        assert re.search(r"\d+ (s|min|h|days)\b", e.explanation), e.explanation
+        if e.ts_ms - e.start_ms >= 1000:  # one that has just opened says only since when
+            assert re.search(r"\d+ (s|min|h|days)\b", e.explanation), e.explanation
         # illness: its texts are that kind's own (docs/illness.md)
         if name != "illness":
             assert re.search(r"\d\d:\d\d (UTC|local time)", e.explanation), e.explanation
