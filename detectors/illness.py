@@ -20,8 +20,9 @@ Which River estimator does what (chosen by measurement, ``docs/illness.md``):
   of ``prior_nights`` nights, so a young baseline neither panics on a tight week nor sleeps
   through a real rise; nothing alerts before ``min_nights`` nights.
 - **usual steps**: two ``river.stats.EWMean`` (working days, weekends), so "steps down 40 % on
-  your usual day" compares a Saturday with Saturdays; usual sleep: one ``EWMean``; the day-time
-  resting HR of the day before: ``EWMean`` + ``EWVar`` (it moves half a day before the night).
+  this person's usual for that kind of day" compares a Saturday with Saturdays; usual sleep:
+  one ``EWMean``; the day-time resting HR of the day before: ``EWMean`` + ``EWVar`` (it moves
+  half a day before the night).
 - **the evening's usual**: ``EWMean`` + ``EWVar`` of the day's resting HR as local 22:00 sees
   it (00:00-22:00), learned by :meth:`IllnessDetector.judge_evening`, for the evening
   judgement (a raised day after a raised night alerts 9 h before the next night closes).
@@ -82,7 +83,7 @@ _STATE = (
 #: why a night was discounted (``IllnessDetector.discounted``): index -> plain language
 DISCOUNT_REASONS = (
     "",
-    "you were up and moving well past your usual bedtime",
+    "the wearer was up and moving well past their usual bedtime",
     "a long hard effort the evening before",
 )
 
@@ -552,9 +553,9 @@ class IllnessDetector:
         self._quiet = self.refractory_nights + 1
         self._cusum = 0.0
         text = (
-            f"Resting heart rate today {day_rhr:.0f} bpm, {day_rhr - usual:.0f} bpm above your "
-            f"usual day ({usual:.0f}); last night it was already over your "
-            f"{max(min(self._n, self.span), 1)}-night baseline ({center:.0f} +/- {sd:.1f})"
+            f"Resting heart rate today {day_rhr:.0f} bpm, {day_rhr - usual:.0f} bpm above this "
+            f"person's usual day ({usual:.0f} bpm); last night it was already over the personal "
+            f"{max(min(self._n, self.span), 1)}-night baseline ({center:.0f} +/- {sd:.1f} bpm)"
         )
         text += "." if self._elevated_run <= 1 else f", {_ordinal(self._elevated_run)} in a row."
         return self._candidate(day, cusum, day_rhr, usual, sd, None, text)
@@ -696,16 +697,19 @@ def explain(
     """The plain-language explanation of a flagged night.
 
     >>> explain(71.2, 65.1, 1.8, 2, -0.4, 28)  # doctest: +NORMALIZE_WHITESPACE
-    'Resting heart rate last night 71 bpm, 6 bpm above your 28-night baseline
-    (65 +/- 1.8), second night in a row; steps down 40 % on your usual day.'
+    "Resting heart rate last night 71 bpm, 6 bpm above the personal 28-night baseline
+    (65 +/- 1.8 bpm), second night in a row; steps down 40 % on this person's usual for
+    that kind of day."
     """
     text = (
-        f"Resting heart rate last night {rhr:.0f} bpm, {rhr - center:.0f} bpm above your "
-        f"{max(baseline_nights, 1)}-night baseline ({center:.0f} +/- {sd:.1f})"
+        f"Resting heart rate last night {rhr:.0f} bpm, {rhr - center:.0f} bpm above the personal "
+        f"{max(baseline_nights, 1)}-night baseline ({center:.0f} +/- {sd:.1f} bpm)"
     )
     text += ", first night" if nights <= 1 else f", {_ordinal(nights)} night in a row"
     if steps_change is not None and steps_change <= -0.15:
-        text += f"; steps down {-steps_change * 100:.0f} % on your usual day"
+        text += (
+            f"; steps down {-steps_change * 100:.0f} % on this person's usual for that kind of day"
+        )
     return text + "."
 
 

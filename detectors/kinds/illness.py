@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from detectors.daily_features import DayRecord, NightRecord
 from detectors.illness import IllnessCandidate, IllnessDetector, night_features
 from detectors.illness import explain as explain_night
-from detectors.kinds.base import DAY, HOUR, Module, r1
+from detectors.kinds.base import DAY, HOUR, Module, Wording, r1
 from detectors.layout import Layout, Slot
 from detectors.types import AlertEvent, Severity
 from messages.kinds import AnomalyKind as K
@@ -349,8 +349,8 @@ class Illness(Module):
             )
         else:
             detail = (
-                f"Resting heart rate last night {rhr:.0f} bpm, back within one sd of your "
-                f"baseline ({center:.0f} +/- {sd:.1f})."
+                f"Resting heart rate last night {rhr:.0f} bpm, back within one sd of the "
+                f"personal baseline ({center:.0f} +/- {sd:.1f} bpm)."
             )
             self.book.resolve(did, tracks, K.ILLNESS, ts, out, end_ms=ts, detail=detail)
 
@@ -366,5 +366,9 @@ class Illness(Module):
         model.restore(data)
         return model
 
-    def explain(self, t: Track, dur: str, ctx: str) -> str | None:
-        return f"{self.title}: resting heart rate raised over your baseline for {dur}."
+    def describe(self, t: Track, w: Wording) -> str | None:
+        since = f", from {w.since}" if w.since else ""
+        return (
+            f"{self.title}: resting heart rate (at rest, at night and by day) raised over the "
+            f"personal baseline for {w.dur}{since}."
+        )

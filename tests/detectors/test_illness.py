@@ -133,7 +133,7 @@ def test_flagged_nights_do_not_teach_the_baseline() -> None:
     flagged = [c for c in candidates if c is not None]
     assert flagged, "a 2-night rise of 8 bpm must be flagged"
     assert isinstance(flagged[0], IllnessCandidate)
-    assert "above your 28-night baseline" in flagged[0].explanation
+    assert "above the personal 28-night baseline" in flagged[0].explanation
     # the flagged night did not move the baseline; the next (refractory) one may
     det2 = IllnessDetector()
     det2.restore(det.snapshot())
@@ -159,7 +159,7 @@ def test_steps_drop_is_in_the_explanation() -> None:
         det.judge(200 + i, {"rest_hr": 69.0, "steps": 5400.0, "weekend": 0.0}) for i in range(3)
     ]
     text = next(c for c in cands if c is not None).explanation
-    assert "steps down 40 % on your usual day" in text
+    assert "steps down 40 % on this person's usual for that kind of day" in text
 
 
 def _steady(det: IllnessDetector, seed: int = 3) -> None:
@@ -238,7 +238,7 @@ def test_an_illness_night_is_not_discounted_and_says_what_was() -> None:
     assert det.discount_reason(sick) == 0
     cand = det.judge(101, sick)
     assert cand is not None
-    assert "The night before was not counted: you were up and moving well past" in (
+    assert "The night before was not counted: the wearer was up and moving well past" in (
         cand.explanation
     )
     off = IllnessDetector(discount_z=None)
@@ -309,9 +309,9 @@ def test_an_evening_flag_is_one_alert_and_the_night_after_adds_none() -> None:
     assert cand is not None
     assert cand.day == 100
     assert cand.explanation.startswith(
-        "Resting heart rate today 70 bpm, 4 bpm above your usual day (66); last night"
+        "Resting heart rate today 70 bpm, 4 bpm above this person's usual day (66 bpm); last night"
     )
-    assert "last night it was already over your 28-night baseline" in cand.explanation
+    assert "last night it was already over the personal 28-night baseline" in cand.explanation
     # the alert has been given: the sick night that follows is part of the quiet period
     assert det.judge(101, {"rest_hr": center + 6.0, "day_rest_hr": 70.0}) is None
     assert det.judge_evening(101, {"day_rest_hr": 71.0}) is None

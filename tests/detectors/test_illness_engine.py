@@ -3,6 +3,8 @@ carry them, and replay that gives the same alerts across a restore mid-stream.""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from river import stats
 
@@ -60,8 +62,14 @@ def test_hr_and_steps_alone_raise_an_explained_illness_alert() -> None:
     first = alerts[0]
     assert first.state == "open"
     assert (first.ts_ms - T0) // DAY == 12  # the first elevated night, judged at its 07:00
-    assert "Resting heart rate last night 64 bpm, 8 bpm above your" in first.explanation
+    assert "Resting heart rate last night 64 bpm, 8 bpm above the personal" in first.explanation
     assert "-night baseline (56 +/- " in first.explanation
+    # as every kind: the personal baseline, how long and the wearer's clock time it began
+    assert re.search(
+        r"over the personal baseline for \d+ (h|min)[\d min]*, from ", first.explanation
+    )
+    assert re.search(r"\d\d:\d\d (UTC|local time)", first.explanation), first.explanation
+    assert " your " not in first.explanation
 
 
 def raised_night_then_day() -> list[Reading]:
@@ -91,7 +99,7 @@ def test_a_raised_day_after_a_raised_night_is_alerted_at_22h() -> None:
     assert (first.ts_ms - T0) // (DAY // 24) == 11 * 24 + 22  # day 11, local 22:00 (UTC)
     assert first.explanation.startswith("Possible onset of an illness")
     assert "Resting heart rate today" in first.explanation
-    assert "last night it was already over your" in first.explanation
+    assert "last night it was already over the personal" in first.explanation
 
 
 def test_normal_days_raise_no_illness_alert() -> None:
