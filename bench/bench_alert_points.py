@@ -34,7 +34,7 @@ from influxdb_client import InfluxDBClient
 from detectors.alerts import AlertBook, Track
 from detectors.config import AlertConfig
 from detectors.types import AlertEvent
-from ingest.influx.line_protocol import alert_line, line
+from ingest.influx.line_protocol import alert_fields, alert_line, alert_tags, line
 from ingest.privacy import Pseudonymizer
 from ingest.settings import Settings
 from messages.kinds import AnomalyKind
@@ -53,27 +53,9 @@ KINDS = [
 
 
 def tag_layout_line(e: AlertEvent) -> str:
-    """The ``alerts`` point before the change (``alert_id`` a tag), kept here verbatim."""
-    return line(
-        "alerts",
-        {
-            "device": e.device_id,
-            "alert_id": e.alert_id,
-            "kind": e.kind.value,
-            "category": e.category.value,
-            "severity": e.severity,
-            "state": e.state,
-        },
-        {
-            "start_ms": e.start_ms,
-            "end_ms": e.end_ms,
-            "peak_value": e.peak_value,
-            "duration_s": ((e.end_ms or e.ts_ms) - e.start_ms) / 1000.0,
-            "explanation": e.explanation,
-            "open": e.state != "resolved",
-        },
-        e.ts_ms,
-    )
+    """The ``alerts`` point before the change: the same fields, ``alert_id`` a tag."""
+    tags = {**alert_tags(e, e.device_id), "alert_id": e.alert_id}
+    return line("alerts", tags, alert_fields(e), e.ts_ms)
 
 
 def events(devices: int, alerts: int) -> list[AlertEvent]:

@@ -110,22 +110,28 @@ def alert_line(a: AlertEvent, device_tag: str) -> str:
     alert_id="pa1",start_ms=5i,peak_value=85.0,duration_s=0.002,explanation="low",open=true 7
     """
     return line(
-        "alerts",
-        {
-            "device": device_tag,
-            "kind": a.kind.value,
-            "category": a.category.value,
-            "severity": a.severity,
-            "state": a.state,
-        },
-        {
-            "alert_id": a.alert_id,
-            "start_ms": a.start_ms,
-            "end_ms": a.end_ms,
-            "peak_value": a.peak_value,
-            "duration_s": ((a.end_ms or a.ts_ms) - a.start_ms) / 1000.0,
-            "explanation": a.explanation,
-            "open": a.state != "resolved",
-        },
-        a.ts_ms,
+        "alerts", alert_tags(a, device_tag), {"alert_id": a.alert_id, **alert_fields(a)}, a.ts_ms
     )
+
+
+def alert_tags(a: AlertEvent, device_tag: str) -> dict[str, str]:
+    """The tags of an ``alerts`` point: each takes a bounded set of values."""
+    return {
+        "device": device_tag,
+        "kind": a.kind.value,
+        "category": a.category.value,
+        "severity": a.severity,
+        "state": a.state,
+    }
+
+
+def alert_fields(a: AlertEvent) -> dict[str, FieldValue]:
+    """The fields of an ``alerts`` point besides the alert id."""
+    return {
+        "start_ms": a.start_ms,
+        "end_ms": a.end_ms,
+        "peak_value": a.peak_value,
+        "duration_s": ((a.end_ms or a.ts_ms) - a.start_ms) / 1000.0,
+        "explanation": a.explanation,
+        "open": a.state != "resolved",
+    }

@@ -13,8 +13,8 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 
 from detectors.alerts import AlertBook, Track
 from detectors.config import AlertConfig
-from detectors.types import AlertEvent
-from ingest.influx.line_protocol import alert_line, line
+from detectors.types import AlertEvent, Severity
+from ingest.influx.line_protocol import alert_fields, alert_line, alert_tags, line
 from ingest.report.data import LATEST_ALERT_ROWS
 from ingest.settings import Settings
 from messages.kinds import AnomalyKind as K
@@ -84,24 +84,31 @@ def _key(e: AlertEvent) -> tuple[str, str, str, int]:
     return e.alert_id, e.state, e.severity, e.ts_ms
 
 
+def _lifecycles(
+    kind: K, severity: Severity, n: int, *, heartbeat: bool, value: float = 125.0
+) -> list[AlertEvent]:
+    """``n`` alerts of ``kind`` on one device, 8 h apart (more than the flap window): each
+    opened, given a heartbeat ``ongoing`` 30 min later if ``heartbeat``, and resolved 10 min
+    after its condition last held."""
+    book = AlertBook(AlertConfig(), _explain)
+    tracks: dict[str, Track] = {}
+    events: list[AlertEvent] = []
+    for i in range(n):
+        start = last = T0 + i * 8 * HOUR
+        book.active(DEVICE, tracks, kind, start, start, severity, value, True, events)
+        if heartbeat:
+            last = start + 30 * MIN
+            book.active(DEVICE, tracks, kind, last, start, severity, value, True, events)
+        book.inactive(DEVICE, tracks, kind, last + 10 * MIN, events)
+    return events
+
+
 def test_series_stay_bounded_as_alerts_accumulate(live_stack: Settings, unique_name: str) -> None:
     """50 lifecycles (open, heartbeat, resolved) of one device and kind: three series (one per
     state) after the first five and after all fifty; every alert and event still readable."""
     s = isolated_settings(live_stack, unique_name)
     create_bucket(s)
-    book = AlertBook(AlertConfig(), _explain)
-    tracks: dict[str, Track] = {}
-    events: list[AlertEvent] = []
-    for i in range(50):
-        start = T0 + i * 8 * HOUR  # apart by more than the flap window: no flapping
-        book.active(
-            DEVICE, tracks, K.TACHYCARDIA_AT_REST, start, start, "warning", 125.0, True, events
-        )
-        beat = start + 30 * MIN  # the heartbeat of an open alert
-        book.active(
-            DEVICE, tracks, K.TACHYCARDIA_AT_REST, beat, start, "warning", 126.0, True, events
-        )
-        book.inactive(DEVICE, tracks, K.TACHYCARDIA_AT_REST, beat + 10 * MIN, events)
+    events = _lifecycles(K.TACHYCARDIA_AT_REST, "warning", 50, heartbeat=True)
     assert [e.state for e in events] == ["open", "ongoing", "resolved"] * 50
     _write(s, events[:15])
     assert _series(s) == 3
@@ -159,12 +166,8 @@ def test_events_of_one_instant_keep_points_of_their_own(
 
 def _old_layout_line(e: AlertEvent) -> str:
     """A point as written before the alert id became a field: ``alert_id`` a tag."""
-    tags = {"device": e.device_id, "alert_id": e.alert_id, "kind": str(e.kind)}
-    tags |= {"category": str(e.category), "severity": e.severity, "state": e.state}
-    fields = {"start_ms": e.start_ms, "end_ms": e.end_ms, "peak_value": e.peak_value}
-    fields |= {"duration_s": ((e.end_ms or e.ts_ms) - e.start_ms) / 1000.0}
-    fields |= {"explanation": e.explanation, "open": e.state != "resolved"}
-    return line("alerts", tags, fields, e.ts_ms)
+    tags = {**alert_tags(e, e.device_id), "alert_id": e.alert_id}
+    return line("alerts", tags, alert_fields(e), e.ts_ms)
 
 
 def test_points_of_the_old_layout_read_alike(live_stack: Settings, unique_name: str) -> None:
@@ -172,16 +175,8 @@ def test_points_of_the_old_layout_read_alike(live_stack: Settings, unique_name: 
     each in its latest state (an alert opened before the upgrade and resolved after it too)."""
     s = isolated_settings(live_stack, unique_name)
     create_bucket(s)
-    book = AlertBook(AlertConfig(), _explain)
-    tracks: dict[str, Track] = {}
-    events: list[AlertEvent] = []
-    for i in range(3):
-        start = T0 + i * 8 * HOUR
-        book.active(DEVICE, tracks, K.LOW_SPO2, start, start, "critical", 85.0, False, events)
-        book.inactive(DEVICE, tracks, K.LOW_SPO2, start + 10 * MIN, events)
-    book.active(
-        DEVICE, tracks, K.LOW_SPO2, T0 + 30 * HOUR, T0 + 30 * HOUR, "critical", 84.0, False, events
-    )
+    # three alerts resolved, a fourth still open
+    events = _lifecycles(K.LOW_SPO2, "critical", 4, heartbeat=False, value=85.0)[:-1]
     before, after = events[:3], events[3:]  # the upgrade falls inside the second alert
     with influx_client(s) as c, c.write_api(write_options=SYNCHRONOUS) as w:
         w.write(
