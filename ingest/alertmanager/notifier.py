@@ -17,13 +17,13 @@ Delivery, and why nothing is lost or notified twice:
   second notification (tests/integration/test_notify.py proves it).
 - After a (re)start or rebalance, the open alerts of the partitions it got are taken from
   Alertmanager itself, so they are kept alive without re-reading the topic from the start.
-- An open alert without a lifecycle event for ``orphan_after_h`` (48 h; wall clock, from the
+- An open alert without a lifecycle event for ``orphan_after_h`` (72 h; wall clock, from the
   ``last_event_at`` annotation, so a restart does not reset it) is an orphan: its device's
   state restarted (a rollback across a state layout change, docs/reliability.md) and no
-  ``resolved`` will come. It is posted resolved and no longer re-sent. A live alert has an
-  event at least every judged night (heartbeats), and one whose device went quiet is resolved
-  by the daemon's clock, so this ends only alerts nothing keeps any more; should an event of
-  it come after all, it fires again.
+  ``resolved`` will come. It is posted resolved and no longer re-sent. A live alert has
+  heartbeats (nightly kinds: each night the engine can judge), and one whose device went quiet
+  is resolved by the daemon's clock, so this ends alerts nothing keeps any more; should an
+  event of it come after all (a wearer who missed three nights), it fires again.
 
 What cannot be delivered goes to the dead-letter topic (``dl.stage=notify``), produced and
 acknowledged before the offsets that carried it are committed, and is counted in
