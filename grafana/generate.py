@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ingest.report.data import LATEST_ALERT_ROWS
+from ingest.report.data import LATEST_ALERT_ROWS, LATEST_EVENT
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "influxdb", "uid": "vitalstream-influxdb"}
@@ -247,14 +247,25 @@ def dashboard(
 # ------------------------------------------------------------------------------ alert queries
 
 
+# the fields "open" and "alert_id" of each alert event as one row (the id is a field; points
+# of the layout before it carry it as a tag, which the pivot keeps as the same column)
+OPEN_AND_ID = '(r._field == "open" or r._field == "alert_id")'
+PIVOT = '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+
+
 def open_alerts_query(category: str, group: str) -> str:
     """Alerts whose latest event in the range is not ``resolved``, counted by ``group``."""
     return (
-        FROM + f'  |> filter(fn: (r) => r._measurement == "alerts" and r._field == "open" '
-        f'and r.category == "{category}")\n' + ALERT_VARS + '  |> group(columns: ["alert_id"])\n'
-        "  |> last()\n"
-        "  |> filter(fn: (r) => r._value)\n" + SEVERITY_VAR + f"  |> group(columns: [{group}])\n"
-        "  |> count()\n"
+        FROM + f'  |> filter(fn: (r) => r._measurement == "alerts" and {OPEN_AND_ID} '
+        f'and r.category == "{category}")\n'
+        + ALERT_VARS
+        + PIVOT
+        + LATEST_EVENT
+        + "  |> filter(fn: (r) => r.open)\n"
+        + SEVERITY_VAR
+        + f"  |> group(columns: [{group}])\n"
+        '  |> count(column: "alert_id")\n'
+        '  |> rename(columns: {alert_id: "_value"})\n'
     )
 
 
@@ -296,25 +307,29 @@ RAISED = (
     "raised = union(tables: [\n"
     "  from(bucket: v.defaultBucket)\n"
     "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
-    '  |> filter(fn: (r) => r._measurement == "alerts" and r._field == "open" '
-    'and r.state == "open")\n' + ALERT_VARS + SEVERITY_VAR + "  |> group()\n"
+    f'  |> filter(fn: (r) => r._measurement == "alerts" and {OPEN_AND_ID} '
+    'and r.state == "open")\n' + ALERT_VARS + SEVERITY_VAR + PIVOT + "  |> group()\n"
     '  |> keep(columns: ["_time", "alert_id", "device", "kind", "category", "severity"]),\n'
     + NO_MATCH.format(
         '_time: 1970-01-01T00:00:00Z, alert_id: "", device: "", kind: "", category: "", '
         'severity: ""'
     )
 )
-# acknowledgements: `vitalstream alerts ack` writes measurement alert_acks (tags device,
-# alert_id; fields acked_by, note; time = ack time). Acks may come after the range ends.
+# acknowledgements: `vitalstream alerts ack` writes measurement alert_acks (no tags; fields
+# alert_id, acked_by, note; time = ack time in ns). Acks may come after the range ends. The
+# first acknowledgement of each alert, its author as _value.
 ACKS = (
     "acks = union(tables: [\n"
     "  from(bucket: v.defaultBucket)\n"
     "  |> range(start: v.timeRangeStart)\n"
-    '  |> filter(fn: (r) => r._measurement == "alert_acks" and r._field == "acked_by")\n'
-    '  |> group(columns: ["alert_id"])\n'
-    "  |> first()\n"
+    '  |> filter(fn: (r) => r._measurement == "alert_acks" '
+    'and (r._field == "acked_by" or r._field == "alert_id"))\n'
+    + PIVOT
+    + '  |> group(columns: ["alert_id"])\n'
+    '  |> sort(columns: ["_time"])\n'
+    '  |> first(column: "_time")\n'
     "  |> group()\n"
-    '  |> keep(columns: ["_time", "alert_id", "_value"]),\n'
+    "  |> map(fn: (r) => ({_time: r._time, alert_id: r.alert_id, _value: r.acked_by})),\n"
     + NO_MATCH.format('_time: 1970-01-01T00:00:00Z, alert_id: "", _value: ""')
 )
 ACK_JOIN = (
@@ -786,10 +801,7 @@ def device_drilldown() -> dict[str, Any]:
                         'severity: "", state: "", start_ms: 0, duration_s: 0.0, explanation: ""'
                     )
                     + "\n"
-                    + ACKS.replace(
-                        'r._field == "acked_by")',
-                        f'r._field == "acked_by" and {DEVICE})',
-                    )
+                    + ACKS  # the join below keeps the acks of this device's alerts
                     + "\n"
                     "join.left(\n"
                     "  left: alerts,\n"

@@ -192,6 +192,11 @@ class NotifyMetrics:
         self.active = Gauge(
             "vitalstream_notify_active_alerts", "open alerts kept alive in Alertmanager", registry=r
         )
+        self.orphans = Counter(
+            "vitalstream_notify_orphans_resolved",
+            "open alerts resolved by notify after notify.orphan_after_h without an event",
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

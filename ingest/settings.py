@@ -269,6 +269,11 @@ class NotifySettings(BaseModel):
     resend_interval_s: float = Field(default=60.0, gt=0)
     ttl_factor: float = Field(default=15.0, ge=2)
     max_batch_events: int = Field(default=500, gt=0)
+    # an open alert without a lifecycle event for this long (wall clock) is resolved by notify:
+    # an orphan (its device's state restarted, e.g. after a rollback, so no `resolved` comes).
+    # Live alerts have a heartbeat every 30 min, nightly kinds every night the engine can judge
+    # (two nights without data: ~72 h), docs/reliability.md
+    orphan_after_h: float = Field(default=72.0, gt=0)
     retry_initial_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
     http_host: ListenHost = "127.0.0.1"

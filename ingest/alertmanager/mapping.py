@@ -17,6 +17,7 @@ from detectors.types import AlertEvent
 
 DRILLDOWN_UID = "vitalstream-device"  # grafana/dashboards/device-drilldown.json
 _HOUR_MS = 3_600_000
+LAST_EVENT_AT = "last_event_at"  # annotation: when notify read the alert's latest event
 
 Labels = dict[str, str]
 
@@ -61,9 +62,14 @@ def postable(e: AlertEvent, *, grafana_url: str, now_ms: int, ttl_ms: int) -> di
     """The alert to post for ``e`` at wall time ``now_ms``.
 
     An open (or ongoing) alert is valid until ``now_ms + ttl_ms``: re-sent before then, it stays
-    firing; if nothing re-sends it, Alertmanager resolves it by itself. A resolved alert ends at
-    its end in event time, but never later than now (event time may run ahead of the wall clock,
-    and the resolution must take effect when it is known) and never before it started.
+    firing; if nothing re-sends it, Alertmanager resolves it by itself. Its annotation
+    ``last_event_at`` is ``now_ms``, when notify read this event (wall clock): an alert with
+    no event for ``notify.orphan_after_h`` is resolved as an orphan, after a notify restart too
+    (the open alerts are then taken back from Alertmanager, annotations and all).
+
+    A resolved alert ends at its end in event time, but never later than now (event time may
+    run ahead of the wall clock, and the resolution must take effect when it is known) and
+    never before it started.
     """
     link = drilldown_url(grafana_url, e)
     if e.state == "resolved":
@@ -75,6 +81,8 @@ def postable(e: AlertEvent, *, grafana_url: str, now_ms: int, ttl_ms: int) -> di
     annotations["dashboard"] = link
     if e.peak_value is not None:
         annotations["peak_value"] = f"{e.peak_value:g}"
+    if e.state != "resolved":
+        annotations[LAST_EVENT_AT] = iso(now_ms)
     return {
         "labels": labels(e),
         "annotations": annotations,

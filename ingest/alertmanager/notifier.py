@@ -17,6 +17,13 @@ Delivery, and why nothing is lost or notified twice:
   second notification (tests/integration/test_notify.py proves it).
 - After a (re)start or rebalance, the open alerts of the partitions it got are taken from
   Alertmanager itself, so they are kept alive without re-reading the topic from the start.
+- An open alert without a lifecycle event for ``orphan_after_h`` (72 h; wall clock, from the
+  ``last_event_at`` annotation, so a restart does not reset it) is an orphan: its device's
+  state restarted (a rollback across a state layout change, docs/reliability.md) and no
+  ``resolved`` will come. It is posted resolved and no longer re-sent. A live alert has
+  heartbeats (nightly kinds: each night the engine can judge), and one whose device went quiet
+  is resolved by the daemon's clock, so this ends alerts nothing keeps any more; should an
+  event of it come after all (a wearer who missed three nights), it fires again.
 
 What cannot be delivered goes to the dead-letter topic (``dl.stage=notify``), produced and
 acknowledged before the offsets that carried it are committed, and is counted in
@@ -52,6 +59,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -62,7 +70,7 @@ from aiokafka.structs import ConsumerRecord
 
 from detectors.types import AlertEvent
 from ingest.alertmanager.client import AlertmanagerClient
-from ingest.alertmanager.mapping import iso, labels, postable
+from ingest.alertmanager.mapping import LAST_EVENT_AT, iso, labels, postable
 from ingest.errors import (
     AlertmanagerConfigurationError,
     AlertmanagerError,
@@ -238,6 +246,7 @@ class Notifier:
             if self._restore:
                 await self._restore_active()
             if time.monotonic() - self._last_resend >= n.resend_interval_s:
+                await self._resolve_orphans()
                 await self._resend()
             batch = await consumer.getmany(timeout_ms=200, max_records=n.max_batch_events)
             records = [r for recs in batch.values() for r in recs]
@@ -579,19 +588,51 @@ class Notifier:
         if not self._active:
             return
         ends = iso(int(time.time() * 1000) + self.ttl_ms)
-        open_alerts = [(part, {**p, "endsAt": ends}) for part, p in self._active.values()]
+        await self._post_kept(
+            [(part, {**p, "endsAt": ends}) for part, p in self._active.values()], "resent"
+        )
+        self._last_resend = time.monotonic()
+
+    async def _resolve_orphans(self) -> None:
+        """Resolve the open alerts without an event for ``orphan_after_h`` (module docstring)."""
+        now_ms = int(time.time() * 1000)
+        limit_ms = self.settings.notify.orphan_after_h * 3_600_000
+        orphans = {
+            alert_id: kept
+            for alert_id, kept in self._active.items()
+            if now_ms - _last_event_ms(kept[1], now_ms) > limit_ms
+        }
+        if not orphans:
+            return
+        for alert_id in orphans:
+            del self._active[alert_id]
+        ended = [(part, _ended(p, now_ms)) for part, p in orphans.values()]
+        accepted = await self._post_kept(ended, "resolved")
+        self.metrics.orphans.inc(accepted)
+        self.metrics.active.set(len(self._active))
+        log.warning(
+            "open alerts without an event resolved as orphans (a device state restarted?)",
+            extra={"alerts": len(orphans), "orphan_after_h": self.settings.notify.orphan_after_h},
+        )
+        await self._expire_ack_silences(orphans)
+
+    async def _post_kept(self, kept: list[tuple[int, Payload]], sent: str) -> int:
+        """Post alerts kept in memory (``(partition, payload)``), counted as ``sent``; those
+        Alertmanager refuses are forgotten and dead-lettered. How many it accepted."""
         size = self.settings.notify.max_batch_events
         dead: list[DeadLetter] = []
-        for i in range(0, len(open_alerts), size):
-            chunk = open_alerts[i : i + size]
+        accepted = 0
+        for i in range(0, len(kept), size):
+            chunk = kept[i : i + size]
             refused = await self._deliver([p for _, p in chunk])
             partition = {id(p): part for part, p in chunk}
             for payload, exc in refused:
                 self._forget(payload)
                 dead.append(self._dead_resend(payload, partition[id(payload)], str(exc)))
-            self.metrics.sent.labels("resent").inc(len(chunk) - len(refused))
+            self.metrics.sent.labels(sent).inc(len(chunk) - len(refused))
+            accepted += len(chunk) - len(refused)
         await self._send_dead_letters(dead)
-        self._last_resend = time.monotonic()
+        return accepted
 
     def _dead_resend(self, payload: Payload, partition: int, detail: str) -> DeadLetter:
         """The dead letter of an open alert re-sent from memory: no record, so its payload."""
@@ -654,6 +695,7 @@ class Notifier:
             )
             return
         restored = 0
+        now_ms = int(time.time() * 1000)
         for a in found:
             lab = a.get("labels", {})
             alert_id, device = lab.get("alert_id"), lab.get("device")
@@ -665,6 +707,9 @@ class Notifier:
                     k: a[k] for k in ("labels", "annotations", "startsAt") if k in a
                 }
                 payload["generatorURL"] = a.get("generatorURL", "")
+                # posted by a notify before last_event_at: orphaned counting from now
+                when = iso(_last_event_ms(payload, now_ms))
+                payload["annotations"] = {**payload.get("annotations", {}), LAST_EVENT_AT: when}
                 self._active[alert_id] = (part, payload)
                 restored += 1
         self.metrics.active.set(len(self._active))
@@ -711,6 +756,25 @@ def _label_key(lab: dict[str, str]) -> str:
 
 def _ended(payload: Payload, now_ms: int) -> Payload:
     return {**payload, "endsAt": iso(now_ms)}
+
+
+def _last_event_ms(payload: Payload, now_ms: int) -> int:
+    """When notify read the latest event of a kept alert (its ``last_event_at`` annotation);
+    ``now_ms`` for one posted by a notify before that annotation (restored from Alertmanager),
+    which then counts from the restore.
+
+    >>> _last_event_ms({"annotations": {"last_event_at": "2026-01-01T00:00:00+00:00"}}, 5)
+    1767225600000
+    >>> _last_event_ms({"annotations": {}}, 5)
+    5
+    """
+    text = payload.get("annotations", {}).get(LAST_EVENT_AT)
+    if not isinstance(text, str):
+        return now_ms
+    try:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+    except ValueError:
+        return now_ms
 
 
 async def run_notify(settings: Settings) -> None:

@@ -6,11 +6,13 @@ note as comment), so its notifications stop. ``vitalstream notify`` expires the 
 alert resolves; it lasts at most ``alertmanager.ack_silence_max_h``.
 
 An acknowledgement is an InfluxDB point in the ``alert_acks`` measurement of the vitals bucket
-(tag ``alert_id``; fields ``note``, ``by``), time-stamped with the wall clock at acknowledgement
+(no tags, so one series however many alerts are acknowledged; fields ``alert_id``,
+``acked_by``, ``note``), time-stamped with the wall clock at acknowledgement in nanoseconds
 (the only wall time in vitalstream's alert data: acknowledging is a human act, not an event of
-the device). Writing the same alert id twice at the same millisecond overwrites; a later ack
-adds a row, so the history of notes is kept. ``--to-file`` appends the same record as a JSON
-line instead (offline use, e.g. after ``vitalstream replay``).
+the device). The point's identity is its time alone, and two acknowledgements (a script
+acknowledging several alerts) are never the same nanosecond: every ack adds a row, so the
+history of notes is kept. ``--to-file`` appends the same record as a JSON line instead
+(offline use, e.g. after ``vitalstream replay``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class Ack(msgspec.Struct):
     note: str
     by: str
     ts_ms: int
+    ts_ns: int = 0  # the InfluxDB point's time; 0: ts_ms (the millisecond's start)
+
+    def point_ns(self) -> int:
+        return self.ts_ns or self.ts_ms * 1_000_000
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -77,19 +83,22 @@ def make_ack(alert_id: str, note: str, by: str | None, ts_ms: int | None = None)
     if not note.strip():
         raise ConfigError("--note must not be empty")
     who = by if by is not None else getpass.getuser()
-    now = ts_ms if ts_ms is not None else int(time.time() * 1000)
-    return Ack(alert_id, note.strip(), who, now)
+    if ts_ms is not None:
+        return Ack(alert_id, note.strip(), who, ts_ms)
+    now_ns = time.time_ns()
+    return Ack(alert_id, note.strip(), who, now_ns // 1_000_000, now_ns)
 
 
 def ack_line(a: Ack) -> str:
-    """The InfluxDB line of an acknowledgement.
+    """The InfluxDB line of an acknowledgement (nanosecond time).
 
     >>> ack_line(Ack("761d8a0cafbcdd15", 'said "ok"', "dr.a", 5))
-    'alert_acks,alert_id=761d8a0cafbcdd15 note="said \\\\"ok\\\\"",by="dr.a" 5'
+    'alert_acks alert_id="761d8a0cafbcdd15",acked_by="dr.a",note="said \\\\"ok\\\\"" 5000000'
     """
     from ingest.influx.line_protocol import line
 
-    return line(MEASUREMENT, {"alert_id": a.alert_id}, {"note": a.note, "by": a.by}, a.ts_ms)
+    fields = {"alert_id": a.alert_id, "acked_by": a.by, "note": a.note}
+    return line(MEASUREMENT, {}, fields, a.point_ns())
 
 
 async def write_ack(
@@ -105,6 +114,7 @@ async def write_ack(
         timeout_s=settings.influxdb.timeout_ms / 1000,
         verify=settings.influx_ssl(),
         transport=transport,
+        precision="ns",
     )
     try:
         rejected = await writer.write([ack_line(a)])

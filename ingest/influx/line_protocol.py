@@ -91,24 +91,47 @@ def reading_line(s: Scored, device_tag: str) -> str:
 
 
 def alert_line(a: AlertEvent, device_tag: str) -> str:
-    """The ``alerts`` point of one lifecycle event; identity = alert id + state + event time."""
+    """The ``alerts`` point of one lifecycle event.
+
+    The tags are bounded (device x kind x severity x state; category follows the kind), so
+    the series do not grow with the alerts ever raised: the alert id is a field. The point's
+    identity is device + kind + severity + state + event time, which no two events the engine
+    emits share (docs/schema.md, "Alerts: point identity"): an alert opened and resolved in
+    one tick differ in state, an escalation in severity, and another alert of the same device
+    and kind opens only after this one resolved.
+
+    >>> from detectors.types import AlertEvent
+    >>> from messages.kinds import AnomalyKind
+    >>> low = AnomalyKind.LOW_SPO2
+    >>> event = AlertEvent("pa1", "pd1", low, low.category, "critical", "open", 5, 7, None, 85.0,
+    ...                    "low")
+    >>> print(alert_line(event, "pd1"))  # doctest: +NORMALIZE_WHITESPACE
+    alerts,category=clinical,device=pd1,kind=low_spo2,severity=critical,state=open
+    alert_id="pa1",start_ms=5i,peak_value=85.0,duration_s=0.002,explanation="low",open=true 7
+    """
     return line(
-        "alerts",
-        {
-            "device": device_tag,
-            "alert_id": a.alert_id,
-            "kind": a.kind.value,
-            "category": a.category.value,
-            "severity": a.severity,
-            "state": a.state,
-        },
-        {
-            "start_ms": a.start_ms,
-            "end_ms": a.end_ms,
-            "peak_value": a.peak_value,
-            "duration_s": ((a.end_ms or a.ts_ms) - a.start_ms) / 1000.0,
-            "explanation": a.explanation,
-            "open": a.state != "resolved",
-        },
-        a.ts_ms,
+        "alerts", alert_tags(a, device_tag), {"alert_id": a.alert_id, **alert_fields(a)}, a.ts_ms
     )
+
+
+def alert_tags(a: AlertEvent, device_tag: str) -> dict[str, str]:
+    """The tags of an ``alerts`` point: each takes a bounded set of values."""
+    return {
+        "device": device_tag,
+        "kind": a.kind.value,
+        "category": a.category.value,
+        "severity": a.severity,
+        "state": a.state,
+    }
+
+
+def alert_fields(a: AlertEvent) -> dict[str, FieldValue]:
+    """The fields of an ``alerts`` point besides the alert id."""
+    return {
+        "start_ms": a.start_ms,
+        "end_ms": a.end_ms,
+        "peak_value": a.peak_value,
+        "duration_s": ((a.end_ms or a.ts_ms) - a.start_ms) / 1000.0,
+        "explanation": a.explanation,
+        "open": a.state != "resolved",
+    }

@@ -15,7 +15,7 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 from isal import igzip
@@ -38,7 +38,7 @@ class Rejected:
 
 
 class InfluxWriter:
-    """An async client for ``/api/v2/write`` (ms precision).
+    """An async client for ``/api/v2/write`` (ms precision unless told otherwise).
 
     Parameters
     ----------
@@ -56,6 +56,10 @@ class InfluxWriter:
         it only costs the daemon CPU).
     transport
         An httpx transport (tests use an in-memory one).
+    precision
+        The unit of the lines' timestamps: ``ms`` (every point vitalstream's daemon writes),
+        or ``ns`` (an acknowledgement: its wall time must tell two acks of one millisecond
+        apart).
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class InfluxWriter:
         verify: bool | ssl.SSLContext = True,
         compress: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
+        precision: Literal["ms", "ns"] = "ms",
     ) -> None:
         self._client = httpx.AsyncClient(
             base_url=url,
@@ -79,7 +84,7 @@ class InfluxWriter:
             verify=verify,
             transport=transport,
         )
-        self._params = {"org": org, "bucket": bucket, "precision": "ms"}
+        self._params = {"org": org, "bucket": bucket, "precision": precision}
         self.max_lines = max_lines
         self.max_concurrent = max_concurrent
         self.compress = compress

@@ -15,16 +15,30 @@ from typing import Any
 
 from ingest.settings import Settings
 
-#: Flux, after a filter to the ``alerts`` measurement: the latest event of every alert, one row
-#: each, its fields as columns (the report and the Grafana dashboards both read alerts so)
-LATEST_ALERT_ROWS = (
-    '  |> filter(fn: (r) => r._field == "start_ms" or r._field == "end_ms" '
-    'or r._field == "duration_s" or r._field == "explanation")\n'
-    '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+#: Flux, on rows with an ``alert_id`` column (one per event): the latest event of every alert,
+#: one table per alert. Events of one alert at one millisecond are ordered as the engine emits
+#: them (docs/schema.md, "Alerts: point identity"): ``open``, then escalations (``ongoing``,
+#: each more severe), then ``resolved``.
+LATEST_EVENT = (
     '  |> group(columns: ["alert_id"])\n'
-    '  |> sort(columns: ["_time"])\n'
+    "  |> map(fn: (r) => ({r with emitted: "
+    '(if r.state == "open" then 0 else if r.state == "ongoing" then 1 else 4) + '
+    '(if r.severity == "critical" then 2 else if r.severity == "warning" then 1 else 0)}))\n'
+    '  |> sort(columns: ["_time", "emitted"])\n'
     '  |> last(column: "_time")\n'
-    "  |> group()\n"
+    '  |> drop(columns: ["emitted"])\n'
+)
+
+#: Flux, after a filter to the ``alerts`` measurement: the latest event of every alert, one row
+#: each, its fields as columns (the report and the Grafana dashboards both read alerts so).
+#: The alert id is a field (docs/schema.md); points written before it was one carry it as a
+#: tag, and the pivot gives both an ``alert_id`` column, so both layouts read alike.
+LATEST_ALERT_ROWS = (
+    '  |> filter(fn: (r) => r._field == "alert_id" or r._field == "start_ms" '
+    'or r._field == "end_ms" or r._field == "duration_s" or r._field == "explanation")\n'
+    '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+    + LATEST_EVENT
+    + "  |> group()\n"
 )
 
 SLEEP_STAGES = ("awake", "light", "deep", "REM")  # stored codes 0-3 (docs/schema.md)

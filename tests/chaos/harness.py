@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ingest.settings import Settings
 from tests.integration.harness import (
+    PIVOT,
     alert_event_keys,
     create_bucket,
     ensure_topic,
@@ -148,7 +149,9 @@ def stored_alerts(s: Settings) -> list[tuple[str, str, str, int, bool]]:
     rows = flux(
         s,
         f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
-        '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "explanation")',
+        '|> filter(fn: (r) => r._measurement == "alerts" '
+        'and (r._field == "explanation" or r._field == "alert_id")) '
+        f"{PIVOT}",
     )
     return [
         (
@@ -156,7 +159,7 @@ def stored_alerts(s: Settings) -> list[tuple[str, str, str, int, bool]]:
             str(r["alert_id"]),
             str(r["state"]),
             int(r["_time"].timestamp() * 1000),  # type: ignore[attr-defined]
-            r["kind"] == "device_silent" or "No longer observable" in str(r["_value"]),
+            r["kind"] == "device_silent" or "No longer observable" in str(r["explanation"]),
         )
         for r in rows
     ]

@@ -57,7 +57,16 @@ def test_ack_writes_influx_line() -> None:
     settings = Settings.model_validate({"influxdb": {"url": "http://influx.test", "token": "t"}})
     ack = alerts.make_ack("761d8a0cafbcdd15", "ok", "dr.a", 5)
     asyncio.run(alerts.write_ack(settings, ack, transport=httpx.MockTransport(handle)))
-    assert seen == [b'alert_acks,alert_id=761d8a0cafbcdd15 note="ok",by="dr.a" 5']
+    # no tags: one series however many alerts are acknowledged; the time in nanoseconds
+    assert seen == [b'alert_acks alert_id="761d8a0cafbcdd15",acked_by="dr.a",note="ok" 5000000']
+
+
+def test_acks_of_one_millisecond_are_apart() -> None:
+    """Two acks made in a row (a script) get points of their own: their times differ."""
+    first = alerts.make_ack("761d8a0cafbcdd15", "ok", "dr.a")
+    second = alerts.make_ack("761d8a0cafbcdd16", "ok", "dr.a")
+    assert first.point_ns() != second.point_ns()
+    assert first.ts_ms == first.point_ns() // 1_000_000
 
 
 def test_ack_accepts_a_pseudonymous_alert_id() -> None:

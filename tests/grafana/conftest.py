@@ -4,8 +4,8 @@
 malformed messages) go through Kafka and the real daemon into a bucket of their own. Two things
 the daemon does not write (yet) are added afterwards, clearly apart:
 
-- acknowledgements (measurement ``alert_acks``, as ``vitalstream alerts ack`` is designed to
-  write them: tags ``device``, ``alert_id``; fields ``acked_by``, ``note``; time = ack time);
+- acknowledgements (measurement ``alert_acks``, the lines ``vitalstream alerts ack`` writes:
+  no tags; fields ``alert_id``, ``acked_by``, ``note``; time = ack time in ns);
 
 The daemon's per-reason dead-letter counters (measurement ``pipeline_dead_letters``) are checked
 against the dead-letter topic's real ``dl.reason`` headers.
@@ -27,11 +27,13 @@ import yaml
 from influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 
+from ingest.commands.alerts import ack_line, make_ack
 from ingest.kafka_io.deadletter import parse_headers
 from ingest.settings import Settings
 from tests.grafana import grafana_sim as g
 from tests.grafana.checks import GRAFANA
 from tests.integration.harness import (
+    PIVOT,
     create_bucket,
     ensure_topic,
     flux,
@@ -52,7 +54,7 @@ class Scenario:
     client: InfluxDBClient
     ds: g.Datasource
     now: dt.datetime
-    events: list[dict[str, Any]]  # every alert lifecycle event, field "open"
+    events: list[dict[str, Any]]  # every alert lifecycle event, fields "open" and "alert_id"
     acks: dict[str, dt.datetime]  # alert_id -> ack time we wrote
     reasons: dict[str, int]  # dl.reason -> records, from the dead-letter topic
     devices: list[str]
@@ -101,7 +103,8 @@ async def scenario(live_stack: Settings) -> AsyncIterator[Scenario]:
     events = flux(
         s,
         f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
-        '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "open") |> group()',
+        '|> filter(fn: (r) => r._measurement == "alerts" '
+        f'and (r._field == "open" or r._field == "alert_id")) {PIVOT} |> group()',
     )
     devices = sorted(
         str(r["_value"])
@@ -139,8 +142,7 @@ async def _wait_for_pipeline_points(s: Settings, n: int) -> None:
 def _write_acks(
     s: Settings, client: InfluxDBClient, events: list[dict[str, Any]], now: dt.datetime
 ) -> dict[str, dt.datetime]:
-    """Acknowledge every other alert, as ``vitalstream alerts ack`` would (design: alert_acks,
-    tags device + alert_id, fields acked_by + note, time = ack time)."""
+    """Acknowledge every other alert with the lines ``vitalstream alerts ack`` writes."""
     opened = sorted(
         (e for e in events if e["state"] == "open"), key=lambda e: (e["_time"], e["alert_id"])
     )
@@ -150,12 +152,10 @@ def _write_acks(
     for i, e in enumerate(opened[::2]):
         at = now - dt.timedelta(minutes=30 - i)
         acks[str(e["alert_id"])] = at
-        lines.append(
-            f"alert_acks,alert_id={e['alert_id']},device={e['device']} "
-            f'acked_by="nurse-{i % 2}",note="seen" {int(at.timestamp() * 1000)}'
-        )
+        ack = make_ack(str(e["alert_id"]), "seen", f"nurse-{i % 2}", int(at.timestamp() * 1000))
+        lines.append(ack_line(ack))
     with client.write_api(write_options=SYNCHRONOUS) as w:
-        w.write(bucket=s.influxdb.bucket, record=lines, write_precision="ms")
+        w.write(bucket=s.influxdb.bucket, record=lines, write_precision="ns")
     return acks
 
 

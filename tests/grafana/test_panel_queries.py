@@ -8,6 +8,7 @@ query is interpolated as Grafana would (dashboard variables, then the Flux macro
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -15,14 +16,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from influxdb_client.client.write_api import SYNCHRONOUS
 
 from detectors import Engine
+from ingest.commands.alerts import Ack, ack_line
+from ingest.influx.line_protocol import line
 from ingest.influx.minutes import LATE_WINDOW_MS
 from ingest.privacy import Pseudonymizer
 from messages import InvalidReading, ReadingDecoder
 from tests.grafana import grafana_sim as g
 from tests.grafana.checks import GRAFANA
 from tests.grafana.conftest import Scenario
+from tests.integration.harness import PIVOT, create_bucket
 
 pytestmark = pytest.mark.integration
 
@@ -140,13 +145,22 @@ def _check(name: str, results: Mapping[str, list[dict[str, Any]]], when: set[str
             assert not missing, f"{name} {where}: row without {missing}: {sorted(row)}"
 
 
-def _open_at(sc: Scenario, stop: dt.datetime, category: str) -> collections.Counter[str]:
-    """Alerts of a category open at ``stop`` by severity, from the raw events."""
+def _emitted(e: Mapping[str, Any]) -> tuple[dt.datetime, int]:
+    """An event's place in its alert's history: its time, then, at one instant, the order the
+    engine emits events (open, escalations by severity, resolved)."""
+    state = {"open": 0, "ongoing": 1, "resolved": 4}[e["state"]]
+    return e["_time"], state + {"info": 0, "warning": 1, "critical": 2}[e["severity"]]
+
+
+def _open_at(
+    sc: Scenario, stop: dt.datetime, category: str
+) -> collections.Counter[tuple[str, str]]:
+    """Alerts of a category open at ``stop`` by kind and severity, from the raw events."""
     latest: dict[str, dict[str, Any]] = {}
-    for e in sorted(sc.events, key=lambda e: e["_time"]):
+    for e in sorted(sc.events, key=_emitted):
         if e["_time"] <= stop and e["category"] == category:
             latest[e["alert_id"]] = e
-    return collections.Counter(e["severity"] for e in latest.values() if e["_value"])
+    return collections.Counter((e["kind"], e["severity"]) for e in latest.values() if e["open"])
 
 
 # ---------------------------------------------------------------------------------- tests
@@ -190,20 +204,29 @@ def test_alerts_overview(scenario: Scenario) -> None:
 
 @pytest.mark.parametrize("category", ["clinical", "data_quality"])
 def test_open_alert_panels_while_alerts_are_open(scenario: Scenario, category: str) -> None:
-    """At the end of the run every alert has resolved; stop the range inside one instead."""
+    """At the end of the run every alert has resolved; stop the range where the most alerts
+    of the category are open instead (several, so a query counting one alert per table of
+    the wrong grouping fails)."""
     sc = scenario
-    first_open = min(
-        e["_time"] for e in sc.events if e["category"] == category and e["state"] == "open"
+    opened = [e["_time"] for e in sc.events if e["category"] == category and e["state"] == "open"]
+    stop = max(
+        (t + dt.timedelta(seconds=1) for t in opened),
+        key=lambda t: sum(_open_at(sc, t, category).values()),
     )
-    stop = first_open + dt.timedelta(seconds=1)
     expected = _open_at(sc, stop, category)
-    assert expected, "an alert is open at the chosen instant"
+    assert sum(expected.values()) >= 2, "several alerts are open at the chosen instant"
     variables = {n: _all(n) for n in ("device", "kind", "severity")}
     res = _run_dashboard(sc, "alerts-overview", variables, stop - dt.timedelta(hours=24), stop)
     _check("alerts-overview", res, {f"open_{category}"})
     label = "clinical" if category == "clinical" else "data quality"
     stat = res[f"Open {label} alerts by severity A"]
-    assert {r["severity"]: r["_value"] for r in stat} == dict(expected)
+    by_severity: collections.Counter[str] = collections.Counter()
+    for (_, severity), n in expected.items():
+        by_severity[severity] += n
+    assert {r["severity"]: r["_value"] for r in stat} == dict(by_severity)
+    by_kind = res[f"Open {label} alerts by kind and severity A"]
+    got = {(r["kind"], k): v for r in by_kind for k, v in r.items() if k != "kind" and v}
+    assert got == dict(expected)
 
 
 def test_alerts_overview_with_selected_variables(scenario: Scenario) -> None:
@@ -313,7 +336,7 @@ def test_device_drilldown(scenario: Scenario) -> None:
     assert {r["alert_id"] for r in table} == mine
     assert all(r["explanation"] for r in table)
     latest: dict[str, dict[str, Any]] = {}
-    for e in sorted(sc.events, key=lambda e: e["_time"]):
+    for e in sorted(sc.events, key=_emitted):
         if e["device"] == device:
             latest[e["alert_id"]] = e
     for r in table:  # row by row: every column belongs to the row's alert
@@ -341,3 +364,82 @@ def test_pipeline_health(scenario: Scenario) -> None:
     by_reason = {r["reason"]: r["_value"] for r in res["Dead letters by reason A"]}
     assert by_reason == sc.reasons
     assert max(r["_value"] for r in res["Dead-letter rate A"]) > 0
+
+
+def _copy_across_the_upgrade(sc: Scenario, bucket: str) -> None:
+    """The scenario's alerts and acks into ``bucket``, the events of the first half of the run
+    as the layout before the alert id became a field wrote them (``alert_id`` a tag)."""
+    source = sc.s.influxdb.bucket
+    rows = sc.run(
+        f'from(bucket: "{source}") |> range(start: 0) '
+        f'|> filter(fn: (r) => r._measurement == "alerts") {PIVOT}'
+    )
+    times = sorted(r["_time"] for r in rows)
+    upgrade = times[len(times) // 2]
+    field_names = ("start_ms", "end_ms", "peak_value", "duration_s", "explanation", "open")
+    lines = []
+    for r in rows:
+        tags = {k: str(r[k]) for k in ("device", "kind", "category", "severity", "state")}
+        fields = {k: r.get(k) for k in field_names}
+        if r["_time"] < upgrade:
+            tags["alert_id"] = str(r["alert_id"])
+        else:
+            fields = {"alert_id": str(r["alert_id"]), **fields}
+        lines.append(line("alerts", tags, fields, int(r["_time"].timestamp() * 1000)))
+    acks = [
+        ack_line(Ack(str(a["alert_id"]), str(a["note"]), str(a["acked_by"]), 0, ns))
+        for a in sc.run(
+            f'from(bucket: "{source}") |> range(start: 0) '
+            f'|> filter(fn: (r) => r._measurement == "alert_acks") {PIVOT}'
+        )
+        for ns in [int(a["_time"].timestamp() * 1_000_000) * 1000]
+    ]
+    with sc.client.write_api(write_options=SYNCHRONOUS) as w:
+        w.write(bucket=bucket, record=lines, write_precision="ms")
+        w.write(bucket=bucket, record=acks, write_precision="ns")
+
+
+@pytest.mark.parametrize("name", ["alerts-overview", "device-drilldown"])
+def test_a_range_spanning_the_alert_id_upgrade_shows_the_same(
+    scenario: Scenario, name: str
+) -> None:
+    """A bucket whose older alert points carry ``alert_id`` as a tag (written before the
+    upgrade) and newer ones as a field: every alert panel shows what it shows when all are
+    new (docs/schema.md, "Upgrading a bucket")."""
+    sc = scenario
+    bucket = f"{sc.s.influxdb.bucket}-{name}"
+    mixed = sc.s.model_copy(
+        update={"influxdb": sc.s.influxdb.model_copy(update={"bucket": bucket})}
+    )
+    create_bucket(mixed)
+    _copy_across_the_upgrade(sc, mixed.influxdb.bucket)
+    counts = collections.Counter(e["device"] for e in sc.events if e["state"] == "open")
+    device = str(counts.most_common(1)[0][0])
+    variables = {n: _all(n) for n in ("device", "kind", "severity")}
+    if name == "device-drilldown":
+        variables["device"] = g.Variable("device", (device,))
+    spanning = dataclasses.replace(sc, ds=g.Datasource(sc.ds.organization, mixed.influxdb.bucket))
+    start, stop = _default_range(DASHBOARDS[name], sc.now)
+    ranges = [(start, stop)]
+    if name == "alerts-overview":  # and where the most alerts are open (none is at the end)
+        opened = [e["_time"] for e in sc.events if e["state"] == "open"]
+        busiest = max(
+            (t + dt.timedelta(seconds=1) for t in opened),
+            key=lambda t: (
+                sum(_open_at(sc, t, "clinical").values())
+                + sum(_open_at(sc, t, "data_quality").values())
+            ),
+        )
+        ranges.append((busiest - dt.timedelta(hours=24), busiest))
+    for start, stop in ranges:
+        new_only = _run_dashboard(sc, name, variables, start, stop)
+        both = _run_dashboard(spanning, name, variables, start, stop)
+        alert_panels = [k for k in new_only if "alert" in k.lower() or "ack" in k.lower()]
+        assert len(alert_panels) >= 2
+        assert any(new_only[k] for k in alert_panels)
+        for key in alert_panels:
+            assert _canonical(both[key]) == _canonical(new_only[key]), key
+
+
+def _canonical(rows: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)

@@ -29,7 +29,7 @@ from ingest.report.data import (
 )
 from ingest.report.render import file_stem, write_report
 from tests.grafana.conftest import Scenario
-from tests.integration.harness import flux
+from tests.integration.harness import PIVOT, flux
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -148,12 +148,14 @@ def test_report_from_the_real_influxdb(scenario: Scenario, tmp_path: Path) -> No
     latest = flux(
         sc.s,
         f'from(bucket: "{sc.s.influxdb.bucket}") |> range(start: -24h) '
-        '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "explanation") '
-        '|> group(columns: ["alert_id"]) |> sort(columns: ["_time"]) |> last() |> group()',
+        '|> filter(fn: (r) => r._measurement == "alerts" '
+        'and (r._field == "explanation" or r._field == "alert_id")) '
+        f'{PIVOT} |> group(columns: ["alert_id"]) |> sort(columns: ["_time", "state"]) '
+        '|> last(column: "_time") |> group()',
     )
     assert latest
     for r in latest:  # every alert of the range is listed, in its latest state
-        assert html.escape(str(r["_value"])) in page
+        assert html.escape(str(r["explanation"])) in page
     rows = re.findall(r"<tr><td>[A-Za-z0-9._:-]+</td><td>\d{4}-\d\d-\d\d \d\d:\d\d</td>", page)
     assert len(rows) == len(latest)
     assert sc.s.influx_token() not in page

@@ -52,6 +52,10 @@ def create_bucket(s: Settings) -> None:
         c.buckets_api().create_bucket(bucket_name=s.influxdb.bucket, org=s.influxdb.org)
 
 
+#: Flux: one row per point, its fields as columns (an alert's id is a field, docs/schema.md)
+PIVOT = '|> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
+
+
 def flux(s: Settings, query: str) -> list[dict[str, object]]:
     with influx_client(s, timeout=60_000) as c:
         tables = c.query_api().query(query)

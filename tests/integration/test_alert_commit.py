@@ -81,12 +81,12 @@ async def test_an_opened_alert_is_committed_before_the_routine_commit(
         stored = flux(
             s,
             f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
-            '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "open")',
+            '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "alert_id")',
         )
         assert not run.task.done(), "seen while the daemon runs, not from its final commit"
     assert commits >= 1, "the prompt commit is counted as a commit"
     assert sum(offsets.values()) > 0, "the alert's transaction carried the consumer offsets"
-    assert event["alert_id"] in {r["alert_id"] for r in stored}
+    assert event["alert_id"] in {r["_value"] for r in stored}
 
 
 async def test_without_prompt_commits_an_opened_alert_waits_for_the_routine_commit(

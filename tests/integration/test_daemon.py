@@ -12,6 +12,7 @@ from ingest.settings import Settings
 from messages import Metric, encode_reading
 from simulators import FleetSimulator, load_scenario
 from tests.integration.harness import (
+    PIVOT,
     create_bucket,
     ensure_topic,
     expected_identities,
@@ -94,7 +95,9 @@ async def test_readings_go_through_exactly_once_with_dead_letters_and_alerts(
     stored = flux(
         s,
         f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
-        '|> filter(fn: (r) => r._measurement == "alerts" and r._field == "open")',
+        '|> filter(fn: (r) => r._measurement == "alerts" '
+        'and (r._field == "open" or r._field == "alert_id")) '
+        f"{PIVOT}",
     )
     assert {r["alert_id"] for r in stored} >= opened
     raw_ids = {k.decode() for k, _ in messages if k}

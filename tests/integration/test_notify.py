@@ -253,6 +253,7 @@ async def test_ack_creates_a_silence_that_stops_repeats_until_the_alert_resolves
         rows = flux(
             s,
             f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
-            '|> filter(fn: (r) => r._measurement == "alert_acks" and r._field == "by")',
+            '|> filter(fn: (r) => r._measurement == "alert_acks") '
+            '|> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
         )
-        assert [(r["alert_id"], r["_value"]) for r in rows] == [(alert_id, "nurse.b")]
+        assert [(r["alert_id"], r["acked_by"]) for r in rows] == [(alert_id, "nurse.b")]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -549,4 +551,65 @@ async def test_dead_letters_are_retried_while_kafka_fails_and_told_once(
     # a Kafka failure is no failed notification
     assert n.metrics.failed._value.get() == 0
     assert n.metrics.retried._value.get() == 0
+    await n.client.aclose()
+
+
+# ---------------------------------------------------------------- orphans
+
+
+async def test_an_alert_without_an_event_for_orphan_after_is_resolved_and_no_longer_resent() -> (
+    None
+):
+    """An alert whose last event was read longer ago than ``notify.orphan_after_h`` is posted
+    ended (now) and dropped; one with a recent event stays; an event of the orphan brings it
+    back."""
+    posts: list[list[dict[str, Any]]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v2/alerts":
+            posts.append(json.loads(request.content))
+            return httpx.Response(200)
+        return httpx.Response(200, json=[])  # the ack silences: none
+
+    n = _notifier(httpx.MockTransport(handle))
+    hour = 3_600_000
+    now = int(time.time() * 1000)
+    limit = int(n.settings.notify.orphan_after_h * hour)
+    n._apply(_event("open", alert_id="orphan"), 0, now - limit - 60_000, Posts())
+    n._apply(_event("open", alert_id="kept"), 0, now - limit + 600_000, Posts())
+    await n._resolve_orphans()
+    ((ended,),) = posts
+    assert ended["labels"]["alert_id"] == "orphan"
+    assert abs(datetime.fromisoformat(ended["endsAt"]).timestamp() * 1000 - now) < 60_000
+    assert set(n._active) == {"kept"}
+    assert n.metrics.orphans._value.get() == 1
+    assert n.metrics.sent.labels("resolved")._value.get() == 1
+    await n._resend()
+    assert [p["labels"]["alert_id"] for p in posts[-1]] == ["kept"], "the orphan is not re-sent"
+    n._apply(_event("ongoing", alert_id="orphan"), 0, now, Posts())
+    assert set(n._active) == {"kept", "orphan"}, "a late event of it fires it again"
+    await n.client.aclose()
+
+
+async def test_an_alert_taken_back_without_last_event_at_is_orphaned_counting_from_then() -> None:
+    """An alert posted by a notify before ``last_event_at`` (no annotation) and taken back from
+    Alertmanager gets the restore's time, so it is resolved ``orphan_after_h`` later."""
+    found = [
+        {
+            "labels": {"alertname": "x", "alert_id": "old", "device": "pdev"},
+            "annotations": {"summary": "x"},
+            "startsAt": "2026-01-01T00:00:00+00:00",
+        }
+    ]
+    n = _notifier(httpx.MockTransport(lambda _: httpx.Response(200, json=found)))
+    n._consumer = _Consumer()  # type: ignore[assignment]
+    n._consumer.partitions_for_topic = lambda topic: {0}  # type: ignore[attr-defined]
+    n.assigned({0})
+    before = time.time()
+    await n._restore_active()
+    (_, payload) = n._active["old"]
+    stamped = datetime.fromisoformat(payload["annotations"]["last_event_at"]).timestamp()
+    assert before - 1 <= stamped <= time.time() + 1
+    await n._resolve_orphans()
+    assert set(n._active) == {"old"}, "not an orphan yet"
     await n.client.aclose()

@@ -1,0 +1,191 @@
+"""The ``alerts`` measurement on the real InfluxDB: its series stay bounded as alerts
+accumulate, and no two lifecycle events the engine emits overwrite each other's point.
+
+The events come from the engine's own lifecycle rules (:class:`detectors.alerts.AlertBook`),
+including every case that emits two events of one device and kind at one millisecond
+(docs/schema.md, "Alerts: point identity").
+"""
+
+from __future__ import annotations
+
+import pytest
+from influxdb_client.client.write_api import SYNCHRONOUS
+
+from detectors.alerts import AlertBook, Track
+from detectors.config import AlertConfig
+from detectors.types import AlertEvent, Severity
+from ingest.influx.line_protocol import alert_fields, alert_line, alert_tags, line
+from ingest.report.data import LATEST_ALERT_ROWS
+from ingest.settings import Settings
+from messages.kinds import AnomalyKind as K
+from tests.integration.harness import PIVOT, create_bucket, flux, influx_client, isolated_settings
+
+pytestmark = pytest.mark.integration
+
+MIN, HOUR = 60_000, 3_600_000
+T0 = 1_767_225_600_000  # event time of the first alert
+DEVICE = "pdev1"
+
+
+def _explain(device_id: str, t: Track, ts: int, end: int | None) -> str:
+    return f"{t.kind} of {device_id} at {ts}"
+
+
+def _write(s: Settings, events: list[AlertEvent]) -> None:
+    """One write request, in emission order, as the daemon writes a batch."""
+    with influx_client(s) as c, c.write_api(write_options=SYNCHRONOUS) as w:
+        w.write(
+            bucket=s.influxdb.bucket,
+            record=[alert_line(e, e.device_id) for e in events],
+            write_precision="ms",
+        )
+
+
+def _series(s: Settings) -> int:
+    (row,) = flux(
+        s,
+        'import "influxdata/influxdb"\n'
+        f'influxdb.cardinality(bucket: "{s.influxdb.bucket}", start: time(v: 0), '
+        'predicate: (r) => r._measurement == "alerts")',
+    )
+    return int(row["_value"])  # type: ignore[call-overload]
+
+
+def _stored_events(s: Settings) -> list[tuple[str, str, str, int]]:
+    """(alert_id, state, severity, event time) of every point of the measurement."""
+    rows = flux(
+        s,
+        f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
+        '|> filter(fn: (r) => r._measurement == "alerts" '
+        f'and (r._field == "alert_id" or r._field == "open")) {PIVOT}',
+    )
+    return sorted(
+        (
+            str(r["alert_id"]),
+            str(r["state"]),
+            str(r["severity"]),
+            int(r["_time"].timestamp() * 1000),  # type: ignore[attr-defined]
+        )
+        for r in rows
+    )
+
+
+def _latest(s: Settings) -> dict[str, tuple[str, str]]:
+    """alert_id -> (state, severity) of its latest event, as the dashboards and report read."""
+    rows = flux(
+        s,
+        f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
+        '|> filter(fn: (r) => r._measurement == "alerts")\n' + LATEST_ALERT_ROWS,
+    )
+    return {str(r["alert_id"]): (str(r["state"]), str(r["severity"])) for r in rows}
+
+
+def _key(e: AlertEvent) -> tuple[str, str, str, int]:
+    return e.alert_id, e.state, e.severity, e.ts_ms
+
+
+def _lifecycles(
+    kind: K, severity: Severity, n: int, *, heartbeat: bool, value: float = 125.0
+) -> list[AlertEvent]:
+    """``n`` alerts of ``kind`` on one device, 8 h apart (more than the flap window): each
+    opened, given a heartbeat ``ongoing`` 30 min later if ``heartbeat``, and resolved 10 min
+    after its condition last held."""
+    book = AlertBook(AlertConfig(), _explain)
+    tracks: dict[str, Track] = {}
+    events: list[AlertEvent] = []
+    for i in range(n):
+        start = last = T0 + i * 8 * HOUR
+        book.active(DEVICE, tracks, kind, start, start, severity, value, True, events)
+        if heartbeat:
+            last = start + 30 * MIN
+            book.active(DEVICE, tracks, kind, last, start, severity, value, True, events)
+        book.inactive(DEVICE, tracks, kind, last + 10 * MIN, events)
+    return events
+
+
+def test_series_stay_bounded_as_alerts_accumulate(live_stack: Settings, unique_name: str) -> None:
+    """50 lifecycles (open, heartbeat, resolved) of one device and kind: three series (one per
+    state) after the first five and after all fifty; every alert and event still readable."""
+    s = isolated_settings(live_stack, unique_name)
+    create_bucket(s)
+    events = _lifecycles(K.TACHYCARDIA_AT_REST, "warning", 50, heartbeat=True)
+    assert [e.state for e in events] == ["open", "ongoing", "resolved"] * 50
+    _write(s, events[:15])
+    assert _series(s) == 3
+    _write(s, events[15:])
+    assert _series(s) == 3, "the series do not grow with the alerts raised"
+    assert _stored_events(s) == sorted(_key(e) for e in events)
+    latest = _latest(s)
+    assert len(latest) == 50
+    assert set(latest.values()) == {("resolved", "warning")}
+
+
+def test_events_of_one_instant_keep_points_of_their_own(
+    live_stack: Settings, unique_name: str
+) -> None:
+    """Every case in which the engine emits two events of one device and kind at the same
+    millisecond, written in one batch: each keeps its point, and each alert's latest state is
+    the one emitted last."""
+    s = isolated_settings(live_stack, unique_name)
+    create_bucket(s)
+    # no cooldown: an alert of a kind may open in the tick that resolved the previous one
+    book = AlertBook(AlertConfig(cooldown_ms=0), _explain)
+    tracks: dict[str, Track] = {}
+    events: list[AlertEvent] = []
+    # an episode found after the fact: opened and resolved at once
+    t1 = T0
+    book.interval(DEVICE, tracks, K.DROPOUT, t1 - 20 * MIN, t1 - 5 * MIN, t1, "info", events)
+    # opened, and escalated by another signal in the same tick
+    t2 = T0 + HOUR
+    book.active(DEVICE, tracks, K.TACHYCARDIA_AT_REST, t2, t2, "warning", 125.0, True, events)
+    book.active(DEVICE, tracks, K.TACHYCARDIA_AT_REST, t2, t2, "critical", 150.0, True, events)
+    # a heartbeat that de-escalates, then an escalation at the same instant
+    t3 = t2 + 30 * MIN
+    book.active(DEVICE, tracks, K.TACHYCARDIA_AT_REST, t3, t2, "info", 121.0, True, events)
+    book.active(DEVICE, tracks, K.TACHYCARDIA_AT_REST, t3, t2, "warning", 130.0, True, events)
+    # resolved, and the next alert of the same kind opened in the same tick
+    t4 = t3 + 10 * MIN
+    book.resolve(DEVICE, tracks, K.TACHYCARDIA_AT_REST, t4, events)
+    book.active(DEVICE, tracks, K.TACHYCARDIA_AT_REST, t4, t4, "warning", 128.0, True, events)
+    assert [(e.kind, e.state, e.ts_ms) for e in events] == [
+        (K.DROPOUT, "open", t1),
+        (K.DROPOUT, "resolved", t1),
+        (K.TACHYCARDIA_AT_REST, "open", t2),
+        (K.TACHYCARDIA_AT_REST, "ongoing", t2),
+        (K.TACHYCARDIA_AT_REST, "ongoing", t3),
+        (K.TACHYCARDIA_AT_REST, "ongoing", t3),
+        (K.TACHYCARDIA_AT_REST, "resolved", t4),
+        (K.TACHYCARDIA_AT_REST, "open", t4),
+    ], "the engine emits the cases this test is about"
+    _write(s, events)
+    assert _stored_events(s) == sorted(_key(e) for e in events), "no event overwrote another"
+    last = {e.alert_id: (e.state, e.severity) for e in events}
+    assert len(last) == 3
+    assert _latest(s) == last
+
+
+def _old_layout_line(e: AlertEvent) -> str:
+    """A point as written before the alert id became a field: ``alert_id`` a tag."""
+    tags = {**alert_tags(e, e.device_id), "alert_id": e.alert_id}
+    return line("alerts", tags, alert_fields(e), e.ts_ms)
+
+
+def test_points_of_the_old_layout_read_alike(live_stack: Settings, unique_name: str) -> None:
+    """A bucket written before and after the upgrade: the alerts of both layouts are read,
+    each in its latest state (an alert opened before the upgrade and resolved after it too)."""
+    s = isolated_settings(live_stack, unique_name)
+    create_bucket(s)
+    # three alerts resolved, a fourth still open
+    events = _lifecycles(K.LOW_SPO2, "critical", 4, heartbeat=False, value=85.0)[:-1]
+    before, after = events[:3], events[3:]  # the upgrade falls inside the second alert
+    with influx_client(s) as c, c.write_api(write_options=SYNCHRONOUS) as w:
+        w.write(
+            bucket=s.influxdb.bucket,
+            record=[_old_layout_line(e) for e in before],
+            write_precision="ms",
+        )
+    _write(s, after)
+    assert _stored_events(s) == sorted(_key(e) for e in events)
+    last = {e.alert_id: (e.state, e.severity) for e in events}
+    assert _latest(s) == last
+    assert sorted(st for st, _ in last.values()) == ["open", "resolved", "resolved", "resolved"]
