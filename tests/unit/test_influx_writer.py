@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
+import importlib.util
+import sys
 from collections.abc import Callable
 
 import httpx
 import pytest
 
 from ingest.errors import PermanentSinkError, RetriableSinkError
-from ingest.influx.writer import InfluxWriter
+from ingest.influx import writer as writer_module
+from ingest.influx.writer import InfluxWriter, gzip_compressor
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -144,6 +148,43 @@ async def test_large_bodies_are_gzipped_unless_compression_is_off(compress: bool
     writer.compress = compress
     await writer.write([f"measurement,tag=t value={i} {i}" for i in range(2000)])
     assert encodings == (["gzip"] if compress else [None])
+
+
+async def test_without_isal_bodies_are_gzipped_by_zlib_in_the_same_format(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A platform without an isal wheel: importing it fails, the writer still imports and
+    compresses, with the standard library's gzip at the same level, what InfluxDB reads."""
+    body = "".join(f"measurement,tag=t value={i} {i}\n" for i in range(2000)).encode()
+    with_isal = gzip_compressor()
+    assert isinstance(with_isal, functools.partial)
+    assert with_isal.func.__module__.startswith("isal"), "isal is installed here"
+    monkeypatch.setitem(sys.modules, "isal", None)  # `import isal` raises ImportError
+    monkeypatch.delitem(sys.modules, "isal.igzip", raising=False)
+    # the writer module imports, its compressor the fallback
+    spec = importlib.util.find_spec("ingest.influx.writer")
+    assert spec is not None
+    assert spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    fallback = fresh._gzip
+    assert isinstance(fallback, functools.partial)
+    assert fallback.func is gzip.compress
+    assert fallback.keywords == with_isal.keywords == {"compresslevel": 1}
+    zipped = fallback(body)
+    assert zipped[:3] == with_isal(body)[:3] == b"\x1f\x8b\x08", "gzip, deflate"
+    assert gzip.decompress(zipped) == body
+
+    monkeypatch.setattr(writer_module, "_gzip", fallback)
+    seen: list[tuple[str | None, list[str]]] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append((req.headers.get("Content-Encoding"), _lines(req)))
+        return httpx.Response(204)
+
+    lines = [f"measurement,tag=t value={i} {i}" for i in range(2000)]
+    assert await _writer(handler).write(lines) == []
+    assert seen == [("gzip", lines)]
 
 
 async def test_lanes_write_concurrently_and_keep_their_own_order() -> None:
