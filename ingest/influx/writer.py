@@ -46,6 +46,16 @@ def gzip_compressor() -> Callable[[bytes], bytes]:
 
 _gzip = gzip_compressor()
 
+#: how often one point alone is sent while the connection keeps closing under it (and a write
+#: of nothing keeps going through) before it is taken to be over a size limit
+LOST_CONNECTION_TRIES = 3
+
+
+class _ConnectionLostError(RetriableSinkError):
+    """The connection closed while a request was sent or before its answer came: InfluxDB or
+    the network failing, or a proxy that closes it on a body over its size limit instead of
+    answering 413 (the writer tells the two apart, :meth:`InfluxWriter.write`)."""
+
 
 @dataclass(frozen=True)
 class Rejected:
@@ -121,10 +131,19 @@ class InfluxWriter:
         until each part fits, at most 2n - 1 requests for n lines; a line over the limit on
         its own comes back rejected with status 413, like a line InfluxDB refuses (400/422).
 
+        A proxy may instead close the connection on a body over its limit. A request whose
+        connection closes is therefore followed by a write of nothing through the same path:
+        if that fails as well, InfluxDB or the network is down (RetriableSinkError, after
+        those two requests); if it goes through, the body is what failed, and it is halved
+        like a 413's (safe: points are idempotent). A line alone is sent
+        :data:`LOST_CONNECTION_TRIES` times, each failure followed by a write of nothing that
+        goes through, before it comes back rejected with status 413.
+
         Raises
         ------
         RetriableSinkError
-            InfluxDB is down, slow, throttling (429/503, honouring Retry-After) or failing (5xx).
+            InfluxDB is down, slow, throttling (429/503, honouring Retry-After) or failing
+            (5xx), or the connection closes under a write of nothing as well.
         PermanentSinkError
             Authentication or a missing bucket (401/403/404): retrying will not help until the
             configuration is fixed.
@@ -158,9 +177,24 @@ class InfluxWriter:
             await self._write_indices(lines, indices[start : start + step], rejected)
 
     async def _write_indices(
-        self, lines: Sequence[str], indices: list[int], rejected: list[Rejected]
+        self, lines: Sequence[str], indices: list[int], rejected: list[Rejected], tries: int = 1
     ) -> None:
-        status, reason = await self._post("\n".join(lines[i] for i in indices))
+        try:
+            status, reason = await self._post("\n".join(lines[i] for i in indices))
+        except _ConnectionLostError as exc:
+            # InfluxDB, the network, or a proxy closing the connection on a body over its size
+            # limit instead of answering 413: only the last lets a write of nothing through
+            await self._reachable_after(exc)
+            if len(indices) == 1 and tries < LOST_CONNECTION_TRIES:
+                await self._write_indices(lines, indices, rejected, tries + 1)
+                return
+            status = 413
+            reason = (
+                f"the connection closed while this point alone was sent ({tries} times), "
+                "while a write of nothing went through: over the size limit of a proxy?"
+                if len(indices) == 1
+                else "the connection closed while the request was sent"
+            )
         if status == 204:
             return
         if status == 413 and len(indices) > 1:
@@ -191,6 +225,9 @@ class InfluxWriter:
             resp = await self._client.post(
                 "/api/v2/write", params=self._params, content=data, headers=headers
             )
+        except (httpx.WriteError, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            # connected, then closed under the request (a timeout is not this: a slow server)
+            raise _ConnectionLostError(f"InfluxDB connection lost: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
             raise RetriableSinkError(f"InfluxDB unreachable: {type(exc).__name__}") from None
         self.last_latency_s = time.perf_counter() - started
@@ -233,6 +270,15 @@ class InfluxWriter:
         status, reason = await self._post("")
         if status not in (204, 200):
             raise PermanentSinkError(f"InfluxDB answered {status}: {reason}", status=status)
+
+    async def _reachable_after(self, lost: _ConnectionLostError) -> None:
+        """Return if a write of nothing goes through where a request's connection closed;
+        else raise what a failed write raises (RetriableSinkError naming the lost connection
+        if that closes too)."""
+        try:
+            await self.probe_write()
+        except _ConnectionLostError:
+            raise RetriableSinkError(str(lost)) from None
 
     async def ping(self) -> bool:
         try:

@@ -8,7 +8,9 @@ import secrets
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
+from ingest.errors import RetriableSinkError
 from ingest.influx.writer import InfluxWriter
 from ingest.settings import Settings
 from tests.integration.harness import create_bucket, flux, isolated_settings
@@ -110,3 +112,97 @@ async def test_a_request_size_limit_splits_batches_and_rejects_a_point_too_large
         '|> filter(fn: (r) => r._measurement == "hr") |> group() |> count()',
     )
     assert rows[0]["_value"] == 2999, "every other point stored, through requests under 4 KiB"
+
+
+@contextlib.asynccontextmanager
+async def _closes_over(
+    upstream: str, max_body_bytes: int | None, sizes: list[int]
+) -> AsyncIterator[str]:
+    """An HTTP proxy before ``upstream`` that, on a request whose body is over
+    ``max_body_bytes`` (``None``: every request, as a TCP proxy before a dead InfluxDB),
+    reads that much of it and closes the connection without an answer, as some proxies and
+    load balancers do instead of answering 413; it forwards the rest. ``sizes`` gets each
+    request's body size."""
+    client = httpx.AsyncClient(base_url=upstream)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                request_line, *header_lines = head.rstrip("\r\n").split("\r\n")
+                method, target, _ = request_line.split(" ")
+                headers = dict(line.split(": ", 1) for line in header_lines)
+                size = int(headers.get("Content-Length", headers.get("content-length", "0")))
+                sizes.append(size)
+                if max_body_bytes is None or size > max_body_bytes:
+                    await reader.readexactly(min(size, max_body_bytes or 0))
+                    return  # closed, the rest of the body unread, no answer
+                body = await reader.readexactly(size)
+                keep = {k: v for k, v in headers.items() if k.lower() != "host"}
+                resp = await client.request(method, target, content=body, headers=keep)
+                writer.write(
+                    f"HTTP/1.1 {resp.status_code} X\r\nContent-Length: {len(resp.content)}\r\n"
+                    "Content-Type: application/json\r\n\r\n".encode()
+                    + resp.content
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with client, server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_a_proxy_closing_the_connection_on_large_bodies_splits_them_like_a_413(
+    live_stack: Settings, unique_name: str
+) -> None:
+    """A proxy that closes the connection on a body over 4 KiB instead of answering 413:
+    every point is stored through smaller requests, and the one point over the limit alone
+    is rejected with 413 after its tries (to a dead letter), instead of retrying for ever."""
+    s = isolated_settings(live_stack, unique_name)
+    create_bucket(s)
+    lines = [f"hr,device=d{i % 7} value={60 + i % 50}.0 {T0 + i}" for i in range(3000)]
+    huge = 1000
+    lines[huge] = f'note,device=d1 text="{secrets.token_hex(8000)}" {T0}'  # alone over the limit
+    sizes: list[int] = []
+    async with _closes_over(s.influx_url, 4096, sizes) as url:
+        w = InfluxWriter(
+            url=url, org=s.influxdb.org, bucket=s.influxdb.bucket, token=s.influx_token()
+        )
+        try:
+            rejected = await w.write(lines)
+        finally:
+            await w.aclose()
+    assert [(r.index, r.status) for r in rejected] == [(huge, 413)]
+    assert "connection closed" in rejected[0].reason
+    closed = [n for n in sizes if n > 4096]
+    assert closed, "the proxy closed connections"
+    assert sizes.count(0) == len(closed), "each closed connection followed by a write of nothing"
+    rows = flux(
+        s,
+        f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
+        '|> filter(fn: (r) => r._measurement == "hr") |> group() |> count()',
+    )
+    assert rows[0]["_value"] == 2999, "every other point stored, through requests under 4 KiB"
+
+
+async def test_a_proxy_closing_every_connection_is_retriable_after_two_requests(
+    live_stack: Settings, unique_name: str
+) -> None:
+    """InfluxDB down behind a TCP proxy (every connection closed, a write of nothing too): a
+    retriable failure at once, nothing split, nothing rejected."""
+    s = isolated_settings(live_stack, unique_name)
+    sizes: list[int] = []
+    lines = [f"hr,device=d{i % 7} value={60 + i % 50}.0 {T0 + i}" for i in range(3000)]
+    async with _closes_over(s.influx_url, None, sizes) as url:
+        w = InfluxWriter(url=url, org="o", bucket="b", token="t")
+        try:
+            with pytest.raises(RetriableSinkError, match="connection lost"):
+                await w.write(lines)
+        finally:
+            await w.aclose()
+    assert len(sizes) == 2
+    assert sizes[1] == 0
