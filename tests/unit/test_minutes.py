@@ -19,6 +19,7 @@ from ingest.influx.minutes import (
     MinuteAggregator,
     minute_line,
 )
+from ingest.influx.minutes import _MinuteV1 as PreviousReleaseMinute  # its Minute: layout 1
 from ingest.kafka_io.changelog import decode_state, encode_state
 from messages import Metric
 
@@ -166,19 +167,6 @@ class _PreviousDeviceState(msgspec.Struct, array_like=True):
     minutes: bytes = b""
 
 
-class _PreviousMinute(msgspec.Struct, array_like=True):
-    """A minute as the release before :data:`LAYOUT` 2 read it (layout 1)."""
-
-    metric: str
-    minute_ms: int
-    readings: int
-    flagged: int
-    score_max: float
-    baseline: float | None
-    sd: float | None
-    since_ms: int | None = None
-
-
 def test_the_previous_release_reads_a_record_of_this_one_with_no_minute_open() -> None:
     """A rollback: the previous release reads this release's record field by field, skipping
     the trailing one it does not know. Its minutes field is empty, which it restores as no
@@ -198,7 +186,7 @@ def test_the_previous_release_reads_a_record_of_this_one_with_no_minute_open() -
     # shorter entry: the score where it reads an integer flag count), never misread it; its
     # restore then starts the minutes afresh
     with pytest.raises(msgspec.DecodeError):
-        msgspec.msgpack.decode(snapshot, type=list[_PreviousMinute])
+        msgspec.msgpack.decode(snapshot, type=list[PreviousReleaseMinute])
 
 
 def test_a_snapshot_of_an_unknown_layout_is_not_restored() -> None:
