@@ -59,7 +59,8 @@ class _ConnectionLostError(RetriableSinkError):
 
 @dataclass(frozen=True)
 class Rejected:
-    """A line InfluxDB refused on its own (HTTP 400/422 for just this line)."""
+    """A line refused on its own: by InfluxDB (HTTP 400/422 for just this line), or by a size
+    limit before it (413, answered or shown by the connection closing under it alone)."""
 
     index: int
     status: int
