@@ -46,47 +46,46 @@ class Explainer:
     def __init__(
         self,
         cfg: EngineConfig,
-        modules: Mapping[K, Module] | None = None,
-        devices: Mapping[str, Any] | None = None,
-        local: LocalTime | None = None,
+        modules: Mapping[K, Module],
+        devices: Mapping[str, Any],
+        local: LocalTime,
     ) -> None:
         self.cfg = cfg
-        self.modules = dict(modules or {})
+        self.modules = dict(modules)
         self.devices = devices
         self.local = local
-        self._first_steps = local.slot("first_steps", "activity") if local is not None else -1
+        self._first_steps = local.slot("first_steps", "activity")
 
     def wording(self, device_id: str, t: Track, ts: int, end_ms: int | None) -> Wording:
-        """Duration, context and local clock time of alert ``t`` of ``device_id`` at ``ts``."""
-        # a start before any event time is a start the rule did not record: say so rather
-        # than count from 1970
+        """Duration, context and local clock time of alert ``t`` of ``device_id`` at ``ts``.
+
+        Every alert has a real start (the contract suite, tests/detectors/test_contract.py,
+        holds every kind to it), so its duration and clock time are always known."""
         end = end_ms if end_ms is not None else ts
-        dur = duration_text(end - t.start_ms) if t.start_ms >= 0 else "an unknown time"
-        d = self.devices.get(device_id) if self.devices is not None else None
-        s = d.s if d is not None else None
+        dur = duration_text(end - t.start_ms)
+        # the alert's track is in its device's state, which the engine keeps while it has any
+        d = self.devices[device_id]
+        s = d.s
         ctx = f" while {t.context}" if t.context else ""
-        if s is not None and s[self._first_steps] < 0:
+        if s[self._first_steps] < 0:
             # a device that never sent steps: rest is assumed (or activity unknown)
             if t.context == CONTEXT_TEXT[REST]:
                 ctx += " (assumed: the device sends no steps)"
             elif t.context == CONTEXT_TEXT[LIGHT]:
                 ctx = " with activity unknown (the device sends no steps)"
-        since = ""
-        if d is not None and self.local is not None and t.start_ms >= 0:
-            since = self.local.clock_text(device_id, d, t.start_ms, ts)
+        since = self.local.clock_text(device_id, d, t.start_ms, ts)
         return Wording(dur, ctx, since, s)
 
     def __call__(self, device_id: str, t: Track, ts: int, end_ms: int | None) -> str:
         c = self.cfg
         w = self.wording(device_id, t, ts, end_ms)
-        k = t.kind
-        mod = self.modules.get(k)
-        text = mod.describe(t, w) if mod is not None else None
+        mod = self.modules[t.kind]  # every kind has its module (detectors/kinds/registry.py)
+        text = mod.describe(t, w)
         if text is None:
-            title = mod.title if mod is not None and mod.title else ""
             # an alert that has only just opened has no duration yet: say when, not "for 0 s"
             span = "" if w.dur == duration_text(0) else f" for {w.dur}"
-            text = f"{title or k.value.replace('_', ' ').capitalize()}{span}{w.where}."
+            # a kind without a title words every alert itself (the contract suite checks it)
+            text = f"{mod.title}{span}{w.where}."
         if t.detail:
             text += " " + t.detail
         if len(t.opens) >= c.alerts.flap_count:

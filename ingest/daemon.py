@@ -1218,7 +1218,14 @@ class IngestDaemon:
             self.metrics.state_refused.inc()
             log.warning("device state not restorable; starting afresh", extra={"error": exc})
             return False
-        if not self.minutes.restore(device, state.minutes):
+        # a record of an earlier release carries the minutes in their layout 1 only
+        restored = (
+            self.minutes.restore(device, state.minutes)
+            if state.minutes
+            else self.minutes.restore(device, state.minutes_v1, layout=1)
+        )
+        if not restored:
+            self.metrics.minutes_refused.inc()
             log.warning("open minutes of a device not restorable; its minute starts afresh")
         self._applied[device] = state.offset
         self._own(device, state.partition)

@@ -9,7 +9,7 @@
     │   ├── InstallError            a download or build failed (retriable: registries flake)
     │   └── ServiceStartError       a service did not become ready; names the log to read
     ├── SinkError                   writing to InfluxDB or Kafka failed
-    │   ├── RetriableSinkError      transient (timeouts, 429, 5xx): back off and retry
+    │   ├── RetriableSinkError      transient (timeouts, 429, 5xx, unreachable): back off, retry
     │   └── PermanentSinkError      the request itself is wrong (4xx): do not retry as is
     └── AlertmanagerError           a call to Alertmanager's API failed
         ├── RetriableAlertmanagerError       unreachable, timeout, 408, 429, 5xx: back off, retry
@@ -69,7 +69,12 @@ class SinkError(VitalstreamError):
 
 
 class RetriableSinkError(SinkError):
-    """Transient failure; retry after ``retry_after_s`` (if the server said so)."""
+    """Transient failure; retry after ``retry_after_s`` (if the server said so).
+
+    A connection that closes under a request counts as transient only when it closes under a
+    write of nothing as well: where that goes through, the request's size is what failed (a
+    proxy's limit), which the InfluxDB writer handles like a 413 instead of raising this
+    (:meth:`ingest.influx.writer.InfluxWriter.write`)."""
 
     retriable = True
 

@@ -44,6 +44,12 @@ class PipelineMetrics:
             "fresh start",
             registry=r,
         )
+        self.minutes_refused = Counter(
+            "vitalstream_minute_state_refused",
+            "device state records whose vitals_minute summaries were not restored (unreadable): "
+            "the device's open minute starts afresh",
+            registry=r,
+        )
         self.lag = Gauge("vitalstream_consumer_lag", "records behind the log end", registry=r)
         self.pending = Gauge(
             "vitalstream_pending_points", "points buffered, not yet written", registry=r

@@ -47,9 +47,18 @@ class Wording:
         >>> Wording("3 min", "", "", None).where
         ''
         """
-        if not self.since:
-            return self.ctx
-        return f"{self.ctx}, from {self.since}" if self.ctx else f" from {self.since}"
+        return self.ctx + self.from_clock(", " if self.ctx else " ")
+
+    def from_clock(self, lead: str = " ") -> str:
+        """The clock time the alert began alone, for a text that words its context its own
+        way: ``lead + "from <clock time>"``, or ``""`` when the clock time is unknown.
+
+        >>> Wording("31 h", "", "12 Jan 00:00 local time", None).from_clock(", ")
+        ', from 12 Jan 00:00 local time'
+        >>> Wording("3 min", "", "", None).from_clock()
+        ''
+        """
+        return f"{lead}from {self.since}" if self.since else ""
 
 
 class Env:

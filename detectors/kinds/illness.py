@@ -367,8 +367,7 @@ class Illness(Module):
         return model
 
     def describe(self, t: Track, w: Wording) -> str | None:
-        since = f", from {w.since}" if w.since else ""
         return (
             f"{self.title}: resting heart rate (at rest, at night and by day) raised over the "
-            f"personal baseline for {w.dur}{since}."
+            f"personal baseline for {w.dur}{w.from_clock(', ')}."
         )

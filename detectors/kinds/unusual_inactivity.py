@@ -74,10 +74,9 @@ class UnusualInactivity(Module):
     def describe(self, t: Track, w: Wording) -> str:
         steps = "n/a" if t.peak is None else round(t.peak)
         usual = "n/a" if t.baseline is None else round(t.baseline)
-        when = f" from {w.since}" if w.since else ""
         return (
-            f"Unusually inactive for {w.dur}{when}: about {steps} steps/hour in hours when this "
-            f"person usually takes about {usual}; {t.context}."
+            f"Unusually inactive for {w.dur}{w.from_clock()}: about {steps} steps/hour in hours "
+            f"when this person usually takes about {usual}; {t.context}."
         )
 
     def init_state(self, s: array[float], cfg: EngineConfig) -> None:

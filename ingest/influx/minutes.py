@@ -34,7 +34,6 @@ class Minute(msgspec.Struct, array_like=True, gc=False, omit_defaults=True):
 
     metric: str
     minute_ms: int  # the minute's start, the point's timestamp
-    readings: int
     flagged: int
     score_max: float
     baseline: float | None  # the minute's last baseline
@@ -50,8 +49,42 @@ class Minute(msgspec.Struct, array_like=True, gc=False, omit_defaults=True):
 #: only (docs/schema.md). It bounds the closed minutes kept per device and metric.
 LATE_WINDOW_MS = 10 * MINUTE_MS
 
+#: the layout of :meth:`MinuteAggregator.snapshot`: a list of :class:`Minute` arrays. Layout 1
+#: (releases before this one) had a reading count after ``minute_ms``; it goes in its own field
+#: of the changelog record (ingest/kafka_io/changelog.py), since decoded as layout 2 some of its
+#: minutes would be misread rather than refused (a count as ``flagged``, a flag count as the
+#: score, and so on)
+LAYOUT = 2
+
+
+class _MinuteV1(msgspec.Struct, array_like=True, gc=False):
+    """A minute of layout 1 (with the reading count no point carries any more), only read."""
+
+    metric: str
+    minute_ms: int
+    readings: int
+    flagged: int
+    score_max: float
+    baseline: float | None
+    sd: float | None
+    since_ms: int | None = None
+
+
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(list[Minute]).decode
+_decode_v1 = msgspec.msgpack.Decoder(list[_MinuteV1]).decode
+
+
+def _decode_layout(data: bytes, layout: int) -> list[Minute]:
+    """The minutes of a snapshot of ``layout`` (``msgspec.DecodeError`` if it is none)."""
+    if layout == LAYOUT:
+        return _decode(data)
+    if layout == 1:
+        return [
+            Minute(m.metric, m.minute_ms, m.flagged, m.score_max, m.baseline, m.sd, m.since_ms)
+            for m in _decode_v1(data)
+        ]
+    raise msgspec.DecodeError(f"no minutes layout {layout}")
 
 
 def _says_something(m: Minute) -> bool:
@@ -70,14 +103,13 @@ def _start(s: Scored, metric: str, minute_ms: int) -> Minute:
     base = s.baseline
     score = s.score if math.isfinite(s.score) else 0.0
     sd = _sd(s.value, base, score) if base is not None and score >= SD_MIN_SCORE else None
-    return Minute(metric, minute_ms, 1, 1 if s.flagged else 0, score, base, sd)
+    return Minute(metric, minute_ms, 1 if s.flagged else 0, score, base, sd)
 
 
 def _fold(m: Minute, s: Scored, late: bool) -> None:
-    """A reading into its minute: it counts, its score and flag count, and its baseline is the
-    minute's last, except for a ``late`` reading (of a closed minute), whose baseline (the one
-    it was scored against, from after the minute) fills in only a minute that had none."""
-    m.readings += 1
+    """A reading into its minute: its score and flag count, and its baseline is the minute's
+    last, except for a ``late`` reading (of a closed minute), whose baseline (the one it was
+    scored against, from after the minute) fills in only a minute that had none."""
     score = s.score
     if score > m.score_max:
         m.score_max = score
@@ -183,8 +215,7 @@ class MinuteAggregator:
             _fold(target, s, True)
         else:
             # no reading had come in that minute, or none that said anything (its point was
-            # never written): the late reading's summary is the minute's, all but the count
-            # of those earlier readings
+            # never written): the late reading's summary is the minute's
             target = _start(s, metric, minute_ms)
             window.insert(i, target)
         # once per batch (a batch may close the minute, or bring two late readings of it)
@@ -208,17 +239,18 @@ class MinuteAggregator:
         window = [m for ms in self._closed.get(device, {}).values() for m in ms]
         return _encode(window + list(self._open.get(device, {}).values()))
 
-    def restore(self, device: str, data: bytes) -> bool:
-        """Reopen the device's minutes of a :meth:`snapshot` (``b""``: none were open).
+    def restore(self, device: str, data: bytes, layout: int = LAYOUT) -> bool:
+        """Reopen the device's minutes of a :meth:`snapshot` (``b""``: none were open) of
+        :data:`LAYOUT`, or of an earlier ``layout`` (a record of an earlier release).
 
-        Returns False, with none open, for data that is not a snapshot: the device's next
-        minute points then cover only the readings from here on.
+        Returns False, with none open, for data that is not a snapshot of that layout: the
+        device's next minute points then cover only the readings from here on.
         """
         self.drop(device)
         if not data:
             return True
         try:
-            minutes = _decode(data)
+            minutes = _decode_layout(data, layout)
         except msgspec.DecodeError:
             return False
         if not minutes:
@@ -257,7 +289,7 @@ def minute_line(device_tag: str, m: Minute) -> str:
     and ``flagged`` goes out only once a reading of the minute is flagged (it only grows, so
     a later write never leaves an earlier one's count behind).
 
-    >>> m = Minute("heart_rate", 1767225600000, 12, 1, 3.14159, 63.4271, 5.55555)
+    >>> m = Minute("heart_rate", 1767225600000, 1, 3.14159, 63.4271, 5.55555)
     >>> for part in minute_line("p1", m).split(" "):
     ...     print(part)
     vitals_minute,device=p1,metric=heart_rate

@@ -11,14 +11,14 @@ partial success is safe.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import httpx
-from isal import igzip
 
 from ingest.errors import PermanentSinkError, RetriableSinkError
 
@@ -26,11 +26,41 @@ if TYPE_CHECKING:
     from ingest.settings import Settings
 
 _GZIP_MIN_BYTES = 8192
+#: level 1: a write body is compressed once and sent once, so the fastest level pays best
+_GZIP_LEVEL = 1
+
+
+def gzip_compressor() -> Callable[[bytes], bytes]:
+    """The gzip compression of write bodies: ISA-L's (``isal``) where it is installed, about
+    6x less CPU than zlib's at level 1, and smaller; else the standard library's zlib. Both
+    write the same format (RFC 1952) at the same level, so InfluxDB reads either; ``isal`` is
+    installed only on the platforms it has wheels for (pyproject.toml)."""
+    try:
+        from isal import igzip
+    except ImportError:
+        import gzip
+
+        return functools.partial(gzip.compress, compresslevel=_GZIP_LEVEL)
+    return functools.partial(igzip.compress, compresslevel=_GZIP_LEVEL)
+
+
+_gzip = gzip_compressor()
+
+#: how often one point alone is sent while the connection keeps closing under it (and a write
+#: of nothing keeps going through) before it is taken to be over a size limit
+LOST_CONNECTION_TRIES = 3
+
+
+class _ConnectionLostError(RetriableSinkError):
+    """The connection closed while a request was sent or before its answer came: InfluxDB or
+    the network failing, or a proxy that closes it on a body over its size limit instead of
+    answering 413 (the writer tells the two apart, :meth:`InfluxWriter.write`)."""
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """A line InfluxDB refused on its own (HTTP 400/422 for just this line)."""
+    """A line refused on its own: by InfluxDB (HTTP 400/422 for just this line), or by a size
+    limit before it (413, answered or shown by the connection closing under it alone)."""
 
     index: int
     status: int
@@ -107,10 +137,19 @@ class InfluxWriter:
         until each part fits, at most 2n - 1 requests for n lines; a line over the limit on
         its own comes back rejected with status 413, like a line InfluxDB refuses (400/422).
 
+        A proxy may instead close the connection on a body over its limit. A request whose
+        connection closes is therefore followed by a write of nothing through the same path:
+        if that fails as well, InfluxDB or the network is down (RetriableSinkError, after
+        those two requests); if it goes through, the body is what failed, and it is halved
+        like a 413's (safe: points are idempotent). A line alone is sent
+        :data:`LOST_CONNECTION_TRIES` times, each failure followed by a write of nothing that
+        goes through, before it comes back rejected with status 413.
+
         Raises
         ------
         RetriableSinkError
-            InfluxDB is down, slow, throttling (429/503, honouring Retry-After) or failing (5xx).
+            InfluxDB is down, slow, throttling (429/503, honouring Retry-After) or failing
+            (5xx), or the connection closes under a write of nothing as well.
         PermanentSinkError
             Authentication or a missing bucket (401/403/404): retrying will not help until the
             configuration is fixed.
@@ -144,9 +183,24 @@ class InfluxWriter:
             await self._write_indices(lines, indices[start : start + step], rejected)
 
     async def _write_indices(
-        self, lines: Sequence[str], indices: list[int], rejected: list[Rejected]
+        self, lines: Sequence[str], indices: list[int], rejected: list[Rejected], tries: int = 1
     ) -> None:
-        status, reason = await self._post("\n".join(lines[i] for i in indices))
+        try:
+            status, reason = await self._post("\n".join(lines[i] for i in indices))
+        except _ConnectionLostError as exc:
+            # InfluxDB, the network, or a proxy closing the connection on a body over its size
+            # limit instead of answering 413: only the last lets a write of nothing through
+            await self._reachable_after(exc)
+            if len(indices) == 1 and tries < LOST_CONNECTION_TRIES:
+                await self._write_indices(lines, indices, rejected, tries + 1)
+                return
+            status = 413
+            reason = (
+                f"the connection closed while this point alone was sent ({tries} times), "
+                "while a write of nothing went through: over the size limit of a proxy?"
+                if len(indices) == 1
+                else "the connection closed while the request was sent"
+            )
         if status == 204:
             return
         if status == 413 and len(indices) > 1:
@@ -170,14 +224,16 @@ class InfluxWriter:
         data = body.encode()
         headers = {}
         if self.compress and len(data) >= _GZIP_MIN_BYTES:
-            # ISA-L's gzip: the same format as zlib's, ~6x less CPU at level 1 (and smaller)
-            data = igzip.compress(data, compresslevel=1)
+            data = _gzip(data)
             headers["Content-Encoding"] = "gzip"
         started = time.perf_counter()
         try:
             resp = await self._client.post(
                 "/api/v2/write", params=self._params, content=data, headers=headers
             )
+        except (httpx.WriteError, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            # connected, then closed under the request (a timeout is not this: a slow server)
+            raise _ConnectionLostError(f"InfluxDB connection lost: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
             raise RetriableSinkError(f"InfluxDB unreachable: {type(exc).__name__}") from None
         self.last_latency_s = time.perf_counter() - started
@@ -220,6 +276,15 @@ class InfluxWriter:
         status, reason = await self._post("")
         if status not in (204, 200):
             raise PermanentSinkError(f"InfluxDB answered {status}: {reason}", status=status)
+
+    async def _reachable_after(self, lost: _ConnectionLostError) -> None:
+        """Return if a write of nothing goes through where a request's connection closed;
+        else raise what a failed write raises (RetriableSinkError naming the lost connection
+        if that closes too)."""
+        try:
+            await self.probe_write()
+        except _ConnectionLostError:
+            raise RetriableSinkError(str(lost)) from None
 
     async def ping(self) -> bool:
         try:

@@ -7,7 +7,8 @@ offset; ``offset`` lets it skip exactly the records that state already includes,
 alerts come out as if nothing had happened.
 
 Compatibility across releases: a record is a msgpack array, and fields are only ever appended,
-each with a default (``minutes`` was the first). The reader ignores trailing fields it does not
+each with a default (``minutes_v1`` was the first, ``minutes`` the second: a field changes its
+layout only by a new field, never in place). The reader ignores trailing fields it does not
 know, so this release reads the records of a later one (a rollback) as well as those of an
 earlier one; what a rollback keeps and rebuilds is in docs/reliability.md. A record it cannot
 read at all fails :func:`decode_state` / :func:`decode_clock` with a ``ValueError``
@@ -27,7 +28,12 @@ class DeviceState(msgspec.Struct, array_like=True, forbid_unknown_fields=False):
     offset: int
     engine: bytes
     # the device's open vitals_minute summaries and its late window's closed ones
-    # (ingest.influx.minutes); absent before them
+    # (ingest.influx.minutes) in their layout 1, with a reading count per minute: what earlier
+    # releases wrote and read (absent before them). This release reads it from their records
+    # and writes it empty, which an earlier release reads as "no minute open".
+    minutes_v1: bytes = b""
+    # the same in ingest.influx.minutes.LAYOUT (2, without the count): a field of its own, so no
+    # release reads one layout as the other
     minutes: bytes = b""
 
 
@@ -47,7 +53,8 @@ VERSION = 1
 
 
 def encode_state(partition: int, offset: int, engine: bytes, minutes: bytes = b"") -> bytes:
-    return _enc.encode(DeviceState(VERSION, partition, offset, engine, minutes))
+    """A device's record; ``minutes`` in :data:`ingest.influx.minutes.LAYOUT`."""
+    return _enc.encode(DeviceState(VERSION, partition, offset, engine, b"", minutes))
 
 
 def decode_state(data: bytes) -> DeviceState:

@@ -260,6 +260,19 @@ def test_every_alert_has_a_real_start(module: type[Module]) -> None:
             assert a.end_ms is None or a.start_ms <= a.end_ms
 
 
+@pytest.mark.parametrize("module", [m for m in MODULES if m.kind is not None], ids=lambda m: m.name)
+def test_every_alert_has_a_headline(module: type[Module]) -> None:
+    """A kind's explanation begins with its own words or, where it leaves the sentence to the
+    generic one (:meth:`Module.describe` not overridden), with its title, which it has."""
+    assert module.title or module.describe is not Module.describe
+    events = [a for a in alerts_on(module, STREAMS[module.name](0)) if a.kind == module.kind]
+    assert events, "the stream raises alerts of the kind"
+    for a in events:
+        assert a.explanation[:1].isupper(), (a.kind, a.explanation)
+        if module.describe is Module.describe and module.explain is Module.explain:
+            assert a.explanation.startswith(module.title), (a.kind, a.explanation)
+
+
 def test_auc_helper() -> None:
     assert auc([0.1, 0.2, 0.9, 0.8], [False, False, True, True]) == 1.0
     assert auc([1.0, 1.0], [False, True]) == 0.5

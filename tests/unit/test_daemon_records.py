@@ -17,6 +17,7 @@ from ingest.influx.writer import InfluxWriter
 from ingest.kafka_io.changelog import decode_state
 from ingest.settings import Settings
 from messages import encode_reading
+from tests.unit.test_minutes import layout_1
 
 MIN = 60_000
 
@@ -212,7 +213,7 @@ def test_minute_summaries_are_written_before_the_commit_and_continue_after_a_res
     second.engine.restore("dev-1", state.engine)
     assert second.minutes.restore("dev-1", state.minutes)
     [(_, partial)] = second.minutes.open_minutes(["dev-1"])
-    assert (partial.minute_ms, partial.readings) == (start + 2 * MIN, 3), "half a minute open"
+    assert partial.minute_ms == start + 2 * MIN, "the minute half-way through is open"
     second._applied["dev-1"] = state.offset
     second._positions[tp] = 0
     second._process({tp: batch})  # type: ignore[dict-item]  # read again from the start
@@ -234,7 +235,7 @@ def test_a_state_record_of_a_later_release_is_restored_and_an_unreadable_one_sta
     states = first._take_pending(commit=True).states
     [value] = [value for key, value, _ in states if key == b"dev-1"]
     fields = msgspec.msgpack.decode(value)
-    assert len(fields) == 5, "the written format is unchanged"
+    assert len(fields) == 6, "the written format is unchanged"
     later = msgspec.msgpack.encode([*fields, {"a field": "of a later release"}])
 
     second = _daemon(tp)
@@ -248,6 +249,34 @@ def test_a_state_record_of_a_later_release_is_restored_and_an_unreadable_one_sta
     assert not third._restore_device("dev-1", b"\xa5bogus")
     assert "dev-1" not in third._applied
     assert third.metrics.state_refused._value.get() == 1
+
+
+def test_a_state_record_of_an_earlier_release_restores_its_minutes_of_layout_1() -> None:
+    """Rolling forward: a record the previous release wrote (five fields, its minutes in
+    layout 1 with a reading count) restores the device's minutes as this release's own record
+    does; minutes that cannot be read start afresh, counted, the device state kept."""
+    tp = TopicPartition("vitals.readings", 0)
+    start = (int(time.time() * 1000) - 2 * 3_600_000) // MIN * MIN
+    first = _daemon(tp)
+    first._positions[tp] = 0
+    first._process({tp: _heart_rate(start, range(15))})  # type: ignore[dict-item]
+    [value] = [v for key, v, _ in first._take_pending(commit=True).states if key == b"dev-1"]
+    version, partition, offset, engine, _, minutes = msgspec.msgpack.decode(value)
+    earlier = msgspec.msgpack.encode([version, partition, offset, engine, layout_1(minutes)])
+
+    second = _daemon(tp)
+    assert second._restore_device("dev-1", earlier)
+    assert second.minutes.snapshot("dev-1") == first.minutes.snapshot("dev-1") != b"\x90"
+    assert second.engine.snapshot("dev-1") == first.engine.snapshot("dev-1")
+    assert second.metrics.minutes_refused._value.get() == 0
+
+    third = _daemon(tp)
+    unreadable = msgspec.msgpack.encode([version, partition, offset, engine, b"\xc1"])
+    assert third._restore_device("dev-1", unreadable)
+    assert third._applied["dev-1"] == 14
+    assert third.minutes.open_minutes(["dev-1"]) == []
+    assert third.metrics.minutes_refused._value.get() == 1
+    assert third.metrics.state_refused._value.get() == 0
 
 
 async def test_a_point_too_large_for_influxdb_is_dead_lettered_as_influx_413() -> None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
+import importlib.util
+import sys
 from collections.abc import Callable
 
 import httpx
 import pytest
 
 from ingest.errors import PermanentSinkError, RetriableSinkError
-from ingest.influx.writer import InfluxWriter
+from ingest.influx import writer as writer_module
+from ingest.influx.writer import LOST_CONNECTION_TRIES, InfluxWriter, gzip_compressor
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -146,6 +150,43 @@ async def test_large_bodies_are_gzipped_unless_compression_is_off(compress: bool
     assert encodings == (["gzip"] if compress else [None])
 
 
+async def test_without_isal_bodies_are_gzipped_by_zlib_in_the_same_format(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A platform without an isal wheel: importing it fails, the writer still imports and
+    compresses, with the standard library's gzip at the same level, what InfluxDB reads."""
+    body = "".join(f"measurement,tag=t value={i} {i}\n" for i in range(2000)).encode()
+    with_isal = gzip_compressor()
+    assert isinstance(with_isal, functools.partial)
+    assert with_isal.func.__module__.startswith("isal"), "isal is installed here"
+    monkeypatch.setitem(sys.modules, "isal", None)  # `import isal` raises ImportError
+    monkeypatch.delitem(sys.modules, "isal.igzip", raising=False)
+    # the writer module imports, its compressor the fallback
+    spec = importlib.util.find_spec("ingest.influx.writer")
+    assert spec is not None
+    assert spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    fallback = fresh._gzip
+    assert isinstance(fallback, functools.partial)
+    assert fallback.func is gzip.compress
+    assert fallback.keywords == with_isal.keywords == {"compresslevel": 1}
+    zipped = fallback(body)
+    assert zipped[:3] == with_isal(body)[:3] == b"\x1f\x8b\x08", "gzip, deflate"
+    assert gzip.decompress(zipped) == body
+
+    monkeypatch.setattr(writer_module, "_gzip", fallback)
+    seen: list[tuple[str | None, list[str]]] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append((req.headers.get("Content-Encoding"), _lines(req)))
+        return httpx.Response(204)
+
+    lines = [f"measurement,tag=t value={i} {i}" for i in range(2000)]
+    assert await _writer(handler).write(lines) == []
+    assert seen == [("gzip", lines)]
+
+
 async def test_lanes_write_concurrently_and_keep_their_own_order() -> None:
     in_flight, peak, bodies = 0, 0, []
 
@@ -194,3 +235,78 @@ async def test_a_failing_lane_raises_after_the_others_finished() -> None:
     with pytest.raises(RetriableSinkError):
         await _writer(handler).write(["fail v=1 1", "m v=2 2"], [0, 1])
     assert finished == ["m v=2 2"]
+
+
+def _closing_proxy(
+    max_lines: int, requests: list[int], closes_empty: bool = False
+) -> Callable[[httpx.Request], httpx.Response]:
+    """A path to InfluxDB that closes the connection under a body of more than ``max_lines``
+    lines (or any body longer than 1 kB) instead of answering 413; a write of nothing goes
+    through unless ``closes_empty``. ``requests`` gets each request's line count (0: none)."""
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        lines = _lines(req) if req.content else []
+        requests.append(len(lines))
+        if closes_empty or len(lines) > max_lines or len(req.content) > 1024:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(204)
+
+    return handler
+
+
+async def test_a_connection_closed_under_a_large_body_splits_it_like_a_413() -> None:
+    requests: list[int] = []
+    lines = [f"m,d=d{i % 5} v={i} {i}" for i in range(40)]
+    assert await _writer(_closing_proxy(10, requests)).write(lines) == []
+    # 40 closed, nothing through, 20 closed, nothing through, then 10 + 10, then the other 20
+    assert requests == [40, 0, 20, 0, 10, 10, 20, 0, 10, 10]
+
+
+async def test_a_point_alone_over_the_silent_limit_is_rejected_with_413_after_its_tries() -> None:
+    requests: list[int] = []
+    lines = [f"m,d=d1 v={i} {i}" for i in range(4)]
+    lines[2] = f'm,d=d1 text="{"x" * 2000}" 2'
+    rejected = await _writer(_closing_proxy(10, requests)).write(lines)
+    assert [(r.index, r.status) for r in rejected] == [(2, 413)]
+    assert "connection closed" in rejected[0].reason
+    alone = [n for n in requests if n == 1]
+    assert len(alone) == 1 + LOST_CONNECTION_TRIES, "the good one alone, the large one 3 times"
+
+
+async def test_a_connection_closed_under_a_write_of_nothing_too_is_retriable_at_once() -> None:
+    """InfluxDB or the network down (a TCP proxy before a dead InfluxDB closes every
+    connection): two requests, no split, nothing rejected."""
+    requests: list[int] = []
+    with pytest.raises(RetriableSinkError, match="connection lost"):
+        await _writer(_closing_proxy(0, requests, closes_empty=True)).write(["m v=1 1"] * 40)
+    assert requests == [40, 0]
+
+
+async def test_a_connection_closed_once_loses_nothing() -> None:
+    requests: list[int] = []
+    stored: list[str] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        requests.append(len(_lines(req)) if req.content else 0)
+        if len(requests) == 1:
+            raise httpx.ReadError("Connection reset by peer")
+        if req.content:
+            stored.extend(_lines(req))
+        return httpx.Response(204)
+
+    lines = [f"m,d=d1 v={i} {i}" for i in range(10)]
+    assert await _writer(handler).write(lines) == []
+    assert stored == lines
+    assert requests == [10, 0, 5, 5]
+
+
+async def test_a_timeout_is_retriable_without_a_probe() -> None:
+    requests: list[httpx.Request] = []
+
+    def slow(req: httpx.Request) -> httpx.Response:
+        requests.append(req)
+        raise httpx.WriteTimeout("timed out", request=req)
+
+    with pytest.raises(RetriableSinkError, match="unreachable"):
+        await _writer(slow).write(["m v=1 1"] * 3)
+    assert len(requests) == 1
