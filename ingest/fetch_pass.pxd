@@ -1,0 +1,24 @@
+# C types for the compiled build of fetch_pass.py (Cython pure-Python mode, as
+# ingest/influx/minutes.pxd: this file only declares; the code is fetch_pass.py). Both loops
+# run once per record or reading: compiled, their counters and event times are C integers.
+cimport cython
+
+
+@cython.locals(
+    skipped=Py_ssize_t, newest="long long", n=Py_ssize_t, i=Py_ssize_t, j=Py_ssize_t,
+    count=Py_ssize_t, ts="long long", scored=bint
+)
+cpdef tuple scan_partition(
+    list records,
+    list fast,
+    dict applied,
+    long long next_tick,
+    object general,
+    object boundary,
+    list readings,
+    list sources,
+    list timestamps,
+)
+
+@cython.locals(lines=list, lanes=list, latest=dict, tags=dict, n=Py_ssize_t, i=Py_ssize_t)
+cpdef tuple format_points(list scored, list sources, object pseudo, object reading_line)
