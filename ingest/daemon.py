@@ -61,7 +61,7 @@ from detectors import AlertEvent, Engine, GridClock, ProcessResult, Scored
 from ingest import preflight
 from ingest.alert_urgency import UrgentAlerts
 from ingest.errors import FencedError, PermanentSinkError, RetriableSinkError
-from ingest.fetch_pass import NO_TICK, format_points, scan_partition
+from ingest.fetch_pass import NO_TICK, format_points, record_values, scan_partition
 from ingest.http_server import HealthServer
 from ingest.idle import PartitionActivity
 from ingest.influx.line_protocol import alert_line, reading_line
@@ -374,7 +374,7 @@ class IngestDaemon:
             # the fetch's own JSON in one parse; a record it leaves out (None) takes the
             # general path, which finds its reason or its standard format
             try:
-                fast = decode_many([rec.value for rec in records], now_ms=now_ms)  # type: ignore[attr-defined]
+                fast = decode_many(record_values(records), now_ms=now_ms)
             except Exception:  # a bug: each record's own decode finds and dead-letters it
                 fast = [None] * len(records)
             # the common case in one compiled loop; the general path and grid points call back

@@ -1,7 +1,11 @@
 # C types for the compiled build of fetch_pass.py (Cython pure-Python mode, as
-# ingest/influx/minutes.pxd: this file only declares; the code is fetch_pass.py). Both loops
+# ingest/influx/minutes.pxd: this file only declares; the code is fetch_pass.py). The loops
 # run once per record or reading: compiled, their counters and event times are C integers.
 cimport cython
+
+
+@cython.locals(values=list)
+cpdef list record_values(list records)
 
 
 @cython.locals(

@@ -31,6 +31,14 @@ NO_TICK = -(2**62)
 Boundary = Callable[[int, list[Any], list[Any]], tuple[int, bool]]
 
 
+def record_values(records: list[Any]) -> list[bytes | None]:
+    """The records' values, for the batch decode (one C loop instead of a comprehension)."""
+    values: list[bytes | None] = []
+    for rec in records:
+        values.append(rec.value)
+    return values
+
+
 def scan_partition(
     records: list[Any],
     fast: list[Any],

@@ -128,6 +128,7 @@ def _run(
 ) -> dict[str, Any]:
     """Everything a daemon built with ``fetch_pass`` makes of three fetches of two
     partitions, the first of them partly applied before (a restart's replay)."""
+    monkeypatch.setattr(ingest.daemon, "record_values", fetch_pass.record_values)
     monkeypatch.setattr(ingest.daemon, "scan_partition", fetch_pass.scan_partition)
     monkeypatch.setattr(ingest.daemon, "format_points", fetch_pass.format_points)
     settings = Settings(privacy={"pseudonymize": False})  # type: ignore[arg-type]
