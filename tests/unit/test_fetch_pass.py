@@ -6,11 +6,8 @@ time, and when formatting or scoring raises."""
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
@@ -26,6 +23,8 @@ from ingest.daemon import IngestDaemon
 from ingest.influx.line_protocol import reading_line
 from ingest.settings import Settings
 from messages import encode_reading
+from tests.compiled import assert_built_and_current
+from tests.unit.test_daemon_records import _observation
 
 interpreted = _interpreted(compiled)
 MIN = 60_000
@@ -52,30 +51,7 @@ class _Consumer:
 
 
 def test_the_compiled_pass_is_built_and_current() -> None:
-    if os.environ.get("VITALSTREAM_ALLOW_PURE_PYTHON") == "1":
-        pytest.skip("VITALSTREAM_ALLOW_PURE_PYTHON=1: the interpreted pass is accepted")
-    built = Path(compiled.__file__ or "")
-    assert built.suffix != ".py", "ingest.fetch_pass is not compiled: run `make venv`"
-    for name in ("fetch_pass.py", "fetch_pass.pxd"):
-        assert built.stat().st_mtime >= built.with_name(name).stat().st_mtime, (
-            f"ingest/{name} changed after it was compiled: run `make venv`"
-        )
-    assert interpreted is not compiled
-
-
-def _observation(device: str, ts: int) -> bytes:
-    """A FHIR heart rate Observation (a standard format: the general path)."""
-    obs = {
-        "resourceType": "Observation",
-        "status": "final",
-        "category": [{"coding": [{"code": "vital-signs"}]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        "subject": {"reference": "Patient/p"},
-        "device": {"reference": f"Device/{device}"},
-        "effectiveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts / 1000)),
-        "valueQuantity": {"value": 61, "code": "/min"},
-    }
-    return json.dumps(obs).encode()
+    assert_built_and_current(compiled, interpreted, "fetch_pass.py", "fetch_pass.pxd")
 
 
 def _fetch(start: int, partition: int) -> list[_Record]:

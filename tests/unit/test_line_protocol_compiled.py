@@ -3,10 +3,6 @@ and formats exactly what the interpreted source formats."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,19 +11,13 @@ from detectors import AlertEvent, Scored
 from detectors.engine import _interpreted
 from messages import Metric
 from messages.kinds import AnomalyKind, Category
+from tests.compiled import assert_built_and_current
 
 interpreted = _interpreted(compiled)
 
 
 def test_the_compiled_line_protocol_is_built_and_current() -> None:
-    if os.environ.get("VITALSTREAM_ALLOW_PURE_PYTHON") == "1":
-        pytest.skip("VITALSTREAM_ALLOW_PURE_PYTHON=1: the interpreted module is accepted")
-    built = Path(compiled.__file__ or "")
-    assert built.suffix != ".py", "ingest.influx.line_protocol is not compiled: run `make venv`"
-    assert built.stat().st_mtime >= built.with_name("line_protocol.py").stat().st_mtime, (
-        "ingest/influx/line_protocol.py changed after it was compiled: run `make venv`"
-    )
-    assert interpreted is not compiled
+    assert_built_and_current(compiled, interpreted, "line_protocol.py")
 
 
 _field = st.one_of(
