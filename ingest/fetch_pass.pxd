@@ -1,6 +1,8 @@
 # C types for the compiled build of fetch_pass.py (Cython pure-Python mode, as
 # ingest/influx/minutes.pxd: this file only declares; the code is fetch_pass.py). The loops
 # run once per record or reading: compiled, their counters and event times are C integers.
+# Event times fit a C long long: every reading passed the decoder's clock window
+# (ReadingDecoder.validate), so none is beyond a few days of now.
 cimport cython
 
 
