@@ -6,8 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VS := $(VENV)/bin/vitalstream
 # reinstall when the dependencies or a compiled module (the engine path
-# detectors/reading_path.py/.pxd, the minute fold ingest/influx/minutes.py/.pxd) change
-COMPILED := detectors/reading_path.py detectors/reading_path.pxd ingest/influx/minutes.py ingest/influx/minutes.pxd
+# detectors/reading_path.py/.pxd, the minute fold ingest/influx/minutes.py/.pxd, the fetch pass
+# ingest/fetch_pass.py/.pxd, the line protocol ingest/influx/line_protocol.py) change
+COMPILED := detectors/reading_path.py detectors/reading_path.pxd ingest/influx/minutes.py ingest/influx/minutes.pxd \
+	ingest/fetch_pass.py ingest/fetch_pass.pxd ingest/influx/line_protocol.py
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(COMPILED) | cksum | cut -d' ' -f1)
 
 .PHONY: help venv stack-up stack-down stack-status demo test test-unit chaos chaos-long fuzz fuzz-merge ui-check lint typecheck check bench schemas clean

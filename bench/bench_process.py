@@ -9,9 +9,15 @@ per record, best of ``--repeats``: use it to compare code before and after a cha
 after the other on the same machine.
 
     python bench/bench_process.py [--readings 200000] [--repeats 3] [--profile detection]
+                                  [--interpreted] [--steps]
 
 ``--profile MODE`` prints where one more run of that mode spends its time (cProfile's
 internal time per function; the profiler inflates every call, so read shares, not µs).
+``--interpreted`` also runs both modes with the interpreted build of the daemon's fetch pass
+(:mod:`ingest.fetch_pass`), alternating with the compiled one in the same process.
+``--steps`` times each step of the path alone over the same records (the batch decode and its
+parts, the fetch pass, the engines, the lines, the minute fold), CPU per record, best of
+``--repeats``.
 """
 
 from __future__ import annotations
@@ -20,16 +26,24 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from aiokafka import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_e2e
 
+import ingest.daemon
+import ingest.fetch_pass
 from detectors import Engine
+from detectors.engine import _interpreted
 from ingest.daemon import Checkpoint, DetectionEngine, IngestDaemon
+from ingest.influx.line_protocol import reading_line
+from ingest.influx.minutes import MinuteAggregator
 from ingest.settings import load_settings
 from simulators import FleetSimulator
 
@@ -93,6 +107,12 @@ def batches(topic: str, readings: int, devices: int) -> list[dict[TopicPartition
     return out
 
 
+def _use(fetch_pass: ModuleType) -> None:
+    """Make the daemon run this build of its fetch pass."""
+    for name in ("record_values", "scan_partition", "format_points"):
+        setattr(ingest.daemon, name, getattr(fetch_pass, name))
+
+
 def run(mode: str, work: list[dict[TopicPartition, list[_Record]]]) -> tuple[float, int]:
     s = load_settings()
     engine: DetectionEngine = (
@@ -112,19 +132,116 @@ def run(mode: str, work: list[dict[TopicPartition, list[_Record]]]) -> tuple[flo
     return time.process_time() - t0, n
 
 
+def steps(work: list[dict[TopicPartition, list[_Record]]], repeats: int) -> dict[str, float]:
+    """Each step of the per-record path timed alone over the same records (µs per record)."""
+    s = load_settings()
+    daemon = IngestDaemon(s, engine=bench_e2e.PassThroughEngine())
+    decoder, pseudo = daemon.decoder, daemon.pseudo
+    parts = [recs for batch in work for recs in batch.values()]
+    n = sum(map(len, parts))
+    now = int(time.time() * 1000)
+    out: dict[str, float] = {}
+
+    def timed(name: str, step: Callable[[], object]) -> None:
+        best = min(_cpu(step) for _ in range(repeats))
+        out[name] = 1e6 * best / n
+        print(f"  {name:<44} {out[name]:.3f} µs/record")
+
+    compiled, interpreted = ingest.fetch_pass, _interpreted(ingest.fetch_pass)
+    values = [compiled.record_values(recs) for recs in parts]
+    joined = [b"\n".join(v) for v in values]
+    wires = [decoder._decoder.decode_lines(j) for j in joined]
+    oldest, newest = now - decoder.max_age_ms, now + decoder.max_future_ms
+    fast = [decoder.decode_many(v, now_ms=now) for v in values]
+    passthrough, engine = bench_e2e.PassThroughEngine(), Engine(s.detection)
+    scored = [passthrough.process(f).scored for f in fast]
+    detected = [engine.process(f).scored for f in fast]
+    print(f"each step alone over {n:,} records ({len(parts)} partition fetches), best of {repeats}")
+    for label, fp in (("compiled", compiled), ("interpreted", interpreted)):
+        timed(f"record values ({label})", lambda fp=fp: [fp.record_values(r) for r in parts])
+    timed(
+        "decode_many (the batch decode)",
+        lambda: [decoder.decode_many(v, now_ms=now) for v in values],
+    )
+    timed("  join", lambda: [b"\n".join(v) for v in values])
+    timed("  the longest message (max of len)", lambda: [max(map(len, v)) for v in values])
+    timed(
+        "  newline, separator and bracket counts",
+        lambda: [(j.count(b"\n"), j.count(b"}\n{"), j.count(b"["), j.count(b"{")) for j in joined],
+    )
+    timed("  decode_lines (msgspec)", lambda: [decoder._decoder.decode_lines(j) for j in joined])
+    timed(
+        "  validation (_validate per message)",
+        lambda: [[decoder._validate(w, oldest, newest) for w in ws] for ws in wires],
+    )
+    for label, fp in (("compiled", compiled), ("interpreted", interpreted)):
+
+        def scan(fp: Any = fp) -> None:
+            for recs, f in zip(parts, fast, strict=True):
+                fp.scan_partition(recs, f, {}, 2**61, None, None, [], [], [])
+
+        timed(f"scan_partition ({label})", scan)
+    timed("engine: pass-through", lambda: [passthrough.process(f) for f in fast])
+
+    def detect() -> None:
+        fresh = Engine(s.detection)
+        for f in fast:
+            fresh.process(f)
+
+    timed("engine: detection", detect)
+    for label, fp in (("compiled", compiled), ("interpreted", interpreted)):
+        timed(
+            f"format_points ({label})",
+            lambda fp=fp: [
+                fp.format_points(sc, recs, pseudo, reading_line)
+                for sc, recs in zip(scored, parts, strict=True)
+            ],
+        )
+
+    def fold() -> None:
+        minutes = MinuteAggregator()
+        for sc in detected:
+            minutes.add(sc)
+
+    timed("minute fold (detection's scores)", fold)
+    return out
+
+
+def _cpu(step: Callable[[], object]) -> float:
+    t0 = time.process_time()
+    step()
+    return time.process_time() - t0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--readings", type=int, default=200_000)
     ap.add_argument("--devices", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--profile", choices=("passthrough", "detection"))
+    ap.add_argument("--interpreted", action="store_true")
+    ap.add_argument("--steps", action="store_true")
     args = ap.parse_args()
     work = batches(load_settings().topics.readings, args.readings, args.devices)
     result: dict[str, float] = {}
+    builds = {"": ingest.fetch_pass}
+    if args.interpreted:
+        builds["_interpreted"] = _interpreted(ingest.fetch_pass)
     for mode in ("passthrough", "detection"):
-        best = min(run(mode, work) for _ in range(args.repeats))
-        result[f"{mode}_us_per_record"] = 1e6 * best[0] / best[1]
-        print(f"{mode:<12} {best[1]:,} records  {result[f'{mode}_us_per_record']:.2f} µs/record")
+        best: dict[str, tuple[float, int]] = {}
+        for _ in range(args.repeats):
+            for suffix, build in builds.items():
+                _use(build)
+                cpu, n = run(mode, work)
+                if suffix not in best or cpu < best[suffix][0]:
+                    best[suffix] = (cpu, n)
+        _use(ingest.fetch_pass)
+        for suffix, (cpu, n) in best.items():
+            name = f"{mode}{suffix}"
+            result[f"{name}_us_per_record"] = 1e6 * cpu / n
+            print(f"{name:<24} {n:,} records  {result[f'{name}_us_per_record']:.2f} µs/record")
+    if args.steps:
+        result.update({f"step {k}": v for k, v in steps(work, args.repeats).items()})
     if args.profile:
         import cProfile
         import pstats

@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -60,6 +61,7 @@ from detectors import AlertEvent, Engine, GridClock, ProcessResult, Scored
 from ingest import preflight
 from ingest.alert_urgency import UrgentAlerts
 from ingest.errors import FencedError, PermanentSinkError, RetriableSinkError
+from ingest.fetch_pass import NO_TICK, format_points, record_values, scan_partition
 from ingest.http_server import HealthServer
 from ingest.idle import PartitionActivity
 from ingest.influx.line_protocol import alert_line, reading_line
@@ -369,51 +371,27 @@ class IngestDaemon:
             clock = self._clock(part)
             if not records:
                 continue
-            next_tick = clock.next_ms
-            newest = -1
             # the fetch's own JSON in one parse; a record it leaves out (None) takes the
             # general path, which finds its reason or its standard format
             try:
-                fast = decode_many([rec.value for rec in records], now_ms=now_ms)  # type: ignore[attr-defined]
+                fast = decode_many(record_values(records), now_ms=now_ms)
             except Exception:  # a bug: each record's own decode finds and dead-letters it
                 fast = [None] * len(records)
-            for rec, one in zip(records, fast, strict=True):
-                key = rec.key  # type: ignore[attr-defined]
-                if (
-                    one is not None
-                    and not rec.headers  # type: ignore[attr-defined]
-                    and key == one.device_id.encode()
-                ):
-                    many: Sequence[Reading] = (one,)
-                else:  # anything else (and its reason) takes the general path
-                    general = self._decode_general(tp, rec, now_ms)
-                    if general is None:
-                        continue
-                    many = general
-                offset = rec.offset  # type: ignore[attr-defined]
-                # a record's readings were all applied, or none
-                covered = applied.get(many[0].device_id, -1) if many else -1
-                if offset <= covered:
-                    skipped += len(many)
-                    continue
-                for reading in many:
-                    ts_ms = reading.ts_ms
-                    if ts_ms > newest:
-                        newest = ts_ms
-                    if next_tick is None or ts_ms >= next_tick:
-                        grid = clock.advance(ts_ms)
-                        next_tick = clock.next_ms
-                        if grid:
-                            # the partition's readings before this one, then its ticks
-                            self._score(readings, sources)
-                            readings, sources = [], []
-                            for at in grid:
-                                self._tick(part, at)
-                    readings.append(reading)
-                    sources.append(rec)  # type: ignore[arg-type]
+            # the common case in one compiled loop; the general path and grid points call back
+            readings, sources, skipped_here, newest = scan_partition(
+                records,
+                fast,
+                applied,
+                _next_tick(clock),
+                functools.partial(self._decode_general, tp, now_ms=now_ms),
+                functools.partial(self._boundary, part, clock),
+                readings,
+                sources,
+                pending.record_ts_ms,
+            )
+            skipped += skipped_here
             # nothing above reads these: set once per partition, not per record
             pending.offsets[tp] = self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
-            pending.record_ts_ms += [r.timestamp for r in records]  # type: ignore[attr-defined]
             newest_record_ms = max(newest_record_ms, pending.record_ts_ms[-1])
             n_records += len(records)
             self._activity.saw(part, newest if newest >= 0 else None)
@@ -425,6 +403,24 @@ class IngestDaemon:
         self._score(readings, sources)
         self.metrics.pending.set(len(pending.lines))
         self.metrics.devices.set(len(self._device_partition))
+
+    def _boundary(
+        self,
+        part: int,
+        clock: GridClock,
+        ts_ms: int,
+        readings: list[Reading],
+        sources: list[_Source],
+    ) -> tuple[int, bool]:
+        """A reading of ``part`` at ``ts_ms`` reached its clock's next grid point: if it crossed
+        grid points, the partition's readings before it are scored, then its ticks run.
+        Returns the clock's next grid point and whether ``readings`` were scored."""
+        grid = clock.advance(ts_ms)
+        if grid:
+            self._score(readings, sources)
+            for at in grid:
+                self._tick(part, at)
+        return _next_tick(clock), bool(grid)
 
     def _decode_general(
         self, tp: TopicPartition, rec: object, now_ms: int
@@ -530,17 +526,16 @@ class IngestDaemon:
         except Exception as exc:  # a bug the batch hit: find the record, keep the rest
             out, sources = self._score_one_by_one(readings, sources, exc)
         scored = out.scored
-        pseudo = self.pseudo
-        # per device, not per reading: its last reading's record (for the bookkeeping below)
-        latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
-        try:  # the whole batch in one go; if a point raises, point by point
-            tags = {device: pseudo(device) for device in latest}
-            lines = [reading_line(s, tags[s.device_id]) for s in scored]
+        # the lines, their lanes and per device its last reading's record (for the bookkeeping
+        # below), in one loop; if a point raises, point by point
+        try:
+            lines, lanes, latest = format_points(scored, sources, self.pseudo, reading_line)
         except Exception:
             lines, scored, sources = self._format_one_by_one(scored, sources)
+            lanes = [src.partition for src in sources]
             latest = {s.device_id: src for s, src in zip(scored, sources, strict=True)}
         pending.lines += lines
-        pending.lanes += [src.partition for src in sources]
+        pending.lanes += lanes
         pending.sources += sources
         closed = self.minutes.add(scored)
         applied, owner = self._applied, self._device_partition
@@ -1247,6 +1242,12 @@ class IngestDaemon:
             part = (murmur2(device.encode()) & 0x7FFFFFFF) % count
             if part in mine and device not in self._device_partition:
                 self._own(device, part)
+
+
+def _next_tick(clock: GridClock) -> int:
+    """The clock's next grid point for :func:`ingest.fetch_pass.scan_partition`."""
+    next_ms = clock.next_ms
+    return NO_TICK if next_ms is None else next_ms
 
 
 def _collect_less() -> tuple[int, int, int]:

@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,21 +10,14 @@ import ingest.influx.minutes as compiled
 from detectors import Scored
 from detectors.engine import _interpreted
 from messages import Metric
+from tests.compiled import assert_built_and_current
 
 interpreted = _interpreted(compiled)
 T0 = 1_767_225_600_000
 
 
 def test_the_compiled_fold_is_built_and_current() -> None:
-    if os.environ.get("VITALSTREAM_ALLOW_PURE_PYTHON") == "1":
-        pytest.skip("VITALSTREAM_ALLOW_PURE_PYTHON=1: the interpreted fold is accepted")
-    built = Path(compiled.__file__ or "")
-    assert built.suffix != ".py", "ingest.influx.minutes is not compiled: run `make venv`"
-    for name in ("minutes.py", "minutes.pxd"):
-        assert built.stat().st_mtime >= built.with_name(name).stat().st_mtime, (
-            f"ingest/influx/{name} changed after it was compiled: run `make venv`"
-        )
-    assert interpreted is not compiled
+    assert_built_and_current(compiled, interpreted, "minutes.py", "minutes.pxd")
 
 
 _METRICS = [Metric.HEART_RATE, Metric.SPO2, Metric.STEPS]
