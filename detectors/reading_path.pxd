@@ -56,6 +56,7 @@ cdef class ReadingPath:
     cdef double stage_valid_ms, steps_valid_ms, rest_max_spm, active_min_spm
     cdef double rest_minutes, still_minutes, hr_sd_floor, spo2_sd_floor, warmup_ms, flag_z
     cdef double max_dt_ms, tau_ms, prior_ms, circadian_tau_ms, tachy_low, brady_high
+    cdef double tachy_threshold
     cdef double abrupt_delta, abrupt_jump, abrupt_grace_ms, rest_excess_bpm, low_spo2_high
     cdef double desaturation_drop
     cdef bint assume_rest, tachy_on, brady_on, abrupt_on, decoupling_on, low_spo2_on

@@ -256,6 +256,7 @@ class ReadingPath:
         self.tachy_on = bool(tc.enabled)
         # below this (the threshold relaxed by the hysteresis) no reading can hit the rule
         self.tachy_low = float(tc.threshold - tc.hysteresis)
+        self.tachy_threshold = float(tc.threshold)  # above it the module follows a streak
         self.brady_on = bool(bc.enabled)
         self.brady_high = float(bc.threshold + bc.hysteresis)  # ... and above this, bradycardia
         self.abrupt_on = bool(ab.enabled)
@@ -664,10 +665,16 @@ class ReadingPath:
         fast_t = s[self.HR_FAST_T]
         fast = s[self.HR_FAST]
 
-        # sustained tachycardia while inactive (asleep or at rest): below the relaxed threshold
-        # no reading hits, so without a run or a track of its kind there is nothing to do (each
-        # rule reads and books only its own kind's track)
-        if self.tachy_on and (v > self.tachy_low or s[self.R_TACHY] >= 0.0 or kinds & _B_TACHY):
+        # sustained tachycardia while inactive (asleep or at rest): below the relaxed threshold,
+        # or below the threshold while active (the module only follows a streak above it
+        # then), no reading hits, so without a run or a track of its kind there is nothing to
+        # do (each rule reads and books only its own kind's track)
+        if self.tachy_on and (
+            v > self.tachy_threshold
+            or (rest_like and v > self.tachy_low)
+            or s[self.R_TACHY] >= 0.0
+            or kinds & _B_TACHY
+        ):
             if r is None:
                 r = Reading(did, its, _HR, self.value(v_o, v))
             flagged = self.tachycardia(r, d, out, ctx, rest_expected) or flagged
