@@ -105,8 +105,9 @@ class Device:
 
 def fields_of(r: Any) -> tuple[Any, ...]:
     """The fields of a reading that is not exactly a :class:`Reading` (a subclass, or any
-    object with its attributes), as :func:`msgspec.structs.astuple` gives a Reading's."""
-    return tuple(getattr(r, name) for name in _FIELDS)
+    object with its attributes), as :func:`msgspec.structs.astuple` gives a Reading's. The
+    path never reads ``seq``: an object without it is a reading all the same."""
+    return tuple(getattr(r, name) if name != "seq" else getattr(r, name, None) for name in _FIELDS)
 
 
 class ReadingPath:
