@@ -11,6 +11,8 @@ cdef int _B_IMPOSSIBLE, _B_SILENT, _B_FLATLINE, _B_OFF_WRIST, _B_DROPOUT, _B_TAC
 cdef int _B_BRADY, _B_ABRUPT, _B_DECOUPLING, _B_LOW_SPO2, _B_DESATURATION, _OPEN
 cdef dict _KIND_BITS
 cdef object _HR, _SPO2, _STEPS, _STAGE, _METRIC_ORDER, Metric, Scored, msgspec
+cdef object Reading, _as_tuple
+cdef tuple _FIELDS
 cdef object _K_IMPOSSIBLE_VALUE, _K_CLOCK_SKEW, _K_DEVICE_SILENT, _K_FLATLINE, _K_OFF_WRIST
 cdef object _K_DROPOUT, _K_TACHY, _K_BRADY, _K_ABRUPT, _K_DECOUPLING
 cdef object _K_LOW_SPO2, _K_DESATURATION
@@ -36,6 +38,7 @@ cdef class ReadingPath:
     cdef object earlier, book_active, book_inactive, book_resolve
     cdef object impossible_clear_ms, off_wrist_gap, presence, hr_back
     cdef Py_ssize_t T_FIRST, T_ANY, T_HR, T_STEPS, T_STAGE, INTERVAL, N_READINGS
+    cdef Py_ssize_t N_DUP, N_OOO, N_LATE
     cdef Py_ssize_t UTC_OFFSET, OFFSET_FROM_READING
     cdef Py_ssize_t BEHIND_RUN, SKEW_OFFSET, T_FIRST_STEPS, STEPS_RING, RING_MIN
     cdef Py_ssize_t REST_FLAG, STILL_FLAG, CADENCE, STAGE, QUIET_SINCE, ACT_START, ACT_LAST
@@ -47,12 +50,13 @@ cdef class ReadingPath:
     cdef Py_ssize_t H_CUR, H_STEPS, H_STEPS_N, H_HR_N, H_ASLEEP_N, H_HR_SUM, H_HR_SQ
     cdef Py_ssize_t SINCE_HR_STEPS, SINCE_HR_STAGES, WORN_SINCE, HR_BACK_SINCE, IL_WORN
     cdef Py_ssize_t R_LOW_SPO2, DS
-    cdef double skew_ms, dropout_min_gap_ms, dropout_factor, flatline_ms, flatline_n
+    cdef double skew_ms, late_ms, dropout_min_gap_ms, dropout_factor, flatline_ms, flatline_n
     cdef double flatline_gap_ms
     cdef double off_wrist_gap_ms, session_gap_ms, session_wake_ms, awakening_min_ms
     cdef double stage_valid_ms, steps_valid_ms, rest_max_spm, active_min_spm
     cdef double rest_minutes, still_minutes, hr_sd_floor, spo2_sd_floor, warmup_ms, flag_z
     cdef double max_dt_ms, tau_ms, prior_ms, circadian_tau_ms, tachy_low, brady_high
+    cdef double tachy_threshold
     cdef double abrupt_delta, abrupt_jump, abrupt_grace_ms, rest_excess_bpm, low_spo2_high
     cdef double desaturation_drop
     cdef bint assume_rest, tachy_on, brady_on, abrupt_on, decoupling_on, low_spo2_on
@@ -61,7 +65,7 @@ cdef class ReadingPath:
     cdef double score_out, baseline_out
     cdef bint flagged_out, has_baseline_out
 
-    @cython.locals(devices=dict, d=Device)
+    @cython.locals(devices=dict, d=Device, f=tuple)
     cpdef process(self, object readings, list scored, list out)
 
     @cython.locals(
@@ -80,27 +84,27 @@ cdef class ReadingPath:
     cdef object value(self, object v_o, double v)
 
     @cython.locals(mi=cython.int, interval=cython.double)
-    cpdef object one(self, object r, Device d, list out)
+    cpdef object one(self, object r, tuple f, Device d, list out)
 
     @cython.locals(
         s="double[::1]", t=cython.double, last=cython.double, prev=cython.double,
         gap=cython.double, skew=cython.double, bound=cython.double, iv=cython.double,
         cap=cython.double, hour="long long", old_hour=cython.double, slot=Py_ssize_t,
-        uo=object, kinds=cython.int,
+        kinds=cython.int, behind=cython.double, jumped=cython.bint,
     )
     cdef object step(
         self, object r, Device d, object did, long long its, int mi, object v_o,
-        double v, double interval, double iv_s, list out,
+        double v, double interval, double iv_s, object uo, list out,
     )
 
     @cython.locals(mask=cython.int, bit=cython.int)
     cdef int kinds(self, dict tracks) except? -1
 
     @cython.locals(
-        s="double[::1]", v=cython.double, ctx=cython.int, o=Py_ssize_t, floor=cython.double,
+        s="double[::1]", ctx=cython.int, o=Py_ssize_t, floor=cython.double,
         var=cython.double, sd=cython.double, z=cython.double, score=cython.double,
     )
-    cpdef object score_only(self, object r, Device d)
+    cdef object score_only(self, Device d, object did, long long its, int mi, object v_o, double v)
 
     @cython.locals(sd=cython.double)
     cdef double spread(self, double var, double floor) except? -1.0

@@ -82,6 +82,10 @@ _KIND_BITS: dict[str, int] = {
     _K_DESATURATION: _B_DESATURATION,
 }
 _BLOCK_MS = 4 * HOUR  # the circadian rest offsets have one slot per 4 hours of the day
+# a Reading's fields in one C call, in declaration order (see _FIELDS): five to seven attribute
+# lookups on a Struct cost about a quarter of a compiled reading's time
+_as_tuple = msgspec.structs.astuple
+_FIELDS = ("device_id", "ts_ms", "metric", "value", "interval_s", "seq", "utc_offset_min")
 _MIN = MIN
 _HOUR = HOUR
 
@@ -97,6 +101,13 @@ class Device:
         self.tracks = tracks
         self.models = {} if models is None else models
         self.v = s  # compiled: a typed view of the same memory, made once per device
+
+
+def fields_of(r: Any) -> tuple[Any, ...]:
+    """The fields of a reading that is not exactly a :class:`Reading` (a subclass, or any
+    object with its attributes), as :func:`msgspec.structs.astuple` gives a Reading's. The
+    path never reads ``seq``: an object without it is a reading all the same."""
+    return tuple(getattr(r, name) if name != "seq" else getattr(r, name, None) for name in _FIELDS)
 
 
 class ReadingPath:
@@ -143,6 +154,9 @@ class ReadingPath:
         self.T_STAGE = at["device.newest_sleep_stage"]
         self.INTERVAL = at["device.interval"]
         self.N_READINGS = at["device.readings"]
+        self.N_DUP = at["device.duplicates"]
+        self.N_OOO = at["device.out_of_order"]
+        self.N_LATE = at["device.late"]
         self.UTC_OFFSET = at["local_time.utc_offset_ms"]
         self.OFFSET_FROM_READING = at["local_time.from_reading"]
         self.BEHIND_RUN = at["clock_skew.behind_run"]
@@ -212,6 +226,7 @@ class ReadingPath:
         # much as with a float
         q, a, b = cfg.quality, cfg.activity, cfg.baseline
         self.skew_ms = float(q.skew_ms)
+        self.late_ms = float(q.late_ms)
         self.impossible_clear_ms = q.impossible_clear_ms
         self.dropout_min_gap_ms = float(q.dropout_min_gap_ms)
         self.dropout_factor = float(q.dropout_factor)
@@ -242,6 +257,7 @@ class ReadingPath:
         self.tachy_on = bool(tc.enabled)
         # below this (the threshold relaxed by the hysteresis) no reading can hit the rule
         self.tachy_low = float(tc.threshold - tc.hysteresis)
+        self.tachy_threshold = float(tc.threshold)  # above it the module follows a streak
         self.brady_on = bool(bc.enabled)
         self.brady_high = float(bc.threshold + bc.hysteresis)  # ... and above this, bradycardia
         self.abrupt_on = bool(ab.enabled)
@@ -263,10 +279,12 @@ class ReadingPath:
         """Append one :class:`Scored` per reading to ``scored`` and the alert events to ``out``."""
         devices = self.devices
         for r in readings:
-            d = devices.get(r.device_id)
+            f = _as_tuple(r) if type(r) is Reading else fields_of(r)
+            did = f[0]
+            d = devices.get(did)
             if d is None:
-                d = self.new_device(r.device_id)
-            scored.append(self.one(r, d, out))
+                d = self.new_device(did)
+            scored.append(self.one(r, f, d, out))
 
     def process_columns(
         self,
@@ -317,7 +335,7 @@ class ReadingPath:
             if mi == 2:
                 # as ``(r.interval_s or 60.0) * 1000.0``, NaN standing for None
                 interval = (60.0 if iv_s != iv_s or iv_s == 0.0 else iv_s) * 1000.0
-            rare = self.step(None, d, did, its, mi, None, v, interval, iv_s, out)
+            rare = self.step(None, d, did, its, mi, None, v, interval, iv_s, None, out)
             if rare is None:
                 score[i] = self.score_out
                 baseline[i] = self.baseline_out
@@ -334,8 +352,9 @@ class ReadingPath:
         float ``v`` (compiled: made a Python float only then, not per row)."""
         return v if v_o is None else v_o
 
-    def one(self, r: Reading, d: Device, out: list[AlertEvent]) -> Scored:
-        m = r.metric
+    def one(self, r: Reading, f: tuple[Any, ...], d: Device, out: list[AlertEvent]) -> Scored:
+        """Score ``r``, whose fields are ``f`` (in :data:`_FIELDS` order), on device ``d``."""
+        m = f[2]
         if m is not _HR and m is not _STEPS and m is not _STAGE and m is not _SPO2:
             # a metric given by name: every rule reads ``r.metric`` as a Metric
             m = Metric(m)
@@ -350,16 +369,17 @@ class ReadingPath:
             mi = 1
         else:
             raise ValueError(f"the engine has no route for metric {m.value!r}")
-        ts = r.ts_ms  # passed on as it came
-        v_o = r.value
+        did = f[0]
+        ts = f[1]  # passed on as it came
+        v_o = f[3]
         interval = 0.0
         if mi == 2:
-            interval = (r.interval_s or 60.0) * 1000.0
-        rare = self.step(r, d, r.device_id, ts, mi, v_o, float(v_o), interval, 0.0, out)
+            interval = (f[4] or 60.0) * 1000.0
+        rare = self.step(r, d, did, ts, mi, v_o, float(v_o), interval, 0.0, f[6], out)
         if rare is not None:
             return rare
         return Scored(
-            r.device_id,
+            did,
             ts,
             m,
             v_o,
@@ -379,6 +399,7 @@ class ReadingPath:
         v: float,
         interval: float,
         iv_s: float,
+        uo: int | None,
         out: list[AlertEvent],
     ) -> Scored | None:
         """One reading of metric number ``mi`` (``r``, or its fields when ``r`` is None, built
@@ -387,7 +408,8 @@ class ReadingPath:
         ``its`` is the event time (compiled: a C integer; a Python int made per row cost more than
         the rare modules' uses), ``v`` is ``float(v_o)`` (``v_o`` None: a column's float, see
         :meth:`value`), ``interval`` the steps interval in ms
-        (``iv_s`` its seconds, NaN for none, only for building ``r``)."""
+        (``iv_s`` its seconds, NaN for none, only for building ``r``), ``uo`` the reading's
+        UTC offset in minutes (None: none, or a column's row)."""
         # the event time as a float for the arithmetic on slots: an int-float comparison or
         # subtraction costs about twice as much (exact either way: ts < 2**53)
         t = float(its)
@@ -408,20 +430,32 @@ class ReadingPath:
         last = s[slot]
         prev = s[self.T_ANY]
         if t <= last or t < prev - self.skew_ms:
-            if r is None:
-                r = self.reading(did, its, mi, self.value(v_o, v), iv_s)
-            if not self.behind(r, d, out):
-                return self.score_only(r, d)
+            # a duplicate or an out-of-order reading: counted here (most are, and a call into the
+            # clock-skew module for each cost a tenth of the path on a fleet with duplicates);
+            # only one far enough behind to begin a backward clock jump goes to the module
+            jumped = False
+            if t == last:
+                s[self.N_DUP] += 1.0
+            else:
+                s[self.N_OOO] += 1.0
+                behind = prev - t
+                if behind > self.late_ms:
+                    s[self.N_LATE] += 1.0
+                if behind >= self.skew_ms:
+                    if r is None:
+                        r = self.reading(did, its, mi, self.value(v_o, v), iv_s)
+                    jumped = self.behind(r, d, out)
+            if not jumped:
+                return self.score_only(d, did, its, mi, self.value(v_o, v), v)
             prev = s[self.T_ANY]  # re-based on the device's new clock
             kinds = self.kinds(tracks)
         else:
             s[self.BEHIND_RUN] = 0.0
-        if r is not None:  # (columns carry no offset: a replay CSV's times are UTC)
-            uo = r.utc_offset_min
-            if uo is not None:
-                # the wearer's clock, as the timestamp wrote it: wins over any configured zone
-                s[self.UTC_OFFSET] = uo * 60_000.0
-                s[self.OFFSET_FROM_READING] = 1.0
+        # (columns carry no offset: a replay CSV's times are UTC)
+        if uo is not None:
+            # the wearer's clock, as the timestamp wrote it: wins over any configured zone
+            s[self.UTC_OFFSET] = uo * 60_000.0
+            s[self.OFFSET_FROM_READING] = 1.0
 
         # device-level bookkeeping of an in-order reading: gaps, clock, session, hour
         if prev >= 0.0 and t > prev:
@@ -502,27 +536,27 @@ class ReadingPath:
 
     # -- data quality ------------------------------------------------------------------------
 
-    def score_only(self, r: Reading, d: Device) -> Scored:
-        """Score a duplicate or out-of-order reading without touching any state."""
+    def score_only(self, d: Device, did: str, its: int, mi: int, v_o: float, v: float) -> Scored:
+        """Score a duplicate or out-of-order reading (metric number ``mi``, value ``v_o``,
+        ``v == float(v_o)``) without touching any state."""
         s = d.v
-        m = r.metric
-        v = float(r.value)
-        if m is _HR:
-            ctx = self.context(s, float(r.ts_ms))
+        m = _METRIC_ORDER[mi]
+        if mi == 0:
+            ctx = self.context(s, float(its))
             o = self.B_SLEEP if ctx == ASLEEP else self.B_REST if ctx == REST else self.B_ACTIVE
             floor = self.hr_sd_floor
-        elif m is _SPO2:
+        elif mi == 1:
             o = self.B_SPO2
             floor = self.spo2_sd_floor
         else:
-            return Scored(r.device_id, r.ts_ms, m, r.value, 0.0, None, False)
+            return Scored(did, its, m, v_o, 0.0, None, False)
         z = (v - s[o]) / self.spread(s[o + 1], floor)
-        if m is _HR:
-            return Scored(r.device_id, r.ts_ms, m, r.value, abs(z), s[o], False)
+        if mi == 0:
+            return Scored(did, its, m, v_o, abs(z), s[o], False)
         score = -z  # max(-z, 0.0), keeping a -0.0 as max does
         if score < 0.0:
             score = 0.0
-        return Scored(r.device_id, r.ts_ms, m, r.value, score, s[o], False)
+        return Scored(did, its, m, v_o, score, s[o], False)
 
     # -- personal baselines (detectors.ewz, inlined) -------------------------------------------
 
@@ -632,10 +666,16 @@ class ReadingPath:
         fast_t = s[self.HR_FAST_T]
         fast = s[self.HR_FAST]
 
-        # sustained tachycardia while inactive (asleep or at rest): below the relaxed threshold
-        # no reading hits, so without a run or a track of its kind there is nothing to do (each
-        # rule reads and books only its own kind's track)
-        if self.tachy_on and (v > self.tachy_low or s[self.R_TACHY] >= 0.0 or kinds & _B_TACHY):
+        # sustained tachycardia while inactive (asleep or at rest): below the relaxed threshold,
+        # or below the threshold while active (the module only follows a streak above it
+        # then), no reading hits, so without a run or a track of its kind there is nothing to
+        # do (each rule reads and books only its own kind's track)
+        if self.tachy_on and (
+            v > self.tachy_threshold
+            or (rest_like and v > self.tachy_low)
+            or s[self.R_TACHY] >= 0.0
+            or kinds & _B_TACHY
+        ):
             if r is None:
                 r = Reading(did, its, _HR, self.value(v_o, v))
             flagged = self.tachycardia(r, d, out, ctx, rest_expected) or flagged

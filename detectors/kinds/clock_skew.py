@@ -1,6 +1,8 @@
 """Device clock skew (data quality): readings at or before the newest of their metric.
 
-A duplicate or one late reading is only counted. A clock that jumped back sends a steady run
+A duplicate or one late reading is only counted (by the per-reading path,
+:mod:`detectors.reading_path`, which calls this module only for a reading far enough behind
+to begin a jump: ``quality.skew_ms``). A clock that jumped back sends a steady run
 of readings of several metrics, each newer than the last: after ``quality.skew_min_readings``
 of them the device is re-based on its new clock (every slot declared ``jump="time"`` or
 ``jump="reset"`` in a module's layout follows) and a ``clock_skew`` alert opens; it resolves
@@ -51,30 +53,18 @@ class ClockSkew(Module):
         self.METRICS = self.slot("behind_metrics")
         self.OFFSET = self.slot("offset")
         self.T_ANY = self.slot("newest", "device")
-        self.N_DUP = self.slot("duplicates", "device")
-        self.N_OOO = self.slot("out_of_order", "device")
-        self.N_LATE = self.slot("late", "device")
         self.H_CUR = self.slot("current", "hour")
-        self.metric_slot = {m: self.slot(f"newest_{m.value}", "device") for m in _METRIC_BIT}
         lay = self.env.layout
         self.time_slots = lay.time_slots
         self.reset_slots = lay.reset_slots
 
     def on_behind(self, r: Reading, d: Device, out: list[AlertEvent]) -> bool:
-        """A reading at or before the newest of its metric. Return True if it starts a new
-        clock (a backward clock jump confirmed by consecutive readings), else count it."""
+        """An out-of-order reading at least ``quality.skew_ms`` behind the device's newest (the
+        per-reading path counted it: duplicates, out of order, late). Return True if it starts
+        a new clock (a backward clock jump confirmed by consecutive readings)."""
         s = d.s
         ts = r.ts_ms
         q = self.c.quality
-        if ts == s[self.metric_slot[r.metric]]:
-            s[self.N_DUP] += 1.0
-            return False
-        s[self.N_OOO] += 1.0
-        behind = s[self.T_ANY] - ts
-        if behind > q.late_ms:
-            s[self.N_LATE] += 1.0
-        if behind < q.skew_ms:
-            return False
         # a clock that jumped back sends a steady run of readings of all its metrics, each
         # newer than the last (a backlog of one metric uploaded late is not a clock jump)
         bit = _METRIC_BIT[r.metric]

@@ -89,6 +89,37 @@ def test_batching_does_not_change_output() -> None:
     assert _enc.encode(a) == _enc.encode(b)
 
 
+class _AttributeReading:
+    """A reading that is not a :class:`Reading`: only its attributes (no ``seq``)."""
+
+    def __init__(self, r: Reading) -> None:
+        self.device_id = r.device_id
+        self.ts_ms = r.ts_ms
+        self.metric = r.metric
+        self.value = r.value
+        self.interval_s = r.interval_s
+        self.utc_offset_min = r.utc_offset_min
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_reading_lookalikes_score_as_readings(compiled: bool) -> None:
+    # the path takes a Reading's fields in one call; a subclass or an object with the same
+    # attributes takes another way to them, with the same output
+    class Sub(Reading):
+        pass
+
+    rs = normal_days("d1", 1) + rest_then({range(600, 640): 140.0}, 700, device="d2")
+    rs.sort(key=lambda r: r.ts_ms)
+    want = Engine(compiled=compiled).process(rs)
+    assert want.alerts  # the comparison covers the rules' calls too
+    subs = [Sub(*msgspec.structs.astuple(r)) for r in rs]
+    attrs = [_AttributeReading(r) for r in rs]
+    for other in (subs, attrs):
+        got = Engine(compiled=compiled).process(other)  # type: ignore[arg-type]
+        assert got.scored == want.scored
+        assert got.alerts == want.alerts
+
+
 def test_snapshot_restore_replay_is_byte_identical() -> None:
     rs = normal_days("d1", 3, rhr_delta=lambda d: 8.0 if d == 2 else 0.0)
     cut = len(rs) // 2
