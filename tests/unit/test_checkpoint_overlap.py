@@ -166,15 +166,23 @@ async def test_a_write_never_starts_before_the_previous_write_is_over() -> None:
     assert [e for e in log if e.startswith("commit")] == ["commit 10", "commit 20"]
 
 
-async def test_a_failed_commit_mid_overlap_is_retried_before_the_next_one_commits() -> None:
-    log: list[str] = []
+async def _overlap_with_a_failing_commit(
+    error: BaseException, log: list[str]
+) -> tuple[IngestDaemon, _Producer]:
+    """Checkpoints a (offset 10) and b (20) overlapping, a's first commit raising ``error``."""
     daemon, writer, producer = _daemon(log)
     writer.gate("a").set()
     writer.gate("b").set()
-    producer.fail.append(KafkaConnectionError())
+    producer.fail.append(error)
     daemon._start_checkpoint(_checkpoint("a", 10))
     await _settle()
     daemon._start_checkpoint(_checkpoint("b", 20))
+    return daemon, producer
+
+
+async def test_a_failed_commit_mid_overlap_is_retried_before_the_next_one_commits() -> None:
+    log: list[str] = []
+    daemon, producer = await _overlap_with_a_failing_commit(KafkaConnectionError(), log)
     for i in range(3):  # a fails, a again, then b
         await _open_commit(producer, i)
     await daemon._await_inflight()
@@ -184,13 +192,7 @@ async def test_a_failed_commit_mid_overlap_is_retried_before_the_next_one_commit
 
 async def test_fencing_mid_overlap_commits_nothing_after_it() -> None:
     log: list[str] = []
-    daemon, writer, producer = _daemon(log)
-    writer.gate("a").set()
-    writer.gate("b").set()
-    producer.fail.append(ProducerFenced())
-    daemon._start_checkpoint(_checkpoint("a", 10))
-    await _settle()
-    daemon._start_checkpoint(_checkpoint("b", 20))
+    daemon, producer = await _overlap_with_a_failing_commit(ProducerFenced(), log)
     await _open_commit(producer, 0)
     with pytest.raises(FencedError):
         await daemon._await_inflight()
