@@ -5,7 +5,9 @@ topics, ``normal_week`` without artefacts, 200 devices, 6 partitions) read to it
 ``AIOKafkaConsumer`` configured as the daemon's (a group, ``max_partition_fetch_bytes`` 1 MiB,
 ``getmany(max_records=5000)``) with one setting changed per variant; variants alternate over
 ``--rounds`` (A B C ... then ... C B A), each with a fresh group. Process CPU from the first
-records to the last, per record; the daemon's configuration is the baseline of the same run.
+records to the last, per record, and the wall-time rate over the same span (records/s: how
+fast the consumer alone can hand out a backlog, waits for fetches included); the daemon's
+configuration is the baseline of the same run.
 
     python bench/bench_consumer.py [--readings 300000] [--rounds 3] [--loop asyncio|uvloop]
 
@@ -45,8 +47,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], int]] = {
 }
 
 
-async def consume(s: Settings, n: int, extra: dict[str, Any], max_records: int) -> float:
-    """Read the readings topic to its end; process CPU µs per record."""
+async def consume(
+    s: Settings, n: int, extra: dict[str, Any], max_records: int
+) -> tuple[float, float]:
+    """Read the readings topic to its end; process CPU µs per record and records/s (wall)."""
     kwargs: dict[str, Any] = {
         **kafka_client_kwargs(s),
         "group_id": f"bench-consumer-{uuid.uuid4().hex[:6]}",
@@ -59,14 +63,16 @@ async def consume(s: Settings, n: int, extra: dict[str, Any], max_records: int) 
     await consumer.start()
     try:
         consumer.subscribe([s.topics.readings])
-        got, t0 = 0, None
+        got, first, t0, wall0 = 0, 0, None, 0.0
         while got < n:
             batch = await consumer.getmany(timeout_ms=200, max_records=max_records)
-            if batch and t0 is None:
-                t0 = time.process_time()
             got += sum(len(records) for records in batch.values())
+            if batch and t0 is None:
+                # the clocks start after the first batch, so its records are not in the rate
+                t0, wall0, first = time.process_time(), time.perf_counter(), got
         assert t0 is not None
-        return 1e6 * (time.process_time() - t0) / n
+        wall = time.perf_counter() - wall0
+        return 1e6 * (time.process_time() - t0) / n, (got - first) / wall
     finally:
         await consumer.stop()
 
@@ -76,26 +82,31 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     hours = args.readings / (200 * 640)
     s, _, n = await bench_e2e._backlog(base, "consumer", 200, hours)
     runs: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     names = list(VARIANTS)
     try:
         for rnd in range(args.rounds):
             for name in names if rnd % 2 == 0 else names[::-1]:
                 extra, max_records = VARIANTS[name]
-                us = await consume(s, n, extra, max_records)
+                us, rate = await consume(s, n, extra, max_records)
                 runs[name].append(us)
-                print(f"{name:<38} {us:.2f} µs per record", flush=True)
+                rates[name].append(rate)
+                print(f"{name:<38} {us:.2f} µs per record  {rate:>9,.0f} records/s", flush=True)
     finally:
         bench_e2e._bucket(s, create=False)
     medians = {name: statistics.median(v) for name, v in runs.items()}
-    print(f"\n{n:,} records, {args.loop}; median of {args.rounds} rounds, µs per record")
+    rate_medians = {name: statistics.median(v) for name, v in rates.items()}
+    print(f"\n{n:,} records, {args.loop}; median of {args.rounds} rounds")
     for name, us in medians.items():
-        print(f"  {name:<38} {us:.2f}")
+        print(f"  {name:<38} {us:.2f} µs per record  {rate_medians[name]:>9,.0f} records/s")
     return {
         "command": "python bench/bench_consumer.py " + " ".join(sys.argv[1:]),
         "records": n,
         "loop": args.loop,
         "us_per_record_median": medians,
+        "records_per_s_median": rate_medians,
         "runs": runs,
+        "rates": rates,
     }
 
 

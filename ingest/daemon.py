@@ -8,7 +8,11 @@ One asyncio task polls Kafka (``getmany``) and scores what arrives into a *pendi
 3. commit the offsets the buffer covers.
 
 An offset is therefore committed only after everything derived from the records below it is
-durable. Offsets are committed every ``commit_interval_ms``, and by the next checkpoint when an
+durable. The next checkpoint's points are written while the previous one's Kafka work (2, 3)
+runs, but one write at a time and one commit at a time, in order
+(:meth:`IngestDaemon._checkpoint`), so InfluxDB is not left idle during a transaction.
+
+Offsets are committed every ``commit_interval_ms``, and by the next checkpoint when an
 alert opens or escalates (at most every ``alert_commit_interval_ms``), so that a
 ``read_committed`` consumer sees the alert without waiting for the routine commit. While
 InfluxDB is slow or down the checkpoint retries with back-off; the buffer fills and fetching
@@ -50,7 +54,7 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -143,6 +147,17 @@ class Checkpoint:
         return not (self.lines or self.dead_letters or self.offsets or self.states)
 
 
+@dataclass(eq=False)
+class _Inflight:
+    """A checkpoint under way (see :meth:`IngestDaemon._checkpoint`)."""
+
+    task: asyncio.Task[None]
+    #: done once the checkpoint's points are written (or its write gave up), before its Kafka work
+    written: asyncio.Future[None]
+    #: the checkpoint before it, whose Kafka work its own waits for
+    after: asyncio.Task[None] | None
+
+
 class IngestDaemon:
     """Consume readings, score them, write points/alerts, commit. See the module docstring."""
 
@@ -163,7 +178,10 @@ class IngestDaemon:
         self.metrics = PipelineMetrics(f"{socket.gethostname()}-{os.getpid()}")
         self._exactly_once = settings.ingest.exactly_once
         self._pending = Checkpoint()
-        self._inflight: asyncio.Task[None] | None = None
+        # the latest checkpoint under way; it may overlap the Kafka work of the one before it
+        self._inflight: _Inflight | None = None
+        # a getmany still waiting when the loop turned to something else (see _next_batch)
+        self._fetch: asyncio.Future[dict[TopicPartition, list[object]]] | None = None
         self._last_flush = time.monotonic()
         self._last_commit = time.monotonic()
         # an alert opened or escalated since the last commit: commit soon (see _maybe_checkpoint)
@@ -296,19 +314,53 @@ class IngestDaemon:
             raise FencedError(self._fenced_message())
 
     async def _loop(self) -> None:
+        stopping: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
+        try:
+            while not self._stopping.is_set():
+                self._apply_backpressure()
+                batch = await self._next_batch(stopping)
+                if batch:
+                    self._process(batch)
+                self._advance_idle_clocks()
+                self._maybe_emit_metrics()
+                self._maybe_checkpoint()
+                self._update_lag()
+        finally:
+            stopping.cancel()
+
+    async def _next_batch(
+        self, stopping: asyncio.Future[Any]
+    ) -> dict[TopicPartition, list[object]]:
+        """The next ``getmany`` batch, or nothing as soon as there is something else to do.
+
+        ``getmany`` waits up to ``fetch_timeout_ms`` for records. The loop stops waiting for
+        them early when a stop is requested, and when fetching is paused by backpressure and the
+        checkpoint that holds the next one back is done: waiting out the fetch timeout there
+        left InfluxDB without a write and the loop without records for up to the whole timeout
+        (docs/benchmarks.md, "Where the daemon waits"). The fetch is not cancelled (aiokafka's
+        idle clock for ``max_poll_interval_ms`` does not survive a cancelled ``getmany``): a
+        pending one is taken up by the next call, and at stop it is left to end on its own,
+        its records unprocessed and so uncommitted (read again after a restart).
+        """
         assert self.consumer is not None
         ing = self.settings.ingest
-        while not self._stopping.is_set():
-            self._apply_backpressure()
-            batch = await self.consumer.getmany(
-                timeout_ms=ing.fetch_timeout_ms, max_records=ing.max_batch_records
+        if self._fetch is None:
+            self._fetch = asyncio.ensure_future(
+                self.consumer.getmany(
+                    timeout_ms=ing.fetch_timeout_ms, max_records=ing.max_batch_records
+                )
             )
-            if batch:
-                self._process(batch)
-            self._advance_idle_clocks()
-            self._maybe_emit_metrics()
-            self._maybe_checkpoint()
-            self._update_lag()
+        fetch = self._fetch
+        if not fetch.done():
+            wake: set[asyncio.Future[Any]] = {fetch, stopping}
+            held_by = self._checkpoint_holding_next() if self._paused else None
+            if held_by is not None:
+                wake.add(held_by)
+            await asyncio.wait(wake, return_when=asyncio.FIRST_COMPLETED)
+            if not fetch.done():
+                return {}
+        self._fetch = None
+        return fetch.result()
 
     async def _shutdown(self, http: HealthServer) -> None:
         timeout = self.settings.ingest.shutdown_timeout_s
@@ -340,9 +392,24 @@ class IngestDaemon:
                 if closer is not None:
                     with contextlib.suppress(KafkaError, asyncio.CancelledError):
                         await closer.stop()
+            await self._drop_fetch()  # the consumer's stop ended a getmany left waiting
             if self.writer is not None:
                 await self.writer.aclose()
             await http.stop()
+
+    async def _drop_fetch(self) -> None:
+        """Collect a ``getmany`` the loop left waiting at stop (the consumer's stop ends it; its
+        records, if any, were not processed, so not committed: they are read again)."""
+        fetch, self._fetch = self._fetch, None
+        if fetch is None:
+            return
+        if not fetch.done():
+            await asyncio.wait({fetch}, timeout=self.settings.ingest.fetch_timeout_ms / 1000 + 1)
+        if fetch.done():
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                fetch.result()
+        else:
+            fetch.cancel()
 
     # ---------------------------------------------------------------- processing
 
@@ -818,12 +885,13 @@ class IngestDaemon:
         return cp
 
     def _maybe_checkpoint(self) -> None:
-        if self._inflight is not None:
-            if not self._inflight.done():
-                return
-            task, self._inflight = self._inflight, None
-            if not task.cancelled():  # cancelled: abandoned with its data, see _abandon_checkpoints
-                task.result()  # re-raise anything unexpected (fencing among them)
+        inflight = self._inflight
+        if inflight is not None and inflight.task.done():
+            self._inflight = None
+            if not inflight.task.cancelled():  # cancelled: abandoned, see _abandon_checkpoints
+                inflight.task.result()  # re-raise anything unexpected (fencing among them)
+        if self._checkpoint_holding_next() is not None:
+            return
         ing = self.settings.ingest
         now = time.monotonic()
         since_commit_ms = (now - self._last_commit) * 1000
@@ -846,46 +914,109 @@ class IngestDaemon:
         )
         if not (commit_due or flush_due or len(self._pending.lines) >= ing.write_batch_points):
             return
-        cp = self._take_pending(commit=commit_due)
-        self._inflight = asyncio.create_task(self._checkpoint(cp))
+        self._start_checkpoint(self._take_pending(commit=commit_due))
+
+    def _start_checkpoint(self, cp: Checkpoint) -> None:
+        previous = self._inflight
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._checkpoint(cp, written, previous))
+        self._inflight = _Inflight(task, written, previous.task if previous else None)
+
+    def _checkpoint_holding_next(self) -> asyncio.Future[Any] | None:
+        """What the next checkpoint must wait for before it starts; ``None``: it may start now.
+
+        One write at a time: the in-flight checkpoint's points must be written first (so a
+        device's points reach InfluxDB in order, and points InfluxDB rejects are dead-lettered
+        with the checkpoint that commits their offsets). Its Kafka work may still run: the next
+        checkpoint's write overlaps it, and the next one's Kafka work waits for it. And two
+        checkpoints at most: the one before the in-flight one must be done.
+        """
+        inflight = self._inflight
+        if inflight is None or inflight.task.done():
+            return None
+        if not inflight.written.done():
+            return inflight.written
+        if inflight.after is not None and not inflight.after.done():
+            return inflight.after
+        return None
 
     async def checkpoint_now(self) -> None:
-        """Finish the in-flight checkpoint, then checkpoint and commit everything pending.
+        """Finish the checkpoints in flight, then checkpoint and commit everything pending.
 
         Cancellation-safe: cancelling this (a revoke or a shutdown that timed out) leaves the
-        checkpoint it waits for running, and one checkpoint at a time remains the rule; only
-        :meth:`_abandon_checkpoints` stops a checkpoint, and it drops the data with it.
+        checkpoints it waits for running; only :meth:`_abandon_checkpoints` stops a
+        checkpoint, and it drops the data with it.
         """
         await self._await_inflight()
         if not self._pending.empty() or self._dirty:
-            self._inflight = asyncio.create_task(self._checkpoint(self._take_pending(commit=True)))
+            self._start_checkpoint(self._take_pending(commit=True))
             await self._await_inflight()
 
     async def _await_inflight(self) -> None:
-        task = self._inflight
-        if task is None:
-            return
-        await asyncio.shield(task)
-        if self._inflight is task:
-            self._inflight = None
+        """Until no checkpoint is in flight (the latest one ends after every earlier one)."""
+        while (inflight := self._inflight) is not None:
+            await asyncio.shield(inflight.task)
+            if self._inflight is inflight:
+                self._inflight = None
 
     async def _abandon_checkpoints(self) -> None:
-        """Give up the in-flight checkpoint and everything pending (a revoke or a shutdown
+        """Give up the checkpoints in flight and everything pending (a revoke or a shutdown
         that timed out while a sink hangs). Nothing of it was committed, so the records are
         read again, here or by the partitions' next owner: a loss of time, not of data."""
-        task, self._inflight = self._inflight, None
-        if task is not None and not task.done():
+        inflight, self._inflight = self._inflight, None
+        tasks: list[asyncio.Task[None] | None] = (
+            [] if inflight is None else [inflight.task, inflight.after]
+        )
+        running = {t for t in tasks if t is not None and not t.done()}
+        for task in running:
             task.cancel()
+        if running:
             # a transaction being aborted may take a moment; a hung one is left to finish alone
-            await asyncio.wait({task}, timeout=5.0)
-        if task is not None and task.done() and not task.cancelled():
-            task.exception()  # retrieved: raised already, or moot now (fenced, stopping)
+            await asyncio.wait(running, timeout=5.0)
+        for done in tasks:
+            if done is not None and done.done() and not done.cancelled():
+                done.exception()  # retrieved: raised already, or moot now (fenced, stopping)
         self._pending = Checkpoint()
         self._dirty.clear()
         self.metrics.pending.set(0)
 
-    async def _checkpoint(self, cp: Checkpoint) -> None:
-        rejected = await self._write_points(cp)
+    async def _checkpoint(
+        self,
+        cp: Checkpoint,
+        written: asyncio.Future[None] | None = None,
+        previous: _Inflight | None = None,
+    ) -> None:
+        """Write the checkpoint's points, then (after the previous checkpoint's) its Kafka work.
+
+        The order that makes a commit safe: this write starts once the previous checkpoint's
+        points are written, and this commit once the previous checkpoint's commit is done, so
+        an offset is committed only after every point below it is written, and commits never
+        overtake each other. ``written`` is set when the write is over (also when it failed or
+        was cancelled: the checkpoint after this one then fails at its wait for this one and
+        commits nothing).
+        """
+        try:
+            if previous is not None:
+                await asyncio.shield(previous.written)
+            rejected = await self._write_points(cp)
+            self._dead_letter_rejected(cp, rejected)
+        finally:
+            if written is not None and not written.done():
+                written.set_result(None)
+        # written: only the Kafka records are kept while this waits for the previous commit
+        cp.lines, cp.lanes, cp.sources, cp.record_ts_ms = [], [], [], []
+        if previous is not None:
+            await asyncio.shield(previous.task)
+        if self._exactly_once:
+            if cp.commit:
+                await self._produce_and_commit_in_transaction(cp)
+            return
+        await self._produce(cp)
+        await self._commit(cp.offsets)
+
+    def _dead_letter_rejected(self, cp: Checkpoint, rejected: list[Rejected]) -> None:
+        """Dead letters of the points InfluxDB rejected: in the checkpoint's own transaction if
+        it commits, else in the next commit's (pending; taken only after this write is over)."""
         dead = (
             cp.dead_letters if cp.commit or not self._exactly_once else self._pending.dead_letters
         )
@@ -907,12 +1038,6 @@ class IngestDaemon:
                 )
             )
             self.metrics.dead_letters.labels(f"influx_{r.status}").inc()
-        if self._exactly_once:
-            if cp.commit:
-                await self._produce_and_commit_in_transaction(cp)
-            return
-        await self._produce(cp)
-        await self._commit(cp.offsets)
 
     async def _produce_and_commit_in_transaction(self, cp: Checkpoint) -> None:
         """Dead letters, alerts, device state and the consumer offsets, all or nothing: a crash
@@ -1161,10 +1286,17 @@ class IngestDaemon:
         tps = [TopicPartition(topic, p) for p in partitions if not known or p in known]
         if not tps:
             return 0
-        self._restorer.assign(tps)
-        await self._restorer.seek_to_beginning(*tps)
+        # the end offsets before assigning: once assigned, the restorer's fetch of a partition
+        # without records long-polls on the connection (fetch_max_wait_ms, 500 ms), and the
+        # broker answers the end offsets only after it, at every start and rebalance
         end = await self._restorer.end_offsets(tps)
         remaining = {tp for tp in tps if end[tp] > 0}
+        if not remaining:
+            if self._restorer.assignment():  # left by a restore that timed out
+                self._restorer.unsubscribe()
+            return 0
+        self._restorer.assign(sorted(remaining))
+        await self._restorer.seek_to_beginning(*remaining)
         latest: dict[str, bytes | None] = {}
         clocks: dict[int, bytes] = {}
         while remaining:
