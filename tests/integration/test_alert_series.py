@@ -8,12 +8,16 @@ including every case that emits two events of one device and kind at one millise
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import pytest
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from detectors.alerts import AlertBook, Track
 from detectors.config import AlertConfig
 from detectors.types import AlertEvent, Severity
+from ingest.influx.alert_migration import MigrationCounts, run_migration
 from ingest.influx.line_protocol import alert_fields, alert_line, alert_tags, line
 from ingest.report.data import LATEST_ALERT_ROWS
 from ingest.settings import Settings
@@ -25,6 +29,7 @@ pytestmark = pytest.mark.integration
 MIN, HOUR = 60_000, 3_600_000
 T0 = 1_767_225_600_000  # event time of the first alert
 DEVICE = "pdev1"
+FAR_PAST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _explain(device_id: str, t: Track, ts: int, end: int | None) -> str:
@@ -189,3 +194,95 @@ def test_points_of_the_old_layout_read_alike(live_stack: Settings, unique_name: 
     last = {e.alert_id: (e.state, e.severity) for e in events}
     assert _latest(s) == last
     assert sorted(st for st, _ in last.values()) == ["open", "resolved", "resolved", "resolved"]
+
+
+def _all_points(s: Settings) -> list[str]:
+    """Every point of the measurement, its fields and tags as one row (alert_id a column in
+    both layouts), as sortable JSON."""
+    rows = flux(
+        s,
+        f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
+        f'|> filter(fn: (r) => r._measurement == "alerts") {PIVOT} '
+        '|> drop(columns: ["_start", "_stop"]) |> group()',
+    )
+    return sorted(
+        json.dumps(
+            {k: v for k, v in r.items() if k not in ("result", "table")},
+            default=str,
+            sort_keys=True,
+        )
+        for r in rows
+    )
+
+
+def _new_layout_points(s: Settings) -> list[str]:
+    rows = flux(
+        s,
+        f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
+        '|> filter(fn: (r) => r._measurement == "alerts" and not exists r.alert_id) '
+        f'{PIVOT} |> drop(columns: ["_start", "_stop"]) |> group()',
+    )
+    return sorted(json.dumps(r, default=str) for r in rows)
+
+
+@pytest.mark.parametrize("batch", [1, 100])
+def test_migrate_rewrites_the_old_layout_and_drops_its_series(
+    live_stack: Settings, unique_name: str, batch: int
+) -> None:
+    """``vitalstream alerts migrate`` on a bucket written before and after the upgrade: the
+    old points come back in the new layout (same time, tags, fields), the new ones are left
+    as they were, the old series are gone, every alert reads as before; a second run finds
+    nothing. ``batch`` 1: one alert id per batch (many batches)."""
+    s = isolated_settings(live_stack, unique_name)
+    create_bucket(s)
+    events = _lifecycles(K.LOW_SPO2, "critical", 4, heartbeat=True, value=85.0)[:-1]
+    before, after = events[:7], events[7:]  # the upgrade falls inside the third alert
+    with influx_client(s) as c, c.write_api(write_options=SYNCHRONOUS) as w:
+        w.write(
+            bucket=s.influxdb.bucket,
+            record=[_old_layout_line(e) for e in before],
+            write_precision="ms",
+        )
+    _write(s, after)
+    stored, latest, points = _stored_events(s), _latest(s), _all_points(s)
+    new_before = _new_layout_points(s)
+    series_before = _series(s)
+    old_ids = {e.alert_id for e in before}
+    assert len(old_ids) == 3
+    # a series per old event (its alert id and state) + one per state of the new layout
+    assert series_before == len(before) + 3
+
+    dry = run_migration(s, FAR_PAST, batch, dry_run=True)
+    assert dry == MigrationCounts(alert_ids=3, points=len(before), series=len(before))
+    assert _all_points(s) == points, "a dry run changes nothing"
+    assert _series(s) == series_before
+
+    done = run_migration(s, FAR_PAST, batch, dry_run=False)
+    assert done == dry
+    assert _all_points(s) == points, "every point reads as before, field for field"
+    assert _stored_events(s) == stored
+    assert _latest(s) == latest
+    assert set(_new_layout_points(s)) >= set(new_before), "new-layout points untouched"
+    assert len(_new_layout_points(s)) == len(events)
+    assert _series(s) == 3, "one series per state, as in a bucket of the new layout alone"
+    assert run_migration(s, FAR_PAST, batch, dry_run=False) == MigrationCounts()
+
+
+def test_migrate_from_a_start_leaves_older_points_alone(
+    live_stack: Settings, unique_name: str
+) -> None:
+    """``--start``: old points before it are neither rewritten nor deleted."""
+    s = isolated_settings(live_stack, unique_name)
+    create_bucket(s)
+    events = _lifecycles(K.LOW_SPO2, "critical", 2, heartbeat=False, value=85.0)
+    with influx_client(s) as c, c.write_api(write_options=SYNCHRONOUS) as w:
+        w.write(
+            bucket=s.influxdb.bucket,
+            record=[_old_layout_line(e) for e in events],
+            write_precision="ms",
+        )
+    points = _all_points(s)
+    second = dt.datetime.fromtimestamp(events[2].ts_ms / 1000, tz=dt.UTC)
+    assert run_migration(s, second, 100, dry_run=False) == MigrationCounts(1, 2, 2)
+    assert _all_points(s) == points
+    assert run_migration(s, FAR_PAST, 100, dry_run=True) == MigrationCounts(1, 2, 2)
