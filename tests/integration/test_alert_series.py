@@ -175,34 +175,43 @@ def _old_layout_line(e: AlertEvent) -> str:
     return line("alerts", tags, alert_fields(e), e.ts_ms)
 
 
-def test_points_of_the_old_layout_read_alike(live_stack: Settings, unique_name: str) -> None:
-    """A bucket written before and after the upgrade: the alerts of both layouts are read,
-    each in its latest state (an alert opened before the upgrade and resolved after it too)."""
-    s = isolated_settings(live_stack, unique_name)
-    create_bucket(s)
-    # three alerts resolved, a fourth still open
-    events = _lifecycles(K.LOW_SPO2, "critical", 4, heartbeat=False, value=85.0)[:-1]
-    before, after = events[:3], events[3:]  # the upgrade falls inside the second alert
+def _write_old_layout(s: Settings, events: list[AlertEvent]) -> None:
     with influx_client(s) as c, c.write_api(write_options=SYNCHRONOUS) as w:
         w.write(
             bucket=s.influxdb.bucket,
-            record=[_old_layout_line(e) for e in before],
+            record=[_old_layout_line(e) for e in events],
             write_precision="ms",
         )
-    _write(s, after)
+
+
+def _across_the_upgrade(s: Settings, events: list[AlertEvent], upgrade: int) -> Settings:
+    """A new bucket of ``events``, those before index ``upgrade`` in the old layout."""
+    create_bucket(s)
+    _write_old_layout(s, events[:upgrade])
+    _write(s, events[upgrade:])
+    return s
+
+
+def test_points_of_the_old_layout_read_alike(live_stack: Settings, unique_name: str) -> None:
+    """A bucket written before and after the upgrade: the alerts of both layouts are read,
+    each in its latest state (an alert opened before the upgrade and resolved after it too)."""
+    # three alerts resolved, a fourth still open
+    events = _lifecycles(K.LOW_SPO2, "critical", 4, heartbeat=False, value=85.0)[:-1]
+    # the upgrade falls inside the second alert
+    s = _across_the_upgrade(isolated_settings(live_stack, unique_name), events, 3)
     assert _stored_events(s) == sorted(_key(e) for e in events)
     last = {e.alert_id: (e.state, e.severity) for e in events}
     assert _latest(s) == last
     assert sorted(st for st, _ in last.values()) == ["open", "resolved", "resolved", "resolved"]
 
 
-def _all_points(s: Settings) -> list[str]:
-    """Every point of the measurement, its fields and tags as one row (alert_id a column in
-    both layouts), as sortable JSON."""
+def _all_points(s: Settings, where: str = "true") -> list[str]:
+    """Every point of the measurement (``where``: those the Flux predicate keeps before the
+    pivot), its fields and tags as one row (alert_id a column in both layouts), as JSON."""
     rows = flux(
         s,
         f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
-        f'|> filter(fn: (r) => r._measurement == "alerts") {PIVOT} '
+        f'|> filter(fn: (r) => r._measurement == "alerts" and {where}) {PIVOT} '
         '|> drop(columns: ["_start", "_stop"]) |> group()',
     )
     return sorted(
@@ -216,13 +225,7 @@ def _all_points(s: Settings) -> list[str]:
 
 
 def _new_layout_points(s: Settings) -> list[str]:
-    rows = flux(
-        s,
-        f'from(bucket: "{s.influxdb.bucket}") |> range(start: 0) '
-        '|> filter(fn: (r) => r._measurement == "alerts" and not exists r.alert_id) '
-        f'{PIVOT} |> drop(columns: ["_start", "_stop"]) |> group()',
-    )
-    return sorted(json.dumps(r, default=str) for r in rows)
+    return _all_points(s, "not exists r.alert_id")
 
 
 @pytest.mark.parametrize("batch", [1, 100])
@@ -233,17 +236,9 @@ def test_migrate_rewrites_the_old_layout_and_drops_its_series(
     old points come back in the new layout (same time, tags, fields), the new ones are left
     as they were, the old series are gone, every alert reads as before; a second run finds
     nothing. ``batch`` 1: one alert id per batch (many batches)."""
-    s = isolated_settings(live_stack, unique_name)
-    create_bucket(s)
     events = _lifecycles(K.LOW_SPO2, "critical", 4, heartbeat=True, value=85.0)[:-1]
-    before, after = events[:7], events[7:]  # the upgrade falls inside the third alert
-    with influx_client(s) as c, c.write_api(write_options=SYNCHRONOUS) as w:
-        w.write(
-            bucket=s.influxdb.bucket,
-            record=[_old_layout_line(e) for e in before],
-            write_precision="ms",
-        )
-    _write(s, after)
+    before = events[:7]  # the upgrade falls inside the third alert
+    s = _across_the_upgrade(isolated_settings(live_stack, unique_name), events, len(before))
     stored, latest, points = _stored_events(s), _latest(s), _all_points(s)
     new_before = _new_layout_points(s)
     series_before = _series(s)
@@ -275,12 +270,7 @@ def test_migrate_from_a_start_leaves_older_points_alone(
     s = isolated_settings(live_stack, unique_name)
     create_bucket(s)
     events = _lifecycles(K.LOW_SPO2, "critical", 2, heartbeat=False, value=85.0)
-    with influx_client(s) as c, c.write_api(write_options=SYNCHRONOUS) as w:
-        w.write(
-            bucket=s.influxdb.bucket,
-            record=[_old_layout_line(e) for e in events],
-            write_precision="ms",
-        )
+    _write_old_layout(s, events)
     points = _all_points(s)
     second = dt.datetime.fromtimestamp(events[2].ts_ms / 1000, tz=dt.UTC)
     assert run_migration(s, second, 100, dry_run=False) == MigrationCounts(1, 2, 2)
