@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,12 @@ def _flux_strings(values: Sequence[str]) -> str:
     return "[" + ", ".join(json.dumps(v) for v in values) + "]"
 
 
+def _flux_regex(values: Sequence[str]) -> str:
+    """A Flux regex matching exactly ``values``: a tag predicate InfluxDB's storage applies
+    itself (``contains`` would read every point of the range into Flux)."""
+    return "/^(" + "|".join(re.escape(v).replace("/", r"\/") for v in values) + ")$/"
+
+
 class AlertLayoutMigration:
     """Reads, rewrites and deletes old-layout alert points of one bucket from ``start`` on."""
 
@@ -89,34 +96,58 @@ class AlertLayoutMigration:
                 }
                 yield tags, int(rec.values["_ns"]), fields
 
-    def _range(self) -> str:
+    def _range(self, between_ns: tuple[int, int] | None = None) -> str:
+        """The measurement from ``start`` on, or in ``between_ns`` (start, stop)."""
+        if between_ns is None:
+            bounds = f"start: {_flux_time(self.start)}, stop: {_flux_time(FAR_FUTURE)}"
+        else:
+            bounds = f"start: time(v: {between_ns[0]}), stop: time(v: {between_ns[1]})"
         return (
             f"from(bucket: {json.dumps(self.bucket)})\n"
-            f"  |> range(start: {_flux_time(self.start)}, stop: {_flux_time(FAR_FUTURE)})\n"
+            f"  |> range({bounds})\n"
             f'  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}")\n'
         )
 
     def old_alert_ids(self) -> list[str]:
-        """The alert ids that still have old-layout points in the range. ``first()`` reads
-        points: without it InfluxDB answers from its series index, which takes in series with
-        points anywhere in a shard the range touches, before the range's start too."""
+        """The alert ids that still have old-layout points in the range, by the time of
+        their first one (so a batch of them spans a short time). ``first()`` reads points:
+        without it InfluxDB answers from its series index, which takes in series with points
+        anywhere in a shard the range touches, before the range's start too."""
         rows = self._rows(
             self._range() + "  |> filter(fn: (r) => exists r.alert_id) |> first()\n"
-            '  |> keep(columns: ["alert_id"]) |> group() |> distinct(column: "alert_id")\n'
+            '  |> keep(columns: ["alert_id", "_time"]) |> group()\n'
         )
-        return sorted(str(r["_value"]) for r in rows)
+        first: dict[str, dt.datetime] = {}
+        for r in rows:
+            alert_id, t = str(r["alert_id"]), r["_time"]
+            if alert_id not in first or t < first[alert_id]:
+                first[alert_id] = t
+        return sorted(first, key=lambda a: (first[a], a))
 
-    def points(self, alert_ids: Sequence[str], *, old: bool) -> dict[PointKey, dict[str, Any]]:
-        """The points of ``alert_ids`` in one layout, each as the new layout has it: tags
-        without ``alert_id``, fields with it."""
-        layout = "exists r.alert_id" if old else "not exists r.alert_id"
+    def old_points(self, alert_ids: Sequence[str]) -> dict[PointKey, dict[str, Any]]:
+        """The old-layout points of ``alert_ids`` in the range, as the new layout has them:
+        tags without ``alert_id``, fields with it."""
+        return self._alert_points(
+            self._range() + f"  |> filter(fn: (r) => r.alert_id =~ {_flux_regex(alert_ids)})\n"
+            f"  {PIVOT}\n"
+        )
+
+    def new_points(
+        self, alert_ids: Sequence[str], between_ns: tuple[int, int]
+    ) -> dict[PointKey, dict[str, Any]]:
+        """The new-layout points of ``alert_ids`` in ``between_ns`` (start, stop): their id is
+        a field, so all points of the range are pivoted before the ids are picked."""
         ids = _flux_strings(alert_ids)
-        found: dict[PointKey, dict[str, Any]] = {}
-        for tags, ns, fields in self._points(
-            self._range() + f"  |> filter(fn: (r) => {layout})\n"
+        return self._alert_points(
+            self._range(between_ns) + "  |> filter(fn: (r) => not exists r.alert_id)\n"
             f"  {PIVOT}\n"
             f"  |> filter(fn: (r) => contains(value: r.alert_id, set: {ids}))\n"
-            "  |> map(fn: (r) => ({r with _ns: int(v: r._time)}))\n"
+        )
+
+    def _alert_points(self, query: str) -> dict[PointKey, dict[str, Any]]:
+        found: dict[PointKey, dict[str, Any]] = {}
+        for tags, ns, fields in self._points(
+            query + "  |> map(fn: (r) => ({r with _ns: int(v: r._time)}))\n"
         ):
             if "alert_id" in tags:
                 fields = {"alert_id": tags.pop("alert_id"), **fields}
@@ -171,13 +202,14 @@ def migrate(
     alert_ids = migration.old_alert_ids()
     points = series = 0
     for ids in _batches(alert_ids, batch):
-        old = migration.points(ids, old=True)
+        old = migration.old_points(ids)
         points += len(old)
         series += len({(tags, fields["alert_id"]) for (tags, _), fields in old.items()})
         if dry_run:
             continue
         migration.rewrite(old)
-        written = migration.points(ids, old=False)
+        times = [ns for _, ns in old]
+        written = migration.new_points(ids, (min(times), max(times) + 1)) if old else {}
         missing = [k for k, fields in old.items() if written.get(k) != fields]
         if missing:
             raise ConfigError(

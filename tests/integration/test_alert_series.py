@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 
 import pytest
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -17,12 +19,25 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from detectors.alerts import AlertBook, Track
 from detectors.config import AlertConfig
 from detectors.types import AlertEvent, Severity
-from ingest.influx.alert_migration import MigrationCounts, run_migration
+from ingest.influx.alert_migration import (
+    AlertLayoutMigration,
+    MigrationCounts,
+    migrate,
+    run_migration,
+)
 from ingest.influx.line_protocol import alert_fields, alert_line, alert_tags, line
 from ingest.report.data import LATEST_ALERT_ROWS
+from ingest.report.data import influx_client as report_influx_client
 from ingest.settings import Settings
 from messages.kinds import AnomalyKind as K
-from tests.integration.harness import PIVOT, create_bucket, flux, influx_client, isolated_settings
+from tests.integration.harness import (
+    PIVOT,
+    create_bucket,
+    flux,
+    influx_client,
+    isolated_settings,
+    settings_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -276,3 +291,42 @@ def test_migrate_from_a_start_leaves_older_points_alone(
     assert run_migration(s, second, 100, dry_run=False) == MigrationCounts(1, 2, 2)
     assert _all_points(s) == points
     assert run_migration(s, FAR_PAST, 100, dry_run=True) == MigrationCounts(1, 2, 2)
+
+
+class _InterruptedAfterOneDelete(AlertLayoutMigration):
+    """Stops (as a kill would) right after deleting the first alert's old series."""
+
+    def delete_old(self, alert_id: str) -> None:
+        super().delete_old(alert_id)
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_migration_loses_nothing_and_a_rerun_completes(
+    live_stack: Settings, unique_name: str
+) -> None:
+    """Interrupted after the rewrite and the first delete of a batch: every event still
+    reads (the rest of the batch in both layouts, which the latest state does not mind); the
+    command, run again as an operator would (a subprocess, settings from the environment),
+    finishes the job."""
+    events = _lifecycles(K.LOW_SPO2, "critical", 3, heartbeat=True, value=85.0)
+    s = _across_the_upgrade(isolated_settings(live_stack, unique_name), events, len(events))
+    stored, latest = _stored_events(s), _latest(s)
+    with report_influx_client(s) as client:
+        interrupted = _InterruptedAfterOneDelete(
+            client, s.influxdb.bucket, s.influxdb.org, FAR_PAST
+        )
+        with pytest.raises(KeyboardInterrupt):
+            migrate(interrupted, batch=100)
+    assert set(_stored_events(s)) == set(stored)
+    assert len(_stored_events(s)) == len(stored) + 6, "two alerts' events still twice"
+    assert _latest(s) == latest
+    cmd = [sys.executable, "-m", "ingest.cli", "alerts", "migrate"]
+    done = subprocess.run(cmd, env=settings_env(s), capture_output=True, text=True, check=True)
+    assert "rewrote 6 points of 2 alerts; deleted 6 old series" in done.stderr
+    assert _stored_events(s) == stored
+    assert _latest(s) == latest
+    assert _series(s) == 3
+    again = subprocess.run(
+        [*cmd, "--dry-run"], env=settings_env(s), capture_output=True, text=True, check=True
+    )
+    assert "would rewrite 0 points of 0 alerts; would delete 0 old series" in again.stderr
