@@ -84,9 +84,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="migrate only points at or after this time (default: all)",
     )
     migrate.add_argument(
-        "--batch", type=int, default=100, metavar="N", help="alert ids per batch (default 100)"
+        "--batch",
+        type=_at_least_one,
+        default=100,
+        metavar="N",
+        help="alert ids per batch (default 100)",
     )
     parser.set_defaults(handler=run)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, not {text!r}")
+    return n
 
 
 def _rfc3339(text: str) -> datetime:
