@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ingest.errors import ConfigError
+from ingest.errors import SinkError
 from ingest.influx.line_protocol import FieldValue, line
 
 if TYPE_CHECKING:
@@ -194,25 +194,25 @@ def migrate(
 
     Raises
     ------
-    ConfigError
+    SinkError
         A rewritten point did not read back as written (nothing of its batch was deleted).
     """
     if batch < 1:
-        raise ConfigError("--batch must be at least 1")
+        raise ValueError("batch must be at least 1")
     alert_ids = migration.old_alert_ids()
     points = series = 0
     for ids in _batches(alert_ids, batch):
         old = migration.old_points(ids)
         points += len(old)
         series += len({(tags, fields["alert_id"]) for (tags, _), fields in old.items()})
-        if dry_run:
+        if dry_run or not old:
             continue
         migration.rewrite(old)
         times = [ns for _, ns in old]
-        written = migration.new_points(ids, (min(times), max(times) + 1)) if old else {}
+        written = migration.new_points(ids, (min(times), max(times) + 1))
         missing = [k for k, fields in old.items() if written.get(k) != fields]
         if missing:
-            raise ConfigError(
+            raise SinkError(
                 f"{len(missing)} rewritten alert points did not read back as written; "
                 "nothing of their batch was deleted (rerun to retry)"
             )
@@ -224,11 +224,32 @@ def migrate(
 def run_migration(
     settings: Settings, start: dt.datetime, batch: int, dry_run: bool
 ) -> MigrationCounts:
-    """:func:`migrate` on the configured bucket."""
+    """:func:`migrate` on the configured bucket.
+
+    Raises
+    ------
+    SinkError
+        InfluxDB refused a request or could not be reached (one line: its status, never a
+        body, which may quote an alert's values); a rerun continues where this one stopped.
+    """
+    from influxdb_client.rest import ApiException
+    from urllib3.exceptions import HTTPError
+
     from ingest.report.data import influx_client
 
-    with influx_client(settings) as client:
-        migration = AlertLayoutMigration(
-            client, settings.influxdb.bucket, settings.influxdb.org, start
-        )
-        return migrate(migration, batch=batch, dry_run=dry_run)
+    try:
+        with influx_client(settings) as client:
+            migration = AlertLayoutMigration(
+                client, settings.influxdb.bucket, settings.influxdb.org, start
+            )
+            return migrate(migration, batch=batch, dry_run=dry_run)
+    except ApiException as exc:
+        raise SinkError(
+            f"InfluxDB answered {exc.status} {exc.reason} (bucket {settings.influxdb.bucket}); "
+            "rerun to continue: no old point is deleted before it is rewritten"
+        ) from None
+    except (OSError, HTTPError) as exc:
+        raise SinkError(
+            f"InfluxDB at {settings.influx_url} unreachable ({type(exc).__name__}); "
+            "rerun to continue: no old point is deleted before it is rewritten"
+        ) from None
