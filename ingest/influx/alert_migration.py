@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from influxdb_client import InfluxDBClient  # type: ignore[attr-defined]
 
     from ingest.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MEASUREMENT = "alerts"
 #: Flux: one row per point, its fields as columns
@@ -201,7 +204,8 @@ def migrate(
         raise ValueError("batch must be at least 1")
     alert_ids = migration.old_alert_ids()
     points = series = 0
-    for ids in _batches(alert_ids, batch):
+    batches = -(-len(alert_ids) // batch)
+    for done, ids in enumerate(_batches(alert_ids, batch), 1):
         old = migration.old_points(ids)
         points += len(old)
         series += len({(tags, fields["alert_id"]) for (tags, _), fields in old.items()})
@@ -218,6 +222,7 @@ def migrate(
             )
         for alert_id in ids:
             migration.delete_old(alert_id)
+        log.info("alerts migrate: batch %d of %d done, %d points rewritten", done, batches, points)
     return MigrationCounts(len(alert_ids), points, series)
 
 
