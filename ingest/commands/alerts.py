@@ -1,5 +1,8 @@
 """``vitalstream alerts ack ALERT_ID --note TEXT``: record that a clinician read an alert.
 
+(``vitalstream alerts migrate``: rewrite alert points of the old layout,
+:mod:`ingest.influx.alert_migration`.)
+
 Two records: the acknowledgement in InfluxDB (below; the dashboards show who acknowledged what)
 and an Alertmanager silence of that alert (matcher ``alert_id``, the author as ``createdBy``, the
 note as comment), so its notifications stop. ``vitalstream notify`` expires the silence when the
@@ -65,7 +68,49 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="ACKS.ndjson",
         help="append to this file instead of writing to InfluxDB and Alertmanager",
     )
+    migrate = actions.add_parser(
+        "migrate",
+        help="rewrite alert points written with alert_id as a tag into the current layout",
+        description="Rewrite every alerts point written with alert_id as a tag (the old layout) "
+        "with alert_id as a field, check it reads back, then delete the old series "
+        "(docs/schema.md). Idempotent; safe to interrupt and rerun.",
+    )
+    migrate.add_argument("--dry-run", action="store_true", help="count only, change nothing")
+    migrate.add_argument(
+        "--start",
+        type=_rfc3339,
+        default=datetime(1970, 1, 1, tzinfo=UTC),
+        metavar="RFC3339",
+        help="migrate only points at or after this time (default: all)",
+    )
+    migrate.add_argument(
+        "--batch",
+        type=_at_least_one,
+        default=100,
+        metavar="N",
+        help="alert ids per batch (default 100)",
+    )
     parser.set_defaults(handler=run)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, not {text!r}")
+    return n
+
+
+def _rfc3339(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC3339 time: {text!r}") from None
+    if t.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z): {text!r}")
+    return t
 
 
 def make_ack(alert_id: str, note: str, by: str | None, ts_ms: int | None = None) -> Ack:
@@ -152,9 +197,25 @@ async def acknowledge(settings: Settings, a: Ack) -> str:
     return await silence_ack(settings, a)
 
 
+def migrate_layout(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.influx.alert_migration import run_migration
+
+    counts = run_migration(settings, args.start, args.batch, args.dry_run)
+    verb = "would rewrite" if args.dry_run else "rewrote"
+    print(
+        f"alerts migrate ({settings.influxdb.bucket}): {verb} {counts.points} points of "
+        f"{counts.alert_ids} alerts; {'would delete' if args.dry_run else 'deleted'} "
+        f"{counts.series} old series",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio  # on use: every command module loads with the parser (~20 ms)
 
+    if args.alerts_action == "migrate":
+        return migrate_layout(args, settings)
     a = make_ack(args.alert_id, args.note, args.by)
     if args.to_file is not None:
         with args.to_file.open("ab") as f:

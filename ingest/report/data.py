@@ -11,9 +11,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.settings import Settings
+
+if TYPE_CHECKING:
+    from influxdb_client import InfluxDBClient  # type: ignore[attr-defined]
 
 #: Flux, on rows with an ``alert_id`` column (one per event): the latest event of every alert,
 #: one table per alert. Events of one alert at one millisecond are ordered as the engine emits
@@ -136,23 +139,28 @@ def _device_regex(devices: Sequence[str]) -> str:
     return "/^(" + "|".join(re.escape(d).replace("/", r"\/") for d in devices) + ")$/"
 
 
+def influx_client(s: Settings) -> InfluxDBClient:
+    """An influxdb-client client of the configured InfluxDB, for queries that take a while
+    (at least a minute's timeout)."""
+    from influxdb_client import InfluxDBClient  # type: ignore[attr-defined]
+
+    return InfluxDBClient(
+        url=s.influx_url,
+        token=s.influx_token(),
+        org=s.influxdb.org,
+        timeout=max(s.influxdb.timeout_ms, 60_000),
+        verify_ssl=s.influxdb.verify_ssl,
+        ssl_ca_cert=str(s.influxdb.ssl_ca_cert) if s.influxdb.ssl_ca_cert else None,
+    )
+
+
 class InfluxReader:
     """Runs the report's Flux queries (read-only) against the configured bucket."""
 
     def __init__(self, settings: Settings) -> None:
-        from influxdb_client import InfluxDBClient  # type: ignore[attr-defined]
-
-        s = settings
-        self.bucket = s.influxdb.bucket
-        self.org = s.influxdb.org
-        self._client = InfluxDBClient(
-            url=s.influx_url,
-            token=s.influx_token(),
-            org=s.influxdb.org,
-            timeout=max(s.influxdb.timeout_ms, 60_000),
-            verify_ssl=s.influxdb.verify_ssl,
-            ssl_ca_cert=str(s.influxdb.ssl_ca_cert) if s.influxdb.ssl_ca_cert else None,
-        )
+        self.bucket = settings.influxdb.bucket
+        self.org = settings.influxdb.org
+        self._client = influx_client(settings)
 
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]

@@ -1,9 +1,10 @@
-"""``vitalstream alerts ack``."""
+"""``vitalstream alerts ack`` and ``alerts migrate``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -92,3 +93,19 @@ def test_ack_silences_its_alert_in_alertmanager() -> None:
     assert (body["createdBy"], body["comment"]) == ("dr.a", "acknowledged: called the wearer")
     assert body["startsAt"] == "2026-01-01T00:00:00+00:00"
     assert body["endsAt"] == "2026-01-08T00:00:00+00:00"  # ack_silence_max_h, 7 days
+
+
+def test_migrate_options() -> None:
+    """``alerts migrate``: an RFC3339 ``--start`` with its zone; ``--batch`` at least 1."""
+    args = _parse(["alerts", "migrate", "--start", "2026-01-01T00:00:00Z", "--batch", "5"])
+    assert args.start == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    assert (args.batch, args.dry_run) == (5, False)
+    assert _parse(["alerts", "migrate", "--dry-run"]).start == dt.datetime(
+        1970, 1, 1, tzinfo=dt.UTC
+    )
+    for start in ("yesterday", "2026-01-01T00:00:00"):  # no zone: whose midnight?
+        with pytest.raises(SystemExit):
+            _parse(["alerts", "migrate", "--start", start])
+    for batch in ("0", "-3", "ten"):
+        with pytest.raises(SystemExit):
+            _parse(["alerts", "migrate", "--batch", batch])
