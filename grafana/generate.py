@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ingest.report.data import LATEST_ALERT_ROWS, LATEST_EVENT
+from ingest.report.data import LATEST_ALERT_ROWS, LATEST_EVENT, PIVOT
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "influxdb", "uid": "vitalstream-influxdb"}
@@ -250,7 +250,6 @@ def dashboard(
 # the fields "open" and "alert_id" of each alert event as one row (the id is a field; points
 # of the layout before it carry it as a tag, which the pivot keeps as the same column)
 OPEN_AND_ID = '(r._field == "open" or r._field == "alert_id")'
-PIVOT = '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
 
 
 def open_alerts_query(category: str, group: str) -> str:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.errors import SinkError
 from ingest.influx.line_protocol import FieldValue, line
+from ingest.report.data import PIVOT
 
 if TYPE_CHECKING:
     from influxdb_client import InfluxDBClient  # type: ignore[attr-defined]
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MEASUREMENT = "alerts"
-#: Flux: one row per point, its fields as columns
-PIVOT = '|> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
 #: the end of every range read and deleted: past any event time a device can send, inside
 #: InfluxDB's time range (which ends in 2262)
 FAR_FUTURE = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
@@ -131,8 +130,9 @@ class AlertLayoutMigration:
         """The old-layout points of ``alert_ids`` in the range, as the new layout has them:
         tags without ``alert_id``, fields with it."""
         return self._alert_points(
-            self._range() + f"  |> filter(fn: (r) => r.alert_id =~ {_flux_regex(alert_ids)})\n"
-            f"  {PIVOT}\n"
+            self._range()
+            + f"  |> filter(fn: (r) => r.alert_id =~ {_flux_regex(alert_ids)})\n"
+            + PIVOT
         )
 
     def new_points(
@@ -142,9 +142,10 @@ class AlertLayoutMigration:
         a field, so all points of the range are pivoted before the ids are picked."""
         ids = _flux_strings(alert_ids)
         return self._alert_points(
-            self._range(between_ns) + "  |> filter(fn: (r) => not exists r.alert_id)\n"
-            f"  {PIVOT}\n"
-            f"  |> filter(fn: (r) => contains(value: r.alert_id, set: {ids}))\n"
+            self._range(between_ns)
+            + "  |> filter(fn: (r) => not exists r.alert_id)\n"
+            + PIVOT
+            + f"  |> filter(fn: (r) => contains(value: r.alert_id, set: {ids}))\n"
         )
 
     def _alert_points(self, query: str) -> dict[PointKey, dict[str, Any]]:

@@ -32,6 +32,9 @@ LATEST_EVENT = (
     '  |> drop(columns: ["emitted"])\n'
 )
 
+#: Flux: one row per point, its fields as columns
+PIVOT = '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+
 #: Flux, after a filter to the ``alerts`` measurement: the latest event of every alert, one row
 #: each, its fields as columns (the report and the Grafana dashboards both read alerts so).
 #: The alert id is a field (docs/schema.md); points written before it was one carry it as a
@@ -39,7 +42,7 @@ LATEST_EVENT = (
 LATEST_ALERT_ROWS = (
     '  |> filter(fn: (r) => r._field == "alert_id" or r._field == "start_ms" '
     'or r._field == "end_ms" or r._field == "duration_s" or r._field == "explanation")\n'
-    '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+    + PIVOT
     + LATEST_EVENT
     + "  |> group()\n"
 )
